@@ -1,0 +1,84 @@
+/**
+ * Configuration, parsed from the environment once at start-up into a frozen object. Start-up fails fast
+ * naming the bad variable. Tests build a Config directly instead of touching process.env.
+ */
+import { OmnimeterError } from "./core/errors.js"
+import { isValidTimeZone } from "./core/subscription.js"
+
+export interface Config {
+  host: string
+  port: number
+  /** PostgreSQL; absent means the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | undefined
+  /** Redis for rate limits shared by many instances; absent means the in-process limiter. */
+  redisUrl: string | undefined
+  dataDir: string
+  /** The operator's admin key; when absent one is generated at first start and shown once. */
+  adminKey: string | undefined
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number
+  /** PostgreSQL connection pool size. */
+  poolSize: number
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
+  /** Timezone used when a subscription is created without one. */
+  defaultTimezone: string
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const
+
+function bad(variable: string, message: string): never {
+  throw new OmnimeterError("validation_error", `${variable}: ${message}`, { field: variable })
+}
+
+function integer(
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env[variable]
+  if (raw === undefined || raw === "") return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max)
+    bad(variable, `must be an integer from ${min} to ${max}, got "${raw}"`)
+  return value
+}
+
+function url(env: NodeJS.ProcessEnv, variable: string, protocols: string[]): string | undefined {
+  const raw = env[variable]
+  if (raw === undefined || raw === "") return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    return bad(variable, "is not a valid URL")
+  }
+  if (!protocols.includes(parsed.protocol)) bad(variable, `must start with ${protocols.join(" or ")}`)
+  return raw
+}
+
+/** Reads the configuration from `env` (default `process.env`). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const logLevel = env.LOG_LEVEL || "info"
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    bad("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`)
+  const adminKey = env.OMNIMETER_ADMIN_KEY || undefined
+  if (adminKey !== undefined && adminKey.length < 24)
+    bad("OMNIMETER_ADMIN_KEY", "must be at least 24 characters")
+  const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
+  if (!isValidTimeZone(defaultTimezone))
+    bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
+  return Object.freeze({
+    host: env.HOST || "127.0.0.1",
+    port: integer(env, "PORT", 8080, 0, 65535),
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    dataDir: env.OMNIMETER_DATA_DIR || "./.omnimeter",
+    adminKey,
+    bodyLimitBytes: integer(env, "OMNIMETER_BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
+    poolSize: integer(env, "OMNIMETER_POOL_SIZE", 20, 1, 1000),
+    logLevel: logLevel as Config["logLevel"],
+    defaultTimezone,
+  })
+}

@@ -1,0 +1,153 @@
+/**
+ * The pure part of a metering decision: everything that can be decided from the subscription and its channel
+ * settings without touching shared state. Rate limits and quota are decided atomically by the limiter and the
+ * ledger; their denials are built here too, so every denial reads the same.
+ */
+import { CHANNEL_DEFINITIONS, type Channel, type ChannelSettings } from "./channels.js"
+import { cheapestPlanIncluding, PLAN_DEFINITIONS, type Plan, planIncludes } from "./plans.js"
+
+/** Why a turn may not run: a closed set. */
+export const DENIAL_REASONS = [
+  "subscription_not_found",
+  "subscription_inactive",
+  "channel_not_in_plan",
+  "channel_disabled",
+  "message_too_long",
+  "rate_limited",
+  "quota_exceeded",
+] as const
+
+export type DenialReason = (typeof DENIAL_REASONS)[number]
+
+export const SUBSCRIPTION_STATUSES = ["active", "suspended", "cancelled"] as const
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number]
+
+/** A denial with its human message and the facts that explain it. */
+export interface Denial {
+  reason: DenialReason
+  message: string
+  /** For `channel_not_in_plan`: the cheapest plan that includes the channel. */
+  requiredPlan?: Plan
+  /** For `message_too_long`: the limit and what was sent. */
+  maxMessageLength?: number
+  messageLength?: number
+  /** For `rate_limited`: when a retry can succeed, and which limit was hit. */
+  retryAfterMs?: number
+  limit?: "requests_per_minute" | "tokens_per_minute"
+  /** For `quota_exceeded`: what is left in the period. */
+  remainingTokens?: number
+  /** For `subscription_inactive`. */
+  status?: SubscriptionStatus
+}
+
+/** Per-channel overrides as stored: `undefined`/`null` means "use the default". */
+export type ChannelOverrides = { [K in keyof ChannelSettings]?: ChannelSettings[K] | null }
+
+/**
+ * Effective settings of `channel` for a subscription on `plan`: defaults, then overrides. A channel outside
+ * the plan is never enabled, whatever the overrides say.
+ */
+export function resolveChannelSettings(
+  plan: Plan,
+  channel: Channel,
+  overrides?: ChannelOverrides,
+): ChannelSettings {
+  const defaults = CHANNEL_DEFINITIONS[channel].defaults
+  const inPlan = planIncludes(plan, channel)
+  return {
+    enabled: inPlan && (overrides?.enabled ?? true),
+    requestsPerMinute: overrides?.requestsPerMinute ?? defaults.requestsPerMinute,
+    tokensPerMinute: overrides?.tokensPerMinute ?? defaults.tokensPerMinute,
+    maxMessageLength: overrides?.maxMessageLength ?? defaults.maxMessageLength,
+    multiplierHundredths: overrides?.multiplierHundredths ?? defaults.multiplierHundredths,
+    priority: overrides?.priority ?? defaults.priority,
+  }
+}
+
+/** Message length as people and the platforms count it: Unicode code points, so an emoji is one. */
+export function messageLengthOf(message: string): number {
+  let length = 0
+  for (const _ of message) length += 1
+  return length
+}
+
+export interface PreflightInput {
+  plan: Plan
+  status: SubscriptionStatus
+  channel: Channel
+  settings: ChannelSettings
+  messageLength?: number | undefined
+}
+
+/**
+ * The checks that need no shared state, in the order the product promises: status, plan, enabled, length.
+ * Returns the first denial, or undefined when the turn may go on to the rate limit and quota.
+ */
+export function preflight(input: PreflightInput): Denial | undefined {
+  if (input.status !== "active") return subscriptionInactive(input.status)
+  if (!planIncludes(input.plan, input.channel)) return channelNotInPlan(input.plan, input.channel)
+  if (!input.settings.enabled) return channelDisabled(input.channel)
+  if (input.messageLength !== undefined && input.messageLength > input.settings.maxMessageLength) {
+    return messageTooLong(input.channel, input.messageLength, input.settings.maxMessageLength)
+  }
+  return undefined
+}
+
+export function subscriptionNotFound(): Denial {
+  return { reason: "subscription_not_found", message: "No subscription exists for this entity." }
+}
+
+export function subscriptionInactive(status: SubscriptionStatus): Denial {
+  return {
+    reason: "subscription_inactive",
+    status,
+    message: `The subscription is ${status}; only active subscriptions can use tokens.`,
+  }
+}
+
+export function channelNotInPlan(plan: Plan, channel: Channel): Denial {
+  const requiredPlan = cheapestPlanIncluding(channel)
+  return {
+    reason: "channel_not_in_plan",
+    requiredPlan,
+    message: `The ${PLAN_DEFINITIONS[plan].label} plan does not include ${CHANNEL_DEFINITIONS[channel].label}; upgrade to ${PLAN_DEFINITIONS[requiredPlan].label} to unlock it.`,
+  }
+}
+
+export function channelDisabled(channel: Channel): Denial {
+  return {
+    reason: "channel_disabled",
+    message: `${CHANNEL_DEFINITIONS[channel].label} is disabled for this subscription.`,
+  }
+}
+
+export function messageTooLong(channel: Channel, messageLength: number, maxMessageLength: number): Denial {
+  return {
+    reason: "message_too_long",
+    messageLength,
+    maxMessageLength,
+    message: `The message is ${messageLength} characters; ${CHANNEL_DEFINITIONS[channel].label} accepts at most ${maxMessageLength}.`,
+  }
+}
+
+export function rateLimited(
+  channel: Channel,
+  limit: "requests_per_minute" | "tokens_per_minute",
+  retryAfterMs: number,
+): Denial {
+  const what = limit === "requests_per_minute" ? "requests" : "tokens"
+  return {
+    reason: "rate_limited",
+    limit,
+    retryAfterMs,
+    message: `The ${CHANNEL_DEFINITIONS[channel].label} ${what}-per-minute limit is reached; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+  }
+}
+
+export function quotaExceeded(billedTokens: number, remainingTokens: number): Denial {
+  return {
+    reason: "quota_exceeded",
+    remainingTokens,
+    message: `This turn needs ${billedTokens} billed tokens but only ${remainingTokens} remain in the billing period.`,
+  }
+}

@@ -1,0 +1,33 @@
+import type { SubscriptionStatus } from "./decision.js"
+import type { Plan } from "./plans.js"
+
+/** A subscription as the library and the API see it. */
+export interface Subscription {
+  id: string
+  entityId: string
+  entityType: string
+  plan: Plan
+  /** Billed tokens allowed per billing period. */
+  tokenLimit: number
+  status: SubscriptionStatus
+  /** IANA timezone used by analytics. */
+  timezone: string
+  /** Billing periods are whole months counted from this instant. */
+  periodAnchor: Date
+  createdAt: Date
+  updatedAt: Date
+}
+
+/**
+ * Whether `zone` is an IANA timezone this runtime knows.
+ * @example isValidTimeZone("Asia/Kathmandu") // true
+ */
+export function isValidTimeZone(zone: string): boolean {
+  if (zone.length === 0 || zone.length > 64) return false
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone })
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * omnimeter: meter, limit and explain LLM token usage per channel.
+ * @example
+ * import { createMeter } from "omnimeter"
+ * const meter = await createMeter()
+ */
+export { type Config, loadConfig } from "./config.js"
+export {
+  billedTokens,
+  hundredthsToMultiplier,
+  MAX_TOKENS_PER_TURN,
+  multiplierToHundredths,
+} from "./core/billing.js"
+export {
+  CHANNEL_DEFINITIONS,
+  CHANNELS,
+  type Channel,
+  type ChannelDefinition,
+  type ChannelSettings,
+  isChannel,
+} from "./core/channels.js"
+export { type Clock, ManualClock, systemClock } from "./core/clock.js"
+export {
+  DENIAL_REASONS,
+  type DenialReason,
+  SUBSCRIPTION_STATUSES,
+  type SubscriptionStatus,
+} from "./core/decision.js"
+export { ERROR_CODES, type ErrorCode, OmnimeterError, ValidationError } from "./core/errors.js"
+export { type BillingPeriod, billingPeriodAt } from "./core/period.js"
+export {
+  cheapestPlanIncluding,
+  isPlan,
+  PLAN_DEFINITIONS,
+  PLANS,
+  type Plan,
+  type PlanDefinition,
+} from "./core/plans.js"
+export type { Subscription } from "./core/subscription.js"
+export { InProcessRateLimiter } from "./limits/in-process.js"
+export type { RateLimiter, RateLimitRequest, RateLimitResult, RateLimitState } from "./limits/rate-limiter.js"
+export type {
+  AllowedDecision,
+  ChannelConfig,
+  Decision,
+  DeniedDecision,
+  QuotaStatus,
+  SettleResult,
+} from "./meter/decisions.js"
+export type {
+  ChannelConfigPatch,
+  ConsumeInput,
+  CreateSubscriptionInput,
+  SettleInput,
+  UpdateSubscriptionInput,
+} from "./meter/inputs.js"
+export { createMeter, Meter, type MeterOptions, type TenantScope } from "./meter/meter.js"
+export { type Database, type DatabaseOptions, openDatabase } from "./storage/database.js"

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest"
+import { ManualClock } from "../core/clock.js"
+import { InProcessRateLimiter } from "./in-process.js"
+
+const request = { key: "sub:whatsapp", requestsPerMinute: 3, tokensPerMinute: 1000, tokens: 100 }
+
+describe("the in-process rate limiter", () => {
+  it("grants up to the requests-per-minute limit and then says when to retry", async () => {
+    const clock = new ManualClock(0)
+    const limiter = new InProcessRateLimiter(clock)
+    for (let i = 0; i < 3; i += 1) {
+      expect((await limiter.consume(request)).granted).toBe(true)
+      clock.advance(10_000)
+    }
+    const denied = await limiter.consume(request)
+    expect(denied).toMatchObject({ granted: false, exceeded: "requests_per_minute", retryAfterMs: 30_000 })
+    clock.advance(30_000)
+    expect((await limiter.consume(request)).granted).toBe(true)
+  })
+
+  it("never grants more than the limit in any rolling 60 seconds", async () => {
+    const clock = new ManualClock(0)
+    const limiter = new InProcessRateLimiter(clock)
+    const grants: number[] = []
+    for (let t = 0; t < 300_000; t += 700) {
+      clock.set(t)
+      if ((await limiter.consume({ ...request, requestsPerMinute: 10 })).granted) grants.push(t)
+    }
+    for (const start of grants)
+      expect(grants.filter((t) => t >= start && t < start + 60_000).length).toBeLessThanOrEqual(10)
+    expect(grants.length).toBeGreaterThanOrEqual(45)
+  })
+
+  it("limits tokens per minute and tells when enough tokens leave the window", async () => {
+    const clock = new ManualClock(0)
+    const limiter = new InProcessRateLimiter(clock)
+    const big = { ...request, requestsPerMinute: 100, tokens: 400 }
+    expect((await limiter.consume(big)).granted).toBe(true)
+    clock.advance(5_000)
+    expect((await limiter.consume(big)).granted).toBe(true)
+    const denied = await limiter.consume(big)
+    expect(denied).toMatchObject({ granted: false, exceeded: "tokens_per_minute", retryAfterMs: 55_000 })
+  })
+
+  it("gives a released reservation back", async () => {
+    const limiter = new InProcessRateLimiter(new ManualClock(0))
+    const first = await limiter.consume({ ...request, requestsPerMinute: 1 })
+    expect(first.granted).toBe(true)
+    if (first.granted) await limiter.release(request.key, first.reservationId)
+    expect((await limiter.consume({ ...request, requestsPerMinute: 1 })).granted).toBe(true)
+  })
+
+  it("keeps channels and subscriptions apart", async () => {
+    const limiter = new InProcessRateLimiter(new ManualClock(0))
+    const one = { ...request, requestsPerMinute: 1 }
+    expect((await limiter.consume(one)).granted).toBe(true)
+    expect((await limiter.consume({ ...one, key: "sub:website" })).granted).toBe(true)
+    expect((await limiter.consume(one)).granted).toBe(false)
+  })
+
+  it("reports the remaining requests in the window", async () => {
+    const limiter = new InProcessRateLimiter(new ManualClock(0))
+    const result = await limiter.consume(request)
+    expect(result).toMatchObject({ limit: 3, remaining: 2 })
+  })
+})

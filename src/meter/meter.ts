@@ -1,0 +1,471 @@
+/**
+ * The metering service: the one question every chat turn asks ("may this turn run, and what does it
+ * cost?") and everything around it. Pure rules come from src/core, atomic state changes from the ledger
+ * and the rate limiter; this file only orders them.
+ *
+ * Request path of one turn: validate -> find the subscription and the channel's overrides (one query) ->
+ * preflight (status, plan, enabled, length) -> idempotent replay? -> rate limit (reserve) -> quota and
+ * ledger row (one statement) -> on a quota denial, give the rate reservation back.
+ */
+
+import type { Kysely } from "kysely"
+import { billedTokens, hundredthsToMultiplier, multiplierToHundredths } from "../core/billing.js"
+import { CHANNELS, type Channel } from "../core/channels.js"
+import { type Clock, systemClock } from "../core/clock.js"
+import {
+  type ChannelOverrides,
+  channelNotInPlan,
+  type Denial,
+  messageLengthOf,
+  preflight,
+  quotaExceeded,
+  rateLimited,
+  resolveChannelSettings,
+  subscriptionNotFound,
+} from "../core/decision.js"
+import { OmnimeterError, ValidationError } from "../core/errors.js"
+import { billingPeriodAt } from "../core/period.js"
+import { cheapestPlanIncluding, PLAN_DEFINITIONS, planIncludes } from "../core/plans.js"
+import { isValidTimeZone, type Subscription } from "../core/subscription.js"
+import { validate } from "../core/validate.js"
+import { InProcessRateLimiter } from "../limits/in-process.js"
+import type { RateLimiter, RateLimitState } from "../limits/rate-limiter.js"
+import { type Database, type DatabaseOptions, openDatabase } from "../storage/database.js"
+import {
+  type ChargedUsage,
+  consumeQuota,
+  findChargedUsageByKey,
+  recordDenial,
+  settleUsage,
+  type TurnRecord,
+  usedTokensInPeriod,
+} from "../storage/ledger.js"
+import type { DB } from "../storage/schema.js"
+import {
+  findSubscriptionById,
+  findSubscriptionForTurn,
+  insertSubscription,
+  listChannelOverrides,
+  updateSubscription,
+  upsertChannelOverrides,
+} from "../storage/subscriptions.js"
+import type {
+  AllowedDecision,
+  ChannelConfig,
+  Decision,
+  DeniedDecision,
+  QuotaStatus,
+  SettleResult,
+} from "./decisions.js"
+import {
+  type ChannelConfigPatch,
+  ChannelConfigPatchSchema,
+  type ConsumeInput,
+  ConsumeInputSchema,
+  type CreateSubscriptionInput,
+  CreateSubscriptionSchema,
+  type SettleInput,
+  SettleInputSchema,
+  type UpdateSubscriptionInput,
+  UpdateSubscriptionSchema,
+} from "./inputs.js"
+
+/**
+ * Limits an operation to one subscription: what a subscription's API key may see. Without a scope the
+ * caller is trusted with every subscription (the library in the operator's backend, the admin key).
+ */
+export interface TenantScope {
+  subscriptionId: string
+}
+
+export interface MeterDependencies {
+  database: Database
+  rateLimiter: RateLimiter
+  clock: Clock
+}
+
+export interface MeterOptions extends DatabaseOptions {
+  /** An already open database (its owner closes it). */
+  database?: Database
+  /** Defaults to the in-process limiter: exact for one process. */
+  rateLimiter?: RateLimiter
+  clock?: Clock
+}
+
+/**
+ * Opens the database (embedded PGlite unless `databaseUrl` is given), applies migrations and returns a
+ * ready meter.
+ * @example
+ * const meter = await createMeter({ dataDir: "./.omnimeter" })
+ * const decision = await meter.validateAndConsumeTokens({
+ *   entityId: "acme", entityType: "organization", estimatedTokens: 350,
+ *   operationType: "chat", channel: "whatsapp", chatbotId: "support-bot",
+ *   sessionId: "s-1", userIdentifier: "+15550100", message: "Where is my order?",
+ * })
+ * if (decision.allowed) await meter.settle(decision.usageId, { actualTokens: 410 })
+ */
+export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
+  const clock = options.clock ?? systemClock
+  const ownsDatabase = options.database === undefined
+  const database = options.database ?? (await openDatabase(options))
+  const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter(clock)
+  return new Meter({ database, rateLimiter, clock }, ownsDatabase)
+}
+
+export class Meter {
+  private readonly database: Database
+  private readonly limiter: RateLimiter
+  private readonly clock: Clock
+
+  constructor(
+    dependencies: MeterDependencies,
+    private readonly ownsDatabase = false,
+  ) {
+    this.database = dependencies.database
+    this.limiter = dependencies.rateLimiter
+    this.clock = dependencies.clock
+  }
+
+  /**
+   * Decides whether a chat turn may run and, if so, charges it and writes it to the ledger before
+   * answering. Denials are returned, not thrown; invalid input throws a {@link ValidationError}.
+   */
+  async validateAndConsumeTokens(input: ConsumeInput, scope?: TenantScope): Promise<Decision> {
+    const turn = validate(ConsumeInputSchema, input)
+    return this.inScope(scope, (db) => this.consume(db, turn))
+  }
+
+  private async consume(db: Kysely<DB>, input: ConsumeInput): Promise<Decision> {
+    const channel = input.channel
+    const found = await findSubscriptionForTurn(db, input.entityType, input.entityId, channel)
+    if (!found) return deny(channel, undefined, subscriptionNotFound())
+    const { subscription, overrides } = found
+    const settings = resolveChannelSettings(subscription.plan, channel, overrides)
+    const messageLength = input.message !== undefined ? messageLengthOf(input.message) : input.messageLength
+    const now = new Date(this.clock.now())
+    const record: TurnRecord = {
+      subscriptionId: subscription.id,
+      channel,
+      chatbotId: input.chatbotId ?? null,
+      sessionId: input.sessionId ?? null,
+      userIdentifier: input.userIdentifier ?? null,
+      operationType: input.operationType ?? "chat",
+      estimatedTokens: input.estimatedTokens,
+      multiplierHundredths: settings.multiplierHundredths,
+      messageLength: messageLength ?? null,
+      idempotencyKey: input.idempotencyKey ?? null,
+      createdAt: now,
+    }
+
+    const early = preflight({
+      plan: subscription.plan,
+      status: subscription.status,
+      channel,
+      settings,
+      messageLength,
+    })
+    if (early) {
+      await recordDenial(db, record, early.reason)
+      return deny(channel, subscription.id, early)
+    }
+
+    if (record.idempotencyKey) {
+      const previous = await findChargedUsageByKey(db, subscription.id, record.idempotencyKey)
+      if (previous) return this.replay(db, subscription, previous, settings.priority)
+    }
+
+    const billed = billedTokens(input.estimatedTokens, settings.multiplierHundredths)
+    const key = `${subscription.id}:${channel}`
+    const rate = await this.limiter.consume({
+      key,
+      requestsPerMinute: settings.requestsPerMinute,
+      tokensPerMinute: settings.tokensPerMinute,
+      tokens: input.estimatedTokens,
+    })
+    const rateLimit: RateLimitState = { limit: rate.limit, remaining: rate.remaining, resetMs: rate.resetMs }
+    if (!rate.granted) {
+      await recordDenial(db, record, "rate_limited")
+      return {
+        ...deny(channel, subscription.id, rateLimited(channel, rate.exceeded, rate.retryAfterMs)),
+        rateLimit,
+      }
+    }
+
+    const period = billingPeriodAt(subscription.periodAnchor, now)
+    const outcome = await consumeQuota(db, record, billed, period.start).catch(async (error: unknown) => {
+      await this.limiter.release(key, rate.reservationId)
+      throw error
+    })
+    if (outcome.kind === "allowed") {
+      return {
+        allowed: true,
+        usageId: outcome.usageId,
+        subscriptionId: subscription.id,
+        channel,
+        multiplier: hundredthsToMultiplier(settings.multiplierHundredths),
+        rawTokens: input.estimatedTokens,
+        billedTokens: billed,
+        remainingTokens: Math.max(0, subscription.tokenLimit - outcome.usedTokens),
+        tokenLimit: subscription.tokenLimit,
+        periodStart: period.start,
+        periodEnd: period.end,
+        priority: settings.priority,
+        replayed: false,
+        rateLimit,
+      }
+    }
+    await this.limiter.release(key, rate.reservationId)
+    if (outcome.kind === "duplicate") {
+      const previous =
+        record.idempotencyKey && (await findChargedUsageByKey(db, subscription.id, record.idempotencyKey))
+      if (!previous)
+        throw new OmnimeterError("internal_error", "idempotent turn vanished after a key conflict")
+      return this.replay(db, subscription, previous, settings.priority)
+    }
+    const remaining = Math.max(0, outcome.tokenLimit - outcome.usedTokens)
+    return { ...deny(channel, subscription.id, quotaExceeded(billed, remaining)), rateLimit }
+  }
+
+  private async replay(
+    db: Kysely<DB>,
+    subscription: Subscription,
+    previous: ChargedUsage,
+    priority: number,
+  ): Promise<AllowedDecision> {
+    const period = billingPeriodAt(subscription.periodAnchor, previous.periodStart)
+    const used = await usedTokensInPeriod(db, subscription.id, previous.periodStart)
+    return {
+      allowed: true,
+      usageId: previous.usageId,
+      subscriptionId: subscription.id,
+      channel: previous.channel,
+      multiplier: hundredthsToMultiplier(previous.multiplierHundredths),
+      rawTokens: previous.estimatedTokens,
+      billedTokens: previous.billedTokens,
+      remainingTokens: Math.max(0, subscription.tokenLimit - used),
+      tokenLimit: subscription.tokenLimit,
+      periodStart: period.start,
+      periodEnd: period.end,
+      priority,
+      replayed: true,
+    }
+  }
+
+  /**
+   * Replaces a turn's estimate with the tokens the LLM really used, refunding or charging the difference
+   * atomically. Settling twice throws `usage_already_settled`; an unknown id throws `usage_not_found`.
+   */
+  async settle(usageId: string, input: SettleInput, scope?: TenantScope): Promise<SettleResult> {
+    if (!UUID.test(usageId)) throw new ValidationError("usageId", "must be a UUID")
+    const settle = validate(SettleInputSchema, input)
+    const outcome = await this.inScope(scope, (db) =>
+      settleUsage(db, {
+        usageId,
+        actualTokens: settle.actualTokens,
+        settledAt: new Date(this.clock.now()),
+        outcome: settle.outcome ?? null,
+        latencyMs: settle.latencyMs ?? null,
+      }),
+    )
+    switch (outcome.kind) {
+      case "settled":
+        return {
+          usageId,
+          subscriptionId: outcome.subscriptionId,
+          channel: outcome.channel,
+          actualTokens: settle.actualTokens,
+          previousBilledTokens: outcome.previousBilledTokens,
+          billedTokens: outcome.billedTokens,
+          adjustment: outcome.billedTokens - outcome.previousBilledTokens,
+          remainingTokens: Math.max(0, outcome.tokenLimit - outcome.usedTokens),
+          overageTokens: Math.max(0, outcome.usedTokens - outcome.tokenLimit),
+        }
+      case "already_settled":
+        throw new OmnimeterError("usage_already_settled", `Usage ${usageId} is already settled.`, { usageId })
+      case "denied":
+        throw new OmnimeterError(
+          "usage_not_found",
+          `Usage ${usageId} was denied; there is nothing to settle.`,
+          { usageId },
+        )
+      case "not_found":
+        throw new OmnimeterError("usage_not_found", `No usage ${usageId} exists.`, { usageId })
+    }
+  }
+
+  /** Creates a subscription; the token limit defaults to the plan's. */
+  async createSubscription(input: CreateSubscriptionInput): Promise<Subscription> {
+    const create = validate(CreateSubscriptionSchema, input)
+    const timezone = create.timezone ?? "UTC"
+    if (!isValidTimeZone(timezone))
+      throw new ValidationError("timezone", `unknown IANA timezone "${timezone}"`)
+    return insertSubscription(this.database.db, {
+      entityId: create.entityId,
+      entityType: create.entityType,
+      plan: create.plan,
+      tokenLimit: create.tokenLimit ?? PLAN_DEFINITIONS[create.plan].defaultTokenLimit,
+      timezone,
+      periodAnchor: create.periodStart ? new Date(create.periodStart) : new Date(this.clock.now()),
+      status: create.status ?? "active",
+    })
+  }
+
+  /** The subscription, or a `subscription_not_found` error (also for one outside `scope`). */
+  async getSubscription(subscriptionId: string, scope?: TenantScope): Promise<Subscription> {
+    return this.inScope(scope, (db) => this.requireSubscription(db, subscriptionId))
+  }
+
+  /**
+   * Changes plan, limit, status or timezone, effective at once. A downgrade disables the channels the new
+   * plan lacks (their overrides stay, and apply again if the plan comes back).
+   */
+  async updateSubscription(subscriptionId: string, input: UpdateSubscriptionInput): Promise<Subscription> {
+    const patch = validate(UpdateSubscriptionSchema, input)
+    if (patch.timezone !== undefined && !isValidTimeZone(patch.timezone)) {
+      throw new ValidationError("timezone", `unknown IANA timezone "${patch.timezone}"`)
+    }
+    this.requireUuid(subscriptionId)
+    const updated = await updateSubscription(
+      this.database.db,
+      subscriptionId,
+      patch,
+      new Date(this.clock.now()),
+    )
+    if (!updated) throw notFound(subscriptionId)
+    return updated
+  }
+
+  /** Quota used and left in the subscription's current billing period. */
+  async getQuota(subscriptionId: string, scope?: TenantScope): Promise<QuotaStatus> {
+    return this.inScope(scope, async (db) => {
+      const subscription = await this.requireSubscription(db, subscriptionId)
+      const period = billingPeriodAt(subscription.periodAnchor, new Date(this.clock.now()))
+      const used = await usedTokensInPeriod(db, subscription.id, period.start)
+      return {
+        subscriptionId,
+        periodStart: period.start,
+        periodEnd: period.end,
+        tokenLimit: subscription.tokenLimit,
+        usedTokens: used,
+        remainingTokens: Math.max(0, subscription.tokenLimit - used),
+      }
+    })
+  }
+
+  /** Every channel's effective configuration for the subscription. */
+  async getChannelConfigs(subscriptionId: string, scope?: TenantScope): Promise<ChannelConfig[]> {
+    return this.inScope(scope, async (db) => {
+      const subscription = await this.requireSubscription(db, subscriptionId)
+      const overrides = await listChannelOverrides(db, subscriptionId)
+      return CHANNELS.map((channel) => channelConfig(subscription, channel, overrides[channel]))
+    })
+  }
+
+  /**
+   * Updates some of a channel's settings for one subscription. Enabling a channel the plan lacks throws
+   * `channel_not_in_plan` naming the plan that unlocks it.
+   */
+  async updateChannelConfig(
+    subscriptionId: string,
+    channel: Channel,
+    input: ChannelConfigPatch,
+    scope?: TenantScope,
+  ): Promise<ChannelConfig> {
+    if (!CHANNELS.includes(channel)) throw new ValidationError("channel", `unknown channel "${channel}"`)
+    const patch = validate(ChannelConfigPatchSchema, input)
+    let multiplierHundredths: number | undefined
+    if (patch.tokenMultiplier !== undefined) {
+      multiplierHundredths = multiplierToHundredths(patch.tokenMultiplier)
+      if (multiplierHundredths === undefined)
+        throw new ValidationError("token_multiplier", "must have at most two decimals")
+    }
+    return this.inScope(scope, async (db) => {
+      const subscription = await this.requireSubscription(db, subscriptionId)
+      if (patch.enabled === true && !planIncludes(subscription.plan, channel)) {
+        const denial = channelNotInPlan(subscription.plan, channel)
+        throw new OmnimeterError("channel_not_in_plan", `enabled: ${denial.message}`, {
+          field: "enabled",
+          requiredPlan: denial.requiredPlan,
+        })
+      }
+      const overrides: ChannelOverrides = {
+        ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
+        ...(patch.requestsPerMinute !== undefined ? { requestsPerMinute: patch.requestsPerMinute } : {}),
+        ...(patch.tokensPerMinute !== undefined ? { tokensPerMinute: patch.tokensPerMinute } : {}),
+        ...(patch.maxMessageLength !== undefined ? { maxMessageLength: patch.maxMessageLength } : {}),
+        ...(multiplierHundredths !== undefined ? { multiplierHundredths } : {}),
+        ...(patch.priority !== undefined ? { priority: patch.priority } : {}),
+      }
+      await upsertChannelOverrides(db, subscriptionId, channel, overrides, new Date(this.clock.now()))
+      const all = await listChannelOverrides(db, subscriptionId)
+      return channelConfig(subscription, channel, all[channel])
+    })
+  }
+
+  /** Closes the rate limiter and, when the meter opened it, the database. */
+  async close(): Promise<void> {
+    await this.limiter.close()
+    if (this.ownsDatabase) await this.database.close()
+  }
+
+  private inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
+    if (!scope) return fn(this.database.db)
+    this.requireUuid(scope.subscriptionId)
+    return this.database.withTenant(scope.subscriptionId, fn)
+  }
+
+  private async requireSubscription(db: Kysely<DB>, subscriptionId: string): Promise<Subscription> {
+    this.requireUuid(subscriptionId)
+    const subscription = await findSubscriptionById(db, subscriptionId)
+    if (!subscription) throw notFound(subscriptionId)
+    return subscription
+  }
+
+  private requireUuid(subscriptionId: string): void {
+    if (!UUID.test(subscriptionId)) throw new ValidationError("subscription_id", "must be a UUID")
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+function notFound(subscriptionId: string): OmnimeterError {
+  return new OmnimeterError("subscription_not_found", `No subscription ${subscriptionId} exists.`, {
+    subscriptionId,
+  })
+}
+
+function deny(channel: Channel, subscriptionId: string | undefined, denial: Denial): DeniedDecision {
+  return { allowed: false, channel, ...(subscriptionId ? { subscriptionId } : {}), ...denial }
+}
+
+const OVERRIDE_FIELDS = {
+  enabled: "enabled",
+  requestsPerMinute: "requests_per_minute",
+  tokensPerMinute: "tokens_per_minute",
+  maxMessageLength: "max_message_length",
+  multiplierHundredths: "token_multiplier",
+  priority: "priority",
+} as const
+
+function channelConfig(
+  subscription: Subscription,
+  channel: Channel,
+  overrides?: ChannelOverrides,
+): ChannelConfig {
+  const settings = resolveChannelSettings(subscription.plan, channel, overrides)
+  const inPlan = planIncludes(subscription.plan, channel)
+  return {
+    channel,
+    inPlan,
+    ...(inPlan ? {} : { requiredPlan: cheapestPlanIncluding(channel) }),
+    enabled: settings.enabled,
+    requestsPerMinute: settings.requestsPerMinute,
+    tokensPerMinute: settings.tokensPerMinute,
+    maxMessageLength: settings.maxMessageLength,
+    tokenMultiplier: hundredthsToMultiplier(settings.multiplierHundredths),
+    priority: settings.priority,
+    overridden: Object.entries(OVERRIDE_FIELDS)
+      .filter(([key]) => overrides?.[key as keyof ChannelOverrides] != null)
+      .map(([, name]) => name),
+  }
+}

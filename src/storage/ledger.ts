@@ -1,0 +1,230 @@
+/**
+ * The usage ledger and the quota counters. Every write here is one SQL statement, so it is atomic on its
+ * own and needs no explicit transaction (one round trip on the hot path).
+ */
+import { type Kysely, sql } from "kysely"
+import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
+import type { Channel } from "../core/channels.js"
+import type { DenialReason } from "../core/decision.js"
+import type { DB } from "./schema.js"
+import { isUniqueViolation } from "./subscriptions.js"
+
+/** What a turn carries into the ledger, whatever its outcome. */
+export interface TurnRecord {
+  subscriptionId: string
+  channel: Channel
+  chatbotId: string | null
+  sessionId: string | null
+  userIdentifier: string | null
+  operationType: string
+  estimatedTokens: number
+  multiplierHundredths: number
+  messageLength: number | null
+  idempotencyKey: string | null
+  createdAt: Date
+}
+
+export type ConsumeOutcome =
+  | { kind: "allowed"; usageId: string; usedTokens: number }
+  | { kind: "quota_exceeded"; usedTokens: number; tokenLimit: number }
+  /** Another call with the same idempotency key committed first; nothing of this call was written. */
+  | { kind: "duplicate" }
+
+/**
+ * Charges `billedTokens` to the period's counter and writes the ledger row, in one call of the
+ * `omnimeter_consume` function (migration 0002), if and only if the counter stays within the
+ * subscription's limit as it stands at that moment. When it does not, the call writes a `quota_exceeded`
+ * denial instead. The limit is read inside the call, so a limit changed a moment ago is honoured.
+ */
+export async function consumeQuota(
+  db: Kysely<DB>,
+  turn: TurnRecord,
+  billedTokens: number,
+  periodStart: Date,
+): Promise<ConsumeOutcome> {
+  try {
+    const result = await sql<{ usage_id: string | null; used_tokens: number; token_limit: number }>`
+      select usage_id, used_tokens, token_limit from omnimeter_consume(
+        ${turn.subscriptionId}, ${turn.channel}, ${turn.chatbotId}, ${turn.sessionId}, ${turn.userIdentifier},
+        ${turn.operationType}, ${turn.estimatedTokens}, ${billedTokens},
+        ${hundredthsToDecimalString(turn.multiplierHundredths)}::numeric, ${turn.messageLength},
+        ${turn.idempotencyKey}, ${periodStart}, ${turn.createdAt})
+    `.execute(db)
+    const row = result.rows[0]
+    if (row?.usage_id) return { kind: "allowed", usageId: row.usage_id, usedTokens: Number(row.used_tokens) }
+    return {
+      kind: "quota_exceeded",
+      usedTokens: Number(row?.used_tokens ?? 0),
+      tokenLimit: Number(row?.token_limit ?? 0),
+    }
+  } catch (error) {
+    if (isUniqueViolation(error, "token_usage_logs_idempotency")) return { kind: "duplicate" }
+    throw error
+  }
+}
+
+/** Writes a denied turn (billed nothing) so analytics can count denials by reason. */
+export async function recordDenial(db: Kysely<DB>, turn: TurnRecord, reason: DenialReason): Promise<void> {
+  await db
+    .insertInto("token_usage_logs")
+    .values({
+      subscription_id: turn.subscriptionId,
+      channel: turn.channel,
+      chatbot_id: turn.chatbotId,
+      session_id: turn.sessionId,
+      user_identifier: turn.userIdentifier,
+      operation_type: turn.operationType,
+      status: "denied",
+      denial_reason: reason,
+      estimated_tokens: turn.estimatedTokens,
+      raw_tokens: turn.estimatedTokens,
+      billed_tokens: 0,
+      token_multiplier: hundredthsToDecimalString(turn.multiplierHundredths),
+      message_length: turn.messageLength,
+      idempotency_key: turn.idempotencyKey,
+      created_at: turn.createdAt,
+    })
+    .execute()
+}
+
+/** A charged (not denied) ledger row, as replays and settlement need it. */
+export interface ChargedUsage {
+  usageId: string
+  subscriptionId: string
+  channel: Channel
+  status: "estimated" | "settled"
+  estimatedTokens: number
+  rawTokens: number
+  billedTokens: number
+  multiplierHundredths: number
+  periodStart: Date
+  createdAt: Date
+}
+
+export async function findChargedUsageByKey(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  idempotencyKey: string,
+): Promise<ChargedUsage | undefined> {
+  const row = await db
+    .selectFrom("token_usage_logs")
+    .select(["id", "subscription_id", "channel", "status", "estimated_tokens", "raw_tokens", "billed_tokens"])
+    .select(["token_multiplier", "period_start", "created_at"])
+    .where("subscription_id", "=", subscriptionId)
+    .where("idempotency_key", "=", idempotencyKey)
+    .where("status", "<>", "denied")
+    .executeTakeFirst()
+  if (!row || row.period_start === null) return undefined
+  return {
+    usageId: row.id,
+    subscriptionId: row.subscription_id,
+    channel: row.channel as Channel,
+    status: row.status as "estimated" | "settled",
+    estimatedTokens: Number(row.estimated_tokens),
+    rawTokens: Number(row.raw_tokens),
+    billedTokens: Number(row.billed_tokens),
+    multiplierHundredths: multiplierToHundredths(row.token_multiplier) ?? 100,
+    periodStart: row.period_start,
+    createdAt: row.created_at,
+  }
+}
+
+/** Billed tokens charged so far in the period starting at `periodStart`. */
+export async function usedTokensInPeriod(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  periodStart: Date,
+): Promise<number> {
+  const row = await db
+    .selectFrom("quota_counters")
+    .select("used_tokens")
+    .where("subscription_id", "=", subscriptionId)
+    .where("period_start", "=", periodStart)
+    .executeTakeFirst()
+  return Number(row?.used_tokens ?? 0)
+}
+
+export interface SettleRequest {
+  usageId: string
+  actualTokens: number
+  settledAt: Date
+  outcome: "ok" | "error" | null
+  latencyMs: number | null
+}
+
+export type SettleOutcome =
+  | {
+      kind: "settled"
+      subscriptionId: string
+      channel: Channel
+      previousBilledTokens: number
+      billedTokens: number
+      usedTokens: number
+      tokenLimit: number
+      periodStart: Date
+    }
+  | { kind: "not_found" }
+  | { kind: "already_settled" }
+  | { kind: "denied" }
+
+/**
+ * Replaces a turn's estimate with what the LLM really used and moves the period's counter by the
+ * difference, in one statement. The row lock taken by `for update` makes a concurrent second settle wait
+ * and then find the row no longer `estimated`, so it changes nothing. Billing uses numeric arithmetic in
+ * the database: `ceil(actual * multiplier)` is exact there too.
+ */
+export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promise<SettleOutcome> {
+  const result = await sql<{
+    subscription_id: string
+    channel: string
+    previous_billed: number
+    billed_tokens: number
+    used_tokens: number
+    token_limit: number
+    period_start: Date
+  }>`
+    with target as (
+      select id, billed_tokens from token_usage_logs
+      where id = ${request.usageId} and status = 'estimated'
+      for update
+    ), settled as (
+      update token_usage_logs t
+      set status = 'settled', raw_tokens = ${request.actualTokens},
+          billed_tokens = ceil(${request.actualTokens}::numeric * t.token_multiplier)::bigint,
+          settled_at = ${request.settledAt}, outcome = ${request.outcome}, latency_ms = ${request.latencyMs}
+      from target
+      where t.id = target.id
+      returning t.subscription_id, t.channel, t.period_start, t.billed_tokens, target.billed_tokens as previous_billed
+    ), counter as (
+      update quota_counters q
+      set used_tokens = q.used_tokens + (settled.billed_tokens - settled.previous_billed)
+      from settled
+      where q.subscription_id = settled.subscription_id and q.period_start = settled.period_start
+      returning q.used_tokens
+    )
+    select settled.subscription_id, settled.channel, settled.previous_billed, settled.billed_tokens,
+      settled.period_start, counter.used_tokens,
+      (select token_limit from subscriptions where id = settled.subscription_id) as token_limit
+    from settled, counter
+  `.execute(db)
+  const row = result.rows[0]
+  if (row) {
+    return {
+      kind: "settled",
+      subscriptionId: row.subscription_id,
+      channel: row.channel as Channel,
+      previousBilledTokens: Number(row.previous_billed),
+      billedTokens: Number(row.billed_tokens),
+      usedTokens: Number(row.used_tokens),
+      tokenLimit: Number(row.token_limit),
+      periodStart: row.period_start,
+    }
+  }
+  const existing = await db
+    .selectFrom("token_usage_logs")
+    .select("status")
+    .where("id", "=", request.usageId)
+    .executeTakeFirst()
+  if (!existing) return { kind: "not_found" }
+  return existing.status === "denied" ? { kind: "denied" } : { kind: "already_settled" }
+}

@@ -1,0 +1,67 @@
+/** Row types of the tables the migrations create, for Kysely. Keep in step with ./migrations. */
+import type { ColumnType, Generated } from "kysely"
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>
+/** numeric columns come back as strings ("1.20"): exact, converted to hundredths by the repositories. */
+type Decimal = ColumnType<string, string, string>
+
+export interface SubscriptionsTable {
+  id: Generated<string>
+  entity_id: string
+  entity_type: string
+  plan: string
+  token_limit: number
+  status: Generated<string>
+  timezone: Generated<string>
+  period_anchor: Timestamp
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+}
+
+export interface ChannelConfigurationsTable {
+  subscription_id: string
+  channel: string
+  enabled: boolean | null
+  requests_per_minute: number | null
+  tokens_per_minute: number | null
+  max_message_length: number | null
+  token_multiplier: ColumnType<string | null, string | null, string | null>
+  priority: number | null
+  updated_at: Generated<Date>
+}
+
+export interface QuotaCountersTable {
+  subscription_id: string
+  period_start: Timestamp
+  used_tokens: number
+}
+
+export interface TokenUsageLogsTable {
+  id: Generated<string>
+  subscription_id: string
+  channel: string
+  chatbot_id: string | null
+  session_id: string | null
+  user_identifier: string | null
+  operation_type: string
+  status: string
+  denial_reason: string | null
+  estimated_tokens: number
+  raw_tokens: number
+  billed_tokens: number
+  token_multiplier: Decimal
+  message_length: number | null
+  idempotency_key: string | null
+  period_start: ColumnType<Date | null, Date | string | null, Date | string | null>
+  created_at: Timestamp
+  settled_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+  outcome: string | null
+  latency_ms: number | null
+}
+
+export interface DB {
+  subscriptions: SubscriptionsTable
+  channel_configurations: ChannelConfigurationsTable
+  quota_counters: QuotaCountersTable
+  token_usage_logs: TokenUsageLogsTable
+}

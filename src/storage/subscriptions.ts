@@ -1,0 +1,187 @@
+/** Subscriptions and their per-channel overrides. */
+import { type Kysely, type Selectable, sql } from "kysely"
+import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
+import type { Channel } from "../core/channels.js"
+import type { ChannelOverrides, SubscriptionStatus } from "../core/decision.js"
+import { OmnimeterError } from "../core/errors.js"
+import type { Plan } from "../core/plans.js"
+import type { Subscription } from "../core/subscription.js"
+import type { ChannelConfigurationsTable, DB, SubscriptionsTable } from "./schema.js"
+
+const UNIQUE_VIOLATION = "23505"
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const e = error as { code?: string; constraint?: string } | undefined
+  return e?.code === UNIQUE_VIOLATION && (constraint === undefined || e.constraint === constraint)
+}
+
+function toSubscription(row: Selectable<SubscriptionsTable>): Subscription {
+  return {
+    id: row.id,
+    entityId: row.entity_id,
+    entityType: row.entity_type,
+    plan: row.plan as Plan,
+    tokenLimit: Number(row.token_limit),
+    status: row.status as SubscriptionStatus,
+    timezone: row.timezone,
+    periodAnchor: row.period_anchor,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
+function toOverrides(row: Partial<Selectable<ChannelConfigurationsTable>>): ChannelOverrides {
+  return {
+    enabled: row.enabled ?? null,
+    requestsPerMinute: row.requests_per_minute ?? null,
+    tokensPerMinute: row.tokens_per_minute ?? null,
+    maxMessageLength: row.max_message_length ?? null,
+    multiplierHundredths:
+      row.token_multiplier == null ? null : (multiplierToHundredths(row.token_multiplier) ?? null),
+    priority: row.priority ?? null,
+  }
+}
+
+export interface NewSubscription {
+  entityId: string
+  entityType: string
+  plan: Plan
+  tokenLimit: number
+  timezone: string
+  periodAnchor: Date
+  status?: SubscriptionStatus
+}
+
+export async function insertSubscription(db: Kysely<DB>, input: NewSubscription): Promise<Subscription> {
+  try {
+    const row = await db
+      .insertInto("subscriptions")
+      .values({
+        entity_id: input.entityId,
+        entity_type: input.entityType,
+        plan: input.plan,
+        token_limit: input.tokenLimit,
+        timezone: input.timezone,
+        period_anchor: input.periodAnchor,
+        status: input.status ?? "active",
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    return toSubscription(row)
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw new OmnimeterError(
+        "conflict",
+        `A subscription for ${input.entityType} ${input.entityId} already exists.`,
+        {
+          entityId: input.entityId,
+          entityType: input.entityType,
+        },
+      )
+    }
+    throw error
+  }
+}
+
+export async function findSubscriptionById(db: Kysely<DB>, id: string): Promise<Subscription | undefined> {
+  const row = await db.selectFrom("subscriptions").selectAll().where("id", "=", id).executeTakeFirst()
+  return row && toSubscription(row)
+}
+
+export async function findSubscriptionByEntity(
+  db: Kysely<DB>,
+  entityType: string,
+  entityId: string,
+): Promise<Subscription | undefined> {
+  const row = await db
+    .selectFrom("subscriptions")
+    .selectAll()
+    .where("entity_type", "=", entityType)
+    .where("entity_id", "=", entityId)
+    .executeTakeFirst()
+  return row && toSubscription(row)
+}
+
+/**
+ * The subscription a turn belongs to, with the overrides of the turn's channel, in one call of the
+ * `omnimeter_turn_context` function (migration 0002: a cached plan on the hot path).
+ */
+export async function findSubscriptionForTurn(
+  db: Kysely<DB>,
+  entityType: string,
+  entityId: string,
+  channel: Channel,
+): Promise<{ subscription: Subscription; overrides: ChannelOverrides } | undefined> {
+  const result = await sql<Selectable<SubscriptionsTable> & Selectable<ChannelConfigurationsTable>>`
+    select * from omnimeter_turn_context(${entityType}, ${entityId}, ${channel})
+  `.execute(db)
+  const row = result.rows[0]
+  if (!row) return undefined
+  return { subscription: toSubscription(row), overrides: toOverrides(row) }
+}
+
+export interface SubscriptionPatch {
+  plan?: Plan
+  tokenLimit?: number
+  status?: SubscriptionStatus
+  timezone?: string
+}
+
+export async function updateSubscription(
+  db: Kysely<DB>,
+  id: string,
+  patch: SubscriptionPatch,
+  now: Date,
+): Promise<Subscription | undefined> {
+  const row = await db
+    .updateTable("subscriptions")
+    .set({
+      ...(patch.plan !== undefined ? { plan: patch.plan } : {}),
+      ...(patch.tokenLimit !== undefined ? { token_limit: patch.tokenLimit } : {}),
+      ...(patch.status !== undefined ? { status: patch.status } : {}),
+      ...(patch.timezone !== undefined ? { timezone: patch.timezone } : {}),
+      updated_at: now,
+    })
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst()
+  return row && toSubscription(row)
+}
+
+export async function listChannelOverrides(
+  db: Kysely<DB>,
+  subscriptionId: string,
+): Promise<Partial<Record<Channel, ChannelOverrides>>> {
+  const rows = await db
+    .selectFrom("channel_configurations")
+    .selectAll()
+    .where("subscription_id", "=", subscriptionId)
+    .execute()
+  return Object.fromEntries(rows.map((row) => [row.channel, toOverrides(row)]))
+}
+
+/** Sets the given overrides (a null clears one back to the default); untouched fields keep their value. */
+export async function upsertChannelOverrides(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  channel: Channel,
+  patch: ChannelOverrides,
+  now: Date,
+): Promise<void> {
+  const values: Partial<Record<keyof ChannelConfigurationsTable, unknown>> = {}
+  if (patch.enabled !== undefined) values.enabled = patch.enabled
+  if (patch.requestsPerMinute !== undefined) values.requests_per_minute = patch.requestsPerMinute
+  if (patch.tokensPerMinute !== undefined) values.tokens_per_minute = patch.tokensPerMinute
+  if (patch.maxMessageLength !== undefined) values.max_message_length = patch.maxMessageLength
+  if (patch.multiplierHundredths !== undefined) {
+    values.token_multiplier =
+      patch.multiplierHundredths === null ? null : hundredthsToDecimalString(patch.multiplierHundredths)
+  }
+  if (patch.priority !== undefined) values.priority = patch.priority
+  const set = { ...values, updated_at: now } as Partial<Selectable<ChannelConfigurationsTable>>
+  await db
+    .insertInto("channel_configurations")
+    .values({ subscription_id: subscriptionId, channel, ...set } as never)
+    .onConflict((oc) => oc.columns(["subscription_id", "channel"]).doUpdateSet(set as never))
+    .execute()
+}

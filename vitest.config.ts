@@ -1,0 +1,93 @@
+/**
+ * One test command, every engine. Pure tests (`*.test.ts`) run once; database suites (`*.db.test.ts`) run
+ * on embedded PGlite and on PostgreSQL; Redis suites (`*.redis.test.ts`) against Redis. When CI is set, an
+ * unreachable PostgreSQL or Redis fails the run instead of skipping its suites.
+ */
+import net from "node:net"
+import { defineConfig } from "vitest/config"
+import { SummaryReporter } from "./test/support/summary-reporter.js"
+
+const postgresUrl = process.env.OMNIMETER_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const redisUrl = process.env.OMNIMETER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
+
+function reachable(rawUrl: string): Promise<boolean> {
+  const url = new URL(rawUrl)
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: url.hostname, port: Number(url.port) })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(2000, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+  })
+}
+
+async function service(name: string, rawUrl: string): Promise<boolean> {
+  if (await reachable(rawUrl)) return true
+  if (process.env.CI)
+    throw new Error(`${name} at ${rawUrl} is unreachable and CI is set: its suites must run, not skip.`)
+  console.warn(
+    `omnimeter tests: ${name} at ${rawUrl} is unreachable; its suites are skipped (they never are in CI).`,
+  )
+  return false
+}
+
+export default defineConfig(async () => {
+  const [postgres, redis] = await Promise.all([
+    service("PostgreSQL", postgresUrl),
+    service("Redis", redisUrl),
+  ])
+  const shared = { testTimeout: 60_000, hookTimeout: 60_000 }
+  return {
+    test: {
+      reporters: ["default", new SummaryReporter()],
+      projects: [
+        {
+          test: {
+            ...shared,
+            name: "unit",
+            include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+            exclude: ["**/*.db.test.ts", "**/*.redis.test.ts", "**/node_modules/**"],
+          },
+        },
+        {
+          test: {
+            ...shared,
+            name: "pglite",
+            include: ["**/*.db.test.ts"],
+            exclude: ["**/node_modules/**"],
+            env: { OMNIMETER_TEST_DATABASE: "pglite" },
+          },
+        },
+        ...(postgres
+          ? [
+              {
+                test: {
+                  ...shared,
+                  name: "postgres",
+                  include: ["**/*.db.test.ts"],
+                  exclude: ["**/node_modules/**"],
+                  env: { OMNIMETER_TEST_DATABASE: "postgres", OMNIMETER_TEST_POSTGRES_URL: postgresUrl },
+                },
+              },
+            ]
+          : []),
+        ...(redis
+          ? [
+              {
+                test: {
+                  ...shared,
+                  name: "redis",
+                  include: ["**/*.redis.test.ts"],
+                  exclude: ["**/node_modules/**"],
+                  env: { OMNIMETER_TEST_REDIS_URL: redisUrl },
+                },
+              },
+            ]
+          : []),
+      ],
+    },
+  }
+})
