@@ -24,7 +24,9 @@ const decision = await meter.validateAndConsumeTokens({
 })
 
 if (decision.allowed) {
-  console.log(`allowed: billed ${decision.billedTokens} tokens at ${decision.multiplier}x, ${decision.remainingTokens} left`)
+  console.log(
+    `allowed: billed ${decision.billedTokens} tokens at ${decision.multiplier}x, ${decision.remainingTokens} left`,
+  )
   // ... call the LLM, then settle with what it really used:
   const settled = await meter.settle(decision.usageId, { actualTokens: 410, outcome: "ok", latencyMs: 900 })
   console.log(`settled: adjustment ${settled.adjustment}, ${settled.remainingTokens} left`)

@@ -12,6 +12,8 @@ export interface Config {
   databaseUrl: string | undefined
   /** Redis for rate limits shared by many instances; absent means the in-process limiter. */
   redisUrl: string | undefined
+  /** While Redis is unreachable: per-instance limits ("fallback"), refuse every turn, or allow every turn. */
+  redisFailurePolicy: "fallback" | "deny" | "allow"
   dataDir: string
   /** The operator's admin key; when absent one is generated at first start and shown once. */
   adminKey: string | undefined
@@ -66,6 +68,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const adminKey = env.OMNIMETER_ADMIN_KEY || undefined
   if (adminKey !== undefined && adminKey.length < 24)
     bad("OMNIMETER_ADMIN_KEY", "must be at least 24 characters")
+  const redisFailurePolicy = env.OMNIMETER_REDIS_FAILURE_POLICY || "fallback"
+  if (!["fallback", "deny", "allow"].includes(redisFailurePolicy)) {
+    bad("OMNIMETER_REDIS_FAILURE_POLICY", "must be fallback, deny or allow")
+  }
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
@@ -74,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     port: integer(env, "PORT", 8080, 0, 65535),
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisFailurePolicy: redisFailurePolicy as Config["redisFailurePolicy"],
     dataDir: env.OMNIMETER_DATA_DIR || "./.omnimeter",
     adminKey,
     bodyLimitBytes: integer(env, "OMNIMETER_BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),

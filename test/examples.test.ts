@@ -11,6 +11,8 @@ describe("the README's library example", () => {
     })
     expect(stdout).toContain("allowed: billed 420 tokens at 1.2x, 999580 left")
     expect(stdout).toContain("settled: adjustment 72, 999508 left")
-    expect(stdout).toContain("denied: channel_not_in_plan: The Professional plan does not include Instagram Direct")
+    expect(stdout).toContain(
+      "denied: channel_not_in_plan: The Professional plan does not include Instagram Direct",
+    )
   })
 })

@@ -1,13 +1,19 @@
 /**
  * Errors for the unexpected and for misuse. Expected outcomes (a denied turn) are values, never these.
- * Every error carries a code from one closed set; the HTTP layer maps codes to statuses in one place.
+ * Every error carries a code from one closed set, which also holds every denial reason, so that the HTTP
+ * error envelope speaks one vocabulary; the HTTP layer maps codes to statuses in one place.
  */
 
 export const ERROR_CODES = [
   "validation_error",
   "unauthorized",
+  "forbidden",
   "not_found",
   "subscription_not_found",
+  "subscription_inactive",
+  "channel_disabled",
+  "message_too_long",
+  "quota_exceeded",
   "usage_not_found",
   "usage_already_settled",
   "channel_not_in_plan",

@@ -46,6 +46,7 @@ import {
   findSubscriptionForTurn,
   insertSubscription,
   listChannelOverrides,
+  listSubscriptions,
   updateSubscription,
   upsertChannelOverrides,
 } from "../storage/subscriptions.js"
@@ -313,6 +314,14 @@ export class Meter {
   /** The subscription, or a `subscription_not_found` error (also for one outside `scope`). */
   async getSubscription(subscriptionId: string, scope?: TenantScope): Promise<Subscription> {
     return this.inScope(scope, (db) => this.requireSubscription(db, subscriptionId))
+  }
+
+  /** Subscriptions in id order, `limit` (1-500) at a time, after the `after` id. */
+  async listSubscriptions(limit = 100, after?: string): Promise<Subscription[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw new ValidationError("limit", "must be 1 to 500")
+    if (after !== undefined) this.requireUuid(after)
+    return listSubscriptions(this.database.db, limit, after)
   }
 
   /**

@@ -228,3 +228,72 @@ export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promi
   if (!existing) return { kind: "not_found" }
   return existing.status === "denied" ? { kind: "denied" } : { kind: "already_settled" }
 }
+
+/** A historical turn from an import: already happened, so it is written as settled. */
+export interface ImportedTurn {
+  subscriptionId: string
+  channel: Channel
+  chatbotId: string | null
+  sessionId: string | null
+  userIdentifier: string | null
+  operationType: string
+  rawTokens: number
+  billedTokens: number
+  multiplierHundredths: number
+  idempotencyKey: string | null
+  createdAt: Date
+  periodStart: Date
+  /** Set for a historical denial: written billed 0, charged to no period. */
+  denialReason?: DenialReason
+}
+
+/**
+ * Writes a batch of historical turns and adds their billed tokens to their periods' counters, in one
+ * statement. A turn whose idempotency key is already charged for its subscription (earlier import, live
+ * turn, or twin in the same batch) is skipped. Returns how many rows were written.
+ */
+export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[]): Promise<number> {
+  if (turns.length === 0) return 0
+  const rows = turns.map((t) => ({
+    subscription_id: t.subscriptionId,
+    channel: t.channel,
+    chatbot_id: t.chatbotId,
+    session_id: t.sessionId,
+    user_identifier: t.userIdentifier,
+    operation_type: t.operationType,
+    raw_tokens: t.rawTokens,
+    token_multiplier: hundredthsToDecimalString(t.multiplierHundredths),
+    idempotency_key: t.idempotencyKey,
+    created_at: t.createdAt.toISOString(),
+    period_start: t.denialReason ? null : t.periodStart.toISOString(),
+    denial_reason: t.denialReason ?? null,
+    billed: t.denialReason ? 0 : t.billedTokens,
+  }))
+  const result = await sql<{ inserted: number }>`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
+        subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
+        operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
+        idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text)
+    ), written as (
+      insert into token_usage_logs (subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
+        status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, idempotency_key,
+        period_start, created_at, settled_at)
+      select subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
+        case when denial_reason is null then 'settled' else 'denied' end, denial_reason,
+        raw_tokens, raw_tokens, billed, token_multiplier, idempotency_key, period_start, created_at,
+        case when denial_reason is null then created_at end
+      from input
+      on conflict (subscription_id, idempotency_key) where idempotency_key is not null and status <> 'denied'
+        do nothing
+      returning subscription_id, period_start, billed_tokens, status
+    ), counted as (
+      insert into quota_counters as q (subscription_id, period_start, used_tokens)
+      select subscription_id, period_start, sum(billed_tokens)::bigint from written where status <> 'denied' group by 1, 2
+      on conflict (subscription_id, period_start) do update set used_tokens = q.used_tokens + excluded.used_tokens
+      returning 1
+    )
+    select (select count(*) from written)::int as inserted, (select count(*) from counted)::int as periods
+  `.execute(db)
+  return Number(result.rows[0]?.inserted ?? 0)
+}

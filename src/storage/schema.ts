@@ -59,7 +59,19 @@ export interface TokenUsageLogsTable {
   latency_ms: number | null
 }
 
+export interface ApiKeysTable {
+  id: Generated<string>
+  kind: string
+  subscription_id: string | null
+  key_hash: string
+  prefix: string
+  label: string | null
+  created_at: Generated<Date>
+  revoked_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+}
+
 export interface DB {
+  api_keys: ApiKeysTable
   subscriptions: SubscriptionsTable
   channel_configurations: ChannelConfigurationsTable
   quota_counters: QuotaCountersTable

@@ -185,3 +185,14 @@ export async function upsertChannelOverrides(
     .onConflict((oc) => oc.columns(["subscription_id", "channel"]).doUpdateSet(set as never))
     .execute()
 }
+
+/** Subscriptions in id order, `limit` at a time, after the `after` id (keyset pagination). */
+export async function listSubscriptions(
+  db: Kysely<DB>,
+  limit: number,
+  after?: string,
+): Promise<Subscription[]> {
+  let query = db.selectFrom("subscriptions").selectAll().orderBy("id").limit(limit)
+  if (after) query = query.where("id", ">", after)
+  return (await query.execute()).map(toSubscription)
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * omnimeter's command line: `start` (the service), `demo` (the service on demo data), `migrate` (apply
+ * migrations and exit). Configuration comes from the environment (README, "Configuration").
+ */
+import { loadConfig } from "./config.js"
+import { OmnimeterError } from "./core/errors.js"
+import { seedDemo } from "./demo/seed.js"
+import { startServer, stopOnSignals } from "./server.js"
+import { openDatabase } from "./storage/database.js"
+
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+function banner(url: string, adminKey: string | undefined, extra: string[] = []): void {
+  const lines = [
+    "",
+    `omnimeter is listening on ${url}`,
+    `  API docs:   ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
+    `  health:     ${url}/healthz, ${url}/readyz, ${url}/metrics`,
+    ...extra,
+  ]
+  if (adminKey) {
+    lines.push(
+      "",
+      "  Admin key (shown once; store it now, or set OMNIMETER_ADMIN_KEY):",
+      `    ${adminKey}`,
+      `  Try: curl -H "Authorization: Bearer ${adminKey}" ${url}/api/subscriptions`,
+    )
+  }
+  process.stdout.write(`${lines.join("\n")}\n\n`)
+}
+
+async function main(command: string | undefined): Promise<void> {
+  const config = loadConfig()
+  switch (command) {
+    case "start": {
+      const server = await startServer(config)
+      const where = config.databaseUrl ? "PostgreSQL" : `embedded PGlite in ${config.dataDir}`
+      banner(server.url, server.generatedAdminKey, [
+        `  storage:    ${where}; rate limits ${config.redisUrl ? "shared in Redis" : "in this process"}`,
+      ])
+      stopOnSignals(server, log)
+      return
+    }
+    case "demo": {
+      const demoConfig = Object.freeze({
+        ...config,
+        dataDir: process.env.OMNIMETER_DATA_DIR ? config.dataDir : ":memory:",
+        adminKey: config.adminKey ?? "om_admin_demo_key_do_not_use_in_production",
+      })
+      const server = await startServer(demoConfig)
+      log("seeding 30 days of demo traffic ...")
+      const subscriptions = await seedDemo(server.container.meter, server.container.database, new Date())
+      banner(server.url, undefined, [
+        `  storage:    ${demoConfig.databaseUrl ? "PostgreSQL" : demoConfig.dataDir === ":memory:" ? "embedded PGlite in memory (fresh each run)" : demoConfig.dataDir}`,
+        "",
+        `  Demo admin key: ${demoConfig.adminKey}`,
+        "  Demo subscriptions:",
+        ...subscriptions.map(
+          (s) => `    ${s.entityId.padEnd(16)} ${s.plan.padEnd(13)} ${s.timezone.padEnd(18)} ${s.id}`,
+        ),
+      ])
+      stopOnSignals(server, log)
+      return
+    }
+    case "migrate": {
+      const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+      await database.close()
+      log("migrations applied")
+      return
+    }
+    default:
+      log("usage: omnimeter <start|demo|migrate>")
+      process.exitCode = 2
+  }
+}
+
+main(process.argv[2]).catch((error: unknown) => {
+  if (error instanceof OmnimeterError) log(`omnimeter: ${error.message}`)
+  else log(`omnimeter: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  process.exit(1)
+})

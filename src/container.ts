@@ -1,0 +1,143 @@
+/**
+ * The composition root: the one place that chooses implementations (PGlite or PostgreSQL, Redis or
+ * in-process limits, the system clock) and wires the services the HTTP layer reads.
+ */
+import { KeyService } from "./auth/keys.js"
+import type { Config } from "./config.js"
+import { type Clock, systemClock } from "./core/clock.js"
+import { InProcessRateLimiter } from "./limits/in-process.js"
+import type { RateLimiter } from "./limits/rate-limiter.js"
+import { createRedisClient, RedisRateLimiter } from "./limits/redis.js"
+import { type RateLimiterStatus, ResilientRateLimiter } from "./limits/resilient.js"
+import { Meter } from "./meter/meter.js"
+import { Metrics } from "./observability/metrics.js"
+import { type Database, openDatabase } from "./storage/database.js"
+
+export interface Container {
+  config: Readonly<Config>
+  clock: Clock
+  database: Database
+  rateLimiter: RateLimiter
+  meter: Meter
+  keys: KeyService
+  metrics: Metrics
+  /** The rate limiter's health: whether its shared store answers, and whether the instance can serve. */
+  rateLimiterHealth(): Promise<RateLimiterHealth>
+  /** The shared limiter's state, when Redis is configured. */
+  rateLimiterStatus(): RateLimiterStatus | undefined
+  close(): Promise<void>
+}
+
+export interface RateLimiterHealth {
+  /** "shared": Redis answers; "local": no Redis configured; "degraded": Redis configured but unreachable. */
+  mode: "shared" | "local" | "degraded"
+  /** False only when Redis is down and the failure policy is "deny": the instance would refuse every turn. */
+  serving: boolean
+  error?: string
+}
+
+export interface ContainerOverrides {
+  clock?: Clock
+  database?: Database
+  rateLimiter?: RateLimiter
+}
+
+export async function buildContainer(
+  config: Readonly<Config>,
+  overrides: ContainerOverrides = {},
+): Promise<Container> {
+  const clock = overrides.clock ?? systemClock
+  const database =
+    overrides.database ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.poolSize,
+    }))
+  const metrics = new Metrics()
+  const limits = overrides.rateLimiter
+    ? {
+        rateLimiter: overrides.rateLimiter,
+        health: LOCAL_HEALTH,
+        status: () => undefined,
+        close: async () => {},
+      }
+    : await buildRateLimiter(config, clock, metrics)
+  const rateLimiter = limits.rateLimiter
+  const meter = new Meter({ database, rateLimiter, clock })
+  const keys = new KeyService(database, clock)
+  return {
+    config,
+    clock,
+    database,
+    rateLimiter,
+    meter,
+    keys,
+    metrics,
+    rateLimiterHealth: limits.health,
+    rateLimiterStatus: limits.status,
+    close: async () => {
+      await meter.close()
+      await limits.close()
+      if (!overrides.database) await database.close()
+    },
+  }
+}
+
+const LOCAL_HEALTH = async (): Promise<RateLimiterHealth> => ({ mode: "local", serving: true })
+
+interface Limits {
+  rateLimiter: RateLimiter
+  health: () => Promise<RateLimiterHealth>
+  status: () => RateLimiterStatus | undefined
+  close: () => Promise<void>
+}
+
+/**
+ * Redis when REDIS_URL is set, wrapped so that Redis going away never takes the service down (the
+ * configured policy answers meanwhile, and Redis is used again once it is back); in-process otherwise.
+ */
+async function buildRateLimiter(config: Readonly<Config>, clock: Clock, metrics: Metrics): Promise<Limits> {
+  if (!config.redisUrl) {
+    metrics.rateLimiterHealthy.set(1)
+    return {
+      rateLimiter: new InProcessRateLimiter(clock),
+      health: LOCAL_HEALTH,
+      status: () => undefined,
+      close: async () => {},
+    }
+  }
+  const redis = createRedisClient(config.redisUrl)
+  // Commands fail fast while disconnected; give the first connection a moment so start-up is not degraded.
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 3000)
+    redis.once("ready", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  const limiter = new ResilientRateLimiter({
+    primary: new RedisRateLimiter({ redis }),
+    onRedisFailure: config.redisFailurePolicy,
+    clock,
+    onStateChange: (status) => metrics.rateLimiterHealthy.set(status.healthy ? 1 : 0),
+  })
+  metrics.rateLimiterHealthy.set(redis.status === "ready" ? 1 : 0)
+  return {
+    rateLimiter: limiter,
+    health: async () => {
+      try {
+        if ((await redis.ping()) === "PONG") return { mode: "shared", serving: true }
+      } catch {}
+      return {
+        mode: "degraded",
+        serving: config.redisFailurePolicy !== "deny",
+        error: `Redis unreachable; rate limits follow the "${config.redisFailurePolicy}" policy`,
+      }
+    },
+    status: () => limiter.status(),
+    close: async () => {
+      redis.disconnect()
+    },
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The HTTP service: a flat list of registrations. Handlers live one resource per file in ./routes; the
+ * error envelope, authentication and the OpenAPI document are set up here once.
+ */
+import { randomUUID } from "node:crypto"
+import swagger from "@fastify/swagger"
+import swaggerUi from "@fastify/swagger-ui"
+import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/type-provider-typebox"
+import Fastify, { type FastifyServerOptions } from "fastify"
+import type { Container } from "../container.js"
+import { ErrorEnvelope, envelope, handleError } from "./errors.js"
+import { catalogRoutes } from "./routes/catalog.js"
+import { channelConfigRoutes } from "./routes/channel-config.js"
+import { healthRoutes } from "./routes/health.js"
+import { keyRoutes } from "./routes/keys.js"
+import { subscriptionRoutes } from "./routes/subscriptions.js"
+import { tokenRoutes } from "./routes/tokens.js"
+import { usageImportRoutes } from "./routes/usage-import.js"
+import { ChannelConfigSchema, DecisionSchema, SettleResultSchema, SubscriptionSchema } from "./schemas.js"
+import type { App } from "./types.js"
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+export interface AppOptions {
+  /** Fastify's logger option; defaults to JSON logs at the configured level. */
+  logger?: FastifyServerOptions["logger"]
+}
+
+/** Builds the Fastify app on a container of services. Call `listen` or `inject` on the result. */
+export async function buildApp(container: Container, options: AppOptions = {}): Promise<App> {
+  const app = Fastify({
+    logger: options.logger ?? { level: container.config.logLevel },
+    bodyLimit: container.config.bodyLimitBytes,
+    requestIdHeader: false,
+    // A caller's X-Request-Id is kept when it is well-formed, so logs join across services.
+    genReqId: (request) => {
+      const given = request.headers["x-request-id"]
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setErrorHandler(handleError)
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .status(404)
+      .send(
+        envelope("not_found", `No route ${request.method} ${request.url.split("?")[0]}.`, String(request.id)),
+      )
+  })
+  app.decorateRequest("principal", undefined)
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("X-Request-Id", request.id)
+  })
+  app.addHook("onResponse", async (request, reply) => {
+    container.metrics.observeRequest(
+      request.routeOptions.url ?? "unmatched",
+      request.method,
+      reply.statusCode,
+    )
+  })
+
+  for (const schema of [
+    ErrorEnvelope,
+    DecisionSchema,
+    SettleResultSchema,
+    SubscriptionSchema,
+    ChannelConfigSchema,
+  ]) {
+    app.addSchema(schema)
+  }
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "omnimeter",
+        version: "0.1.0",
+        description:
+          'Meter, limit and explain LLM token usage per channel. Every error answers with the envelope `{ "error": { "code", "message", "request_id" } }`; every response carries X-Request-Id.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer" } } },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  })
+  await app.register(swaggerUi, { routePrefix: "/docs" })
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger())
+
+  for (const routes of [
+    healthRoutes,
+    catalogRoutes,
+    tokenRoutes,
+    subscriptionRoutes,
+    keyRoutes,
+    channelConfigRoutes,
+    usageImportRoutes,
+  ]) {
+    routes(app, container)
+  }
+  return app
+}

@@ -1,0 +1,121 @@
+/**
+ * The one error envelope: `{ "error": { "code", "message", "request_id" } }`, from the closed set of codes
+ * in core/errors.ts, with one code-to-status map and one error handler for every route.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify"
+import { type Static, Type } from "typebox"
+import { ERROR_CODES, type ErrorCode, OmnimeterError } from "../core/errors.js"
+import { OneOf } from "../meter/inputs.js"
+
+export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  validation_error: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  subscription_not_found: 404,
+  subscription_inactive: 403,
+  channel_disabled: 403,
+  message_too_long: 413,
+  quota_exceeded: 402,
+  usage_not_found: 404,
+  usage_already_settled: 409,
+  channel_not_in_plan: 403,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  service_unavailable: 503,
+  data_dir_locked: 503,
+  internal_error: 500,
+})
+
+export const ErrorEnvelope = Type.Object(
+  {
+    error: Type.Object({
+      code: OneOf(ERROR_CODES, "Machine-readable error code."),
+      message: Type.String({ description: "What went wrong, for a person." }),
+      request_id: Type.String({ description: "The X-Request-Id of the request, also in every log line." }),
+      field: Type.Optional(
+        Type.String({ description: "The offending field or parameter, when one is to blame." }),
+      ),
+    }),
+  },
+  { $id: "ErrorEnvelope", description: "Every error, from every endpoint." },
+)
+export type ErrorEnvelope = Static<typeof ErrorEnvelope>
+
+/** The error responses a route documents, by status. */
+export function errorResponses(...statuses: number[]): Record<number, unknown> {
+  return Object.fromEntries(statuses.map((status) => [status, Type.Ref("ErrorEnvelope")]))
+}
+
+export function envelope(code: ErrorCode, message: string, requestId: string, field?: string): ErrorEnvelope {
+  return { error: { code, message, request_id: requestId, ...(field ? { field } : {}) } }
+}
+
+/** Fastify's own failures (body parsing, validation, limits) in our vocabulary. */
+function fromFastify(error: FastifyError): { code: ErrorCode; message: string; field?: string } {
+  if (error.validation && error.validation.length > 0) {
+    const first = error.validation[0]
+    const where = error.validationContext ?? "body"
+    const path = (first?.instancePath ?? "").replace(/^\//, "").replaceAll("/", ".")
+    const params = (first?.params ?? {}) as { additionalProperties?: string[]; requiredProperties?: string[] }
+    const named = params.additionalProperties?.[0] ?? params.requiredProperties?.[0]
+    const field = named ? (path ? `${path}.${named}` : named) : path || where
+    const message =
+      first?.keyword === "additionalProperties"
+        ? "is not a known field"
+        : first?.keyword === "required"
+          ? "is required"
+          : (first?.message ?? "is invalid")
+    return { code: "validation_error", message: `${field}: ${message}`, field }
+  }
+  switch (error.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return { code: "payload_too_large", message: "The request body is larger than this server accepts." }
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return { code: "unsupported_media_type", message: "Send the body as application/json." }
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return { code: "validation_error", message: "The JSON body is empty." }
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return { code: "validation_error", message: "The Content-Length header does not match the body." }
+  }
+  if (error.statusCode === 400)
+    return { code: "validation_error", message: `The request is malformed: ${error.message}` }
+  if (error.statusCode === 413) return { code: "payload_too_large", message: error.message }
+  if (error.statusCode === 415) return { code: "unsupported_media_type", message: error.message }
+  return {
+    code: "internal_error",
+    message: "Something went wrong on our side; the request id helps us find it.",
+  }
+}
+
+/** The error handler for every route. */
+export function handleError(
+  error: FastifyError | OmnimeterError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  let code: ErrorCode
+  let message: string
+  let field: string | undefined
+  if (error instanceof OmnimeterError) {
+    code = error.code
+    message = error.message
+    const detail = error.details?.field
+    field = typeof detail === "string" ? detail : undefined
+  } else {
+    ;({ code, message, field } = fromFastify(error))
+  }
+  const status = STATUS_BY_CODE[code]
+  if (status >= 500) request.log.error({ err: error }, "request failed")
+  else request.log.info({ code, field }, message)
+  if (
+    code === "rate_limited" &&
+    error instanceof OmnimeterError &&
+    typeof error.details?.retryAfterSeconds === "number"
+  ) {
+    reply.header("Retry-After", String(error.details.retryAfterSeconds))
+  }
+  reply.status(status).send(envelope(code, message, String(request.id), field))
+}

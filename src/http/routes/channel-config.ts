@@ -1,0 +1,77 @@
+/** Per-subscription channel configuration: read all, update one channel partially. */
+import { Type } from "typebox"
+import { isChannel } from "../../core/channels.js"
+import { ValidationError } from "../../core/errors.js"
+import { authenticate, scopeFor } from "../auth.js"
+import { errorResponses } from "../errors.js"
+import { channelConfigBody } from "../mappers.js"
+import {
+  ChannelConfigListSchema,
+  ChannelConfigPatchBody,
+  ChannelParams,
+  SubscriptionIdParams,
+} from "../schemas.js"
+import { bearerSecurity, type RouteModule } from "../types.js"
+
+export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
+  const auth = authenticate(keys)
+  const tags = ["channels"]
+
+  app.get(
+    "/api/onboarding/subscription/:subscription_id/channels/config",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Every channel's effective configuration for a subscription",
+        security: bearerSecurity,
+        params: SubscriptionIdParams,
+        response: { 200: ChannelConfigListSchema, ...errorResponses(400, 401, 404, 500) },
+      },
+    },
+    async (request) => {
+      const id = request.params.subscription_id
+      const scope = scopeFor(request, id)
+      const subscription = await meter.getSubscription(id, scope)
+      const configs = await meter.getChannelConfigs(id, scope)
+      return { subscription_id: id, plan: subscription.plan, channels: configs.map(channelConfigBody) }
+    },
+  )
+
+  app.put(
+    "/api/onboarding/subscription/:subscription_id/channels/:channel/config",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Update some of one channel's settings",
+        description:
+          "Partial update. Enabling a channel outside the plan answers 403 channel_not_in_plan; a negative limit, a multiplier outside 0.01-10 or with more than two decimals, or an unknown field answers 400 naming the field.",
+        security: bearerSecurity,
+        params: ChannelParams,
+        body: ChannelConfigPatchBody,
+        response: { 200: Type.Ref("ChannelConfig"), ...errorResponses(400, 401, 403, 404, 500) },
+      },
+    },
+    async (request) => {
+      const { subscription_id: id, channel } = request.params
+      const scope = scopeFor(request, id)
+      if (!isChannel(channel)) throw new ValidationError("channel", `unknown channel "${channel}"`)
+      const b = request.body
+      const config = await meter.updateChannelConfig(
+        id,
+        channel,
+        {
+          ...(b.enabled !== undefined ? { enabled: b.enabled } : {}),
+          ...(b.requests_per_minute !== undefined ? { requestsPerMinute: b.requests_per_minute } : {}),
+          ...(b.tokens_per_minute !== undefined ? { tokensPerMinute: b.tokens_per_minute } : {}),
+          ...(b.max_message_length !== undefined ? { maxMessageLength: b.max_message_length } : {}),
+          ...(b.token_multiplier !== undefined ? { tokenMultiplier: b.token_multiplier } : {}),
+          ...(b.priority !== undefined ? { priority: b.priority } : {}),
+        },
+        scope,
+      )
+      return channelConfigBody(config)
+    },
+  )
+}

@@ -1,0 +1,124 @@
+/** Subscriptions: create, list, read (with the current period's quota), update. */
+import { Type } from "typebox"
+import { authenticate, requireAdmin, scopeFor } from "../auth.js"
+import { errorResponses } from "../errors.js"
+import { subscriptionBody } from "../mappers.js"
+import { CreateSubscriptionBody, IdParams, UpdateSubscriptionBody } from "../schemas.js"
+import { bearerSecurity, type RouteModule } from "../types.js"
+
+export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
+  const auth = authenticate(keys)
+  const tags = ["subscriptions"]
+
+  app.post(
+    "/api/subscriptions",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Create a subscription (admin)",
+        security: bearerSecurity,
+        body: CreateSubscriptionBody,
+        response: { 201: Type.Ref("Subscription"), ...errorResponses(400, 401, 403, 409, 500) },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request)
+      const b = request.body
+      const subscription = await meter.createSubscription({
+        entityId: b.entity_id,
+        entityType: b.entity_type,
+        plan: b.plan,
+        ...(b.token_limit !== undefined ? { tokenLimit: b.token_limit } : {}),
+        ...(b.timezone !== undefined ? { timezone: b.timezone } : {}),
+        ...(b.period_start !== undefined ? { periodStart: b.period_start } : {}),
+        ...(b.status !== undefined ? { status: b.status } : {}),
+      })
+      reply.status(201)
+      return subscriptionBody(subscription, await meter.getQuota(subscription.id))
+    },
+  )
+
+  app.get(
+    "/api/subscriptions",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "List subscriptions (admin), in id order",
+        security: bearerSecurity,
+        querystring: Type.Object({
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+          after: Type.Optional(
+            Type.String({ format: "uuid", description: "Return subscriptions after this id." }),
+          ),
+        }),
+        response: {
+          200: Type.Object({
+            subscriptions: Type.Array(Type.Ref("Subscription")),
+            next_after: Type.Union([Type.String(), Type.Null()], {
+              description: "Pass as `after` for the next page.",
+            }),
+          }),
+          ...errorResponses(400, 401, 403, 500),
+        },
+      },
+    },
+    async (request) => {
+      requireAdmin(request)
+      const limit = request.query.limit ?? 100
+      const page = await meter.listSubscriptions(limit, request.query.after)
+      return {
+        subscriptions: page.map((s) => subscriptionBody(s)),
+        next_after: page.length === limit ? (page[page.length - 1]?.id ?? null) : null,
+      }
+    },
+  )
+
+  app.get(
+    "/api/subscriptions/:id",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Read a subscription and its current period's quota",
+        security: bearerSecurity,
+        params: IdParams,
+        response: { 200: Type.Ref("Subscription"), ...errorResponses(400, 401, 404, 500) },
+      },
+    },
+    async (request) => {
+      const scope = scopeFor(request, request.params.id)
+      const subscription = await meter.getSubscription(request.params.id, scope)
+      return subscriptionBody(subscription, await meter.getQuota(subscription.id, scope))
+    },
+  )
+
+  app.patch(
+    "/api/subscriptions/:id",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Change plan, token limit, status or timezone (admin); effective at once",
+        description: "A downgrade disables the channels the new plan lacks.",
+        security: bearerSecurity,
+        params: IdParams,
+        body: UpdateSubscriptionBody,
+        response: { 200: Type.Ref("Subscription"), ...errorResponses(400, 401, 403, 404, 500) },
+      },
+    },
+    async (request) => {
+      scopeFor(request, request.params.id)
+      requireAdmin(request)
+      const b = request.body
+      const subscription = await meter.updateSubscription(request.params.id, {
+        ...(b.plan !== undefined ? { plan: b.plan } : {}),
+        ...(b.token_limit !== undefined ? { tokenLimit: b.token_limit } : {}),
+        ...(b.status !== undefined ? { status: b.status } : {}),
+        ...(b.timezone !== undefined ? { timezone: b.timezone } : {}),
+      })
+      return subscriptionBody(subscription, await meter.getQuota(subscription.id))
+    },
+  )
+}

@@ -1,0 +1,121 @@
+/** POST /api/tokens/consume and POST /api/tokens/settle: the metering calls, over HTTP. */
+import { performance } from "node:perf_hooks"
+import type { FastifyReply } from "fastify"
+import { Type } from "typebox"
+import { ValidationError } from "../../core/errors.js"
+import type { Decision } from "../../meter/decisions.js"
+import { authenticate, callerScope } from "../auth.js"
+import { errorResponses, STATUS_BY_CODE } from "../errors.js"
+import { decisionBody, settleBody } from "../mappers.js"
+import { ConsumeBody, SettleBody } from "../schemas.js"
+import { bearerSecurity, type RouteModule } from "../types.js"
+
+const DecisionOrError = Type.Union([Type.Ref("Decision"), Type.Ref("ErrorEnvelope")])
+
+function idempotencyKey(body: string | undefined, header: string | string[] | undefined): string | undefined {
+  const fromHeader = Array.isArray(header) ? header[0] : header
+  if (fromHeader !== undefined && (fromHeader.length === 0 || fromHeader.length > 255)) {
+    throw new ValidationError("Idempotency-Key", "must be 1 to 255 characters")
+  }
+  if (body !== undefined && fromHeader !== undefined && body !== fromHeader) {
+    throw new ValidationError("idempotency_key", "differs from the Idempotency-Key header")
+  }
+  return body ?? fromHeader
+}
+
+/** RateLimit-* headers (IETF draft) whenever the decision reached the rate limiter. */
+function rateLimitHeaders(reply: FastifyReply, decision: Decision): void {
+  if (decision.rateLimit) {
+    reply.header("RateLimit-Limit", String(decision.rateLimit.limit))
+    reply.header("RateLimit-Remaining", String(Math.max(0, decision.rateLimit.remaining)))
+    reply.header("RateLimit-Reset", String(Math.max(0, Math.ceil(decision.rateLimit.resetMs / 1000))))
+  }
+  if (!decision.allowed && decision.retryAfterMs !== undefined) {
+    reply.header("Retry-After", String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))))
+  }
+}
+
+export const tokenRoutes: RouteModule = (app, { meter, keys, metrics }) => {
+  const auth = authenticate(keys)
+
+  app.post(
+    "/api/tokens/consume",
+    {
+      preHandler: auth,
+      schema: {
+        tags: ["metering"],
+        summary: "Decide whether a chat turn may run, and charge it",
+        description:
+          "Checks, in order: subscription active, channel in plan, channel enabled, message length, the channel's rate limit, and quota for ceil(estimated_tokens * multiplier). An allowed turn is committed to the ledger before the answer. Denials answer 402/403/404/413/429 with the decision fields and the error envelope in the body.",
+        security: bearerSecurity,
+        headers: Type.Object({ "idempotency-key": Type.Optional(Type.String()) }),
+        body: ConsumeBody,
+        response: {
+          200: Type.Ref("Decision"),
+          402: Type.Ref("Decision"),
+          403: DecisionOrError,
+          404: DecisionOrError,
+          413: DecisionOrError,
+          429: Type.Ref("Decision"),
+          ...errorResponses(400, 401, 415, 500),
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body
+      const key = idempotencyKey(body.idempotency_key, request.headers["idempotency-key"])
+      const started = performance.now()
+      const decision = await meter.validateAndConsumeTokens(
+        {
+          entityId: body.entity_id,
+          entityType: body.entity_type,
+          estimatedTokens: body.estimated_tokens,
+          channel: body.channel,
+          ...(body.operation_type !== undefined ? { operationType: body.operation_type } : {}),
+          ...(body.chatbot_id !== undefined ? { chatbotId: body.chatbot_id } : {}),
+          ...(body.session_id !== undefined ? { sessionId: body.session_id } : {}),
+          ...(body.user_identifier !== undefined ? { userIdentifier: body.user_identifier } : {}),
+          ...(body.message !== undefined ? { message: body.message } : {}),
+          ...(body.message_length !== undefined ? { messageLength: body.message_length } : {}),
+          ...(key !== undefined ? { idempotencyKey: key } : {}),
+        },
+        callerScope(request),
+      )
+      metrics.observeDecision(decision, (performance.now() - started) / 1000)
+      rateLimitHeaders(reply, decision)
+      reply.status(
+        (decision.allowed ? 200 : STATUS_BY_CODE[decision.reason]) as 200 | 402 | 403 | 404 | 413 | 429,
+      )
+      return decisionBody(decision, String(request.id))
+    },
+  )
+
+  app.post(
+    "/api/tokens/settle",
+    {
+      preHandler: auth,
+      schema: {
+        tags: ["metering"],
+        summary: "Replace a turn's estimate with the tokens it really used",
+        description:
+          "Refunds or charges the difference atomically. Settling twice answers 409 usage_already_settled; an unknown usage_id answers 404 usage_not_found. Both change nothing.",
+        security: bearerSecurity,
+        body: SettleBody,
+        response: { 200: Type.Ref("SettleResult"), ...errorResponses(400, 401, 404, 409, 500) },
+      },
+    },
+    async (request) => {
+      const body = request.body
+      const result = await meter.settle(
+        body.usage_id,
+        {
+          actualTokens: body.actual_tokens,
+          ...(body.outcome !== undefined ? { outcome: body.outcome } : {}),
+          ...(body.latency_ms !== undefined ? { latencyMs: body.latency_ms } : {}),
+        },
+        callerScope(request),
+      )
+      return settleBody(result)
+    },
+  )
+}

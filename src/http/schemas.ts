@@ -1,0 +1,265 @@
+/**
+ * The HTTP API's shapes (snake_case, as in the product description), as TypeBox schemas: Fastify
+ * validates with them, serializes with them, and the OpenAPI document is generated from them. The
+ * dashboard imports the inferred types, never server code.
+ */
+import { type Static, Type } from "typebox"
+import { CHANNELS } from "../core/channels.js"
+import { DENIAL_REASONS } from "../core/decision.js"
+import { ChannelSchema, OneOf, PlanSchema, StatusSchema } from "../meter/inputs.js"
+
+const Uuid = Type.String({ format: "uuid", maxLength: 36 })
+const DateTime = Type.String({ format: "date-time" })
+const Id = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, description })
+
+export const SubscriptionIdParams = Type.Object({ subscription_id: Uuid })
+export const IdParams = Type.Object({ id: Uuid })
+
+export const ConsumeBody = Type.Object(
+  {
+    entity_id: Id(255, "Who pays: your customer's id."),
+    entity_type: Id(64, "What kind of entity entity_id is, e.g. organization."),
+    estimated_tokens: Type.Integer({
+      minimum: 0,
+      maximum: 10_000_000,
+      description: "Tokens the turn is expected to use.",
+    }),
+    operation_type: Type.Optional(Id(64, "What the turn is, e.g. chat (default).")),
+    channel: ChannelSchema,
+    chatbot_id: Type.Optional(Id(255, "Which of your bots answers.")),
+    session_id: Type.Optional(Id(255, "The conversation.")),
+    user_identifier: Type.Optional(Id(255, "The end user, for unique-user analytics.")),
+    message: Type.Optional(
+      Type.String({ maxLength: 1_000_000, description: "The user's message; its length is checked." }),
+    ),
+    message_length: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1_000_000, description: "Or just its length." }),
+    ),
+    idempotency_key: Type.Optional(
+      Id(255, "Makes retries safe; also accepted as the Idempotency-Key header."),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type ConsumeBody = Static<typeof ConsumeBody>
+
+export const RateLimitSchema = Type.Object({
+  limit: Type.Integer({ description: "Requests per minute allowed on this channel." }),
+  remaining: Type.Integer(),
+  reset_ms: Type.Integer({ description: "Milliseconds until the oldest counted request leaves the window." }),
+})
+
+export const DecisionSchema = Type.Object(
+  {
+    allowed: Type.Boolean(),
+    channel: ChannelSchema,
+    subscription_id: Type.Optional(Type.String()),
+    usage_id: Type.Optional(Type.String({ description: "Settle the turn with this id." })),
+    multiplier: Type.Optional(Type.Number()),
+    raw_tokens: Type.Optional(Type.Integer()),
+    billed_tokens: Type.Optional(Type.Integer({ description: "ceil(raw_tokens * multiplier)" })),
+    remaining_tokens: Type.Optional(Type.Integer()),
+    token_limit: Type.Optional(Type.Integer()),
+    period_start: Type.Optional(DateTime),
+    period_end: Type.Optional(DateTime),
+    priority: Type.Optional(Type.Integer()),
+    replayed: Type.Optional(Type.Boolean({ description: "True when answering a repeated idempotency key." })),
+    reason: Type.Optional(OneOf(DENIAL_REASONS, "Why the turn may not run.")),
+    message: Type.Optional(Type.String()),
+    required_plan: Type.Optional(PlanSchema),
+    max_message_length: Type.Optional(Type.Integer()),
+    message_length: Type.Optional(Type.Integer()),
+    retry_after_ms: Type.Optional(Type.Integer()),
+    limit: Type.Optional(OneOf(["requests_per_minute", "tokens_per_minute"] as const)),
+    status: Type.Optional(StatusSchema),
+    rate_limit: Type.Optional(RateLimitSchema),
+    error: Type.Optional(
+      Type.Object(
+        { code: Type.String(), message: Type.String(), request_id: Type.String() },
+        { description: "Present on denials." },
+      ),
+    ),
+  },
+  { $id: "Decision" },
+)
+export type DecisionBody = Static<typeof DecisionSchema>
+
+export const SettleBody = Type.Object(
+  {
+    usage_id: Uuid,
+    actual_tokens: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
+    outcome: Type.Optional(OneOf(["ok", "error"] as const, "How the turn went, for channel health.")),
+    latency_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+  },
+  { additionalProperties: false },
+)
+
+export const SettleResultSchema = Type.Object(
+  {
+    usage_id: Type.String(),
+    subscription_id: Type.String(),
+    channel: ChannelSchema,
+    actual_tokens: Type.Integer(),
+    previous_billed_tokens: Type.Integer(),
+    billed_tokens: Type.Integer(),
+    adjustment: Type.Integer({
+      description: "billed_tokens - previous_billed_tokens; negative is a refund.",
+    }),
+    remaining_tokens: Type.Integer(),
+    overage_tokens: Type.Integer({
+      description: "How far the period is over its limit after recording the truth.",
+    }),
+  },
+  { $id: "SettleResult" },
+)
+
+export const QuotaSchema = Type.Object({
+  period_start: DateTime,
+  period_end: DateTime,
+  token_limit: Type.Integer(),
+  used_tokens: Type.Integer(),
+  remaining_tokens: Type.Integer(),
+})
+
+export const SubscriptionSchema = Type.Object(
+  {
+    id: Type.String(),
+    entity_id: Type.String(),
+    entity_type: Type.String(),
+    plan: PlanSchema,
+    token_limit: Type.Integer(),
+    status: StatusSchema,
+    timezone: Type.String(),
+    period_anchor: DateTime,
+    created_at: DateTime,
+    updated_at: DateTime,
+    quota: Type.Optional(QuotaSchema),
+  },
+  { $id: "Subscription" },
+)
+export type SubscriptionBody = Static<typeof SubscriptionSchema>
+
+export const CreateSubscriptionBody = Type.Object(
+  {
+    entity_id: Id(255, "Your customer's id."),
+    entity_type: Id(64, "What kind of entity, e.g. organization."),
+    plan: PlanSchema,
+    token_limit: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1e15, description: "Default: the plan's." }),
+    ),
+    timezone: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: "IANA timezone for analytics." }),
+    ),
+    period_start: Type.Optional(
+      Type.String({ format: "date-time", description: "Billing anchor; default now." }),
+    ),
+    status: Type.Optional(StatusSchema),
+  },
+  { additionalProperties: false },
+)
+
+export const UpdateSubscriptionBody = Type.Object(
+  {
+    plan: Type.Optional(PlanSchema),
+    token_limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e15 })),
+    status: Type.Optional(StatusSchema),
+    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  { additionalProperties: false },
+)
+
+const ChannelFields = {
+  enabled: Type.Boolean(),
+  requests_per_minute: Type.Integer(),
+  tokens_per_minute: Type.Integer(),
+  max_message_length: Type.Integer(),
+  token_multiplier: Type.Number(),
+  priority: Type.Integer({ description: "1 (lowest) to 10 (highest)." }),
+}
+
+export const ChannelConfigSchema = Type.Object(
+  {
+    channel: ChannelSchema,
+    in_plan: Type.Boolean(),
+    required_plan: Type.Optional(PlanSchema),
+    ...ChannelFields,
+    overridden: Type.Array(Type.String(), {
+      description: "Fields set for this subscription, not inherited.",
+    }),
+  },
+  { $id: "ChannelConfig" },
+)
+
+export const ChannelConfigListSchema = Type.Object({
+  subscription_id: Type.String(),
+  plan: PlanSchema,
+  channels: Type.Array(Type.Ref("ChannelConfig")),
+})
+
+export const ChannelConfigPatchBody = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean()),
+    requests_per_minute: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    tokens_per_minute: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
+    max_message_length: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    token_multiplier: Type.Optional(
+      Type.Number({ minimum: 0.01, maximum: 10, description: "At most two decimals." }),
+    ),
+    priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+)
+
+export const ChannelParams = Type.Object({ subscription_id: Uuid, channel: Type.String({ maxLength: 32 }) })
+
+export const ChannelCatalogSchema = Type.Object({
+  channels: Type.Array(
+    Type.Object({
+      channel: ChannelSchema,
+      label: Type.String(),
+      plans: Type.Array(PlanSchema, { description: "The plans that include the channel." }),
+      cheapest_plan: PlanSchema,
+      length_limit_source: Type.String(),
+      defaults: Type.Object({
+        requests_per_minute: Type.Integer(),
+        tokens_per_minute: Type.Integer(),
+        max_message_length: Type.Integer(),
+        token_multiplier: Type.Number(),
+        priority: Type.Integer(),
+      }),
+    }),
+  ),
+})
+
+export const PlanCatalogSchema = Type.Object({
+  plans: Type.Array(
+    Type.Object({
+      plan: PlanSchema,
+      label: Type.String(),
+      channels: Type.Array(ChannelSchema),
+      default_token_limit: Type.Integer(),
+    }),
+  ),
+})
+
+export const IssuedKeySchema = Type.Object({
+  key: Type.String({ description: "Shown once; store it now." }),
+  key_id: Type.String(),
+  prefix: Type.String(),
+  label: Type.Union([Type.String(), Type.Null()]),
+  created_at: DateTime,
+})
+
+export const KeyListSchema = Type.Object({
+  keys: Type.Array(
+    Type.Object({
+      key_id: Type.String(),
+      prefix: Type.String(),
+      label: Type.Union([Type.String(), Type.Null()]),
+      created_at: DateTime,
+      revoked_at: Type.Union([DateTime, Type.Null()]),
+    }),
+  ),
+})
+
+export const ALL_CHANNELS = CHANNELS

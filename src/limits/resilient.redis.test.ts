@@ -1,0 +1,195 @@
+/**
+ * The resilient limiter against a real Redis that dies, hangs and comes back: each test runs its own
+ * `redis-server` child on a random port, so it can be killed without touching the shared test server.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import net from "node:net"
+import { setTimeout as sleep } from "node:timers/promises"
+import type { Redis } from "ioredis"
+import { afterEach, describe, expect, it } from "vitest"
+import type { RateLimitResult } from "./rate-limiter.js"
+import { createRedisClient, RedisRateLimiter } from "./redis.js"
+import {
+  type RateLimiterStatus,
+  ResilientRateLimiter,
+  type ResilientRateLimiterOptions,
+} from "./resilient.js"
+
+const request = { key: "sub:whatsapp", requestsPerMinute: 3, tokensPerMinute: 1_000_000, tokens: 10 }
+
+/** A throwaway redis-server: no persistence, killed after each test. */
+class RedisServer {
+  private process: ChildProcess | undefined
+
+  private constructor(readonly port: number) {}
+
+  /** Starts on a free random port (retrying if another process takes it first). */
+  static async start(): Promise<RedisServer> {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const server = new RedisServer(20_000 + Math.floor(Math.random() * 20_000))
+      if (!(await portIsFree(server.port))) continue
+      try {
+        await server.restart()
+        return server
+      } catch {
+        await server.kill()
+      }
+    }
+    throw new Error("could not start redis-server on a free port")
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  /** (Re)starts the server on its port and resolves once it accepts connections. */
+  restart(): Promise<void> {
+    const child = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    )
+    this.process = child
+    return new Promise((resolve, reject) => {
+      let output = ""
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 5_000)
+      child.stdout?.on("data", (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes("Ready to accept connections")) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      child.once("exit", () => {
+        clearTimeout(timer)
+        reject(new Error(`redis-server exited:\n${output}`))
+      })
+    })
+  }
+
+  /** Freezes the server: connections stay open but nothing is answered, like a hung host. */
+  pause(): void {
+    this.process?.kill("SIGSTOP")
+  }
+
+  async kill(): Promise<void> {
+    const child = this.process
+    this.process = undefined
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once("exit", resolve))
+    child.kill("SIGKILL")
+    await exited
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer()
+    probe.once("error", () => resolve(false))
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)))
+  })
+}
+
+let server: RedisServer | undefined
+let client: Redis | undefined
+
+afterEach(async () => {
+  client?.disconnect()
+  client = undefined
+  await server?.kill()
+  server = undefined
+})
+
+/** A resilient limiter over a fresh private Redis, with quick reconnects and a short retry interval. */
+async function setup(options: Partial<ResilientRateLimiterOptions> = {}) {
+  server = await RedisServer.start()
+  const redis = createRedisClient(server.url, { retryStrategy: () => 50 })
+  client = redis
+  await new Promise((resolve) => redis.once("ready", resolve))
+  const changes: RateLimiterStatus[] = []
+  const limiter = new ResilientRateLimiter({
+    primary: new RedisRateLimiter(redis),
+    timeoutMs: 100,
+    retryAfterMs: 200,
+    onStateChange: (status) => changes.push(status),
+    ...options,
+  })
+  return { server, redis, limiter, changes }
+}
+
+/** Each answer with how long it took. */
+async function timed(limiter: ResilientRateLimiter, times: number) {
+  const answers: Array<{ result: RateLimitResult; ms: number }> = []
+  for (let i = 0; i < times; i += 1) {
+    const start = performance.now()
+    const result = await limiter.consume(request)
+    answers.push({ result, ms: performance.now() - start })
+  }
+  return answers
+}
+
+describe("the resilient rate limiter on a real Redis", () => {
+  it("counts grants in Redis while Redis is healthy", async () => {
+    const { redis, limiter } = await setup()
+    expect(await limiter.consume(request)).toMatchObject({
+      granted: true,
+      reservationId: expect.stringMatching(/^r:/),
+    })
+    expect(await redis.zcard(`omnimeter:rl:{${request.key}}`)).toBe(1)
+    expect(limiter.status()).toMatchObject({ backend: "redis", healthy: true, failures: 0 })
+  })
+
+  it("keeps answering with per-instance limits while Redis is down, then returns to Redis by itself", async () => {
+    const { server, limiter, changes } = await setup()
+    expect((await limiter.consume(request)).granted).toBe(true)
+
+    await server.kill()
+    const answers = await timed(limiter, 4)
+    expect(answers.map(({ result }) => result.granted)).toEqual([true, true, true, false])
+    expect(answers[0]?.result).toMatchObject({ reservationId: expect.stringMatching(/^f:/) })
+    expect(answers[3]?.result).toMatchObject({ exceeded: "requests_per_minute" })
+    for (const { ms } of answers) expect(ms).toBeLessThan(900)
+    expect(limiter.status()).toMatchObject({ backend: "fallback", healthy: false })
+    expect(limiter.status().failures).toBeGreaterThanOrEqual(1)
+    expect(limiter.status().lastError).toEqual(expect.any(String))
+
+    await server.restart()
+    const deadline = Date.now() + 5_000
+    let result = await limiter.consume(request)
+    while (!limiter.status().healthy && Date.now() < deadline) {
+      await sleep(50)
+      result = await limiter.consume(request)
+    }
+    expect(limiter.status()).toMatchObject({ backend: "redis", healthy: true, failures: 0 })
+    expect(result).toMatchObject({ granted: true, reservationId: expect.stringMatching(/^r:/) })
+    expect(changes.map((status) => status.healthy)).toEqual([false, true])
+  })
+
+  it("answers within its timeout when Redis hangs", async () => {
+    const { server, limiter } = await setup({ timeoutMs: 100 })
+    expect((await limiter.consume(request)).granted).toBe(true)
+    server.pause()
+    const [answer] = await timed(limiter, 1)
+    expect(answer?.result).toMatchObject({ granted: true, reservationId: expect.stringMatching(/^f:/) })
+    expect(answer?.ms).toBeLessThan(900)
+    expect(limiter.status()).toMatchObject({ healthy: false, lastError: expect.stringMatching(/100 ms/) })
+  })
+
+  it("refuses every request under the deny policy while Redis is down", async () => {
+    const { server, limiter } = await setup({ onRedisFailure: "deny", retryAfterMs: 300 })
+    await server.kill()
+    for (const { result } of await timed(limiter, 2))
+      expect(result).toMatchObject({ granted: false, exceeded: "requests_per_minute", retryAfterMs: 300 })
+    expect(limiter.status()).toMatchObject({ healthy: false })
+  })
+
+  it("grants every request without counting it under the allow policy while Redis is down", async () => {
+    const { server, limiter } = await setup({ onRedisFailure: "allow" })
+    await server.kill()
+    const answers = await timed(limiter, 5)
+    expect(answers.map(({ result }) => result.granted)).toEqual([true, true, true, true, true])
+    for (const { result } of answers)
+      if (result.granted) await limiter.release(request.key, result.reservationId)
+    expect(limiter.status()).toMatchObject({ healthy: false })
+  })
+})

@@ -1,0 +1,57 @@
+/** Prometheus metrics: per-channel decisions and their latency, HTTP requests, limiter health. */
+import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import type { Decision } from "../meter/decisions.js"
+
+export class Metrics {
+  readonly registry = new Registry()
+  private readonly decisions = new Counter({
+    name: "omnimeter_decisions_total",
+    help: "Metering decisions by channel and outcome (allowed, or the denial reason).",
+    labelNames: ["channel", "outcome"] as const,
+    registers: [this.registry],
+  })
+  private readonly decisionSeconds = new Histogram({
+    name: "omnimeter_decision_duration_seconds",
+    help: "Time to decide and record one turn, by channel.",
+    labelNames: ["channel"] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  })
+  private readonly billed = new Counter({
+    name: "omnimeter_billed_tokens_total",
+    help: "Billed tokens granted at decision time, by channel.",
+    labelNames: ["channel"] as const,
+    registers: [this.registry],
+  })
+  private readonly requests = new Counter({
+    name: "omnimeter_http_requests_total",
+    help: "HTTP requests by route and status code.",
+    labelNames: ["route", "method", "status"] as const,
+    registers: [this.registry],
+  })
+  readonly rateLimiterHealthy = new Gauge({
+    name: "omnimeter_rate_limiter_shared",
+    help: "1 while rate limits are enforced by the shared store (Redis), 0 while an instance falls back to local limits.",
+    registers: [this.registry],
+  })
+
+  observeDecision(decision: Decision, seconds: number): void {
+    const outcome = decision.allowed ? (decision.replayed ? "replayed" : "allowed") : decision.reason
+    this.decisions.inc({ channel: decision.channel, outcome })
+    this.decisionSeconds.observe({ channel: decision.channel }, seconds)
+    if (decision.allowed && !decision.replayed)
+      this.billed.inc({ channel: decision.channel }, decision.billedTokens)
+  }
+
+  observeRequest(route: string, method: string, status: number): void {
+    this.requests.inc({ route, method, status: String(status) })
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Starting and stopping the service: build the container, make sure an admin key exists, listen, and on
+ * SIGINT/SIGTERM stop accepting, drain in-flight requests, then close the database and limiter.
+ */
+import type { Config } from "./config.js"
+import { buildContainer, type Container, type ContainerOverrides } from "./container.js"
+import { buildApp } from "./http/app.js"
+import type { App } from "./http/types.js"
+
+export interface RunningServer {
+  app: App
+  container: Container
+  url: string
+  /** The admin key generated at this start, if one was: shown once. */
+  generatedAdminKey: string | undefined
+  stop(): Promise<void>
+}
+
+/** Builds everything and listens on the configured host and port. */
+export async function startServer(
+  config: Readonly<Config>,
+  overrides: ContainerOverrides = {},
+): Promise<RunningServer> {
+  const container = await buildContainer(config, overrides)
+  try {
+    const { generated } = await container.keys.ensureAdminKey(config.adminKey)
+    const app = await buildApp(container)
+    await app.listen({ host: config.host, port: config.port })
+    const address = app.server.address()
+    const port = typeof address === "object" && address ? address.port : config.port
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host
+    let stopping: Promise<void> | undefined
+    return {
+      app,
+      container,
+      url: `http://${host}:${port}`,
+      generatedAdminKey: generated,
+      stop: () => {
+        stopping ??= (async () => {
+          await app.close()
+          await container.close()
+        })()
+        return stopping
+      },
+    }
+  } catch (error) {
+    await container.close()
+    throw error
+  }
+}
+
+/** Stops the server on SIGINT or SIGTERM, once. */
+export function stopOnSignals(server: RunningServer, log: (line: string) => void): void {
+  const stop = (signal: string) => {
+    log(`${signal}: draining in-flight requests and shutting down`)
+    server.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`)
+        process.exit(1)
+      },
+    )
+  }
+  process.once("SIGINT", () => stop("SIGINT"))
+  process.once("SIGTERM", () => stop("SIGTERM"))
+}
