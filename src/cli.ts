@@ -11,10 +11,11 @@ import { openDatabase } from "./storage/database.js"
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
-function banner(url: string, adminKey: string | undefined, extra: string[] = []): void {
+function banner(url: string, dashboard: boolean, adminKey: string | undefined, extra: string[] = []): void {
   const lines = [
     "",
     `omnimeter is listening on ${url}`,
+    `  Dashboard:  ${url}/${dashboard ? "" : "   (not built: run npm run build:web)"}`,
     `  API docs:   ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
     `  health:     ${url}/healthz, ${url}/readyz, ${url}/metrics`,
     ...extra,
@@ -36,7 +37,7 @@ async function main(command: string | undefined): Promise<void> {
     case "start": {
       const server = await startServer(config)
       const where = config.databaseUrl ? "PostgreSQL" : `embedded PGlite in ${config.dataDir}`
-      banner(server.url, server.generatedAdminKey, [
+      banner(server.url, server.dashboard, server.generatedAdminKey, [
         `  storage:    ${where}; rate limits ${config.redisUrl ? "shared in Redis" : "in this process"}`,
       ])
       stopOnSignals(server, log)
@@ -51,14 +52,21 @@ async function main(command: string | undefined): Promise<void> {
       const server = await startServer(demoConfig)
       log("seeding 30 days of demo traffic ...")
       const subscriptions = await seedDemo(server.container.meter, server.container.database, new Date())
-      banner(server.url, undefined, [
+      const keys = await Promise.all(
+        subscriptions.map((s) => server.container.keys.issueSubscriptionKey(s.id, "demo")),
+      )
+      banner(server.url, server.dashboard, undefined, [
         `  storage:    ${demoConfig.databaseUrl ? "PostgreSQL" : demoConfig.dataDir === ":memory:" ? "embedded PGlite in memory (fresh each run)" : demoConfig.dataDir}`,
         "",
-        `  Demo admin key: ${demoConfig.adminKey}`,
-        "  Demo subscriptions:",
+        "  Open the dashboard and sign in with the demo admin key (sees every subscription):",
+        `    ${demoConfig.adminKey}`,
+        "  or with one subscription's own key:",
         ...subscriptions.map(
-          (s) => `    ${s.entityId.padEnd(16)} ${s.plan.padEnd(13)} ${s.timezone.padEnd(18)} ${s.id}`,
+          (s, i) =>
+            `    ${s.entityId.padEnd(16)} ${s.plan.padEnd(13)} ${s.timezone.padEnd(18)} ${keys[i]?.key ?? ""}`,
         ),
+        "  Subscription ids:",
+        ...subscriptions.map((s) => `    ${s.entityId.padEnd(16)} ${s.id}`),
       ])
       stopOnSignals(server, log)
       return

@@ -5,12 +5,15 @@
 import type { Config } from "./config.js"
 import { buildContainer, type Container, type ContainerOverrides } from "./container.js"
 import { buildApp } from "./http/app.js"
+import { dashboardBuilt } from "./http/dashboard.js"
 import type { App } from "./http/types.js"
 
 export interface RunningServer {
   app: App
   container: Container
   url: string
+  /** Whether the built dashboard is served at `/`. */
+  dashboard: boolean
   /** The admin key generated at this start, if one was: shown once. */
   generatedAdminKey: string | undefined
   stop(): Promise<void>
@@ -34,6 +37,7 @@ export async function startServer(
       app,
       container,
       url: `http://${host}:${port}`,
+      dashboard: dashboardBuilt(),
       generatedAdminKey: generated,
       stop: () => {
         stopping ??= (async () => {

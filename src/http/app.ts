@@ -8,11 +8,13 @@ import swaggerUi from "@fastify/swagger-ui"
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/type-provider-typebox"
 import Fastify, { type FastifyServerOptions } from "fastify"
 import type { Container } from "../container.js"
+import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { ErrorEnvelope, envelope, handleError } from "./errors.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
+import { meRoutes } from "./routes/me.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
@@ -24,6 +26,8 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 export interface AppOptions {
   /** Fastify's logger option; defaults to JSON logs at the configured level. */
   logger?: FastifyServerOptions["logger"]
+  /** The built dashboard (web/dist by default); false serves none. */
+  dashboardDir?: string | false
 }
 
 /** Builds the Fastify app on a container of services. Call `listen` or `inject` on the result. */
@@ -43,13 +47,6 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
 
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
   app.setErrorHandler(handleError)
-  app.setNotFoundHandler((request, reply) => {
-    reply
-      .status(404)
-      .send(
-        envelope("not_found", `No route ${request.method} ${request.url.split("?")[0]}.`, String(request.id)),
-      )
-  })
   app.decorateRequest("principal", undefined)
   app.addHook("onRequest", async (request, reply) => {
     reply.header("X-Request-Id", request.id)
@@ -60,6 +57,18 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
       request.method,
       reply.statusCode,
     )
+  })
+
+  // After the hooks, so the dashboard's files carry the request id and are counted too.
+  const dashboardDir = options.dashboardDir ?? DEFAULT_DASHBOARD_DIR
+  const dashboard = dashboardDir !== false && (await registerDashboard(app, dashboardDir))
+  app.setNotFoundHandler((request, reply) => {
+    if (dashboard && isDashboardPage(request)) return sendDashboardPage(reply)
+    return reply
+      .status(404)
+      .send(
+        envelope("not_found", `No route ${request.method} ${request.url.split("?")[0]}.`, String(request.id)),
+      )
   })
 
   for (const schema of [
@@ -90,6 +99,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
   for (const routes of [
     healthRoutes,
     catalogRoutes,
+    meRoutes,
     tokenRoutes,
     subscriptionRoutes,
     keyRoutes,

@@ -262,4 +262,15 @@ export const KeyListSchema = Type.Object({
   ),
 })
 
+export const MeSchema = Type.Object({
+  kind: OneOf(
+    ["admin", "subscription"] as const,
+    "admin sees every subscription; a subscription key its own.",
+  ),
+  subscription_id: Type.Union([Type.String(), Type.Null()], {
+    description: "The subscription a subscription key belongs to; null for the admin.",
+  }),
+})
+export type MeBody = Static<typeof MeSchema>
+
 export const ALL_CHANNELS = CHANNELS

@@ -116,6 +116,13 @@ const endpoints: Endpoint[] = [
     expect: { other: 403, own: 403, admin: 404 },
   },
   {
+    name: "who am I",
+    method: "GET",
+    route: "/api/me",
+    url: () => "/api/me",
+    expect: { other: 200, own: 200, admin: 200 },
+  },
+  {
     name: "read channel config",
     method: "GET",
     route: "/api/onboarding/subscription/:subscription_id/channels/config",

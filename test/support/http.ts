@@ -26,7 +26,7 @@ export interface TestApp {
 let counter = 0
 
 export async function startTestApp(
-  options: { clock?: Clock; env?: Record<string, string> } = {},
+  options: { clock?: Clock; env?: Record<string, string>; dashboardDir?: string | false } = {},
 ): Promise<TestApp> {
   const database = await openTestDatabase()
   const config = loadConfig({ OMNIMETER_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: "silent", ...options.env })
@@ -35,7 +35,8 @@ export async function startTestApp(
     ...(options.clock ? { clock: options.clock } : {}),
   })
   await container.keys.ensureAdminKey(config.adminKey)
-  const app = await buildApp(container, { logger: false })
+  // No dashboard unless asked: API tests must not depend on whether web/dist happens to be built.
+  const app = await buildApp(container, { logger: false, dashboardDir: options.dashboardDir ?? false })
   await app.ready()
 
   const request: TestApp["request"] = ({ key = ADMIN_KEY, headers, ...rest }) =>
