@@ -4,8 +4,8 @@
  */
 import type { Config } from "./config.js"
 import { buildContainer, type Container, type ContainerOverrides } from "./container.js"
-import { buildApp } from "./http/app.js"
-import { dashboardBuilt } from "./http/dashboard.js"
+import { type AppOptions, buildApp } from "./http/app.js"
+import { DEFAULT_DASHBOARD_DIR, dashboardBuilt } from "./http/dashboard.js"
 import type { App } from "./http/types.js"
 
 export interface RunningServer {
@@ -23,11 +23,12 @@ export interface RunningServer {
 export async function startServer(
   config: Readonly<Config>,
   overrides: ContainerOverrides = {},
+  appOptions: AppOptions = {},
 ): Promise<RunningServer> {
   const container = await buildContainer(config, overrides)
   try {
     const { generated } = await container.keys.ensureAdminKey(config.adminKey)
-    const app = await buildApp(container)
+    const app = await buildApp(container, appOptions)
     await app.listen({ host: config.host, port: config.port })
     const address = app.server.address()
     const port = typeof address === "object" && address ? address.port : config.port
@@ -37,7 +38,7 @@ export async function startServer(
       app,
       container,
       url: `http://${host}:${port}`,
-      dashboard: dashboardBuilt(),
+      dashboard: dashboardBuilt(appOptions.dashboardDir ?? DEFAULT_DASHBOARD_DIR),
       generatedAdminKey: generated,
       stop: () => {
         stopping ??= (async () => {

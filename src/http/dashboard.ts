@@ -33,8 +33,8 @@ function pageHeaders(reply: FastifyReply): void {
 }
 
 /** Whether `dir` holds a built dashboard. */
-export function dashboardBuilt(dir: string = DEFAULT_DASHBOARD_DIR): boolean {
-  return existsSync(join(dir, "index.html"))
+export function dashboardBuilt(dir: string | false = DEFAULT_DASHBOARD_DIR): boolean {
+  return dir !== false && existsSync(join(dir, "index.html"))
 }
 
 /** Serves the built dashboard from `dir` when it holds an index.html; answers whether it does. */
