@@ -9,6 +9,7 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/typ
 import Fastify, { type FastifyServerOptions } from "fastify"
 import type { Container } from "../container.js"
 import { ErrorEnvelope, envelope, handleError } from "./errors.js"
+import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
 import { healthRoutes } from "./routes/health.js"
@@ -95,6 +96,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     keyRoutes,
     channelConfigRoutes,
     usageImportRoutes,
+    analyticsRoutes,
   ]) {
     routes(app, container)
   }
