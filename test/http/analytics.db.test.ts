@@ -324,7 +324,8 @@ describe.each(SCENARIOS.map((scenario, i) => ({ ...scenario, seed: 1000 + i })))
       expect(body.channels.map((c: { channel: string; rank: number }) => [c.rank, c.channel])).toEqual(
         ranked.map((s, i) => [i + 1, s.channel]),
       )
-      for (const [i, { channel, index: _, ...s }] of ranked.entries()) expectStats(body.channels[i], s, channel)
+      for (const [i, { channel, index: _, ...s }] of ranked.entries())
+        expectStats(body.channels[i], s, channel)
       const scores = oracleScores(
         new Map(stats.map((s) => [s.channel, { tokens: s.tokens_used, messages: s.message_count }])),
       )
