@@ -2,6 +2,7 @@
  * The composition root: the one place that chooses implementations (PGlite or PostgreSQL, Redis or
  * in-process limits, the system clock) and wires the services the HTTP layer reads.
  */
+import { AnalyticsService } from "./analytics/service.js"
 import { KeyService } from "./auth/keys.js"
 import type { Config } from "./config.js"
 import { type Clock, systemClock } from "./core/clock.js"
@@ -20,6 +21,7 @@ export interface Container {
   rateLimiter: RateLimiter
   meter: Meter
   keys: KeyService
+  analytics: AnalyticsService
   metrics: Metrics
   /** The rate limiter's health: whether its shared store answers, and whether the instance can serve. */
   rateLimiterHealth(): Promise<RateLimiterHealth>
@@ -66,6 +68,7 @@ export async function buildContainer(
   const rateLimiter = limits.rateLimiter
   const meter = new Meter({ database, rateLimiter, clock })
   const keys = new KeyService(database, clock)
+  const analytics = new AnalyticsService({ database, clock })
   return {
     config,
     clock,
@@ -73,6 +76,7 @@ export async function buildContainer(
     rateLimiter,
     meter,
     keys,
+    analytics,
     metrics,
     rateLimiterHealth: limits.health,
     rateLimiterStatus: limits.status,

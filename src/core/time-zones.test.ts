@@ -6,6 +6,7 @@ import {
   type LocalDate,
   localDateOf,
   localHourOf,
+  localHoursBetween,
   localRangeToInstants,
   parseLocalDate,
   todayIn,
@@ -280,5 +281,43 @@ describe("local date and hour of an instant", () => {
     expect(zoneOffsetMinutes(d("1850-01-01T00:00:00Z"), "Asia/Kolkata")).toBeCloseTo(353 + 28 / 60, 10)
     expect(localHourOf(d("1850-01-01T18:06:32Z"), "Asia/Kolkata")).toBe(0)
     expect(localDateOf(d("1850-01-01T18:06:32Z"), "Asia/Kolkata")).toBe("1850-01-02")
+  })
+})
+
+describe("localHoursBetween", () => {
+  const hoursOf = (from: string, to: string, zone: string) => {
+    const { start, end } = localRangeToInstants(from as LocalDate, to as LocalDate, zone)
+    return localHoursBetween(start, end, zone)
+  }
+
+  it("gives 23 hours on a spring-forward day, skipping the missing hour", () => {
+    const hours = hoursOf("2026-03-08", "2026-03-08", "America/New_York")
+    expect(hours).toHaveLength(23)
+    expect(hours.map((h) => h.hour)).toEqual([0, 1, ...Array.from({ length: 21 }, (_, i) => i + 3)])
+    expect(hours[2]?.start.toISOString()).toBe("2026-03-08T07:00:00.000Z")
+  })
+
+  it("gives 25 hours on a fall-back day, the repeated hour twice at different instants", () => {
+    const hours = hoursOf("2026-11-01", "2026-11-01", "America/New_York")
+    expect(hours).toHaveLength(25)
+    const ones = hours.filter((h) => h.hour === 1)
+    expect(ones.map((h) => h.start.toISOString())).toEqual([
+      "2026-11-01T05:00:00.000Z",
+      "2026-11-01T06:00:00.000Z",
+    ])
+  })
+
+  it("starts hours at :30 and :45 UTC in Kolkata and Kathmandu", () => {
+    const kolkata = hoursOf("2026-01-15", "2026-01-15", "Asia/Kolkata")
+    expect(kolkata).toHaveLength(24)
+    expect(kolkata[0]).toEqual({ start: new Date("2026-01-14T18:30:00Z"), date: "2026-01-15", hour: 0 })
+    const kathmandu = hoursOf("2026-01-15", "2026-01-16", "Asia/Kathmandu")
+    expect(kathmandu).toHaveLength(48)
+    expect(kathmandu[47]).toEqual({ start: new Date("2026-01-16T17:15:00Z"), date: "2026-01-16", hour: 23 })
+  })
+
+  it("is empty for an empty interval", () => {
+    const at = new Date("2026-01-15T00:00:00Z")
+    expect(localHoursBetween(at, at, "UTC")).toEqual([])
   })
 })

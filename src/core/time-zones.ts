@@ -298,3 +298,32 @@ export function localRangeToInstants(
   }
   return { start: zonedStartOfDay(from, timeZone), end: zonedStartOfDay(addDays(to, 1), timeZone) }
 }
+
+/** One local hour: the instant it starts, and its local date and hour of day. */
+export interface LocalHour {
+  start: Date
+  date: LocalDate
+  hour: number
+}
+
+const QUARTER_HOUR_MS = 15 * MINUTE_MS
+
+/**
+ * Every local hour that starts in `[start, end)` in `timeZone`, in order. At a DST fall-back the repeated
+ * hour appears twice (two different instants); at a spring-forward the skipped hour does not appear.
+ * Hours are found on the 15-minute UTC grid, which holds every hour start of every zone whose offset is a
+ * multiple of 15 minutes (all zones since 1979; not the local mean times of the 19th century).
+ * @example localHoursBetween(new Date("2026-01-14T18:30:00Z"), new Date("2026-01-14T20:30:00Z"), "Asia/Kolkata")
+ * // [{ start: 2026-01-14T18:30Z, date: "2026-01-15", hour: 0 }, { start: 2026-01-14T19:30Z, date: "2026-01-15", hour: 1 }]
+ */
+export function localHoursBetween(start: Date, end: Date, timeZone: string): LocalHour[] {
+  const hours: LocalHour[] = []
+  const first = Math.ceil(start.getTime() / QUARTER_HOUR_MS) * QUARTER_HOUR_MS
+  for (let at = first; at < end.getTime(); at += QUARTER_HOUR_MS) {
+    const wall = wallClockAt(at, timeZone)
+    if (wall.minute === 0 && wall.second === 0) {
+      hours.push({ start: new Date(at), date: formatLocalDate(wall), hour: wall.hour })
+    }
+  }
+  return hours
+}

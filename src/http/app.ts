@@ -10,6 +10,7 @@ import Fastify, { type FastifyServerOptions } from "fastify"
 import type { Container } from "../container.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { ErrorEnvelope, envelope, handleError } from "./errors.js"
+import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
 import { healthRoutes } from "./routes/health.js"
@@ -105,6 +106,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     keyRoutes,
     channelConfigRoutes,
     usageImportRoutes,
+    analyticsRoutes,
   ]) {
     routes(app, container)
   }

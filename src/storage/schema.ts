@@ -70,10 +70,32 @@ export interface ApiKeysTable {
   revoked_at: ColumnType<Date | null, Date | string | null, Date | string | null>
 }
 
+/** 15-minute UTC rollup of the ledger (migration 0005), maintained by triggers. */
+export interface ChannelUsageBucketsTable {
+  subscription_id: string
+  bucket_start: Timestamp
+  channel: string
+  /** '' for allowed turns, else the denial reason. */
+  denial_reason: string
+  turn_count: number
+  tokens_used: number
+  raw_tokens: number
+}
+
+/** Which users had an allowed turn per subscription, UTC day and channel (migration 0005). */
+export interface ChannelDailyUsersTable {
+  subscription_id: string
+  day: ColumnType<Date, Date | string, Date | string>
+  channel: string
+  user_identifier: string
+}
+
 export interface DB {
   api_keys: ApiKeysTable
   subscriptions: SubscriptionsTable
   channel_configurations: ChannelConfigurationsTable
   quota_counters: QuotaCountersTable
   token_usage_logs: TokenUsageLogsTable
+  channel_usage_buckets: ChannelUsageBucketsTable
+  channel_daily_users: ChannelDailyUsersTable
 }

@@ -1,0 +1,377 @@
+/**
+ * The analytics service: resolves the period a request asks about, reads the rollups (or the ledger, see
+ * {@link AnalyticsService}), and assembles the three answers: comprehensive, channel comparison, channel
+ * trends. No web framework types; the HTTP routes call these with validated query strings.
+ */
+import type { Kysely } from "kysely"
+import { type AnalyticsRange, MAX_HOURLY_DAYS, resolveAnalyticsRange } from "../core/analytics-range.js"
+import { type Channel, isChannel } from "../core/channels.js"
+import type { Clock } from "../core/clock.js"
+import { OmnimeterError, ValidationError } from "../core/errors.js"
+import type { Subscription } from "../core/subscription.js"
+import {
+  eachDay,
+  type LocalDate,
+  localHoursBetween,
+  localRangeToInstants,
+  zonedStartOfDay,
+} from "../core/time-zones.js"
+import type {
+  ComparisonBody,
+  ComprehensiveAnalyticsBody,
+  PeriodBody,
+  TrendPointBody,
+  TrendsBody,
+} from "../http/analytics-schemas.js"
+import type { TenantScope } from "../meter/meter.js"
+import type { Database } from "../storage/database.js"
+import type { DB } from "../storage/schema.js"
+import { findSubscriptionById } from "../storage/subscriptions.js"
+import {
+  channelScores,
+  dailyTrends,
+  type FiguresByChannel,
+  figuresFromLocalRows,
+  figuresFromTotals,
+  hourlyDistribution,
+  type PeriodFigures,
+  rankChannels,
+  type UsersByChannel,
+  usageFields,
+  usersFromRows,
+} from "./assemble.js"
+import {
+  type AnalyticsQueries,
+  type LocalDayUsageRow,
+  ledgerQueries,
+  type QueryRange,
+  rollupQueries,
+} from "./queries.js"
+
+/** The query parameters of every analytics endpoint, as received. */
+export interface AnalyticsQuery {
+  from?: string | undefined
+  to?: string | undefined
+  tz?: string | undefined
+  channels?: string | undefined
+}
+
+export interface TrendsQuery extends AnalyticsQuery {
+  granularity?: "daily" | "hourly" | undefined
+}
+
+export interface AnalyticsServiceDependencies {
+  database: Database
+  clock: Clock
+  /**
+   * Where answers are read from: "rollups" (default; the ledger is still used for periods the 15-minute
+   * grid cannot cut exactly) or "ledger" (always the raw ledger: the benchmark's baseline).
+   */
+  source?: "rollups" | "ledger"
+}
+
+/** A resolved request: its period, the period before, and their exact instants. */
+interface Resolved {
+  subscription: Subscription
+  range: AnalyticsRange
+  dates: LocalDate[]
+  current: QueryRange
+  previous: QueryRange
+  queries: AnalyticsQueries
+}
+
+const QUARTER_HOUR_MS = 15 * 60_000
+const onGrid = (instant: Date) => instant.getTime() % QUARTER_HOUR_MS === 0
+
+/**
+ * Channel analytics of one subscription over a range of local days.
+ * @example
+ * const analytics = new AnalyticsService({ database, clock: systemClock })
+ * const answer = await analytics.comprehensive(subscriptionId, { from: "2026-11-01", to: "2026-11-25" })
+ * answer.channels.find((c) => c.channel === "whatsapp")?.peak_usage_hour
+ */
+export class AnalyticsService {
+  private readonly database: Database
+  private readonly clock: Clock
+  private readonly source: "rollups" | "ledger"
+
+  constructor(dependencies: AnalyticsServiceDependencies) {
+    this.database = dependencies.database
+    this.clock = dependencies.clock
+    this.source = dependencies.source ?? "rollups"
+  }
+
+  /** Every channel asked for with all its metrics, and the totals. */
+  async comprehensive(
+    subscriptionId: string,
+    query: AnalyticsQuery,
+    scope?: TenantScope,
+  ): Promise<ComprehensiveAnalyticsBody> {
+    return this.inScope(scope, async (db) => {
+      const r = await this.resolve(db, subscriptionId, query)
+      const { current, previous, users, previousUsers } = await this.readPeriods(db, r)
+      const scores = channelScores(current.channels)
+      const figuresOf = (channel: Channel): PeriodFigures => ({
+        current: required(current.channels.get(channel)),
+        users: users.channels.get(channel) ?? 0,
+        previous: required(previous.channels.get(channel)),
+        previousUsers: previousUsers.channels.get(channel) ?? 0,
+      })
+      return {
+        ...this.header(r),
+        channels: r.range.channels.map((channel) => {
+          const figures = figuresOf(channel)
+          return {
+            channel,
+            ...usageFields(figures, r.dates),
+            ...required(scores.get(channel)),
+            hourly_distribution: hourlyDistribution(figures.current),
+            daily_trends: dailyTrends(figures.current, r.dates),
+          }
+        }),
+        totals: {
+          ...usageFields(
+            {
+              current: current.total,
+              users: users.total,
+              previous: previous.total,
+              previousUsers: previousUsers.total,
+            },
+            r.dates,
+          ),
+          hourly_distribution: hourlyDistribution(current.total),
+          daily_trends: dailyTrends(current.total, r.dates),
+        },
+      }
+    })
+  }
+
+  /** The channels side by side, ranked by tokens_used, with the best and worst channel per metric. */
+  async comparison(
+    subscriptionId: string,
+    query: AnalyticsQuery,
+    scope?: TenantScope,
+  ): Promise<ComparisonBody> {
+    return this.inScope(scope, async (db) => {
+      const r = await this.resolve(db, subscriptionId, query)
+      const { current, previous, users, previousUsers } = await this.readPeriods(db, r)
+      const scores = channelScores(current.channels)
+      const rows = r.range.channels.map((channel) => ({
+        channel,
+        ...usageFields(
+          {
+            current: required(current.channels.get(channel)),
+            users: users.channels.get(channel) ?? 0,
+            previous: required(previous.channels.get(channel)),
+            previousUsers: previousUsers.channels.get(channel) ?? 0,
+          },
+          r.dates,
+        ),
+        ...required(scores.get(channel)),
+      }))
+      const total = usageFields(
+        {
+          current: current.total,
+          users: users.total,
+          previous: previous.total,
+          previousUsers: previousUsers.total,
+        },
+        r.dates,
+      )
+      return {
+        ...this.header(r),
+        ...rankChannels(rows),
+        totals: {
+          tokens_used: total.tokens_used,
+          raw_tokens: total.raw_tokens,
+          message_count: total.message_count,
+          denied_count: total.denied_count,
+          unique_users: total.unique_users,
+          avg_tokens_per_message: total.avg_tokens_per_message,
+        },
+      }
+    })
+  }
+
+  /** One channel's usage per local day or hour of the period, zero-filled, and its figures. */
+  async trends(
+    subscriptionId: string,
+    channelName: string,
+    query: TrendsQuery,
+    scope?: TenantScope,
+  ): Promise<TrendsBody> {
+    if (!isChannel(channelName)) throw new ValidationError("channel", `unknown channel "${channelName}"`)
+    const channel = channelName
+    return this.inScope(scope, async (db) => {
+      const resolved = await this.resolve(db, subscriptionId, query)
+      if (!resolved.range.channels.includes(channel)) {
+        throw new ValidationError("channels", `must include the channel of the path (${channel}) when given`)
+      }
+      const granularity = query.granularity ?? "daily"
+      if (granularity === "hourly" && resolved.range.days > MAX_HOURLY_DAYS) {
+        throw new ValidationError(
+          "granularity",
+          `hourly points are served for periods of at most ${MAX_HOURLY_DAYS} days; this one has ${resolved.range.days}`,
+        )
+      }
+      const r: Resolved = {
+        ...resolved,
+        range: { ...resolved.range, channels: [channel] },
+        current: { ...resolved.current, channels: [channel] },
+        previous: { ...resolved.previous, channels: [channel] },
+      }
+      const { current, previous, users, previousUsers, localDays } = await this.readPeriods(db, r)
+      const figures = required(current.channels.get(channel))
+      const points =
+        granularity === "daily" ? dailyPoints(r, channel, localDays) : await this.hourlyPoints(db, r)
+      return {
+        ...this.header(r),
+        channel,
+        granularity,
+        points,
+        summary: usageFields(
+          {
+            current: figures,
+            users: users.channels.get(channel) ?? 0,
+            previous: required(previous.channels.get(channel)),
+            previousUsers: previousUsers.channels.get(channel) ?? 0,
+          },
+          r.dates,
+        ),
+      }
+    })
+  }
+
+  private async hourlyPoints(db: Kysely<DB>, r: Resolved): Promise<TrendPointBody[]> {
+    const rows = await r.queries.usageByLocalHourStart(db, { ...r.current, timeZone: r.range.timeZone })
+    const byStart = new Map<number, TrendPointBody>()
+    const points = localHoursBetween(r.current.start, r.current.end, r.range.timeZone).map((hour) => {
+      const point: TrendPointBody = {
+        start: hour.start.toISOString(),
+        date: hour.date,
+        hour: hour.hour,
+        tokens_used: 0,
+        raw_tokens: 0,
+        message_count: 0,
+        denied_count: 0,
+      }
+      byStart.set(hour.start.getTime(), point)
+      return point
+    })
+    for (const row of rows) {
+      const point = byStart.get(row.hourStart.getTime())
+      if (point === undefined) {
+        throw new OmnimeterError(
+          "internal_error",
+          `usage at ${row.hourStart.toISOString()} fits no local hour`,
+        )
+      }
+      addToPoint(point, row)
+    }
+    return points
+  }
+
+  private header(r: Resolved) {
+    return {
+      subscription_id: r.subscription.id,
+      timezone: r.range.timeZone,
+      period: period(r.range.from, r.range.to, r.range.days, r.current),
+      previous_period: period(r.range.previousFrom, r.range.previousTo, r.range.days, r.previous),
+      generated_at: new Date(this.clock.now()).toISOString(),
+    }
+  }
+
+  private async resolve(db: Kysely<DB>, subscriptionId: string, query: AnalyticsQuery): Promise<Resolved> {
+    const subscription = await findSubscriptionById(db, subscriptionId)
+    if (subscription === undefined) {
+      throw new OmnimeterError("subscription_not_found", `No subscription ${subscriptionId} exists.`)
+    }
+    const range = resolveAnalyticsRange(query, subscription.timezone, new Date(this.clock.now()))
+    const at = (from: LocalDate, to: LocalDate): QueryRange => ({
+      subscriptionId,
+      ...localRangeToInstants(from, to, range.timeZone),
+      channels: range.channels,
+    })
+    const current = at(range.from, range.to)
+    const previous = at(range.previousFrom, range.previousTo)
+    // Buckets are 15 minutes of UTC: a period whose edges fall off that grid (a 19th-century local mean time)
+    // is answered from the ledger, exactly, rather than approximately from the rollups.
+    const aligned = [current.start, current.end, previous.start, previous.end].every(onGrid)
+    const queries = this.source === "rollups" && aligned ? rollupQueries : ledgerQueries
+    return { subscription, range, dates: eachDay(range.from, range.to), current, previous, queries }
+  }
+
+  private async readPeriods(
+    db: Kysely<DB>,
+    r: Resolved,
+  ): Promise<{
+    current: FiguresByChannel
+    previous: FiguresByChannel
+    users: UsersByChannel
+    previousUsers: UsersByChannel
+    localDays: LocalDayUsageRow[]
+  }> {
+    const channels = r.range.channels
+    const local = await r.queries.usageByLocalDayAndHour(db, { ...r.current, timeZone: r.range.timeZone })
+    const users = usersFromRows(await r.queries.uniqueUsers(db, r.current))
+    const previous = figuresFromTotals(channels, await r.queries.usageTotals(db, r.previous))
+    const previousUsers = usersFromRows(await r.queries.uniqueUsers(db, r.previous))
+    return {
+      current: figuresFromLocalRows(channels, local.days, local.hours),
+      previous,
+      users,
+      previousUsers,
+      localDays: local.days,
+    }
+  }
+
+  private inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
+    return scope ? this.database.withTenant(scope.subscriptionId, fn) : fn(this.database.db)
+  }
+}
+
+function dailyPoints(r: Resolved, channel: Channel, days: readonly LocalDayUsageRow[]): TrendPointBody[] {
+  const byDate = new Map<string, TrendPointBody>()
+  const points = r.dates.map((date) => {
+    const point: TrendPointBody = {
+      start: zonedStartOfDay(date, r.range.timeZone).toISOString(),
+      date,
+      hour: null,
+      tokens_used: 0,
+      raw_tokens: 0,
+      message_count: 0,
+      denied_count: 0,
+    }
+    byDate.set(date, point)
+    return point
+  })
+  for (const row of days) {
+    const point = byDate.get(row.localDate)
+    if (point === undefined || row.channel !== channel) continue
+    addToPoint(point, row)
+  }
+  return points
+}
+
+function addToPoint(
+  point: TrendPointBody,
+  row: { denialReason: string; turns: number; tokens: number; rawTokens: number },
+): void {
+  if (row.denialReason === "") {
+    point.tokens_used += row.tokens
+    point.raw_tokens += row.rawTokens
+    point.message_count += row.turns
+  } else {
+    point.denied_count += row.turns
+  }
+}
+
+function period(from: LocalDate, to: LocalDate, days: number, instants: QueryRange): PeriodBody {
+  return { from, to, days, start: instants.start.toISOString(), end: instants.end.toISOString() }
+}
+
+function required<T>(value: T | undefined): T {
+  if (value === undefined)
+    throw new OmnimeterError("internal_error", "analytics figures are missing a channel")
+  return value
+}

@@ -1,0 +1,197 @@
+-- Analytics rollups (issue 4). Design note: ARCHITECTURE.md "Analytics rollups".
+--
+-- Two tables, maintained by statement-level triggers on the ledger, so that whatever writes ledger rows
+-- (the consume function, a group commit of many turns, an import, a COPY, settlement) keeps them exact in
+-- the same transaction: a turn is in analytics the moment its statement commits.
+--
+-- channel_usage_buckets: per subscription, channel, 15-minute UTC bucket and outcome ('' = allowed, else the
+--   denial reason): turns, billed tokens, raw tokens. Every zone offset in use since 1979 is a multiple of
+--   15 minutes, so any local day and any local hour in any zone (DST days of 23/25 h, Kolkata +5:30,
+--   Kathmandu +5:45) is an exact union of buckets.
+-- channel_daily_users: which non-empty user_identifier had an allowed turn on which channel on which UTC
+--   day. Distinct users over a range = distinct over the whole UTC days inside it plus the raw ledger rows of
+--   the partial days at its edges: exact, never estimated.
+
+CREATE TABLE channel_usage_buckets (
+  subscription_id uuid NOT NULL,
+  bucket_start    timestamptz NOT NULL,
+  channel         text NOT NULL,
+  denial_reason   text NOT NULL,
+  turn_count      bigint NOT NULL,
+  tokens_used     bigint NOT NULL,
+  raw_tokens      bigint NOT NULL,
+  PRIMARY KEY (subscription_id, bucket_start, channel, denial_reason)
+);
+
+CREATE TABLE channel_daily_users (
+  subscription_id uuid NOT NULL,
+  day             date NOT NULL,
+  channel         text NOT NULL,
+  user_identifier text NOT NULL,
+  PRIMARY KEY (subscription_id, day, channel, user_identifier)
+);
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON channel_usage_buckets, channel_daily_users TO omnimeter_app;
+ALTER TABLE channel_usage_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE channel_daily_users ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON channel_usage_buckets
+  USING (omnimeter_tenant_allows(subscription_id)) WITH CHECK (omnimeter_tenant_allows(subscription_id));
+CREATE POLICY tenant_isolation ON channel_daily_users
+  USING (omnimeter_tenant_allows(subscription_id)) WITH CHECK (omnimeter_tenant_allows(subscription_id));
+
+-- The 15-minute UTC bucket of an instant.
+CREATE FUNCTION omnimeter_bucket(at timestamptz) RETURNS timestamptz
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT date_bin('15 minutes', at, timestamptz '2000-01-01 00:00:00+00') $$;
+
+-- Inserted ledger rows: add each batch's sums to its buckets (one upsert per bucket, in key order so that
+-- concurrent batches lock rows in the same order) and record its users.
+CREATE FUNCTION omnimeter_rollup_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO channel_usage_buckets AS b
+    (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+  SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''),
+    count(*), sum(billed_tokens), sum(raw_tokens)
+  FROM inserted_rows
+  GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+    SET turn_count = b.turn_count + excluded.turn_count,
+        tokens_used = b.tokens_used + excluded.tokens_used,
+        raw_tokens = b.raw_tokens + excluded.raw_tokens;
+  INSERT INTO channel_daily_users (subscription_id, day, channel, user_identifier)
+  SELECT DISTINCT subscription_id, (created_at AT TIME ZONE 'UTC')::date, channel, user_identifier
+  FROM inserted_rows
+  WHERE status <> 'denied' AND user_identifier <> ''
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT DO NOTHING;
+  RETURN NULL;
+END $$;
+
+-- Users whose (subscription, UTC day, channel) key lost a row: drop them unless another allowed row of
+-- theirs remains on that day. Runs only when rows are deleted or change who, where or when.
+CREATE FUNCTION omnimeter_rollup_forget_users(keys jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM channel_daily_users u
+  USING jsonb_to_recordset(keys) AS k(subscription_id uuid, day date, channel text, user_identifier text)
+  WHERE u.subscription_id = k.subscription_id AND u.day = k.day AND u.channel = k.channel
+    AND u.user_identifier = k.user_identifier
+    AND NOT EXISTS (
+      SELECT 1 FROM token_usage_logs t
+      WHERE t.subscription_id = k.subscription_id
+        AND t.created_at >= k.day::timestamp AT TIME ZONE 'UTC'
+        AND t.created_at < (k.day + 1)::timestamp AT TIME ZONE 'UTC'
+        AND t.channel = k.channel AND t.user_identifier = k.user_identifier AND t.status <> 'denied');
+END $$;
+
+-- Updated ledger rows (settlement changes raw and billed tokens): subtract what the old versions added and
+-- add the new versions, per bucket; buckets whose sums do not change are not touched.
+CREATE FUNCTION omnimeter_rollup_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_forget jsonb;
+BEGIN
+  INSERT INTO channel_usage_buckets AS b
+    (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+  SELECT subscription_id, bucket_start, channel, denial_reason, sum(turns), sum(billed), sum(raw)
+  FROM (
+    SELECT subscription_id, omnimeter_bucket(created_at) AS bucket_start, channel,
+      coalesce(denial_reason, '') AS denial_reason, 1 AS turns, billed_tokens AS billed, raw_tokens AS raw
+    FROM updated_rows
+    UNION ALL
+    SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''), -1,
+      -billed_tokens, -raw_tokens
+    FROM previous_rows
+  ) AS changes
+  GROUP BY 1, 2, 3, 4
+  HAVING sum(turns) <> 0 OR sum(billed) <> 0 OR sum(raw) <> 0
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+    SET turn_count = b.turn_count + excluded.turn_count,
+        tokens_used = b.tokens_used + excluded.tokens_used,
+        raw_tokens = b.raw_tokens + excluded.raw_tokens;
+
+  -- Who, where or when changed (settlement never does this; a correction might).
+  IF EXISTS (
+    SELECT 1 FROM updated_rows n JOIN previous_rows o ON o.id = n.id
+    WHERE (o.status = 'denied') <> (n.status = 'denied')
+      OR o.subscription_id <> n.subscription_id OR o.channel <> n.channel
+      OR o.user_identifier IS DISTINCT FROM n.user_identifier
+      OR (o.created_at AT TIME ZONE 'UTC')::date <> (n.created_at AT TIME ZONE 'UTC')::date
+  ) THEN
+    INSERT INTO channel_daily_users (subscription_id, day, channel, user_identifier)
+    SELECT DISTINCT subscription_id, (created_at AT TIME ZONE 'UTC')::date, channel, user_identifier
+    FROM updated_rows
+    WHERE status <> 'denied' AND user_identifier <> ''
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT DO NOTHING;
+    SELECT jsonb_agg(DISTINCT jsonb_build_object('subscription_id', subscription_id,
+        'day', (created_at AT TIME ZONE 'UTC')::date, 'channel', channel, 'user_identifier', user_identifier))
+      INTO v_forget
+    FROM previous_rows WHERE status <> 'denied' AND user_identifier <> '';
+    IF v_forget IS NOT NULL THEN
+      PERFORM omnimeter_rollup_forget_users(v_forget);
+    END IF;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Deleted ledger rows (retention, corrections): subtract them.
+CREATE FUNCTION omnimeter_rollup_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_forget jsonb;
+BEGIN
+  INSERT INTO channel_usage_buckets AS b
+    (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+  SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''),
+    -count(*), -sum(billed_tokens), -sum(raw_tokens)
+  FROM removed_rows
+  GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+    SET turn_count = b.turn_count + excluded.turn_count,
+        tokens_used = b.tokens_used + excluded.tokens_used,
+        raw_tokens = b.raw_tokens + excluded.raw_tokens;
+  DELETE FROM channel_usage_buckets b
+  USING (SELECT DISTINCT subscription_id, omnimeter_bucket(created_at) AS bucket_start FROM removed_rows) AS r
+  WHERE b.subscription_id = r.subscription_id AND b.bucket_start = r.bucket_start AND b.turn_count = 0;
+  SELECT jsonb_agg(DISTINCT jsonb_build_object('subscription_id', subscription_id,
+      'day', (created_at AT TIME ZONE 'UTC')::date, 'channel', channel, 'user_identifier', user_identifier))
+    INTO v_forget
+  FROM removed_rows WHERE status <> 'denied' AND user_identifier <> '';
+  IF v_forget IS NOT NULL THEN
+    PERFORM omnimeter_rollup_forget_users(v_forget);
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER token_usage_logs_rollup_insert
+  AFTER INSERT ON token_usage_logs REFERENCING NEW TABLE AS inserted_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_rollup_inserted();
+CREATE TRIGGER token_usage_logs_rollup_update
+  AFTER UPDATE ON token_usage_logs REFERENCING OLD TABLE AS previous_rows NEW TABLE AS updated_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_rollup_updated();
+CREATE TRIGGER token_usage_logs_rollup_delete
+  AFTER DELETE ON token_usage_logs REFERENCING OLD TABLE AS removed_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_rollup_deleted();
+
+GRANT EXECUTE ON FUNCTION omnimeter_bucket(timestamptz) TO omnimeter_app;
+GRANT EXECUTE ON FUNCTION omnimeter_rollup_forget_users(jsonb) TO omnimeter_app;
+
+-- The product description's daily aggregate per channel, as a view over the buckets: days are local to the
+-- subscription's timezone (which a table of UTC days could not serve exactly). Denied turns are counted
+-- apart; unique users are answered by the analytics queries, exactly, over any range.
+CREATE VIEW channel_usage_analytics WITH (security_invoker = true) AS
+SELECT b.subscription_id, b.channel, (b.bucket_start AT TIME ZONE s.timezone)::date AS usage_date,
+  coalesce(sum(b.tokens_used) FILTER (WHERE b.denial_reason = ''), 0)::bigint AS tokens_used,
+  coalesce(sum(b.raw_tokens) FILTER (WHERE b.denial_reason = ''), 0)::bigint AS raw_tokens,
+  coalesce(sum(b.turn_count) FILTER (WHERE b.denial_reason = ''), 0)::bigint AS message_count,
+  coalesce(sum(b.turn_count) FILTER (WHERE b.denial_reason <> ''), 0)::bigint AS denied_count
+FROM channel_usage_buckets b
+JOIN subscriptions s ON s.id = b.subscription_id
+GROUP BY 1, 2, 3;
+
+GRANT SELECT ON channel_usage_analytics TO omnimeter_app;

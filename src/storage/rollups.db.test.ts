@@ -1,0 +1,176 @@
+/**
+ * The rollup triggers (migration 0005) against their definition: after any mix of multi-row inserts,
+ * settlements, corrections and deletions, the trigger-maintained rollups equal a recomputation from the
+ * ledger (rebuildRollups), on PGlite and PostgreSQL, also under concurrent turns.
+ */
+import { sql } from "kysely"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { openTestDatabase } from "../../test/support/database.js"
+import { entity, turn } from "../../test/support/fixtures.js"
+import { createMeter, type Meter } from "../meter/meter.js"
+import type { Database } from "./database.js"
+import { rebuildRollups } from "./rollups.js"
+
+let database: Database
+let meter: Meter
+
+beforeAll(async () => {
+  database = await openTestDatabase()
+  meter = await createMeter({ database })
+})
+afterAll(async () => {
+  await meter?.close()
+  await database?.close()
+})
+
+async function snapshot(subscriptionId: string) {
+  const buckets = await sql<Record<string, unknown>>`
+    select bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens from channel_usage_buckets
+    where subscription_id = ${subscriptionId} and (turn_count <> 0 or tokens_used <> 0 or raw_tokens <> 0)
+    order by 1, 2, 3`.execute(database.db)
+  const users = await sql<Record<string, unknown>>`
+    select day::text as day, channel, user_identifier from channel_daily_users
+    where subscription_id = ${subscriptionId} order by 1, 2, 3`.execute(database.db)
+  return { buckets: buckets.rows, users: users.rows }
+}
+
+/** Asserts that the rollups equal their recomputation from the ledger, and returns them. */
+async function expectConsistent(subscriptionId: string) {
+  const maintained = await snapshot(subscriptionId)
+  await rebuildRollups(database.db, subscriptionId)
+  const rebuilt = await snapshot(subscriptionId)
+  expect(maintained).toEqual(rebuilt)
+  return rebuilt
+}
+
+async function subscription(): Promise<{ id: string; who: { entityId: string; entityType: string } }> {
+  const who = entity("rollup")
+  const sub = await meter.createSubscription({
+    ...who,
+    plan: "enterprise",
+    tokenLimit: 1_000_000_000,
+    periodStart: "2026-01-01T00:00:00Z",
+  })
+  return { id: sub.id, who }
+}
+
+/** Many turns in one statement, as a group commit or an import writes them. */
+async function insertMany(
+  subscriptionId: string,
+  rows: Array<{ at: string; channel: string; user: string | null; tokens: number; denied?: string }>,
+) {
+  await sql`
+    insert into token_usage_logs (subscription_id, channel, user_identifier, operation_type, status, denial_reason,
+      estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
+    select ${subscriptionId}::uuid, x.channel, x.user_identifier, 'chat',
+      case when x.denied is null then 'estimated' else 'denied' end, x.denied, x.tokens, x.tokens,
+      case when x.denied is null then x.tokens else 0 end, 1, x.at
+    from jsonb_to_recordset(${JSON.stringify(rows.map((r) => ({ ...r, user_identifier: r.user })))}::jsonb)
+      as x(at timestamptz, channel text, user_identifier text, tokens bigint, denied text)`.execute(
+    database.db,
+  )
+}
+
+describe("rollup triggers", () => {
+  it("a multi-row insert adds every row to its 15-minute bucket and records each user once per UTC day", async () => {
+    const { id } = await subscription()
+    await insertMany(id, [
+      { at: "2026-02-01T10:00:00Z", channel: "website", user: "a", tokens: 10 },
+      { at: "2026-02-01T10:14:59Z", channel: "website", user: "a", tokens: 20 },
+      { at: "2026-02-01T10:15:00Z", channel: "website", user: "b", tokens: 5 },
+      { at: "2026-02-01T23:59:59Z", channel: "api", user: "a", tokens: 7 },
+      { at: "2026-02-02T00:00:00Z", channel: "api", user: "a", tokens: 1 },
+      { at: "2026-02-02T00:00:00Z", channel: "api", user: "", tokens: 1 },
+      { at: "2026-02-02T00:00:00Z", channel: "api", user: null, tokens: 1 },
+      { at: "2026-02-02T00:01:00Z", channel: "api", user: "c", tokens: 9, denied: "rate_limited" },
+    ])
+    const rollups = await expectConsistent(id)
+    expect(rollups.buckets).toHaveLength(5)
+    expect(rollups.buckets[0]).toMatchObject({
+      channel: "website",
+      denial_reason: "",
+      turn_count: 2,
+      tokens_used: 30,
+    })
+    expect(rollups.users).toEqual([
+      { day: "2026-02-01", channel: "api", user_identifier: "a" },
+      { day: "2026-02-01", channel: "website", user_identifier: "a" },
+      { day: "2026-02-01", channel: "website", user_identifier: "b" },
+      { day: "2026-02-02", channel: "api", user_identifier: "a" },
+    ])
+  })
+
+  it("settlement moves the bucket's tokens by the difference", async () => {
+    const { id, who } = await subscription()
+    const decision = await meter.validateAndConsumeTokens(
+      turn(who, { estimatedTokens: 100, channel: "whatsapp" }),
+    )
+    if (!decision.allowed) throw new Error("denied")
+    await meter.settle(decision.usageId, { actualTokens: 40 })
+    const rollups = await expectConsistent(id)
+    expect(rollups.buckets).toEqual([
+      expect.objectContaining({ turn_count: 1, tokens_used: 48, raw_tokens: 40 }),
+    ])
+  })
+
+  it("a correction of who, where or when moves the turn and forgets a user with no other turn that day", async () => {
+    const { id } = await subscription()
+    await insertMany(id, [
+      { at: "2026-03-01T10:00:00Z", channel: "website", user: "a", tokens: 10 },
+      { at: "2026-03-01T11:00:00Z", channel: "website", user: "b", tokens: 10 },
+      { at: "2026-03-01T12:00:00Z", channel: "website", user: "b", tokens: 10 },
+    ])
+    await sql`update token_usage_logs set user_identifier = 'z', created_at = created_at + interval '2 days'
+      where subscription_id = ${id} and user_identifier in ('a', 'b') and created_at < '2026-03-01T11:30:00Z'`.execute(
+      database.db,
+    )
+    const rollups = await expectConsistent(id)
+    expect(rollups.users).toEqual([
+      { day: "2026-03-01", channel: "website", user_identifier: "b" },
+      { day: "2026-03-03", channel: "website", user_identifier: "z" },
+    ])
+    await sql`update token_usage_logs set status = 'denied', denial_reason = 'quota_exceeded', billed_tokens = 0
+      where subscription_id = ${id} and user_identifier = 'b'`.execute(database.db)
+    expect((await expectConsistent(id)).users).toEqual([
+      { day: "2026-03-03", channel: "website", user_identifier: "z" },
+    ])
+  })
+
+  it("deleting turns subtracts them and drops emptied buckets", async () => {
+    const { id } = await subscription()
+    await insertMany(id, [
+      { at: "2026-04-01T10:00:00Z", channel: "telegram", user: "a", tokens: 10 },
+      { at: "2026-04-01T10:05:00Z", channel: "telegram", user: "a", tokens: 11 },
+      { at: "2026-04-01T20:00:00Z", channel: "telegram", user: "b", tokens: 12 },
+    ])
+    await sql`delete from token_usage_logs where subscription_id = ${id} and raw_tokens in (10, 12)`.execute(
+      database.db,
+    )
+    const rollups = await expectConsistent(id)
+    expect(rollups.buckets).toEqual([expect.objectContaining({ turn_count: 1, tokens_used: 11 })])
+    expect(rollups.users).toEqual([{ day: "2026-04-01", channel: "telegram", user_identifier: "a" }])
+    const emptied = await sql<{ n: number }>`select count(*)::int as n from channel_usage_buckets
+      where subscription_id = ${id} and turn_count = 0`.execute(database.db)
+    expect(emptied.rows[0]?.n).toBe(0)
+  })
+
+  it("concurrent turns on one bucket are all counted", async () => {
+    const { id, who } = await subscription()
+    const decisions = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        meter.validateAndConsumeTokens(
+          turn(who, {
+            estimatedTokens: 10 + i,
+            channel: i % 2 ? "api" : "website",
+            userIdentifier: `u${i % 7}`,
+          }),
+        ),
+      ),
+    )
+    const allowed = decisions.filter((d) => d.allowed).length
+    const rollups = await expectConsistent(id)
+    const turns = rollups.buckets.reduce((sum, b) => sum + Number(b.turn_count), 0)
+    expect(turns).toBe(60)
+    expect(allowed).toBeGreaterThan(0)
+  })
+})

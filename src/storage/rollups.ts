@@ -1,0 +1,35 @@
+/**
+ * The analytics rollups' repository: what the triggers of migration 0005 keep up to date on every ledger
+ * write, and the one function that recomputes them from the ledger (after a restore, a manual correction
+ * made with the triggers disabled, or to check them).
+ */
+import { type Kysely, sql } from "kysely"
+import type { DB } from "./schema.js"
+
+/**
+ * Recomputes the rollups of one subscription (or of all) from the ledger, in one transaction. The ledger
+ * rows are locked against writes meanwhile (SHARE lock on the ledger), so no turn is counted twice or
+ * missed.
+ * @example await rebuildRollups(database.db, subscriptionId)
+ */
+export async function rebuildRollups(db: Kysely<DB>, subscriptionId?: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await sql`lock table token_usage_logs in share mode`.execute(trx)
+    const only = (column: string) =>
+      subscriptionId === undefined ? sql`true` : sql`${sql.ref(column)} = ${subscriptionId}`
+    await sql`delete from channel_usage_buckets where ${only("subscription_id")}`.execute(trx)
+    await sql`delete from channel_daily_users where ${only("subscription_id")}`.execute(trx)
+    await sql`
+      insert into channel_usage_buckets
+        (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+      select subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''), count(*),
+        sum(billed_tokens), sum(raw_tokens)
+      from token_usage_logs where ${only("subscription_id")}
+      group by 1, 2, 3, 4`.execute(trx)
+    await sql`
+      insert into channel_daily_users (subscription_id, day, channel, user_identifier)
+      select distinct subscription_id, (created_at at time zone 'UTC')::date, channel, user_identifier
+      from token_usage_logs
+      where ${only("subscription_id")} and status <> 'denied' and user_identifier <> ''`.execute(trx)
+  })
+}
