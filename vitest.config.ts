@@ -1,8 +1,10 @@
 /**
  * One test command, every engine. Pure tests (`*.test.ts`) run once; database suites (`*.db.test.ts`) run
- * on embedded PGlite and on PostgreSQL; Redis suites (`*.redis.test.ts`) against Redis. When CI is set, an
- * unreachable PostgreSQL or Redis fails the run instead of skipping its suites.
+ * on embedded PGlite and on PostgreSQL; Redis suites (`*.redis.test.ts`) against Redis; browser suites
+ * (`*.e2e.test.ts`) in Debian's Chromium. When CI is set, an unreachable PostgreSQL or Redis, or a missing
+ * Chromium, fails the run instead of skipping its suites.
  */
+import { existsSync } from "node:fs"
 import net from "node:net"
 import { defineConfig } from "vitest/config"
 import { SummaryReporter } from "./test/support/summary-reporter.js"
@@ -34,6 +36,19 @@ async function service(name: string, rawUrl: string): Promise<boolean> {
   return false
 }
 
+const chromiumPath = process.env.OMNIMETER_TEST_CHROMIUM ?? "/usr/bin/chromium"
+
+/** The browser suite needs Debian's Chromium (.ci/run installs it); in CI its absence fails the run. */
+function chromium(): boolean {
+  if (existsSync(chromiumPath)) return true
+  if (process.env.CI)
+    throw new Error(`Chromium is missing at ${chromiumPath} and CI is set: the browser suite must run, not skip.`)
+  console.warn(
+    `omnimeter tests: Chromium is missing at ${chromiumPath}; the browser suite is skipped (never in CI). Install it with apt-get install chromium.`,
+  )
+  return false
+}
+
 export default defineConfig(async () => {
   const [postgres, redis] = await Promise.all([
     service("PostgreSQL", postgresUrl),
@@ -49,7 +64,7 @@ export default defineConfig(async () => {
             ...shared,
             name: "unit",
             include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-            exclude: ["**/*.db.test.ts", "**/*.redis.test.ts", "**/node_modules/**"],
+            exclude: ["**/*.db.test.ts", "**/*.redis.test.ts", "**/*.e2e.test.ts", "**/node_modules/**"],
           },
         },
         {
@@ -70,6 +85,21 @@ export default defineConfig(async () => {
                   include: ["**/*.db.test.ts"],
                   exclude: ["**/node_modules/**"],
                   env: { OMNIMETER_TEST_DATABASE: "postgres", OMNIMETER_TEST_POSTGRES_URL: postgresUrl },
+                },
+              },
+            ]
+          : []),
+        ...(chromium()
+          ? [
+              {
+                test: {
+                  ...shared,
+                  name: "browser",
+                  include: ["**/*.e2e.test.ts"],
+                  exclude: ["**/node_modules/**"],
+                  testTimeout: 90_000,
+                  hookTimeout: 180_000,
+                  env: { OMNIMETER_TEST_CHROMIUM: chromiumPath },
                 },
               },
             ]

@@ -50,8 +50,9 @@ async function main(command: string | undefined): Promise<void> {
         adminKey: config.adminKey ?? "om_admin_demo_key_do_not_use_in_production",
       })
       const server = await startServer(demoConfig)
-      log("seeding 30 days of demo traffic ...")
-      const subscriptions = await seedDemo(server.container.meter, server.container.database, new Date())
+      // 60 days, so that the default 30-day period has a full previous period to show growth against.
+      log("seeding 60 days of demo traffic ...")
+      const subscriptions = await seedDemo(server.container.meter, server.container.database, new Date(), 60)
       const keys = await Promise.all(
         subscriptions.map((s) => server.container.keys.issueSubscriptionKey(s.id, "demo")),
       )

@@ -15,10 +15,16 @@ export function chromiumAvailable(): boolean {
   return existsSync(CHROMIUM_PATH)
 }
 
+/** A console error or uncaught page error, with the URL it names (a failed resource's address). */
+export interface ConsoleError {
+  text: string
+  url: string
+}
+
 export interface TestBrowser {
   context: BrowserContext
   /** A new tab (its own sessionStorage) whose console errors and page errors are collected in `errors`. */
-  page(options?: { width?: number; height?: number }): Promise<{ page: Page; errors: string[] }>
+  page(options?: { width?: number; height?: number }): Promise<{ page: Page; errors: ConsoleError[] }>
   close(): Promise<void>
 }
 
@@ -47,11 +53,11 @@ export async function launchBrowser(): Promise<TestBrowser> {
     async page(options = {}) {
       const page = await context.newPage()
       await page.setViewportSize({ width: options.width ?? 1280, height: options.height ?? 900 })
-      const errors: string[] = []
+      const errors: ConsoleError[] = []
       page.on("console", (message) => {
-        if (message.type() === "error") errors.push(`console: ${message.text()}`)
+        if (message.type() === "error") errors.push({ text: message.text(), url: message.location().url })
       })
-      page.on("pageerror", (error) => errors.push(`page error: ${error.message}`))
+      page.on("pageerror", (error) => errors.push({ text: `uncaught: ${error.message}`, url: page.url() }))
       return { page, errors }
     },
     async close() {

@@ -19,6 +19,9 @@ export function Heatmap({ title, rows, unit }: { title: string; rows: HeatmapRow
     <div className="table-scroll">
       <table className="heatmap" data-testid="heatmap">
         <caption className="sr-only">{title}</caption>
+        <colgroup>
+          <col className="heatmap-label" />
+        </colgroup>
         <thead>
           <tr>
             <th scope="col">

@@ -52,7 +52,13 @@ export function LineChart({
           </g>
         ))}
         {labels.map((i) => (
-          <text key={i} x={x(i)} y={HEIGHT - 8} textAnchor="middle" className="axis">
+          <text
+            key={i}
+            x={x(i)}
+            y={HEIGHT - 8}
+            textAnchor={i === 0 && n > 1 ? "start" : i === n - 1 && n > 1 ? "end" : "middle"}
+            className="axis"
+          >
             {xLabels[i]}
           </text>
         ))}
