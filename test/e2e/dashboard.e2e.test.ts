@@ -66,6 +66,8 @@ function byEntity(entityId: string): Subscription {
 }
 
 async function shot(name: string, target: Page = page): Promise<void> {
+  // From the top, so the sticky header sits where it belongs in a full-page picture.
+  await target.evaluate("window.scrollTo(0, 0)")
   await target.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
 }
 

@@ -20,7 +20,8 @@ export function labelIndexes(length: number, wanted: number): number[] {
   const picked: number[] = []
   for (let i = 0; i < length; i += step) picked.push(i)
   if (picked[picked.length - 1] !== length - 1) {
-    if (length - 1 - (picked[picked.length - 1] ?? 0) < step / 2) picked.pop()
+    // Too close to the last label to share the axis with it: give way.
+    if (length - 1 - (picked[picked.length - 1] ?? 0) < step * 0.75) picked.pop()
     picked.push(length - 1)
   }
   return picked

@@ -85,7 +85,7 @@ export function ChannelDetail({ channel }: { channel: string }) {
                     {formatInteger(s.tokens_used)}
                   </div>
                   <div className="card-foot">
-                    <Growth percent={s.growth.tokens_used} />
+                    <Growth percent={s.growth.tokens_used} /> · <TrendArrow direction={s.trend_direction} />
                   </div>
                 </div>
                 <div className="card" data-testid="channel-message_count">
@@ -109,8 +109,8 @@ export function ChannelDetail({ channel }: { channel: string }) {
                 <div className="card">
                   <div className="card-label">Tokens per message</div>
                   <div className="card-value">{formatDecimal(s.avg_tokens_per_message)}</div>
-                  <div className="card-foot">
-                    <TrendArrow direction={s.trend_direction} />
+                  <div className="card-foot muted small">
+                    peak hour {s.peak_usage_hour === null ? "–" : formatHour(s.peak_usage_hour)}
                   </div>
                 </div>
                 <div className="card">

@@ -144,7 +144,7 @@ function ChannelForm({ initial, entry }: { initial: ChannelConfig; entry: Channe
         </h2>
         {locked ? (
           <span className="badge badge-locked" data-testid="locked">
-            <span aria-hidden="true">🔒 </span>
+            <LockIcon />
             {config.required_plan ? `${config.required_plan} plan` : "not in plan"}
           </span>
         ) : (
@@ -238,5 +238,16 @@ function ChannelForm({ initial, entry }: { initial: ChannelConfig; entry: Channe
         </span>
       </div>
     </form>
+  )
+}
+
+function LockIcon() {
+  return (
+    <svg className="icon" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true" focusable="false">
+      <path
+        d="M4.5 7V5a3.5 3.5 0 0 1 7 0v2h.5A1 1 0 0 1 13 8v6a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1h.5Zm1.5 0h4V5a2 2 0 1 0-4 0v2Z"
+        fill="currentColor"
+      />
+    </svg>
   )
 }
