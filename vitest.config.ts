@@ -42,7 +42,9 @@ const chromiumPath = process.env.OMNIMETER_TEST_CHROMIUM ?? "/usr/bin/chromium"
 function chromium(): boolean {
   if (existsSync(chromiumPath)) return true
   if (process.env.CI)
-    throw new Error(`Chromium is missing at ${chromiumPath} and CI is set: the browser suite must run, not skip.`)
+    throw new Error(
+      `Chromium is missing at ${chromiumPath} and CI is set: the browser suite must run, not skip.`,
+    )
   console.warn(
     `omnimeter tests: Chromium is missing at ${chromiumPath}; the browser suite is skipped (never in CI). Install it with apt-get install chromium.`,
   )

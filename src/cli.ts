@@ -23,7 +23,7 @@ function banner(url: string, dashboard: boolean, adminKey: string | undefined, e
   if (adminKey) {
     lines.push(
       "",
-      "  Admin key (shown once; store it now, or set OMNIMETER_ADMIN_KEY):",
+      "  Admin key (shown once; store it now, or set OMNIMETER_ADMIN_KEY); sign in to the dashboard with it:",
       `    ${adminKey}`,
       `  Try: curl -H "Authorization: Bearer ${adminKey}" ${url}/api/subscriptions`,
     )

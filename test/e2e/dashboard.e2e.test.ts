@@ -322,6 +322,10 @@ describe("the dashboard in Chromium", () => {
       .locator('[data-testid="channel-trend"] tbody td')
       .evaluateAll((tds) => tds.map((td) => td.textContent))
     expect(points).toEqual(trends.points.map((p) => int(p.tokens_used)))
+    const turns = await page
+      .locator('[data-testid="channel-turns"] tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)))
+    expect(turns).toEqual(trends.points.map((p) => [int(p.message_count), int(p.denied_count)]))
     const hourly = await page
       .locator('[data-testid="hourly-distribution"] tbody td')
       .evaluateAll((tds) => tds.map((td) => td.textContent))
@@ -509,7 +513,9 @@ describe("the dashboard in Chromium", () => {
       body: {},
     })
     await page.getByRole("button", { name: "Sign out" }).click()
-    await signIn(issued.key)
+    // By keyboard this time: the key field submits the form with Enter.
+    await page.getByLabel("API key").fill(issued.key)
+    await page.getByLabel("API key").press("Enter")
     await page.getByRole("heading", { name: "Overview" }).waitFor()
     await page.locator('[data-testid="comparison"]').waitFor()
     expect(await page.getByRole("link", { name: "Switch subscription" }).count()).toBe(0)
