@@ -8,9 +8,10 @@
 --   denial reason): turns, billed tokens, raw tokens. Every zone offset in use since 1979 is a multiple of
 --   15 minutes, so any local day and any local hour in any zone (DST days of 23/25 h, Kolkata +5:30,
 --   Kathmandu +5:45) is an exact union of buckets.
--- channel_daily_users: which non-empty user_identifier had an allowed turn on which channel on which UTC
---   day. Distinct users over a range = distinct over the whole UTC days inside it plus the raw ledger rows of
---   the partial days at its edges: exact, never estimated.
+-- channel_user_days: per subscription, UTC year, channel and non-empty user_identifier, the UTC days of that
+--   year on which the user had an allowed turn, as a 366-bit map (bit d = day of year d + 1). Distinct users
+--   over a range = users whose map meets the whole UTC days inside it, plus the raw ledger rows of the
+--   partial days at its edges: exact, never estimated, and one row per user and channel per year to scan.
 
 CREATE TABLE channel_usage_buckets (
   subscription_id uuid NOT NULL,
@@ -23,26 +24,33 @@ CREATE TABLE channel_usage_buckets (
   PRIMARY KEY (subscription_id, bucket_start, channel, denial_reason)
 );
 
-CREATE TABLE channel_daily_users (
+CREATE TABLE channel_user_days (
   subscription_id uuid NOT NULL,
-  day             date NOT NULL,
+  year            smallint NOT NULL,
   channel         text NOT NULL,
   user_identifier text NOT NULL,
-  PRIMARY KEY (subscription_id, day, channel, user_identifier)
+  days            bit(366) NOT NULL,
+  PRIMARY KEY (subscription_id, year, channel, user_identifier)
 );
 
-GRANT SELECT, INSERT, UPDATE, DELETE ON channel_usage_buckets, channel_daily_users TO omnimeter_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON channel_usage_buckets, channel_user_days TO omnimeter_app;
 ALTER TABLE channel_usage_buckets ENABLE ROW LEVEL SECURITY;
-ALTER TABLE channel_daily_users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE channel_user_days ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON channel_usage_buckets
   USING (omnimeter_tenant_allows(subscription_id)) WITH CHECK (omnimeter_tenant_allows(subscription_id));
-CREATE POLICY tenant_isolation ON channel_daily_users
+CREATE POLICY tenant_isolation ON channel_user_days
   USING (omnimeter_tenant_allows(subscription_id)) WITH CHECK (omnimeter_tenant_allows(subscription_id));
 
 -- The 15-minute UTC bucket of an instant.
 CREATE FUNCTION omnimeter_bucket(at timestamptz) RETURNS timestamptz
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   AS $$ SELECT date_bin('15 minutes', at, timestamptz '2000-01-01 00:00:00+00') $$;
+
+-- A user's allowed turns, as (subscription, UTC year, channel, user, day bits): the shape of
+-- channel_user_days, for any set of ledger rows.
+CREATE FUNCTION omnimeter_day_bit(at timestamptz) RETURNS bit(366)
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT set_bit(B'0'::bit(366), extract(doy FROM at AT TIME ZONE 'UTC')::int - 1, 1) $$;
 
 -- Inserted ledger rows: add each batch's sums to its buckets (one upsert per bucket, in key order so that
 -- concurrent batches lock rows in the same order) and record its users.
@@ -60,30 +68,40 @@ BEGIN
     SET turn_count = b.turn_count + excluded.turn_count,
         tokens_used = b.tokens_used + excluded.tokens_used,
         raw_tokens = b.raw_tokens + excluded.raw_tokens;
-  INSERT INTO channel_daily_users (subscription_id, day, channel, user_identifier)
-  SELECT DISTINCT subscription_id, (created_at AT TIME ZONE 'UTC')::date, channel, user_identifier
+  -- Only a user's first turn of a day changes the row; later ones find their bit set and write nothing.
+  INSERT INTO channel_user_days AS u (subscription_id, year, channel, user_identifier, days)
+  SELECT subscription_id, extract(year FROM created_at AT TIME ZONE 'UTC'), channel, user_identifier,
+    bit_or(omnimeter_day_bit(created_at))
   FROM inserted_rows
   WHERE status <> 'denied' AND user_identifier <> ''
+  GROUP BY 1, 2, 3, 4
   ORDER BY 1, 2, 3, 4
-  ON CONFLICT DO NOTHING;
+  ON CONFLICT (subscription_id, year, channel, user_identifier) DO UPDATE
+    SET days = u.days | excluded.days
+    WHERE (u.days | excluded.days) <> u.days;
   RETURN NULL;
 END $$;
 
--- Users whose (subscription, UTC day, channel) key lost a row: drop them unless another allowed row of
+-- Users whose (subscription, UTC day, channel) lost a row: clear the day's bit unless another allowed row of
 -- theirs remains on that day. Runs only when rows are deleted or change who, where or when.
 CREATE FUNCTION omnimeter_rollup_forget_users(keys jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  DELETE FROM channel_daily_users u
-  USING jsonb_to_recordset(keys) AS k(subscription_id uuid, day date, channel text, user_identifier text)
-  WHERE u.subscription_id = k.subscription_id AND u.day = k.day AND u.channel = k.channel
-    AND u.user_identifier = k.user_identifier
+  UPDATE channel_user_days u
+  SET days = set_bit(u.days, extract(doy FROM k.day)::int - 1, 0)
+  FROM jsonb_to_recordset(keys) AS k(subscription_id uuid, day date, channel text, user_identifier text)
+  WHERE u.subscription_id = k.subscription_id AND u.year = extract(year FROM k.day)
+    AND u.channel = k.channel AND u.user_identifier = k.user_identifier
     AND NOT EXISTS (
       SELECT 1 FROM token_usage_logs t
       WHERE t.subscription_id = k.subscription_id
         AND t.created_at >= k.day::timestamp AT TIME ZONE 'UTC'
         AND t.created_at < (k.day + 1)::timestamp AT TIME ZONE 'UTC'
         AND t.channel = k.channel AND t.user_identifier = k.user_identifier AND t.status <> 'denied');
+  DELETE FROM channel_user_days u
+  USING jsonb_to_recordset(keys) AS k(subscription_id uuid, day date, channel text, user_identifier text)
+  WHERE u.subscription_id = k.subscription_id AND u.year = extract(year FROM k.day)
+    AND u.channel = k.channel AND u.user_identifier = k.user_identifier AND u.days = B'0'::bit(366);
 END $$;
 
 -- Updated ledger rows (settlement changes raw and billed tokens): subtract what the old versions added and
@@ -121,12 +139,16 @@ BEGIN
       OR o.user_identifier IS DISTINCT FROM n.user_identifier
       OR (o.created_at AT TIME ZONE 'UTC')::date <> (n.created_at AT TIME ZONE 'UTC')::date
   ) THEN
-    INSERT INTO channel_daily_users (subscription_id, day, channel, user_identifier)
-    SELECT DISTINCT subscription_id, (created_at AT TIME ZONE 'UTC')::date, channel, user_identifier
+    INSERT INTO channel_user_days AS u (subscription_id, year, channel, user_identifier, days)
+    SELECT subscription_id, extract(year FROM created_at AT TIME ZONE 'UTC'), channel, user_identifier,
+      bit_or(omnimeter_day_bit(created_at))
     FROM updated_rows
     WHERE status <> 'denied' AND user_identifier <> ''
+    GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3, 4
-    ON CONFLICT DO NOTHING;
+    ON CONFLICT (subscription_id, year, channel, user_identifier) DO UPDATE
+      SET days = u.days | excluded.days
+      WHERE (u.days | excluded.days) <> u.days;
     SELECT jsonb_agg(DISTINCT jsonb_build_object('subscription_id', subscription_id,
         'day', (created_at AT TIME ZONE 'UTC')::date, 'channel', channel, 'user_identifier', user_identifier))
       INTO v_forget
@@ -179,6 +201,7 @@ CREATE TRIGGER token_usage_logs_rollup_delete
   FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_rollup_deleted();
 
 GRANT EXECUTE ON FUNCTION omnimeter_bucket(timestamptz) TO omnimeter_app;
+GRANT EXECUTE ON FUNCTION omnimeter_day_bit(timestamptz) TO omnimeter_app;
 GRANT EXECUTE ON FUNCTION omnimeter_rollup_forget_users(jsonb) TO omnimeter_app;
 
 -- The product description's daily aggregate per channel, as a view over the buckets: days are local to the
