@@ -1,6 +1,6 @@
 /**
  * The analytics queries, each one named function with typed rows, in two interchangeable sources:
- * `rollupQueries` reads the rollups the ledger's triggers maintain (migration 0005), `ledgerQueries`
+ * `rollupQueries` and `hourlyRollupQueries` read the rollups the ledger's triggers maintain (migration 0005), `ledgerQueries`
  * answers the same questions from the raw ledger. The service uses the rollups; the ledger source is the
  * fallback for periods the 15-minute grid cannot cut exactly, and the baseline the benchmark compares with.
  *
@@ -97,13 +97,13 @@ interface SourceRows {
   rows(range: QueryRange): RawBuilder<unknown>
 }
 
-const bucketSource: SourceRows = {
+const bucketsOf = (table: "channel_usage_buckets" | "channel_usage_hourly"): SourceRows => ({
   rows: (range) => sql`
     select channel, denial_reason, bucket_start as at, turn_count as turns, tokens_used as tokens, raw_tokens
-    from channel_usage_buckets
+    from ${sql.table(table)}
     where subscription_id = ${range.subscriptionId} and bucket_start >= ${range.start}
       and bucket_start < ${range.end} and channel in (${channelList(range.channels)})`,
-}
+})
 
 const ledgerSource: SourceRows = {
   rows: (range) => sql`
@@ -237,8 +237,8 @@ export function dayMasks(first: Date, end: Date): Map<number, string> {
   return new Map([...bits].map(([year, mask]) => [year, mask.join("")]))
 }
 
-/** Reads the rollups: 15-minute buckets, and users' day maps plus the ledger at the edges. */
-export const rollupQueries: AnalyticsQueries = queriesOver(bucketSource, (db, range) => {
+/** Users from their day maps for the whole UTC days of the range, and from the ledger at its edges. */
+const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, range) => {
   const whole = wholeUtcDays(range.start, range.end)
   if (whole === undefined) return countDistinct(db, range, allowedLedgerUsers(range, range.start, range.end))
   const masks = [...dayMasks(whole.first, whole.end)]
@@ -258,7 +258,19 @@ export const rollupQueries: AnalyticsQueries = queriesOver(bucketSource, (db, ra
       union all ${allowedLedgerUsers(range, range.start, whole.first)}
       union all ${allowedLedgerUsers(range, whole.end, range.end)}`,
   )
-})
+}
+
+/** Reads the rollups: 15-minute buckets (exact for every zone), users' day maps, the ledger at the edges. */
+export const rollupQueries: AnalyticsQueries = queriesOver(
+  bucketsOf("channel_usage_buckets"),
+  rollupUniqueUsers,
+)
+
+/** Like {@link rollupQueries} with hourly buckets: exact for periods in which the zone's offset is whole hours. */
+export const hourlyRollupQueries: AnalyticsQueries = queriesOver(
+  bucketsOf("channel_usage_hourly"),
+  rollupUniqueUsers,
+)
 
 /** Reads the raw ledger only. */
 export const ledgerQueries: AnalyticsQueries = queriesOver(ledgerSource, (db, range) =>

@@ -14,6 +14,7 @@ import {
   type LocalDate,
   localHoursBetween,
   localRangeToInstants,
+  offsetsAreWholeHours,
   zonedStartOfDay,
 } from "../core/time-zones.js"
 import type {
@@ -42,6 +43,7 @@ import {
 } from "./assemble.js"
 import {
   type AnalyticsQueries,
+  hourlyRollupQueries,
   type LocalDayUsageRow,
   ledgerQueries,
   type QueryRange,
@@ -297,7 +299,12 @@ export class AnalyticsService {
     // Buckets are 15 minutes of UTC: a period whose edges fall off that grid (a 19th-century local mean time)
     // is answered from the ledger, exactly, rather than approximately from the rollups.
     const aligned = [current.start, current.end, previous.start, previous.end].every(onGrid)
-    const queries = this.source === "rollups" && aligned ? rollupQueries : ledgerQueries
+    const queries =
+      this.source === "ledger" || !aligned
+        ? ledgerQueries
+        : offsetsAreWholeHours(previous.start, current.end, range.timeZone)
+          ? hourlyRollupQueries
+          : rollupQueries
     return { subscription, range, dates: eachDay(range.from, range.to), current, previous, queries }
   }
 

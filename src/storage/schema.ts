@@ -99,5 +99,7 @@ export interface DB {
   quota_counters: QuotaCountersTable
   token_usage_logs: TokenUsageLogsTable
   channel_usage_buckets: ChannelUsageBucketsTable
+  /** The same sums per UTC hour. */
+  channel_usage_hourly: ChannelUsageBucketsTable
   channel_user_days: ChannelUserDaysTable
 }
