@@ -184,7 +184,7 @@ try {
   const sizes = await sql<{ name: string; rows: number; size: string }>`
     select relname as name, n_live_tup::bigint as rows, pg_size_pretty(pg_total_relation_size(relid)) as size
     from pg_stat_user_tables
-    where relname in ('token_usage_logs', 'channel_usage_buckets', 'channel_user_days') order by relname`
+    where relname in ('token_usage_logs', 'channel_usage_buckets', 'channel_usage_hourly', 'channel_user_days') order by relname`
     .execute(database.db)
     .catch(() => ({ rows: [] }))
   for (const row of sizes.rows) console.log(`  ${row.name}: ~${row.rows} rows, ${row.size}`)

@@ -319,10 +319,20 @@ export class AnalyticsService {
     localDays: LocalDayUsageRow[]
   }> {
     const channels = r.range.channels
-    const local = await r.queries.usageByLocalDayAndHour(db, { ...r.current, timeZone: r.range.timeZone })
-    const users = usersFromRows(await r.queries.uniqueUsers(db, r.current))
-    const previous = figuresFromTotals(channels, await r.queries.usageTotals(db, r.previous))
-    const previousUsers = usersFromRows(await r.queries.uniqueUsers(db, r.previous))
+    // Independent reads: on a pool (the trusted service) they run side by side; in a tenant's transaction
+    // they queue on its one connection.
+    const [local, userRows, previousRows] = await Promise.all([
+      r.queries.usageByLocalDayAndHour(db, { ...r.current, timeZone: r.range.timeZone }),
+      r.queries.uniqueUsers(db, r.current),
+      r.queries.usageTotals(db, r.previous),
+    ])
+    const users = usersFromRows(userRows)
+    const previous = figuresFromTotals(channels, previousRows)
+    // No allowed turn before: no users either, and nothing to read.
+    const previousUsers =
+      previous.total.messages === 0
+        ? { channels: new Map<Channel, number>(), total: 0 }
+        : usersFromRows(await r.queries.uniqueUsers(db, r.previous))
     return {
       current: figuresFromLocalRows(channels, local.days, local.hours),
       previous,
