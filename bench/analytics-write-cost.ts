@@ -1,7 +1,7 @@
 /**
  * What writing the analytics rollups costs the consume path: in-process consume throughput with the rollup
  * triggers of migration 0005 disabled and enabled, in alternating rounds of one run (so both see the same
- * machine load), on PGlite and PostgreSQL. Usage: npm run bench:analytics-write [-- --seconds 6 --rounds 3]
+ * machine load), on PGlite and PostgreSQL. Usage: npm run bench:analytics-write -- [--seconds 6 --rounds 3 --engine both]
  */
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"

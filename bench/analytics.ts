@@ -95,8 +95,7 @@ async function insertTurns(database: Database, target: "large" | "small", count:
   const subscription =
     target === "large"
       ? sql`${largeId}::uuid`
-      : sql`(select id from subscriptions where entity_type = 'org'
-          and entity_id = 'bench-analytics-' || (1 + floor(r.r5 * ${subscriptionCount - 1})::int))`
+      : sql`(s.ids)[1 + floor(r.r5 * ${subscriptionCount - 1})::int]`
   await sql`
     insert into token_usage_logs (subscription_id, channel, user_identifier, session_id, operation_type, status,
       denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, period_start, created_at,
@@ -112,6 +111,10 @@ async function insertTurns(database: Database, target: "large" | "small", count:
         now() - interval '1 day' * ${days} * power(random(), 0.8) as at
       from generate_series(1, ${count}) as g
     ) as r
+    cross join (
+      select array(select id from subscriptions where entity_id like 'bench-analytics-%'
+        and entity_id <> 'bench-analytics-large' order by id) as ids
+    ) as s
     cross join lateral (
       select ch.channel, ch.multiplier, ch.base + floor(r.r4 * 600)::int as raw
       from (values (0, 'website', 1.00, 80), (1, 'whatsapp', 1.20, 60), (2, 'messenger', 1.10, 70),
