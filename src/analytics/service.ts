@@ -342,8 +342,16 @@ export class AnalyticsService {
     }
   }
 
-  private inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
-    return scope ? this.database.withTenant(scope.subscriptionId, fn) : fn(this.database.db)
+  private async inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
+    try {
+      return await (scope ? this.database.withTenant(scope.subscriptionId, fn) : fn(this.database.db))
+    } catch (error) {
+      // A zone the runtime knows but the database's zone data does not (they ship separately).
+      if (isUnknownTimeZoneError(error)) {
+        throw new ValidationError("tz", `the database does not know this timezone: ${error.message}`)
+      }
+      throw error
+    }
   }
 }
 
@@ -368,6 +376,14 @@ function dailyPoints(r: Resolved, channel: Channel, days: readonly LocalDayUsage
     addToPoint(point, row)
   }
   return points
+}
+
+function isUnknownTimeZoneError(error: unknown): error is Error {
+  return (
+    error instanceof Error &&
+    (error as { code?: unknown }).code === "22023" &&
+    /time zone/i.test(error.message)
+  )
 }
 
 function addToPoint(
