@@ -1,7 +1,8 @@
 /**
  * Analytics at scale (issue 4). Loads N turns over 90 days across 1,000 subscriptions, one of them large,
- * through the ledger's normal insert path (server-side multi-row INSERT ... SELECT in batches, so the rollup
- * triggers maintain the rollups exactly as they do for live turns), then times the comprehensive,
+ * through the ledger's normal insert path (server-side multi-row INSERT ... SELECT in batches of time slices,
+ * oldest first and in time order as live traffic appends them, so the rollup triggers maintain the rollups
+ * exactly as they do for live turns), then times the comprehensive,
  * comparison and trends answers of the large subscription from the rollups and, in the same run, the same
  * answers from the raw ledger, and checks that both agree.
  *
@@ -87,29 +88,34 @@ async function openBenchDatabase(): Promise<BenchDatabase> {
 }
 
 /**
- * Turns of one subscription (or spread over the small ones), generated in the database: a user mostly
- * talks on one channel, in sessions of several turns; usage grows over the period and follows the day.
+ * One time slice of the ledger, `count` turns between `sliceStart` and `sliceEnd` days ago, in time order
+ * as live traffic appends them: a `largeShare` of them for the large subscription, the rest spread over the
+ * small ones. A user mostly talks on one channel, in sessions of several turns; 1% are denied, 2% not yet
+ * settled.
  */
-async function insertTurns(database: Database, target: "large" | "small", count: number, largeId: string) {
-  const users = target === "large" ? 20_000 : 300
-  const subscription =
-    target === "large"
-      ? sql`${largeId}::uuid`
-      : sql`(s.ids)[1 + floor(r.r5 * ${subscriptionCount - 1})::int]`
+async function insertSlice(
+  database: Database,
+  count: number,
+  sliceStart: number,
+  sliceEnd: number,
+  largeShare: number,
+  largeId: string,
+) {
   await sql`
     insert into token_usage_logs (subscription_id, channel, user_identifier, session_id, operation_type, status,
       denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, period_start, created_at,
       settled_at)
-    select ${subscription}, c.channel, 'user-' || r.u, 's-' || r.u || '-' || (r.g % 7), 'chat',
+    select case when r.large then ${largeId}::uuid else (s.ids)[1 + floor(r.r5 * ${subscriptionCount - 1}::int)::int] end,
+      c.channel, 'user-' || r.u, 's-' || r.u || '-' || (r.g % 7), 'chat',
       case when r.r3 < 0.01 then 'denied' when r.r3 < 0.03 then 'estimated' else 'settled' end,
       case when r.r3 < 0.01 then (array['rate_limited', 'quota_exceeded', 'message_too_long'])[1 + (r.g % 3)] end,
       c.raw, c.raw, case when r.r3 < 0.01 then 0 else ceil(c.raw * c.multiplier) end, c.multiplier,
       case when r.r3 < 0.01 then null else now() - interval '200 days' end, r.at, r.at
     from (
-      select g, floor(power(random(), 2) * ${users})::int as u, random() as r2, random() as r3, random() as r4,
-        random() as r5,
-        now() - interval '1 day' * ${days} * power(random(), 0.8) as at
-      from generate_series(1, ${count}) as g
+      select g, large, floor(power(random(), 2) * case when large then 20000 else 300 end)::int as u,
+        random() as r2, random() as r3, random() as r4, random() as r5,
+        now() - interval '1 day' * (${sliceStart}::float8 - random() * (${sliceStart}::float8 - ${sliceEnd}::float8)) as at
+      from (select g, random() < ${largeShare}::float8 as large from generate_series(1, ${count}) as g) as picked
     ) as r
     cross join (
       select array(select id from subscriptions where entity_id like 'bench-analytics-%'
@@ -122,6 +128,7 @@ async function insertTurns(database: Database, target: "large" | "small", count:
         as ch(i, channel, multiplier, base)
       where ch.i = case when r.r2 < 0.85 then r.u % 6 else floor(r.r2 * 6)::int % 6 end
     ) as c
+    order by r.at
   `.execute(database.db)
 }
 
@@ -146,18 +153,25 @@ async function load(database: Database): Promise<string> {
     select id from subscriptions where entity_id = 'bench-analytics-large'`.execute(database.db)
   const largeId = large.rows[0]?.id
   if (!largeId) throw new Error("large subscription missing")
+  // Oldest slice first, each slice a little busier than the one before (usage grows by half over the period).
+  const slices = Math.max(1, Math.ceil(totalTurns / batchSize))
+  const weights = Array.from({ length: slices }, (_, k) => 1 + (0.5 * k) / Math.max(1, slices - 1))
+  const weightSum = weights.reduce((sum, w) => sum + w, 0)
   let written = 0
-  for (const [target, count] of [
-    ["large", largeTurns],
-    ["small", totalTurns - largeTurns],
-  ] as const) {
-    for (let done = 0; done < count; done += batchSize) {
-      await insertTurns(database, target, Math.min(batchSize, count - done), largeId)
-      written += Math.min(batchSize, count - done)
-      if (written % (batchSize * 10) === 0) {
-        console.log(`  ${written} turns loaded, ${seconds(performance.now() - started)}`)
-      }
-    }
+  for (let k = 0; k < slices; k += 1) {
+    const count =
+      k === slices - 1 ? totalTurns - written : Math.round((totalTurns * (weights[k] ?? 1)) / weightSum)
+    const sliceStart = days * (1 - k / slices)
+    await insertSlice(
+      database,
+      count,
+      sliceStart,
+      days * (1 - (k + 1) / slices),
+      largeTurns / totalTurns,
+      largeId,
+    )
+    written += count
+    if ((k + 1) % 10 === 0) console.log(`  ${written} turns loaded, ${seconds(performance.now() - started)}`)
   }
   const elapsed = performance.now() - started
   console.log(
