@@ -1,6 +1,6 @@
 /**
  * The analytics queries, each one named function with typed rows, in two interchangeable sources:
- * `rollupQueries` reads the rollups the ledger's triggers maintain (migration 0005), `ledgerQueries`
+ * `rollupQueries` and `hourlyRollupQueries` read the rollups the ledger's triggers maintain (migration 0005), `ledgerQueries`
  * answers the same questions from the raw ledger. The service uses the rollups; the ledger source is the
  * fallback for periods the 15-minute grid cannot cut exactly, and the baseline the benchmark compares with.
  *
@@ -9,7 +9,7 @@
  * 2^53).
  */
 import { type Kysely, type RawBuilder, sql } from "kysely"
-import type { Channel } from "../core/channels.js"
+import { CHANNELS, type Channel } from "../core/channels.js"
 import type { DB } from "../storage/schema.js"
 
 /** Which rows a query covers: one subscription, the instants `[start, end)`, some channels. */
@@ -97,13 +97,13 @@ interface SourceRows {
   rows(range: QueryRange): RawBuilder<unknown>
 }
 
-const bucketSource: SourceRows = {
+const bucketsOf = (table: "channel_usage_buckets" | "channel_usage_hourly"): SourceRows => ({
   rows: (range) => sql`
     select channel, denial_reason, bucket_start as at, turn_count as turns, tokens_used as tokens, raw_tokens
-    from channel_usage_buckets
+    from ${sql.table(table)}
     where subscription_id = ${range.subscriptionId} and bucket_start >= ${range.start}
       and bucket_start < ${range.end} and channel in (${channelList(range.channels)})`,
-}
+})
 
 const ledgerSource: SourceRows = {
   rows: (range) => sql`
@@ -166,26 +166,48 @@ function queriesOver(source: SourceRows, uniqueUsers: AnalyticsQueries["uniqueUs
   }
 }
 
+/** The channel as one bit (website 1, whatsapp 2, ... api 32), so a user's channels fold into a mask. */
+const channelBit: RawBuilder<number> = sql`case channel ${sql.join(
+  CHANNELS.map((channel, index) => sql`when ${sql.lit(channel)} then ${sql.lit(1 << index)}`),
+  sql` `,
+)} else 0 end`
+
+/** (user_identifier, channel_bit) of the allowed ledger rows in `[start, end)`. */
 const allowedLedgerUsers = (range: QueryRange, start: Date, end: Date): RawBuilder<unknown> => sql`
-  select channel, user_identifier from token_usage_logs
+  select user_identifier, ${channelBit} as channel_bit from token_usage_logs
   where subscription_id = ${range.subscriptionId} and created_at >= ${start} and created_at < ${end}
     and channel in (${channelList(range.channels)}) and status <> 'denied' and user_identifier <> ''`
 
-async function countDistinct(db: Kysely<DB>, rows: RawBuilder<unknown>): Promise<UniqueUsersRow[]> {
-  const result = await sql<{ channel: Channel | null; users: number }>`
-    select case when grouping(channel) = 1 then null else channel end as channel,
-      count(distinct user_identifier)::bigint as users
-    from (${rows}) as seen
-    group by grouping sets ((channel), ())
+/**
+ * Distinct users of (user_identifier, channel_bit) rows: one hash aggregate folds each user's channels into
+ * a mask, then one pass counts the users in total and per channel.
+ */
+async function countDistinct(
+  db: Kysely<DB>,
+  range: QueryRange,
+  rows: RawBuilder<unknown>,
+): Promise<UniqueUsersRow[]> {
+  const result = await sql<Record<string, number>>`
+    select count(*)::bigint as total, ${sql.join(
+      CHANNELS.map(
+        (channel, index) =>
+          sql`count(*) filter (where mask & ${sql.lit(1 << index)} <> 0)::bigint as ${sql.ref(channel)}`,
+      ),
+    )}
+    from (select user_identifier, bit_or(channel_bit) as mask from (${rows}) as seen group by user_identifier) as users
   `.execute(db)
-  return result.rows.map((row) => ({ channel: row.channel, users: Number(row.users) }))
+  const row = result.rows[0] ?? {}
+  return [
+    { channel: null, users: Number(row.total ?? 0) },
+    ...range.channels.map((channel) => ({ channel, users: Number(row[channel] ?? 0) })),
+  ]
 }
 
 const DAY_MS = 86_400_000
 
 /**
  * The whole UTC days inside `[start, end)` as `[firstDay, endDay)` midnights, or undefined when there is
- * none. Users of those days come from `channel_daily_users`; the partial days at either edge from the
+ * none. Users of those days come from `channel_user_days`; the partial days at either edge from the
  * ledger.
  */
 export function wholeUtcDays(start: Date, end: Date): { first: Date; end: Date } | undefined {
@@ -194,24 +216,63 @@ export function wholeUtcDays(start: Date, end: Date): { first: Date; end: Date }
   return first < last ? { first: new Date(first), end: new Date(last) } : undefined
 }
 
-const isoDay = (instant: Date) => instant.toISOString().slice(0, 10)
+/**
+ * Per UTC year, the bit(366) mask of the days of `[first, end)` (UTC midnights): bit d is day of year
+ * d + 1, as in `channel_user_days.days`.
+ * @example dayMasks(new Date("2026-01-02Z"), new Date("2026-01-04Z")) // Map { 2026 => "0110000..." }
+ */
+export function dayMasks(first: Date, end: Date): Map<number, string> {
+  const bits = new Map<number, string[]>()
+  for (let at = first.getTime(); at < end.getTime(); at += DAY_MS) {
+    const day = new Date(at)
+    const year = day.getUTCFullYear()
+    const dayOfYear = Math.round((at - Date.UTC(year, 0, 1)) / DAY_MS)
+    let mask = bits.get(year)
+    if (mask === undefined) {
+      mask = Array<string>(366).fill("0")
+      bits.set(year, mask)
+    }
+    mask[dayOfYear] = "1"
+  }
+  return new Map([...bits].map(([year, mask]) => [year, mask.join("")]))
+}
 
-/** Reads the rollups: 15-minute buckets, and users per UTC day plus the ledger at the edges. */
-export const rollupQueries: AnalyticsQueries = queriesOver(bucketSource, (db, range) => {
+/** Users from their day maps for the whole UTC days of the range, and from the ledger at its edges. */
+const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, range) => {
   const whole = wholeUtcDays(range.start, range.end)
-  if (whole === undefined) return countDistinct(db, allowedLedgerUsers(range, range.start, range.end))
+  if (whole === undefined) return countDistinct(db, range, allowedLedgerUsers(range, range.start, range.end))
+  const masks = [...dayMasks(whole.first, whole.end)]
+  const maskOfYear = sql`case year ${sql.join(
+    masks.map(([year, mask]) => sql`when ${sql.lit(year)} then ${sql.lit(mask)}::bit(366)`),
+    sql` `,
+  )} end`
   return countDistinct(
     db,
+    range,
     sql`
-      select channel, user_identifier from channel_daily_users
-      where subscription_id = ${range.subscriptionId} and day >= ${isoDay(whole.first)}::date
-        and day < ${isoDay(whole.end)}::date and channel in (${channelList(range.channels)})
+      select user_identifier, ${channelBit} as channel_bit from channel_user_days
+      where subscription_id = ${range.subscriptionId}
+        and year in (${sql.join(masks.map(([year]) => sql.lit(year)))})
+        and channel in (${channelList(range.channels)})
+        and (days & ${maskOfYear}) <> B'0'::bit(366)
       union all ${allowedLedgerUsers(range, range.start, whole.first)}
       union all ${allowedLedgerUsers(range, whole.end, range.end)}`,
   )
-})
+}
+
+/** Reads the rollups: 15-minute buckets (exact for every zone), users' day maps, the ledger at the edges. */
+export const rollupQueries: AnalyticsQueries = queriesOver(
+  bucketsOf("channel_usage_buckets"),
+  rollupUniqueUsers,
+)
+
+/** Like {@link rollupQueries} with hourly buckets: exact for periods in which the zone's offset is whole hours. */
+export const hourlyRollupQueries: AnalyticsQueries = queriesOver(
+  bucketsOf("channel_usage_hourly"),
+  rollupUniqueUsers,
+)
 
 /** Reads the raw ledger only. */
 export const ledgerQueries: AnalyticsQueries = queriesOver(ledgerSource, (db, range) =>
-  countDistinct(db, allowedLedgerUsers(range, range.start, range.end)),
+  countDistinct(db, range, allowedLedgerUsers(range, range.start, range.end)),
 )

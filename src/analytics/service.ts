@@ -14,6 +14,7 @@ import {
   type LocalDate,
   localHoursBetween,
   localRangeToInstants,
+  offsetsAreWholeHours,
   zonedStartOfDay,
 } from "../core/time-zones.js"
 import type {
@@ -42,6 +43,7 @@ import {
 } from "./assemble.js"
 import {
   type AnalyticsQueries,
+  hourlyRollupQueries,
   type LocalDayUsageRow,
   ledgerQueries,
   type QueryRange,
@@ -297,7 +299,12 @@ export class AnalyticsService {
     // Buckets are 15 minutes of UTC: a period whose edges fall off that grid (a 19th-century local mean time)
     // is answered from the ledger, exactly, rather than approximately from the rollups.
     const aligned = [current.start, current.end, previous.start, previous.end].every(onGrid)
-    const queries = this.source === "rollups" && aligned ? rollupQueries : ledgerQueries
+    const queries =
+      this.source === "ledger" || !aligned
+        ? ledgerQueries
+        : offsetsAreWholeHours(previous.start, current.end, range.timeZone)
+          ? hourlyRollupQueries
+          : rollupQueries
     return { subscription, range, dates: eachDay(range.from, range.to), current, previous, queries }
   }
 
@@ -312,10 +319,20 @@ export class AnalyticsService {
     localDays: LocalDayUsageRow[]
   }> {
     const channels = r.range.channels
-    const local = await r.queries.usageByLocalDayAndHour(db, { ...r.current, timeZone: r.range.timeZone })
-    const users = usersFromRows(await r.queries.uniqueUsers(db, r.current))
-    const previous = figuresFromTotals(channels, await r.queries.usageTotals(db, r.previous))
-    const previousUsers = usersFromRows(await r.queries.uniqueUsers(db, r.previous))
+    // Independent reads: on a pool (the trusted service) they run side by side; in a tenant's transaction
+    // they queue on its one connection.
+    const [local, userRows, previousRows] = await Promise.all([
+      r.queries.usageByLocalDayAndHour(db, { ...r.current, timeZone: r.range.timeZone }),
+      r.queries.uniqueUsers(db, r.current),
+      r.queries.usageTotals(db, r.previous),
+    ])
+    const users = usersFromRows(userRows)
+    const previous = figuresFromTotals(channels, previousRows)
+    // No allowed turn before: no users either, and nothing to read.
+    const previousUsers =
+      previous.total.messages === 0
+        ? { channels: new Map<Channel, number>(), total: 0 }
+        : usersFromRows(await r.queries.uniqueUsers(db, r.previous))
     return {
       current: figuresFromLocalRows(channels, local.days, local.hours),
       previous,
@@ -325,8 +342,16 @@ export class AnalyticsService {
     }
   }
 
-  private inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
-    return scope ? this.database.withTenant(scope.subscriptionId, fn) : fn(this.database.db)
+  private async inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
+    try {
+      return await (scope ? this.database.withTenant(scope.subscriptionId, fn) : fn(this.database.db))
+    } catch (error) {
+      // A zone the runtime knows but the database's zone data does not (they ship separately).
+      if (isUnknownTimeZoneError(error)) {
+        throw new ValidationError("tz", `the database does not know this timezone: ${error.message}`)
+      }
+      throw error
+    }
   }
 }
 
@@ -351,6 +376,14 @@ function dailyPoints(r: Resolved, channel: Channel, days: readonly LocalDayUsage
     addToPoint(point, row)
   }
   return points
+}
+
+function isUnknownTimeZoneError(error: unknown): error is Error {
+  return (
+    error instanceof Error &&
+    (error as { code?: unknown }).code === "22023" &&
+    /time zone/i.test(error.message)
+  )
 }
 
 function addToPoint(

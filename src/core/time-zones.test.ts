@@ -8,6 +8,7 @@ import {
   localHourOf,
   localHoursBetween,
   localRangeToInstants,
+  offsetsAreWholeHours,
   parseLocalDate,
   todayIn,
   zonedStartOfDay,
@@ -319,5 +320,19 @@ describe("localHoursBetween", () => {
   it("is empty for an empty interval", () => {
     const at = new Date("2026-01-15T00:00:00Z")
     expect(localHoursBetween(at, at, "UTC")).toEqual([])
+  })
+})
+
+describe("offsetsAreWholeHours", () => {
+  const year = [new Date("2026-01-01T00:00:00Z"), new Date("2027-01-01T00:00:00Z")] as const
+  it("holds for whole-hour zones across their DST changes", () => {
+    expect(offsetsAreWholeHours(...year, "America/New_York")).toBe(true)
+    expect(offsetsAreWholeHours(...year, "UTC")).toBe(true)
+  })
+
+  it("fails for half- and quarter-hour zones, and for a zone whose DST moves by half an hour", () => {
+    expect(offsetsAreWholeHours(...year, "Asia/Kolkata")).toBe(false)
+    expect(offsetsAreWholeHours(...year, "Asia/Kathmandu")).toBe(false)
+    expect(offsetsAreWholeHours(...year, "Australia/Lord_Howe")).toBe(false)
   })
 })

@@ -327,3 +327,18 @@ export function localHoursBetween(start: Date, end: Date, timeZone: string): Loc
   }
   return hours
 }
+
+/**
+ * Whether `timeZone`'s offset from UTC is a whole number of hours throughout `[start, end)`, so that every
+ * local hour is a UTC hour. Checked at every day start and at the end: no zone has ever held a
+ * non-whole-hour offset for less than a day between whole-hour ones.
+ * @example offsetsAreWholeHours(new Date("2026-01-01Z"), new Date("2026-12-31Z"), "America/New_York") // true
+ * @example offsetsAreWholeHours(new Date("2026-01-01Z"), new Date("2026-01-02Z"), "Asia/Kolkata") // false
+ */
+export function offsetsAreWholeHours(start: Date, end: Date, timeZone: string): boolean {
+  const whole = (ms: number) => offsetMsAt(ms, timeZone) % HOUR_MS === 0
+  for (let at = start.getTime(); at < end.getTime(); at += DAY_MS) {
+    if (!whole(at)) return false
+  }
+  return whole(end.getTime() - 1000)
+}

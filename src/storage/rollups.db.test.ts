@@ -28,10 +28,15 @@ async function snapshot(subscriptionId: string) {
     select bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens from channel_usage_buckets
     where subscription_id = ${subscriptionId} and (turn_count <> 0 or tokens_used <> 0 or raw_tokens <> 0)
     order by 1, 2, 3`.execute(database.db)
+  const hourly = await sql<Record<string, unknown>>`
+    select bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens from channel_usage_hourly
+    where subscription_id = ${subscriptionId} and (turn_count <> 0 or tokens_used <> 0 or raw_tokens <> 0)
+    order by 1, 2, 3`.execute(database.db)
   const users = await sql<Record<string, unknown>>`
-    select day::text as day, channel, user_identifier from channel_daily_users
-    where subscription_id = ${subscriptionId} order by 1, 2, 3`.execute(database.db)
-  return { buckets: buckets.rows, users: users.rows }
+    select (make_date(year, 1, 1) + i)::text as day, channel, user_identifier
+    from channel_user_days, generate_series(0, 365) as i
+    where subscription_id = ${subscriptionId} and get_bit(days, i) = 1 order by 1, 2, 3`.execute(database.db)
+  return { buckets: buckets.rows, hourly: hourly.rows, users: users.rows }
 }
 
 /** Asserts that the rollups equal their recomputation from the ledger, and returns them. */

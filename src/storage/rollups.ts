@@ -17,19 +17,26 @@ export async function rebuildRollups(db: Kysely<DB>, subscriptionId?: string): P
     await sql`lock table token_usage_logs in share mode`.execute(trx)
     const only = (column: string) =>
       subscriptionId === undefined ? sql`true` : sql`${sql.ref(column)} = ${subscriptionId}`
-    await sql`delete from channel_usage_buckets where ${only("subscription_id")}`.execute(trx)
-    await sql`delete from channel_daily_users where ${only("subscription_id")}`.execute(trx)
+    await sql`delete from channel_user_days where ${only("subscription_id")}`.execute(trx)
+    for (const [table, bucket] of [
+      ["channel_usage_buckets", "omnimeter_bucket"],
+      ["channel_usage_hourly", "omnimeter_hour_bucket"],
+    ] as const) {
+      await sql`delete from ${sql.table(table)} where ${only("subscription_id")}`.execute(trx)
+      await sql`
+        insert into ${sql.table(table)}
+          (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+        select subscription_id, ${sql.raw(bucket)}(created_at), channel, coalesce(denial_reason, ''), count(*),
+          sum(billed_tokens), sum(raw_tokens)
+        from token_usage_logs where ${only("subscription_id")}
+        group by 1, 2, 3, 4`.execute(trx)
+    }
     await sql`
-      insert into channel_usage_buckets
-        (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
-      select subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''), count(*),
-        sum(billed_tokens), sum(raw_tokens)
-      from token_usage_logs where ${only("subscription_id")}
-      group by 1, 2, 3, 4`.execute(trx)
-    await sql`
-      insert into channel_daily_users (subscription_id, day, channel, user_identifier)
-      select distinct subscription_id, (created_at at time zone 'UTC')::date, channel, user_identifier
+      insert into channel_user_days (subscription_id, year, channel, user_identifier, days)
+      select subscription_id, extract(year from created_at at time zone 'UTC'), channel, user_identifier,
+        bit_or(omnimeter_day_bit(created_at))
       from token_usage_logs
-      where ${only("subscription_id")} and status <> 'denied' and user_identifier <> ''`.execute(trx)
+      where ${only("subscription_id")} and status <> 'denied' and user_identifier <> ''
+      group by 1, 2, 3, 4`.execute(trx)
   })
 }

@@ -82,12 +82,14 @@ export interface ChannelUsageBucketsTable {
   raw_tokens: number
 }
 
-/** Which users had an allowed turn per subscription, UTC day and channel (migration 0005). */
-export interface ChannelDailyUsersTable {
+/** The UTC days of a year on which a user had an allowed turn on a channel (migration 0005). */
+export interface ChannelUserDaysTable {
   subscription_id: string
-  day: ColumnType<Date, Date | string, Date | string>
+  year: number
   channel: string
   user_identifier: string
+  /** bit(366): bit d is day of year d + 1, as a string of 0s and 1s. */
+  days: string
 }
 
 export interface DB {
@@ -97,5 +99,7 @@ export interface DB {
   quota_counters: QuotaCountersTable
   token_usage_logs: TokenUsageLogsTable
   channel_usage_buckets: ChannelUsageBucketsTable
-  channel_daily_users: ChannelDailyUsersTable
+  /** The same sums per UTC hour. */
+  channel_usage_hourly: ChannelUsageBucketsTable
+  channel_user_days: ChannelUserDaysTable
 }

@@ -95,6 +95,14 @@ const SCENARIOS: Scenario[] = [
     hours: 10 * 24,
     start: "2026-04-30T18:15:00.000Z",
   },
+  // Across New Year: users of two UTC years.
+  {
+    zone: "Australia/Sydney",
+    from: "2025-12-25",
+    to: "2026-01-05",
+    hours: 12 * 24,
+    start: "2025-12-24T13:00:00.000Z",
+  },
   // +13:45 falling back to +12:45 on 2026-04-05.
   {
     zone: "Pacific/Chatham",
@@ -170,13 +178,17 @@ async function load(scenario: Scenario, seed: number): Promise<Loaded> {
   }
 
   // Live turns through consume (and some settled, some denied), in time order because the clock is set.
-  const live = Array.from({ length: 40 }, instant).sort((a, b) => a.getTime() - b.getTime())
+  // One denial surely inside the period, the rest at random.
+  const certainDenial = new Date(`${shiftDate(scenario.from, 2)}T12:00:00Z`)
+  const live = [...Array.from({ length: 40 }, instant), certainDenial].sort(
+    (a, b) => a.getTime() - b.getTime(),
+  )
   for (const at of live) {
     clock.set(at)
     const channel = pick(CHANNELS)
     const user = rand() < 0.1 ? undefined : pick(users)
     const estimated = 1 + Math.floor(rand() * 300)
-    const deny = rand() < 0.2
+    const deny = at === certainDenial || rand() < 0.2
     const res = await t.request({
       method: "POST",
       url: "/api/tokens/consume",

@@ -8,9 +8,10 @@
 --   denial reason): turns, billed tokens, raw tokens. Every zone offset in use since 1979 is a multiple of
 --   15 minutes, so any local day and any local hour in any zone (DST days of 23/25 h, Kolkata +5:30,
 --   Kathmandu +5:45) is an exact union of buckets.
--- channel_daily_users: which non-empty user_identifier had an allowed turn on which channel on which UTC
---   day. Distinct users over a range = distinct over the whole UTC days inside it plus the raw ledger rows of
---   the partial days at its edges: exact, never estimated.
+-- channel_user_days: per subscription, UTC year, channel and non-empty user_identifier, the UTC days of that
+--   year on which the user had an allowed turn, as a 366-bit map (bit d = day of year d + 1). Distinct users
+--   over a range = users whose map meets the whole UTC days inside it, plus the raw ledger rows of the
+--   partial days at its edges: exact, never estimated, and one row per user and channel per year to scan.
 
 CREATE TABLE channel_usage_buckets (
   subscription_id uuid NOT NULL,
@@ -23,67 +24,135 @@ CREATE TABLE channel_usage_buckets (
   PRIMARY KEY (subscription_id, bucket_start, channel, denial_reason)
 );
 
-CREATE TABLE channel_daily_users (
+-- The same sums per UTC hour: four times fewer rows to read for the zones whose offsets are whole hours
+-- over the period asked about (most of them); the 15-minute buckets serve the others.
+CREATE TABLE channel_usage_hourly (LIKE channel_usage_buckets INCLUDING ALL);
+
+CREATE TABLE channel_user_days (
   subscription_id uuid NOT NULL,
-  day             date NOT NULL,
+  year            smallint NOT NULL,
   channel         text NOT NULL,
   user_identifier text NOT NULL,
-  PRIMARY KEY (subscription_id, day, channel, user_identifier)
+  days            bit(366) NOT NULL,
+  PRIMARY KEY (subscription_id, year, channel, user_identifier)
 );
 
-GRANT SELECT, INSERT, UPDATE, DELETE ON channel_usage_buckets, channel_daily_users TO omnimeter_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON channel_usage_buckets, channel_usage_hourly, channel_user_days
+  TO omnimeter_app;
 ALTER TABLE channel_usage_buckets ENABLE ROW LEVEL SECURITY;
-ALTER TABLE channel_daily_users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE channel_usage_hourly ENABLE ROW LEVEL SECURITY;
+ALTER TABLE channel_user_days ENABLE ROW LEVEL SECURITY;
+
+-- The same rule as omnimeter_tenant_allows, written so that the tenant setting is read once per query (two
+-- InitPlans) instead of once per row: analytics reads tens of thousands of rollup rows per answer, and the
+-- per-row form cost more than the rest of the query.
+CREATE FUNCTION omnimeter_tenant_id() RETURNS uuid
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN nullif(current_setting('omnimeter.tenant', true), '*')::uuid;
+EXCEPTION WHEN invalid_text_representation THEN
+  RETURN NULL;
+END $$;
+GRANT EXECUTE ON FUNCTION omnimeter_tenant_id() TO omnimeter_app;
+
 CREATE POLICY tenant_isolation ON channel_usage_buckets
-  USING (omnimeter_tenant_allows(subscription_id)) WITH CHECK (omnimeter_tenant_allows(subscription_id));
-CREATE POLICY tenant_isolation ON channel_daily_users
-  USING (omnimeter_tenant_allows(subscription_id)) WITH CHECK (omnimeter_tenant_allows(subscription_id));
+  USING ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()))
+  WITH CHECK ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()));
+CREATE POLICY tenant_isolation ON channel_usage_hourly
+  USING ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()))
+  WITH CHECK ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()));
+CREATE POLICY tenant_isolation ON channel_user_days
+  USING ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()))
+  WITH CHECK ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()));
 
 -- The 15-minute UTC bucket of an instant.
 CREATE FUNCTION omnimeter_bucket(at timestamptz) RETURNS timestamptz
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   AS $$ SELECT date_bin('15 minutes', at, timestamptz '2000-01-01 00:00:00+00') $$;
 
+-- The UTC hour bucket of an instant (date_trunc would depend on the session's TimeZone).
+CREATE FUNCTION omnimeter_hour_bucket(at timestamptz) RETURNS timestamptz
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT date_bin('1 hour', at, timestamptz '2000-01-01 00:00:00+00') $$;
+
+-- A user's allowed turns, as (subscription, UTC year, channel, user, day bits): the shape of
+-- channel_user_days, for any set of ledger rows.
+CREATE FUNCTION omnimeter_day_bit(at timestamptz) RETURNS bit(366)
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT set_bit(B'0'::bit(366), extract(doy FROM at AT TIME ZONE 'UTC')::int - 1, 1) $$;
+
 -- Inserted ledger rows: add each batch's sums to its buckets (one upsert per bucket, in key order so that
 -- concurrent batches lock rows in the same order) and record its users.
 CREATE FUNCTION omnimeter_rollup_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO channel_usage_buckets AS b
+  WITH changes AS (
+    SELECT subscription_id, omnimeter_bucket(created_at) AS bucket_start, channel,
+      coalesce(denial_reason, '') AS denial_reason, count(*) AS turns, sum(billed_tokens) AS billed,
+      sum(raw_tokens) AS raw
+    FROM inserted_rows
+    GROUP BY 1, 2, 3, 4
+  ), quarter_hours AS (
+    INSERT INTO channel_usage_buckets AS b
+      (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+    SELECT * FROM changes
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+      SET turn_count = b.turn_count + excluded.turn_count,
+          tokens_used = b.tokens_used + excluded.tokens_used,
+          raw_tokens = b.raw_tokens + excluded.raw_tokens
+  )
+  INSERT INTO channel_usage_hourly AS h
     (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
-  SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''),
-    count(*), sum(billed_tokens), sum(raw_tokens)
-  FROM inserted_rows
+  SELECT subscription_id, omnimeter_hour_bucket(bucket_start), channel, denial_reason, sum(turns), sum(billed),
+    sum(raw)
+  FROM changes
   GROUP BY 1, 2, 3, 4
   ORDER BY 1, 2, 3, 4
   ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
-    SET turn_count = b.turn_count + excluded.turn_count,
-        tokens_used = b.tokens_used + excluded.tokens_used,
-        raw_tokens = b.raw_tokens + excluded.raw_tokens;
-  INSERT INTO channel_daily_users (subscription_id, day, channel, user_identifier)
-  SELECT DISTINCT subscription_id, (created_at AT TIME ZONE 'UTC')::date, channel, user_identifier
+    SET turn_count = h.turn_count + excluded.turn_count,
+        tokens_used = h.tokens_used + excluded.tokens_used,
+        raw_tokens = h.raw_tokens + excluded.raw_tokens;
+  -- Only a user's first turn of a day changes the row; later ones find their bit set and write nothing.
+  INSERT INTO channel_user_days AS u (subscription_id, year, channel, user_identifier, days)
+  SELECT subscription_id, extract(year FROM created_at AT TIME ZONE 'UTC'), channel, user_identifier,
+    bit_or(omnimeter_day_bit(created_at))
   FROM inserted_rows
   WHERE status <> 'denied' AND user_identifier <> ''
+  GROUP BY 1, 2, 3, 4
   ORDER BY 1, 2, 3, 4
-  ON CONFLICT DO NOTHING;
+  ON CONFLICT (subscription_id, year, channel, user_identifier) DO UPDATE
+    SET days = u.days | excluded.days
+    WHERE (u.days | excluded.days) <> u.days;
   RETURN NULL;
 END $$;
 
--- Users whose (subscription, UTC day, channel) key lost a row: drop them unless another allowed row of
+-- Users whose (subscription, UTC day, channel) lost a row: clear the day's bit unless another allowed row of
 -- theirs remains on that day. Runs only when rows are deleted or change who, where or when.
 CREATE FUNCTION omnimeter_rollup_forget_users(keys jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  DELETE FROM channel_daily_users u
-  USING jsonb_to_recordset(keys) AS k(subscription_id uuid, day date, channel text, user_identifier text)
-  WHERE u.subscription_id = k.subscription_id AND u.day = k.day AND u.channel = k.channel
-    AND u.user_identifier = k.user_identifier
+  UPDATE channel_user_days u
+  SET days = set_bit(u.days, extract(doy FROM k.day)::int - 1, 0)
+  FROM jsonb_to_recordset(keys) AS k(subscription_id uuid, day date, channel text, user_identifier text)
+  WHERE u.subscription_id = k.subscription_id AND u.year = extract(year FROM k.day)
+    AND u.channel = k.channel AND u.user_identifier = k.user_identifier
     AND NOT EXISTS (
       SELECT 1 FROM token_usage_logs t
       WHERE t.subscription_id = k.subscription_id
         AND t.created_at >= k.day::timestamp AT TIME ZONE 'UTC'
         AND t.created_at < (k.day + 1)::timestamp AT TIME ZONE 'UTC'
         AND t.channel = k.channel AND t.user_identifier = k.user_identifier AND t.status <> 'denied');
+  DELETE FROM channel_user_days u
+  USING jsonb_to_recordset(keys) AS k(subscription_id uuid, day date, channel text, user_identifier text)
+  WHERE u.subscription_id = k.subscription_id AND u.year = extract(year FROM k.day)
+    AND u.channel = k.channel AND u.user_identifier = k.user_identifier AND u.days = B'0'::bit(366);
 END $$;
 
 -- Updated ledger rows (settlement changes raw and billed tokens): subtract what the old versions added and
@@ -93,25 +162,41 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_forget jsonb;
 BEGIN
-  INSERT INTO channel_usage_buckets AS b
+  WITH changes AS (
+    SELECT subscription_id, bucket_start, channel, denial_reason, sum(turns) AS turns, sum(billed) AS billed,
+      sum(raw) AS raw
+    FROM (
+      SELECT subscription_id, omnimeter_bucket(created_at) AS bucket_start, channel,
+        coalesce(denial_reason, '') AS denial_reason, 1 AS turns, billed_tokens AS billed, raw_tokens AS raw
+      FROM updated_rows
+      UNION ALL
+      SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''), -1,
+        -billed_tokens, -raw_tokens
+      FROM previous_rows
+    ) AS versions
+    GROUP BY 1, 2, 3, 4
+    HAVING sum(turns) <> 0 OR sum(billed) <> 0 OR sum(raw) <> 0
+  ), quarter_hours AS (
+    INSERT INTO channel_usage_buckets AS b
+      (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+    SELECT * FROM changes
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+      SET turn_count = b.turn_count + excluded.turn_count,
+          tokens_used = b.tokens_used + excluded.tokens_used,
+          raw_tokens = b.raw_tokens + excluded.raw_tokens
+  )
+  INSERT INTO channel_usage_hourly AS h
     (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
-  SELECT subscription_id, bucket_start, channel, denial_reason, sum(turns), sum(billed), sum(raw)
-  FROM (
-    SELECT subscription_id, omnimeter_bucket(created_at) AS bucket_start, channel,
-      coalesce(denial_reason, '') AS denial_reason, 1 AS turns, billed_tokens AS billed, raw_tokens AS raw
-    FROM updated_rows
-    UNION ALL
-    SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''), -1,
-      -billed_tokens, -raw_tokens
-    FROM previous_rows
-  ) AS changes
+  SELECT subscription_id, omnimeter_hour_bucket(bucket_start), channel, denial_reason, sum(turns), sum(billed),
+    sum(raw)
+  FROM changes
   GROUP BY 1, 2, 3, 4
-  HAVING sum(turns) <> 0 OR sum(billed) <> 0 OR sum(raw) <> 0
   ORDER BY 1, 2, 3, 4
   ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
-    SET turn_count = b.turn_count + excluded.turn_count,
-        tokens_used = b.tokens_used + excluded.tokens_used,
-        raw_tokens = b.raw_tokens + excluded.raw_tokens;
+    SET turn_count = h.turn_count + excluded.turn_count,
+        tokens_used = h.tokens_used + excluded.tokens_used,
+        raw_tokens = h.raw_tokens + excluded.raw_tokens;
 
   -- Who, where or when changed (settlement never does this; a correction might).
   IF EXISTS (
@@ -121,12 +206,16 @@ BEGIN
       OR o.user_identifier IS DISTINCT FROM n.user_identifier
       OR (o.created_at AT TIME ZONE 'UTC')::date <> (n.created_at AT TIME ZONE 'UTC')::date
   ) THEN
-    INSERT INTO channel_daily_users (subscription_id, day, channel, user_identifier)
-    SELECT DISTINCT subscription_id, (created_at AT TIME ZONE 'UTC')::date, channel, user_identifier
+    INSERT INTO channel_user_days AS u (subscription_id, year, channel, user_identifier, days)
+    SELECT subscription_id, extract(year FROM created_at AT TIME ZONE 'UTC'), channel, user_identifier,
+      bit_or(omnimeter_day_bit(created_at))
     FROM updated_rows
     WHERE status <> 'denied' AND user_identifier <> ''
+    GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3, 4
-    ON CONFLICT DO NOTHING;
+    ON CONFLICT (subscription_id, year, channel, user_identifier) DO UPDATE
+      SET days = u.days | excluded.days
+      WHERE (u.days | excluded.days) <> u.days;
     SELECT jsonb_agg(DISTINCT jsonb_build_object('subscription_id', subscription_id,
         'day', (created_at AT TIME ZONE 'UTC')::date, 'channel', channel, 'user_identifier', user_identifier))
       INTO v_forget
@@ -144,20 +233,41 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_forget jsonb;
 BEGIN
-  INSERT INTO channel_usage_buckets AS b
+  WITH changes AS (
+    SELECT subscription_id, omnimeter_bucket(created_at) AS bucket_start, channel,
+      coalesce(denial_reason, '') AS denial_reason, -count(*) AS turns, -sum(billed_tokens) AS billed,
+      -sum(raw_tokens) AS raw
+    FROM removed_rows
+    GROUP BY 1, 2, 3, 4
+  ), quarter_hours AS (
+    INSERT INTO channel_usage_buckets AS b
+      (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+    SELECT * FROM changes
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+      SET turn_count = b.turn_count + excluded.turn_count,
+          tokens_used = b.tokens_used + excluded.tokens_used,
+          raw_tokens = b.raw_tokens + excluded.raw_tokens
+  )
+  INSERT INTO channel_usage_hourly AS h
     (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
-  SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''),
-    -count(*), -sum(billed_tokens), -sum(raw_tokens)
-  FROM removed_rows
+  SELECT subscription_id, omnimeter_hour_bucket(bucket_start), channel, denial_reason, sum(turns), sum(billed),
+    sum(raw)
+  FROM changes
   GROUP BY 1, 2, 3, 4
   ORDER BY 1, 2, 3, 4
   ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
-    SET turn_count = b.turn_count + excluded.turn_count,
-        tokens_used = b.tokens_used + excluded.tokens_used,
-        raw_tokens = b.raw_tokens + excluded.raw_tokens;
+    SET turn_count = h.turn_count + excluded.turn_count,
+        tokens_used = h.tokens_used + excluded.tokens_used,
+        raw_tokens = h.raw_tokens + excluded.raw_tokens;
   DELETE FROM channel_usage_buckets b
   USING (SELECT DISTINCT subscription_id, omnimeter_bucket(created_at) AS bucket_start FROM removed_rows) AS r
   WHERE b.subscription_id = r.subscription_id AND b.bucket_start = r.bucket_start AND b.turn_count = 0;
+  DELETE FROM channel_usage_hourly h
+  USING (
+    SELECT DISTINCT subscription_id, omnimeter_hour_bucket(created_at) AS bucket_start FROM removed_rows
+  ) AS r
+  WHERE h.subscription_id = r.subscription_id AND h.bucket_start = r.bucket_start AND h.turn_count = 0;
   SELECT jsonb_agg(DISTINCT jsonb_build_object('subscription_id', subscription_id,
       'day', (created_at AT TIME ZONE 'UTC')::date, 'channel', channel, 'user_identifier', user_identifier))
     INTO v_forget
@@ -179,6 +289,8 @@ CREATE TRIGGER token_usage_logs_rollup_delete
   FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_rollup_deleted();
 
 GRANT EXECUTE ON FUNCTION omnimeter_bucket(timestamptz) TO omnimeter_app;
+GRANT EXECUTE ON FUNCTION omnimeter_day_bit(timestamptz) TO omnimeter_app;
+GRANT EXECUTE ON FUNCTION omnimeter_hour_bucket(timestamptz) TO omnimeter_app;
 GRANT EXECUTE ON FUNCTION omnimeter_rollup_forget_users(jsonb) TO omnimeter_app;
 
 -- The product description's daily aggregate per channel, as a view over the buckets: days are local to the
