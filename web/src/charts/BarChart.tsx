@@ -3,8 +3,8 @@ import { useId } from "react"
 import { formatCompact, formatInteger } from "../format.ts"
 import { DataTable } from "./LineChart.tsx"
 import { labelIndexes, niceMax, ticks } from "./scale.ts"
+import { useWidth } from "./useWidth.ts"
 
-const WIDTH = 720
 const HEIGHT = 220
 const PAD = { top: 12, right: 8, bottom: 28, left: 52 }
 
@@ -27,13 +27,14 @@ export function BarChart({
   testId?: string
 }) {
   const id = useId()
+  const [box, WIDTH] = useWidth<HTMLElement>(720)
   const max = niceMax(Math.max(0, ...values))
   const innerW = WIDTH - PAD.left - PAD.right
   const innerH = HEIGHT - PAD.top - PAD.bottom
   const slot = innerW / Math.max(1, values.length)
   const y = (v: number) => PAD.top + innerH - (innerH * v) / max
   return (
-    <figure className="chart" data-testid={testId}>
+    <figure className="chart" data-testid={testId} ref={box}>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={`${id}-title`}>
         <title id={`${id}-title`}>{title}</title>
         {ticks(max).map((tick) => (
@@ -58,7 +59,7 @@ export function BarChart({
             <title>{`${labels[i]}: ${formatInteger(v)} ${unit}`}</title>
           </rect>
         ))}
-        {labelIndexes(values.length, 12).map((i) => (
+        {labelIndexes(values.length, Math.max(2, Math.min(12, Math.floor(innerW / 56)))).map((i) => (
           <text
             key={i}
             x={PAD.left + i * slot + slot / 2}

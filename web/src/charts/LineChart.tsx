@@ -5,6 +5,7 @@
 import { useId, useState } from "react"
 import { formatCompact, formatInteger } from "../format.ts"
 import { labelIndexes, niceMax, ticks } from "./scale.ts"
+import { useWidth } from "./useWidth.ts"
 
 export interface Series {
   key: string
@@ -13,7 +14,6 @@ export interface Series {
   values: number[]
 }
 
-const WIDTH = 720
 const HEIGHT = 240
 const PAD = { top: 12, right: 12, bottom: 28, left: 52 }
 
@@ -31,6 +31,7 @@ export function LineChart({
   testId?: string
 }) {
   const id = useId()
+  const [box, WIDTH] = useWidth<HTMLElement>(720)
   const [hover, setHover] = useState<number | null>(null)
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values)))
   const innerW = WIDTH - PAD.left - PAD.right
@@ -38,9 +39,9 @@ export function LineChart({
   const n = xLabels.length
   const x = (i: number) => PAD.left + (n <= 1 ? innerW / 2 : (innerW * i) / (n - 1))
   const y = (v: number) => PAD.top + innerH - (innerH * v) / max
-  const labels = labelIndexes(n, 8)
+  const labels = labelIndexes(n, Math.max(2, Math.min(8, Math.floor(innerW / 80))))
   return (
-    <figure className="chart" data-testid={testId}>
+    <figure className="chart" data-testid={testId} ref={box}>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={`${id}-title`}>
         <title id={`${id}-title`}>{title}</title>
         {ticks(max).map((tick) => (
