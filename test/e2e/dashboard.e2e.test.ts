@@ -405,6 +405,11 @@ describe("the dashboard in Chromium", () => {
     const message =
       "Hello! Can you tell me when my order #5521 ships, and whether express delivery is possible?"
     await page.getByLabel("Channel").selectOption("whatsapp")
+    // The subscription's own settings, with the override saved on the configuration page.
+    await expect.poll(() => text('[data-testid="channel-settings"]')).toContain("77 requests")
+    expect(await page.getByLabel("Channel").locator('option[value="telegram"]').textContent()).toBe(
+      "Telegram (disabled)",
+    )
     await page.getByLabel("Message").fill(message)
     await page.getByLabel("Expected reply tokens").fill("200")
     const tokens = countTokens(message)

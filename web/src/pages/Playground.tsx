@@ -4,15 +4,15 @@
  * The answer shows the decision, the tokens estimated and billed, the multiplier, the quota left and the
  * rate-limit headroom from the RateLimit-* headers.
  */
-import { type FormEvent, useId, useMemo, useState } from "react"
+import { type FormEvent, useId, useMemo, useRef, useState } from "react"
 import { ApiError } from "../api/client.ts"
-import type { ConsumeBody, DecisionBody } from "../api/types.ts"
+import type { ChannelConfig, ChannelConfigList, ConsumeBody, DecisionBody } from "../api/types.ts"
 import { ChannelName, useChannelLabel } from "../channels.tsx"
 import { formatInteger, formatMultiplier, formatSeconds } from "../format.ts"
 import { REASON_TEXT } from "../reasons.ts"
 import { useWorkspace } from "../session.ts"
 import { TOKENIZER_NAME, useTokenizer } from "../tokenizer.ts"
-import { ErrorMessage } from "../ui/async.tsx"
+import { ErrorMessage, useAsync } from "../ui/async.tsx"
 
 interface RateLimitHeaders {
   limit: number
@@ -75,6 +75,24 @@ export function Playground() {
   const estimated = messageTokens === null || !replyValid ? null : messageTokens + reply
   const characters = [...message].length
   const entry = catalog.channels.find((c) => c.channel === channel)
+  // This subscription's effective settings (its overrides over the defaults), refreshed after every turn.
+  const [configState] = useAsync(
+    () =>
+      api.get<ChannelConfigList>(
+        `/api/onboarding/subscription/${encodeURIComponent(subscription.id)}/channels/config`,
+      ),
+    `${subscription.id}:${turns.length}`,
+  )
+  const lastConfigs = useRef<ChannelConfig[] | null>(null)
+  if (configState.status === "ready") lastConfigs.current = configState.data.channels
+  const configs = lastConfigs.current
+  const config = configs?.find((c) => c.channel === channel)
+  const availability = (name: string) => {
+    const c = configs?.find((item) => item.channel === name)
+    if (c && !c.in_plan) return ` (needs ${c.required_plan ?? "another"} plan)`
+    if (c && !c.enabled) return " (disabled)"
+    return ""
+  }
 
   async function send(event: FormEvent) {
     event.preventDefault()
@@ -141,14 +159,17 @@ export function Playground() {
               {catalog.channels.map((c) => (
                 <option key={c.channel} value={c.channel}>
                   {c.label}
-                  {c.plans.includes(subscription.plan) ? "" : ` (needs ${c.cheapest_plan})`}
+                  {availability(c.channel)}
                 </option>
               ))}
             </select>
-            {entry ? (
-              <span className="hint">
-                Default multiplier {formatMultiplier(entry.defaults.token_multiplier)} · messages up to{" "}
-                {formatInteger(entry.defaults.max_message_length)} characters ({entry.length_limit_source})
+            {config ? (
+              <span className="hint" data-testid="channel-settings">
+                Multiplier {formatMultiplier(config.token_multiplier)} · up to{" "}
+                {formatInteger(config.max_message_length)} characters ·{" "}
+                {formatInteger(config.requests_per_minute)} requests and{" "}
+                {formatInteger(config.tokens_per_minute)} tokens per minute
+                {entry ? ` · ${entry.length_limit_source}` : ""}
               </span>
             ) : null}
           </div>
