@@ -511,6 +511,19 @@ describe("the dashboard in Chromium", () => {
     await shot("12-playground-denials")
   })
 
+  it("shows the API's error, with its request id and a retry, for a subscription that does not exist", async () => {
+    const missing = "00000000-0000-4000-8000-000000000000"
+    expectedRefusals = [`/api/subscriptions/${missing}`]
+    await page.goto(`${server.url}/?subscription=${missing}`)
+    const alert = page.getByRole("alert")
+    await expect.poll(() => alert.textContent()).toContain("The API answered 404 subscription_not_found")
+    expect(await alert.textContent()).toContain("Request id:")
+    await alert.getByRole("button", { name: "Try again" }).waitFor()
+    await shot("13-error-state")
+    await page.getByRole("link", { name: "Switch subscription" }).click()
+    await page.getByRole("heading", { name: "Subscriptions" }).waitFor()
+  })
+
   it("lets a subscription key see its own subscription only, straight away", async () => {
     const initech = byEntity("initech")
     const issued = await api<{ key: string }>(`/api/subscriptions/${initech.id}/keys`, {
@@ -548,9 +561,9 @@ describe("the dashboard in Chromium", () => {
       await phone.page.getByRole("button", { name: "Sign in" }).click()
       await phone.page.getByRole("button", { name: "acme-retail", exact: true }).click()
       for (const [name, link, ready] of [
-        ["13-phone-overview", "Overview", '[data-testid="comparison"]'],
-        ["14-phone-configuration", "Configuration", 'form[data-channel="api"]'],
-        ["15-phone-playground", "Playground", "textarea"],
+        ["14-phone-overview", "Overview", '[data-testid="comparison"]'],
+        ["15-phone-configuration", "Configuration", 'form[data-channel="api"]'],
+        ["16-phone-playground", "Playground", "textarea"],
       ] as const) {
         await phone.page.getByRole("link", { name: link }).click()
         await phone.page.locator(ready).first().waitFor()

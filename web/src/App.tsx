@@ -236,7 +236,7 @@ function Frame({
               ) : null}
             </span>
           ) : null}
-          {session.me.kind === "admin" && subscription ? (
+          {session.me.kind === "admin" && location.query.get("subscription") ? (
             <a href="/" onClick={onLink} className="button-link">
               Switch subscription
             </a>
