@@ -68,7 +68,12 @@ const headers = { authorization: `Bearer ${ADMIN}`, "content-type": "application
 const created = await fetch(`${api}/api/subscriptions`, {
   method: "POST",
   headers,
-  body: JSON.stringify({ entity_id: "import-bench", entity_type: "org", plan: "enterprise", token_limit: 1e14 }),
+  body: JSON.stringify({
+    entity_id: "import-bench",
+    entity_type: "org",
+    plan: "enterprise",
+    token_limit: 1e14,
+  }),
 })
 const { id } = (await created.json()) as { id: string }
 
