@@ -2,6 +2,7 @@
  * The composition root: the one place that chooses implementations (PGlite or PostgreSQL, Redis or
  * in-process limits, the system clock) and wires the services the HTTP layer reads.
  */
+import { DetectorJob } from "./alerts/detectors.js"
 import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { type BackgroundJob, DeliveryWorker } from "./alerts/worker.js"
@@ -27,6 +28,8 @@ export interface Container {
   alerts: AlertService
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
+  /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
+  detectors: DetectorJob
   /** The background jobs the server starts and `close` stops. */
   backgroundJobs: BackgroundJob[]
   /** The rate limiter's health: whether its shared store answers, and whether the instance can serve. */
@@ -90,7 +93,8 @@ export async function buildContainer(
     leaseMs: config.webhookTimeoutMs * 3,
     ...(overrides.random ? { random: overrides.random } : {}),
   })
-  const backgroundJobs: BackgroundJob[] = [webhookWorker]
+  const detectors = new DetectorJob({ database, clock })
+  const backgroundJobs: BackgroundJob[] = [webhookWorker, detectors]
   return {
     config,
     clock,
@@ -101,6 +105,7 @@ export async function buildContainer(
     metrics,
     alerts,
     webhookWorker,
+    detectors,
     backgroundJobs,
     rateLimiterHealth: limits.health,
     rateLimiterStatus: limits.status,

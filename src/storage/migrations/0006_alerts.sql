@@ -88,7 +88,8 @@ CREATE TRIGGER alerts_fan_out AFTER INSERT ON alerts FOR EACH ROW EXECUTE FUNCTI
 -- not at all. The counter row is locked by the update that fires this, and UNIQUE (subscription,
 -- dedupe_key) makes each threshold fire once per billing period even if settlement refunds below it and a
 -- later turn crosses it again. The common case (no threshold between OLD and NEW) costs one primary-key
--- lookup and returns.
+-- lookup and returns. Counters of periods that began more than 31 days ago are history (a usage import
+-- backfilling past months): they raise nothing.
 CREATE FUNCTION omnimeter_quota_thresholds() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   v_old bigint := CASE WHEN TG_OP = 'INSERT' THEN 0 ELSE OLD.used_tokens END;
@@ -97,6 +98,9 @@ DECLARE
   v_threshold numeric;
   v_mark bigint;
 BEGIN
+  IF NEW.period_start < now() - interval '31 days' THEN
+    RETURN NULL;
+  END IF;
   SELECT s.token_limit, coalesce(a.quota_thresholds, '{0.5,0.8,0.95,1.0}')
     INTO v_limit, v_thresholds
   FROM subscriptions s LEFT JOIN alert_settings a ON a.subscription_id = s.id
