@@ -9,6 +9,7 @@ import { type BackgroundJob, DeliveryWorker } from "./alerts/worker.js"
 import { KeyService } from "./auth/keys.js"
 import type { Config } from "./config.js"
 import { type Clock, systemClock } from "./core/clock.js"
+import { ForecastService } from "./forecast/service.js"
 import { InProcessRateLimiter } from "./limits/in-process.js"
 import type { RateLimiter } from "./limits/rate-limiter.js"
 import { createRedisClient, RedisRateLimiter } from "./limits/redis.js"
@@ -26,6 +27,7 @@ export interface Container {
   keys: KeyService
   metrics: Metrics
   alerts: AlertService
+  forecasts: ForecastService
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
@@ -81,6 +83,7 @@ export async function buildContainer(
   const meter = new Meter({ database, rateLimiter, clock })
   const keys = new KeyService(database, clock)
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
+  const forecasts = new ForecastService({ database, clock })
   const webhookWorker = new DeliveryWorker({
     database,
     clock,
@@ -104,6 +107,7 @@ export async function buildContainer(
     keys,
     metrics,
     alerts,
+    forecasts,
     webhookWorker,
     detectors,
     backgroundJobs,

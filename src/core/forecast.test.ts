@@ -19,7 +19,7 @@ describe("Holt-Winters", () => {
     for (const alpha of [0.1, 0.7]) {
       const fit = fitHoltWinters(seasonal(28), { alpha, beta: 0.1, gamma: 0.3, phi: 0.98 })
       const next = holtWintersForecast(fit, 10)
-      next.forEach((value, i) => expect(value).toBeCloseTo(weekly[(28 + i) % 7] ?? 0, 9))
+      for (const [i, value] of next.entries()) expect(value).toBeCloseTo(weekly[(28 + i) % 7] ?? 0, 9)
       expect(fit.sse).toBeCloseTo(0, 9)
     }
   })

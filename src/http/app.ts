@@ -12,6 +12,7 @@ import { ErrorEnvelope, envelope, handleError } from "./errors.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
+import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
@@ -71,6 +72,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     SubscriptionSchema,
     ChannelConfigSchema,
     WebhookEndpointSchema,
+    ForecastSchema,
   ]) {
     app.addSchema(schema)
   }
@@ -100,6 +102,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     usageImportRoutes,
     webhookRoutes,
     alertRoutes,
+    forecastRoutes,
   ]) {
     routes(app, container)
   }
