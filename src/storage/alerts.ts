@@ -297,8 +297,13 @@ export async function listDeliveries(
     type: r.type,
     status: r.status,
     attempts: r.attempts,
+    // '-infinity' (due at once) comes back as -Infinity or an invalid Date, depending on the driver.
     nextAttemptAt:
-      r.status === "pending" && Number.isFinite(r.next_attempt_at.getTime()) ? r.next_attempt_at : null,
+      r.status === "pending" &&
+      r.next_attempt_at instanceof Date &&
+      Number.isFinite(r.next_attempt_at.getTime())
+        ? r.next_attempt_at
+        : null,
     lastAttemptAt: r.last_attempt_at,
     lastStatusCode: r.last_status_code,
     lastError: r.last_error,

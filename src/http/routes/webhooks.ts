@@ -13,8 +13,8 @@ import { bearerSecurity, type RouteModule } from "../types.js"
 
 const Uuid = Type.String({ format: "uuid", maxLength: 36 })
 const DateTime = Type.String({ format: "date-time" })
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
-  Type.Union([schema, Type.Null()])
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, description?: string) =>
+  Type.Union([schema, Type.Null()], description ? { description } : {})
 
 const EventTypes = Type.Array(OneOf(ALERT_TYPES, "An event type."), {
   minItems: 1,
@@ -80,7 +80,7 @@ const DeliverySchema = Type.Object({
     "failed: every attempt failed; no more retries.",
   ),
   attempts: Type.Integer(),
-  next_attempt_at: Nullable(DateTime),
+  next_attempt_at: Nullable(DateTime, "When a pending delivery is retried; null when due at once or done."),
   last_attempt_at: Nullable(DateTime),
   last_status_code: Nullable(Type.Integer()),
   last_error: Nullable(Type.String()),
