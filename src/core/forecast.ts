@@ -75,7 +75,7 @@ const GRID = {
   alpha: [0.05, 0.1, 0.2, 0.3, 0.5, 0.7],
   beta: [0, 0.05, 0.1, 0.2],
   gamma: [0.05, 0.1, 0.2, 0.4],
-  phi: [0.9, 0.98],
+  phi: [0.9, 0.98, 1],
 } as const
 
 /** The parameters with the smallest one-step squared error on `series`. */
