@@ -23,7 +23,7 @@ const clock = new ManualClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2
 beforeAll(async () => {
   t = await startTestApp({
     clock,
-    env: { OMNIMETER_WEBHOOK_ALLOW_PRIVATE: "true", OMNIMETER_WEBHOOK_TIMEOUT_MS: "300" },
+    env: { OMNIMETER_WEBHOOK_ALLOW_PRIVATE: "true" },
   })
   receiver = await startReceiver()
 })
@@ -38,15 +38,17 @@ beforeEach(async () => {
   await drain(worker())
 })
 
-function worker(options: { owner?: string; maxAttempts?: number } = {}): DeliveryWorker {
+/** A worker on the manual clock; the generous default timeout keeps a loaded test machine from flaking. */
+function worker(options: { owner?: string; maxAttempts?: number; timeoutMs?: number } = {}): DeliveryWorker {
+  const { timeoutMs = 10_000, ...rest } = options
   return new DeliveryWorker({
     database: t.container.database,
     clock,
     random: () => 0.5,
-    sender: new HttpWebhookSender({ timeoutMs: 300, allowPrivateNetworks: true }),
+    sender: new HttpWebhookSender({ timeoutMs, allowPrivateNetworks: true }),
     leaseMs: 60_000,
     backoff: { baseMs: 1_000, maxMs: 60_000 },
-    ...options,
+    ...rest,
   })
 }
 
@@ -420,7 +422,7 @@ describe("delivery: retries, order, restarts, competing workers", () => {
     const { sub, webhookId } = await subscriptionWithWebhook(1000)
     receiver.respond = (hook) => (hook.body.includes(sub.id) ? "hang" : 200)
     await consume(sub.entityId, 500)
-    const w = worker()
+    const w = worker({ timeoutMs: 300 })
     const pass = w.runOnce()
     // Consumption goes on while the worker waits for the receiver.
     const decision = await consume(sub.entityId, 10)
