@@ -275,6 +275,27 @@ describe("quota.threshold_reached through the outbox", () => {
     expect(unchanged.json()).toEqual({ quota_thresholds: [0.25, 0.9] })
   })
 
+  it("lists alerts newest first, a page at a time", async () => {
+    const { sub } = await subscriptionWithWebhook(1000)
+    await t.request({
+      method: "PUT",
+      url: `/api/subscriptions/${sub.id}/alert-settings`,
+      payload: { quota_thresholds: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] },
+    })
+    await consume(sub.entityId, 1000)
+    const seen: number[] = []
+    let url = `/api/subscriptions/${sub.id}/alerts?limit=3`
+    for (let page = 0; page < 5; page += 1) {
+      const res = await t.request({ method: "GET", url, key: sub.key })
+      expect(res.statusCode).toBe(200)
+      seen.push(...res.json().alerts.map((a: { data: { threshold: number } }) => Number(a.data.threshold)))
+      const next = res.json().next_before
+      if (next === null) break
+      url = `/api/subscriptions/${sub.id}/alerts?limit=3&before=${next}`
+    }
+    expect(seen).toEqual([0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+  })
+
   it("writes no outbox row for a disabled endpoint or one that did not ask for the event", async () => {
     const { sub, webhookId } = await subscriptionWithWebhook(1000, ["rate_limit.exceeded"])
     await consume(sub.entityId, 600)

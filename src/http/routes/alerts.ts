@@ -1,5 +1,5 @@
 /** A subscription's alerts (newest first) and its alert settings (quota thresholds). */
-import { Type } from "typebox"
+import { type Static, Type } from "typebox"
 import { ALERT_TYPES } from "../../core/alerts.js"
 import { OneOf } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
@@ -8,7 +8,7 @@ import { bearerSecurity, type RouteModule } from "../types.js"
 
 const Params = Type.Object({ id: Type.String({ format: "uuid", maxLength: 36 }) })
 
-const AlertSchema = Type.Object({
+export const AlertSchema = Type.Object({
   id: Type.String({ description: "The event id; webhooks carry it as Omnimeter-Event-Id." }),
   seq: Type.Integer({ description: "Order of occurrence; page with ?before=seq." }),
   type: OneOf(ALERT_TYPES, "What happened."),
@@ -16,6 +16,9 @@ const AlertSchema = Type.Object({
   data: Type.Record(Type.String(), Type.Unknown(), { description: "The event's facts; see the README." }),
   occurred_at: Type.String({ format: "date-time" }),
 })
+
+/** One alert as the API lists it (the dashboard imports this type). */
+export type AlertBody = Static<typeof AlertSchema>
 
 const Thresholds = Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), {
   minItems: 1,

@@ -40,9 +40,10 @@ export const ForecastSchema = Type.Object(
   },
   { $id: "Forecast" },
 )
-type ForecastBody = Static<typeof ForecastSchema>
+/** The forecast as the API answers it (the dashboard imports this type). */
+export type ForecastBody = Static<typeof ForecastSchema>
 
-const InsightSchema = Type.Object({
+export const InsightSchema = Type.Object({
   kind: OneOf(INSIGHT_KINDS, "What the recommendation is about."),
   channel: Type.Union([Type.String(), Type.Null()]),
   severity: OneOf(["high", "medium", "low"] as const),
@@ -52,6 +53,9 @@ const InsightSchema = Type.Object({
   action: Type.String(),
   evidence: Type.Record(Type.String(), Type.Union([Type.Number(), Type.String(), Type.Null()])),
 })
+
+/** One insight as the API answers it. */
+export type InsightBody = Static<typeof InsightSchema>
 
 function projectionBody(p: Projection) {
   return {

@@ -71,7 +71,7 @@ const PatchBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 )
 
-const DeliverySchema = Type.Object({
+export const DeliverySchema = Type.Object({
   id: Type.Integer(),
   event_id: Type.String(),
   event_type: Type.String(),
@@ -90,7 +90,9 @@ const DeliverySchema = Type.Object({
 
 const Params = Type.Object({ id: Uuid })
 const EndpointParams = Type.Object({ id: Uuid, webhook_id: Uuid })
-type EndpointBody = Static<typeof WebhookEndpointSchema>
+/** A webhook endpoint as the API answers it, and one delivery-log row (the dashboard imports these). */
+export type EndpointBody = Static<typeof WebhookEndpointSchema>
+export type DeliveryBody = Static<typeof DeliverySchema>
 
 function endpointBody(endpoint: Endpoint): EndpointBody {
   return {
@@ -107,7 +109,7 @@ function endpointBody(endpoint: Endpoint): EndpointBody {
 
 const iso = (date: Date | null) => date?.toISOString() ?? null
 
-function deliveryBody(row: DeliveryLogRow): Static<typeof DeliverySchema> {
+function deliveryBody(row: DeliveryLogRow): DeliveryBody {
   return {
     id: row.id,
     event_id: row.alertId,
