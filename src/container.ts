@@ -94,6 +94,7 @@ export async function buildContainer(
         allowPrivateNetworks: config.webhookAllowPrivate,
       }),
     leaseMs: config.webhookTimeoutMs * 3,
+    onAttempt: (result) => metrics.observeWebhookAttempt(result),
     ...(overrides.random ? { random: overrides.random } : {}),
   })
   const detectors = new DetectorJob({ database, clock })

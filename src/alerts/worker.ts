@@ -48,6 +48,8 @@ export interface DeliveryWorkerOptions {
   backoff?: BackoffOptions
   /** Pause between passes that found nothing to do. */
   pollIntervalMs?: number
+  /** Told the result of every attempt (metrics). */
+  onAttempt?: (result: "delivered" | "retry" | "failed") => void
 }
 
 export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({ baseMs: 5_000, maxMs: 3_600_000 })
@@ -126,6 +128,7 @@ export class DeliveryWorker implements BackgroundJob {
         now: new Date(now),
         nextAttemptAt: null,
       })
+      this.options.onAttempt?.("delivered")
       return
     }
     const exhausted = delivery.attempts >= this.maxAttempts
@@ -140,6 +143,7 @@ export class DeliveryWorker implements BackgroundJob {
         ? null
         : new Date(now + retryDelayMs(delivery.attempts, this.backoff, this.random)),
     })
+    this.options.onAttempt?.(exhausted ? "failed" : "retry")
   }
 
   /** Runs passes until stopped: back to back while there is work, every `pollIntervalMs` otherwise. */

@@ -72,6 +72,13 @@ describe("webhook delivery in the running service", () => {
     while (receiver.received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
     const thresholds = receiver.received.map((r) => JSON.parse(r.body).data.threshold).sort()
     expect(thresholds).toEqual([0.5, 0.8])
+    // The worker records a result just after the receiver answers: poll the metric briefly.
+    let metrics = ""
+    while (!metrics.includes('result="delivered"} 2') && Date.now() < deadline) {
+      metrics = await (await fetch(`${server.url}/metrics`)).text()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(metrics).toContain('omnimeter_webhook_attempts_total{result="delivered"} 2')
     for (const r of receiver.received) {
       expect(
         verifyWebhookSignature(
