@@ -9,13 +9,16 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/typ
 import Fastify, { type FastifyServerOptions } from "fastify"
 import type { Container } from "../container.js"
 import { ErrorEnvelope, envelope, handleError } from "./errors.js"
+import { alertRoutes } from "./routes/alerts.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
+import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
+import { WebhookEndpointSchema, webhookRoutes } from "./routes/webhooks.js"
 import { ChannelConfigSchema, DecisionSchema, SettleResultSchema, SubscriptionSchema } from "./schemas.js"
 import type { App } from "./types.js"
 
@@ -68,6 +71,8 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     SettleResultSchema,
     SubscriptionSchema,
     ChannelConfigSchema,
+    WebhookEndpointSchema,
+    ForecastSchema,
   ]) {
     app.addSchema(schema)
   }
@@ -95,6 +100,9 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     keyRoutes,
     channelConfigRoutes,
     usageImportRoutes,
+    webhookRoutes,
+    alertRoutes,
+    forecastRoutes,
   ]) {
     routes(app, container)
   }
