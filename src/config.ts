@@ -24,6 +24,10 @@ export interface Config {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
   /** Timezone used when a subscription is created without one. */
   defaultTimezone: string
+  /** Allow webhook receivers on loopback and private networks (off: SSRF care for tenant-given URLs). */
+  webhookAllowPrivate: boolean
+  /** Each webhook request must finish within this. */
+  webhookTimeoutMs: number
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const
@@ -45,6 +49,14 @@ function integer(
   if (!Number.isInteger(value) || value < min || value > max)
     bad(variable, `must be an integer from ${min} to ${max}, got "${raw}"`)
   return value
+}
+
+function boolean(env: NodeJS.ProcessEnv, variable: string, fallback: boolean): boolean {
+  const raw = env[variable]
+  if (raw === undefined || raw === "") return fallback
+  if (raw === "true" || raw === "1") return true
+  if (raw === "false" || raw === "0") return false
+  return bad(variable, `must be true or false, got "${raw}"`)
 }
 
 function url(env: NodeJS.ProcessEnv, variable: string, protocols: string[]): string | undefined {
@@ -87,5 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     poolSize: integer(env, "OMNIMETER_POOL_SIZE", 20, 1, 1000),
     logLevel: logLevel as Config["logLevel"],
     defaultTimezone,
+    webhookAllowPrivate: boolean(env, "OMNIMETER_WEBHOOK_ALLOW_PRIVATE", false),
+    webhookTimeoutMs: integer(env, "OMNIMETER_WEBHOOK_TIMEOUT_MS", 10_000, 100, 60_000),
   })
 }

@@ -2,10 +2,16 @@
  * The composition root: the one place that chooses implementations (PGlite or PostgreSQL, Redis or
  * in-process limits, the system clock) and wires the services the HTTP layer reads.
  */
+
+import { DetectorJob } from "./alerts/detectors.js"
+import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
+import { AlertService } from "./alerts/service.js"
+import { type BackgroundJob, DeliveryWorker } from "./alerts/worker.js"
 import { AnalyticsService } from "./analytics/service.js"
 import { KeyService } from "./auth/keys.js"
 import type { Config } from "./config.js"
 import { type Clock, systemClock } from "./core/clock.js"
+import { ForecastService } from "./forecast/service.js"
 import { InProcessRateLimiter } from "./limits/in-process.js"
 import type { RateLimiter } from "./limits/rate-limiter.js"
 import { createRedisClient, RedisRateLimiter } from "./limits/redis.js"
@@ -23,6 +29,14 @@ export interface Container {
   keys: KeyService
   analytics: AnalyticsService
   metrics: Metrics
+  alerts: AlertService
+  forecasts: ForecastService
+  /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
+  webhookWorker: DeliveryWorker
+  /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
+  detectors: DetectorJob
+  /** The background jobs the server starts and `close` stops. */
+  backgroundJobs: BackgroundJob[]
   /** The rate limiter's health: whether its shared store answers, and whether the instance can serve. */
   rateLimiterHealth(): Promise<RateLimiterHealth>
   /** The shared limiter's state, when Redis is configured. */
@@ -42,6 +56,9 @@ export interface ContainerOverrides {
   clock?: Clock
   database?: Database
   rateLimiter?: RateLimiter
+  webhookSender?: WebhookSender
+  /** Jitter for webhook retries. */
+  random?: () => number
 }
 
 export async function buildContainer(
@@ -69,6 +86,23 @@ export async function buildContainer(
   const meter = new Meter({ database, rateLimiter, clock })
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
+  const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
+  const forecasts = new ForecastService({ database, clock })
+  const webhookWorker = new DeliveryWorker({
+    database,
+    clock,
+    sender:
+      overrides.webhookSender ??
+      new HttpWebhookSender({
+        timeoutMs: config.webhookTimeoutMs,
+        allowPrivateNetworks: config.webhookAllowPrivate,
+      }),
+    leaseMs: config.webhookTimeoutMs * 3,
+    onAttempt: (result) => metrics.observeWebhookAttempt(result),
+    ...(overrides.random ? { random: overrides.random } : {}),
+  })
+  const detectors = new DetectorJob({ database, clock })
+  const backgroundJobs: BackgroundJob[] = [webhookWorker, detectors]
   return {
     config,
     clock,
@@ -78,9 +112,15 @@ export async function buildContainer(
     keys,
     analytics,
     metrics,
+    alerts,
+    forecasts,
+    webhookWorker,
+    detectors,
+    backgroundJobs,
     rateLimiterHealth: limits.health,
     rateLimiterStatus: limits.status,
     close: async () => {
+      await Promise.all(backgroundJobs.map((job) => job.stop()))
       await meter.close()
       await limits.close()
       if (!overrides.database) await database.close()

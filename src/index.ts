@@ -4,7 +4,15 @@
  * import { createMeter } from "omnimeter"
  * const meter = await createMeter()
  */
+export {
+  newWebhookSecret,
+  SIGNATURE_HEADER,
+  signatureHeader,
+  type VerifyResult,
+  verifyWebhookSignature,
+} from "./alerts/signature.js"
 export { type Config, loadConfig } from "./config.js"
+export { ALERT_TYPES, type AlertType, DEFAULT_QUOTA_THRESHOLDS } from "./core/alerts.js"
 export {
   billedTokens,
   hundredthsToMultiplier,

@@ -30,6 +30,9 @@ export async function startServer(
     const { generated } = await container.keys.ensureAdminKey(config.adminKey)
     const app = await buildApp(container, appOptions)
     await app.listen({ host: config.host, port: config.port })
+    for (const job of container.backgroundJobs) {
+      job.start((error) => app.log.error({ err: error }, "background job pass failed"))
+    }
     const address = app.server.address()
     const port = typeof address === "object" && address ? address.port : config.port
     const host = config.host.includes(":") ? `[${config.host}]` : config.host

@@ -16,3 +16,27 @@ describe("the README's library example", () => {
     )
   })
 })
+
+describe("the webhook verification examples", () => {
+  it("accept a genuine delivery and reject a forged and a replayed one (TypeScript receiver)", async () => {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/verify-webhook.ts"], {
+      env: { ...process.env, OMNIMETER_WEBHOOK_SECRET: "" },
+    })
+    expect(stdout).toContain("accepted webhook.test evt_1")
+    expect(stdout).toContain("genuine: 204")
+    expect(stdout).toContain("forged: 400 signature does not match")
+    expect(stdout).toContain("replayed: 400 timestamp outside the tolerance")
+  })
+
+  it("agree with omnimeter's signatures (Python)", async () => {
+    const { stdout } = await run("python3", ["examples/verify_webhook.py"])
+    expect(stdout).toBe("genuine: True\ntampered: False\nreplayed: False\n")
+    const { signatureHeader } = await import("../src/alerts/signature.js")
+    const header = signatureHeader("whsec_x", 1764000000, '{"a":1}')
+    const check = await run("python3", [
+      "-c",
+      `import sys; sys.path.insert(0, "examples"); from verify_webhook import verify; print(verify("whsec_x", "${header}", b'{"a":1}', 1764000000))`,
+    ])
+    expect(check.stdout).toBe("True\n")
+  })
+})

@@ -10,15 +10,18 @@ import Fastify, { type FastifyServerOptions } from "fastify"
 import type { Container } from "../container.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { ErrorEnvelope, envelope, handleError } from "./errors.js"
+import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
+import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
+import { WebhookEndpointSchema, webhookRoutes } from "./routes/webhooks.js"
 import { ChannelConfigSchema, DecisionSchema, SettleResultSchema, SubscriptionSchema } from "./schemas.js"
 import type { App } from "./types.js"
 
@@ -78,6 +81,8 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     SettleResultSchema,
     SubscriptionSchema,
     ChannelConfigSchema,
+    WebhookEndpointSchema,
+    ForecastSchema,
   ]) {
     app.addSchema(schema)
   }
@@ -107,6 +112,9 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     channelConfigRoutes,
     usageImportRoutes,
     analyticsRoutes,
+    webhookRoutes,
+    alertRoutes,
+    forecastRoutes,
   ]) {
     routes(app, container)
   }

@@ -35,6 +35,17 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  private readonly webhookAttempts = new Counter({
+    name: "omnimeter_webhook_attempts_total",
+    help: "Webhook delivery attempts by result: delivered, retry (failed, will be retried), failed (given up).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  })
+
+  observeWebhookAttempt(result: "delivered" | "retry" | "failed"): void {
+    this.webhookAttempts.inc({ result })
+  }
+
   observeDecision(decision: Decision, seconds: number): void {
     const outcome = decision.allowed ? (decision.replayed ? "replayed" : "allowed") : decision.reason
     this.decisions.inc({ channel: decision.channel, outcome })

@@ -92,7 +92,58 @@ export interface ChannelUserDaysTable {
   days: string
 }
 
+export interface AlertSettingsTable {
+  subscription_id: string
+  /** numeric[] comes back as strings ("0.5"). */
+  quota_thresholds: ColumnType<string[], string[] | undefined, string[]>
+  updated_at: Generated<Date>
+}
+
+export interface AlertsTable {
+  id: Generated<string>
+  seq: Generated<number>
+  subscription_id: string
+  type: string
+  channel: string | null
+  dedupe_key: string
+  data: ColumnType<Record<string, unknown>, string, string>
+  occurred_at: Timestamp
+}
+
+export interface WebhookEndpointsTable {
+  id: Generated<string>
+  subscription_id: string
+  url: string
+  description: string | null
+  event_types: string[]
+  secret: string
+  enabled: Generated<boolean>
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>
+  alert_id: string
+  endpoint_id: string
+  subscription_id: string
+  status: Generated<string>
+  attempts: Generated<number>
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>
+  lease_owner: string | null
+  lease_until: ColumnType<Date | null, Date | string | null, Date | string | null>
+  last_attempt_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+  last_status_code: number | null
+  last_error: string | null
+  delivered_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+  created_at: Generated<Date>
+}
+
 export interface DB {
+  alert_settings: AlertSettingsTable
+  alerts: AlertsTable
+  webhook_endpoints: WebhookEndpointsTable
+  webhook_deliveries: WebhookDeliveriesTable
   api_keys: ApiKeysTable
   subscriptions: SubscriptionsTable
   channel_configurations: ChannelConfigurationsTable

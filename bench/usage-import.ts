@@ -1,0 +1,136 @@
+/**
+ * POST /api/usage/import with a million NDJSON lines, streamed: lines/s and the server's peak RSS, sampled
+ * from /proc while the import runs. One line in 1,000 is invalid, so the rejected list is exercised too.
+ *
+ * Usage: npx tsx bench/usage-import.ts [--lines 1000000] [--mode postgres|pglite]
+ * Needs `npm run build` first (it starts dist/cli.js, as `npm start` does).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import http from "node:http"
+import { Readable } from "node:stream"
+import { parseArgs } from "node:util"
+import pg from "pg"
+
+const { values } = parseArgs({
+  options: {
+    lines: { type: "string", default: "1000000" },
+    mode: { type: "string", default: "postgres" },
+  },
+})
+const lineCount = Number(values.lines)
+const ADMIN = "om_admin_bench_key_0123456789abcdef"
+const PORT = 18183
+const base = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+
+function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+}
+
+function waitFor(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes(text)) resolve()
+    })
+    child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(chunk))
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)))
+  })
+}
+
+let dropDatabase = async () => {}
+const env: Record<string, string> = {
+  ...(process.env as Record<string, string>),
+  PORT: String(PORT),
+  OMNIMETER_ADMIN_KEY: ADMIN,
+  LOG_LEVEL: "warn",
+}
+if (values.mode === "postgres") {
+  const admin = new pg.Client({ connectionString: base })
+  await admin.connect()
+  const name = `omnimeter_bench_import_${process.pid}`
+  await admin.query(`create database ${name}`)
+  const url = new URL(base)
+  url.pathname = `/${name}`
+  env.DATABASE_URL = url.toString()
+  dropDatabase = async () => {
+    await admin.query(`drop database ${name} with (force)`)
+    await admin.end()
+  }
+} else {
+  env.OMNIMETER_DATA_DIR = `/tmp/omnimeter-bench-import-${process.pid}`
+}
+const server = spawn(process.execPath, ["dist/cli.js", "start"], { env })
+await waitFor(server, "listening")
+const pid = server.pid ?? 0
+const api = `http://127.0.0.1:${PORT}`
+const headers = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }
+const created = await fetch(`${api}/api/subscriptions`, {
+  method: "POST",
+  headers,
+  body: JSON.stringify({
+    entity_id: "import-bench",
+    entity_type: "org",
+    plan: "enterprise",
+    token_limit: 1e14,
+  }),
+})
+const { id } = (await created.json()) as { id: string }
+
+const channels = ["website", "whatsapp", "messenger", "instagram", "telegram", "api"]
+const start = Date.parse("2026-08-01T00:00:00Z")
+function* ndjson(): Generator<string> {
+  let chunk = ""
+  for (let i = 0; i < lineCount; i += 1) {
+    const line =
+      i % 1000 === 999
+        ? `{"subscription_id":"${id}","channel":"fax","created_at":"2026-08-01T00:00:00Z","raw_tokens":1}`
+        : JSON.stringify({
+            subscription_id: id,
+            channel: channels[i % channels.length],
+            chatbot_id: `bot-${i % 7}`,
+            session_id: `s-${Math.floor(i / 6)}`,
+            user_identifier: `u-${i % 50_000}`,
+            created_at: new Date(start + i * 5_000).toISOString(),
+            raw_tokens: 20 + (i % 400),
+            idempotency_key: `import-${i}`,
+          })
+    chunk += `${line}\n`
+    if (chunk.length > 64_000) {
+      yield chunk
+      chunk = ""
+    }
+  }
+  if (chunk) yield chunk
+}
+
+const rssBefore = rssKiB(pid)
+let peak = rssBefore
+const sampler = setInterval(() => {
+  peak = Math.max(peak, rssKiB(pid))
+}, 200)
+const began = performance.now()
+const answer = await new Promise<string>((resolve, reject) => {
+  const request = http.request(
+    `${api}/api/usage/import`,
+    { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/x-ndjson" } },
+    (response) => {
+      let body = ""
+      response.on("data", (data: Buffer) => {
+        body += data.toString()
+      })
+      response.on("end", () => resolve(body))
+    },
+  )
+  request.on("error", reject)
+  Readable.from(ndjson()).pipe(request)
+})
+const seconds = (performance.now() - began) / 1000
+clearInterval(sampler)
+const report = JSON.parse(answer) as { imported: number; rejected_count: number; rejected: unknown[] }
+console.log(
+  `import (${values.mode}): ${lineCount} lines in ${seconds.toFixed(1)} s = ${Math.round(lineCount / seconds)} lines/s; imported ${report.imported}, rejected ${report.rejected_count} (${report.rejected.length} listed); server RSS ${Math.round(rssBefore / 1024)} MiB before, peak ${Math.round(peak / 1024)} MiB`,
+)
+server.kill("SIGTERM")
+await new Promise((resolve) => server.once("exit", resolve))
+await dropDatabase()

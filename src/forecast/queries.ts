@@ -1,0 +1,124 @@
+/**
+ * The forecast's and the insights' named queries over one subscription's ledger, range reads on the
+ * (subscription_id, created_at) index. Tokens are billed tokens (what the quota counts).
+ */
+import { type Kysely, sql } from "kysely"
+import type { DB } from "../storage/schema.js"
+
+export const DAY_MS = 86_400_000
+
+/**
+ * Billed tokens per channel in each whole 24-hour bin [now - (k+1) days, now - k days), k < `days`, as an
+ * array whose index 0 is the oldest bin.
+ */
+export async function dailyBilledTokens(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  now: Date,
+  days: number,
+): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>()
+  if (days <= 0) return out
+  const from = new Date(now.getTime() - days * DAY_MS)
+  const result = await sql<{ channel: string; ago: number; tokens: string | number }>`
+    select channel,
+      (ceil(extract(epoch from (${now}::timestamptz - created_at)) * 1000 / ${DAY_MS}) - 1)::int as ago,
+      sum(billed_tokens) as tokens
+    from token_usage_logs
+    where subscription_id = ${subscriptionId} and created_at >= ${from} and created_at < ${now}
+      and status <> 'denied'
+    group by 1, 2`.execute(db)
+  for (const row of result.rows) {
+    const series = out.get(row.channel) ?? Array.from({ length: days }, () => 0)
+    const index = days - 1 - row.ago
+    if (index >= 0 && index < days) series[index] = (series[index] ?? 0) + Number(row.tokens)
+    out.set(row.channel, series)
+  }
+  return out
+}
+
+/** Billed tokens per channel of turns created in [from, to]. */
+export async function billedTokensByChannel(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  from: Date,
+  to: Date,
+): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom("token_usage_logs")
+    .select(["channel", (eb) => eb.fn.sum<string | number>("billed_tokens").as("tokens")])
+    .where("subscription_id", "=", subscriptionId)
+    .where("created_at", ">=", from)
+    .where("created_at", "<=", to)
+    .where("status", "<>", "denied")
+    .groupBy("channel")
+    .execute()
+  return new Map(rows.map((r) => [r.channel, Number(r.tokens)]))
+}
+
+/** The period's quota counter: billed tokens charged to the period starting at `periodStart`. */
+export async function periodUsedTokens(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  periodStart: Date,
+): Promise<number> {
+  const row = await db
+    .selectFrom("quota_counters")
+    .select("used_tokens")
+    .where("subscription_id", "=", subscriptionId)
+    .where("period_start", "=", periodStart)
+    .executeTakeFirst()
+  return Number(row?.used_tokens ?? 0)
+}
+
+export interface ChannelActivity {
+  channel: string
+  /** Allowed turns and their billed tokens over the last 30 days. */
+  messages: number
+  tokens: number
+  /** channel_not_in_plan denials over the last 30 days, and how many distinct end users hit them. */
+  notInPlanDenials: number
+  notInPlanUsers: number
+  /** All turns and rate_limited denials in the last 7 days, and in the 7 before. */
+  turnsLastWeek: number
+  rateLimitedLastWeek: number
+  turnsWeekBefore: number
+  rateLimitedWeekBefore: number
+}
+
+/** Per channel, the last 30 days of activity the insights rest on. */
+export async function channelActivity(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  now: Date,
+): Promise<ChannelActivity[]> {
+  const d30 = new Date(now.getTime() - 30 * DAY_MS)
+  const d14 = new Date(now.getTime() - 14 * DAY_MS)
+  const d7 = new Date(now.getTime() - 7 * DAY_MS)
+  const result = await sql<Record<string, string | number>>`
+    select channel,
+      count(*) filter (where status <> 'denied') as messages,
+      coalesce(sum(billed_tokens) filter (where status <> 'denied'), 0) as tokens,
+      count(*) filter (where denial_reason = 'channel_not_in_plan') as not_in_plan,
+      count(distinct user_identifier) filter (where denial_reason = 'channel_not_in_plan') as not_in_plan_users,
+      count(*) filter (where created_at >= ${d7}) as turns_last_week,
+      count(*) filter (where created_at >= ${d7} and denial_reason = 'rate_limited') as rate_limited_last_week,
+      count(*) filter (where created_at >= ${d14} and created_at < ${d7}) as turns_week_before,
+      count(*) filter (where created_at >= ${d14} and created_at < ${d7} and denial_reason = 'rate_limited')
+        as rate_limited_week_before
+    from token_usage_logs
+    where subscription_id = ${subscriptionId} and created_at >= ${d30} and created_at <= ${now}
+    group by channel
+    order by channel`.execute(db)
+  return result.rows.map((r) => ({
+    channel: String(r.channel),
+    messages: Number(r.messages),
+    tokens: Number(r.tokens),
+    notInPlanDenials: Number(r.not_in_plan),
+    notInPlanUsers: Number(r.not_in_plan_users),
+    turnsLastWeek: Number(r.turns_last_week),
+    rateLimitedLastWeek: Number(r.rate_limited_last_week),
+    turnsWeekBefore: Number(r.turns_week_before),
+    rateLimitedWeekBefore: Number(r.rate_limited_week_before),
+  }))
+}

@@ -1,0 +1,126 @@
+/** A subscription's alerts (newest first) and its alert settings (quota thresholds). */
+import { type Static, Type } from "typebox"
+import { ALERT_TYPES } from "../../core/alerts.js"
+import { OneOf } from "../../meter/inputs.js"
+import { authenticate, scopeFor } from "../auth.js"
+import { errorResponses } from "../errors.js"
+import { bearerSecurity, type RouteModule } from "../types.js"
+
+const Params = Type.Object({ id: Type.String({ format: "uuid", maxLength: 36 }) })
+
+export const AlertSchema = Type.Object({
+  id: Type.String({ description: "The event id; webhooks carry it as Omnimeter-Event-Id." }),
+  seq: Type.Integer({ description: "Order of occurrence; page with ?before=seq." }),
+  type: OneOf(ALERT_TYPES, "What happened."),
+  channel: Type.Union([Type.String(), Type.Null()]),
+  data: Type.Record(Type.String(), Type.Unknown(), { description: "The event's facts; see the README." }),
+  occurred_at: Type.String({ format: "date-time" }),
+})
+
+/** One alert as the API lists it (the dashboard imports this type). */
+export type AlertBody = Static<typeof AlertSchema>
+
+const Thresholds = Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), {
+  minItems: 1,
+  maxItems: 10,
+  description:
+    "Fractions of the period's token limit; each fires quota.threshold_reached once per billing period.",
+})
+
+export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
+  const auth = authenticate(keys)
+  const tags = ["alerts"]
+
+  app.get(
+    "/api/subscriptions/:id/alerts",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "A subscription's alerts, newest first",
+        security: bearerSecurity,
+        params: Params,
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            before: Type.Optional(
+              Type.Integer({ minimum: 1, description: "Only alerts with a smaller seq." }),
+            ),
+            type: Type.Optional(OneOf(ALERT_TYPES, "Only this type.")),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            alerts: Type.Array(AlertSchema),
+            next_before: Type.Union([Type.Integer(), Type.Null()], {
+              description: "Pass as ?before= for the next page; null on the last page.",
+            }),
+          }),
+          ...errorResponses(400, 401, 404, 500),
+        },
+      },
+    },
+    async (request) => {
+      const id = request.params.id
+      const limit = request.query.limit ?? 100
+      const rows = await alerts.listAlerts(
+        id,
+        { limit, beforeSeq: request.query.before, type: request.query.type },
+        scopeFor(request, id),
+      )
+      return {
+        alerts: rows.map((row) => ({
+          id: row.id,
+          seq: row.seq,
+          type: row.type as (typeof ALERT_TYPES)[number],
+          channel: row.channel,
+          data: row.data,
+          occurred_at: row.occurredAt.toISOString(),
+        })),
+        next_before: rows.length === limit ? (rows.at(-1)?.seq ?? null) : null,
+      }
+    },
+  )
+
+  const settingsSchema = Type.Object({ quota_thresholds: Thresholds })
+
+  app.get(
+    "/api/subscriptions/:id/alert-settings",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "The subscription's alert settings",
+        security: bearerSecurity,
+        params: Params,
+        response: { 200: settingsSchema, ...errorResponses(400, 401, 404, 500) },
+      },
+    },
+    async (request) => {
+      const id = request.params.id
+      return { quota_thresholds: await alerts.getQuotaThresholds(id, scopeFor(request, id)) }
+    },
+  )
+
+  app.put(
+    "/api/subscriptions/:id/alert-settings",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Replace the quota thresholds (default 0.5, 0.8, 0.95, 1)",
+        description: "Each fraction in (0, 1] with at most three decimals, no repeats, 1 to 10 of them.",
+        security: bearerSecurity,
+        params: Params,
+        body: Type.Object({ quota_thresholds: Thresholds }, { additionalProperties: false }),
+        response: { 200: settingsSchema, ...errorResponses(400, 401, 404, 500) },
+      },
+    },
+    async (request) => {
+      const id = request.params.id
+      const saved = await alerts.setQuotaThresholds(id, request.body.quota_thresholds, scopeFor(request, id))
+      return { quota_thresholds: saved }
+    },
+  )
+}

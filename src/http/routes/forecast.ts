@@ -1,0 +1,142 @@
+/** GET .../forecast and GET .../insights: the period projected forward, and ranked recommendations. */
+import { type Static, Type } from "typebox"
+import { INSIGHT_KINDS } from "../../core/insights.js"
+import type { Projection, SubscriptionForecast } from "../../forecast/service.js"
+import { OneOf } from "../../meter/inputs.js"
+import { authenticate, scopeFor } from "../auth.js"
+import { errorResponses } from "../errors.js"
+import { SubscriptionIdParams } from "../schemas.js"
+import { bearerSecurity, type RouteModule } from "../types.js"
+
+const DateTime = Type.String({ format: "date-time" })
+const Method = OneOf(
+  ["holt_winters", "daily_mean", "run_rate", "none"] as const,
+  "holt_winters: two weeks of history or more; daily_mean: under two weeks; run_rate: under a day; none: no usage.",
+)
+const projectionFields = {
+  method: Method,
+  used_tokens: Type.Integer({ description: "Billed tokens so far this period." }),
+  forecast_tokens: Type.Integer({ description: "Forecast for the rest of the period." }),
+  projected_tokens: Type.Integer({ description: "used + forecast: the period's projected total." }),
+  lower: Type.Integer({ description: "95% prediction interval of projected_tokens, lower bound." }),
+  upper: Type.Integer({ description: "95% prediction interval of projected_tokens, upper bound." }),
+}
+
+export const ForecastSchema = Type.Object(
+  {
+    subscription_id: Type.String(),
+    generated_at: DateTime,
+    period_start: DateTime,
+    period_end: DateTime,
+    token_limit: Type.Integer(),
+    history_days: Type.Integer({ description: "Whole days of history the model used (at most 56)." }),
+    total: Type.Object({
+      ...projectionFields,
+      quota_exhausted_at: Type.Union([DateTime, Type.Null()], {
+        description: "When the quota is projected to run out within this period; null if it lasts.",
+      }),
+    }),
+    channels: Type.Array(Type.Object({ channel: Type.String(), ...projectionFields })),
+  },
+  { $id: "Forecast" },
+)
+/** The forecast as the API answers it (the dashboard imports this type). */
+export type ForecastBody = Static<typeof ForecastSchema>
+
+export const InsightSchema = Type.Object({
+  kind: OneOf(INSIGHT_KINDS, "What the recommendation is about."),
+  channel: Type.Union([Type.String(), Type.Null()]),
+  severity: OneOf(["high", "medium", "low"] as const),
+  score: Type.Number({ description: "0-100; the list is sorted by it." }),
+  title: Type.String(),
+  explanation: Type.String({ description: "Why, with the figures." }),
+  action: Type.String(),
+  evidence: Type.Record(Type.String(), Type.Union([Type.Number(), Type.String(), Type.Null()])),
+})
+
+/** One insight as the API answers it. */
+export type InsightBody = Static<typeof InsightSchema>
+
+function projectionBody(p: Projection) {
+  return {
+    method: p.method,
+    used_tokens: p.usedTokens,
+    forecast_tokens: p.forecastTokens,
+    projected_tokens: p.projectedTokens,
+    lower: p.lower,
+    upper: p.upper,
+  }
+}
+
+function forecastBody(f: SubscriptionForecast): ForecastBody {
+  return {
+    subscription_id: f.subscriptionId,
+    generated_at: f.generatedAt.toISOString(),
+    period_start: f.periodStart.toISOString(),
+    period_end: f.periodEnd.toISOString(),
+    token_limit: f.tokenLimit,
+    history_days: f.historyDays,
+    total: {
+      ...projectionBody(f.total),
+      quota_exhausted_at: f.total.quotaExhaustedAt?.toISOString() ?? null,
+    },
+    channels: f.channels.map((c) => ({ channel: c.channel, ...projectionBody(c) })),
+  }
+}
+
+export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
+  const auth = authenticate(keys)
+  const tags = ["analytics"]
+
+  app.get(
+    "/api/onboarding/analytics/:subscription_id/forecast",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Projected billed tokens to the end of the billing period, per channel and in total",
+        description:
+          "Holt-Winters with a weekly season on daily billed tokens (last 56 days), falling back to the last week's daily mean under two weeks of history and to the run rate under one day. The total is fitted on the total series, so it need not equal the sum of the channels.",
+        security: bearerSecurity,
+        params: SubscriptionIdParams,
+        response: { 200: Type.Ref("Forecast"), ...errorResponses(400, 401, 404, 500) },
+      },
+    },
+    async (request) => {
+      const id = request.params.subscription_id
+      return forecastBody(await forecasts.forecast(id, scopeFor(request, id)))
+    },
+  )
+
+  app.get(
+    "/api/onboarding/analytics/:subscription_id/insights",
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Ranked, explained recommendations: upsells, rate limits, efficiency, quota",
+        security: bearerSecurity,
+        params: SubscriptionIdParams,
+        response: {
+          200: Type.Object({
+            subscription_id: Type.String(),
+            generated_at: DateTime,
+            insights: Type.Array(InsightSchema),
+            forecast: Type.Ref("Forecast"),
+          }),
+          ...errorResponses(400, 401, 404, 500),
+        },
+      },
+    },
+    async (request) => {
+      const id = request.params.subscription_id
+      const { forecast, insights } = await forecasts.insights(id, scopeFor(request, id))
+      return {
+        subscription_id: id,
+        generated_at: forecast.generatedAt.toISOString(),
+        insights,
+        forecast: forecastBody(forecast),
+      }
+    },
+  )
+}

@@ -1,0 +1,241 @@
+/**
+ * The forecast and insights endpoints on generated history: the projection is checked against the weekly
+ * pattern the history was made from (an independent recomputation), and the fallbacks and insights fire
+ * on the data that should produce them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Channel } from "../../src/core/channels.js"
+import { ManualClock } from "../../src/core/clock.js"
+import { importUsage } from "../../src/meter/usage-import.js"
+import { startTestApp, type TestApp } from "../support/http.js"
+import { expectDocumented } from "../support/openapi.js"
+
+const DAY = 86_400_000
+let t: TestApp
+const clock = new ManualClock(Math.floor(Date.now() / 3_600_000) * 3_600_000)
+
+beforeAll(async () => {
+  t = await startTestApp({ clock })
+})
+afterAll(async () => t.close())
+
+async function importTurns(
+  turns: { subscriptionId: string; channel: Channel; at: number; tokens: number }[],
+) {
+  async function* lines() {
+    for (const turn of turns) {
+      yield JSON.stringify({
+        subscription_id: turn.subscriptionId,
+        channel: turn.channel,
+        created_at: new Date(turn.at).toISOString(),
+        raw_tokens: turn.tokens,
+        user_identifier: "u",
+      })
+    }
+  }
+  const report = await importUsage(t.container.database, clock, lines())
+  expect(report.rejectedCount).toBe(0)
+}
+
+const pattern = [1000, 1200, 1300, 1250, 1100, 600, 500]
+
+describe("GET /api/onboarding/analytics/:subscription_id/forecast", () => {
+  it("projects a weekly pattern to the end of the period exactly, with the quota run-out date", async () => {
+    const now = clock.now()
+    const sub = await t.subscription({
+      plan: "professional",
+      token_limit: 20_000,
+      period_start: new Date(now - 10 * DAY).toISOString(),
+    })
+    // 28 whole days, day i (oldest first) carrying pattern[i % 7] tokens on the website (multiplier 1).
+    await importTurns(
+      Array.from({ length: 28 }, (_, i) => ({
+        subscriptionId: sub.id,
+        channel: "website" as const,
+        at: now - (28 - i) * DAY,
+        tokens: pattern[i % 7] ?? 0,
+      })),
+    )
+    const res = await t.request({
+      method: "GET",
+      url: `/api/onboarding/analytics/${sub.id}/forecast`,
+      key: sub.key,
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    expectDocumented(t.app, "GET", "/api/onboarding/analytics/:subscription_id/forecast", res)
+    const body = res.json()
+    expect(body.history_days).toBe(28)
+    // Independent recomputation: the days after the history continue the pattern; the last is partial.
+    const periodEnd = Date.parse(body.period_end)
+    const horizon = (periodEnd - now) / DAY
+    let expected = 0
+    for (let h = 0; h < Math.ceil(horizon); h += 1) {
+      const fraction = Math.min(1, horizon - h)
+      expected += (pattern[h % 7] ?? 0) * fraction
+    }
+    const usedInPeriod = Array.from({ length: 10 }, (_, k) => pattern[(18 + k) % 7] ?? 0).reduce(
+      (a, b) => a + b,
+      0,
+    )
+    expect(body.total.used_tokens).toBe(usedInPeriod)
+    expect(body.total.method).toBe("holt_winters")
+    expect(body.total.forecast_tokens).toBe(Math.round(expected))
+    expect(body.total.lower).toBe(body.total.projected_tokens)
+    expect(body.channels).toEqual([
+      expect.objectContaining({
+        channel: "website",
+        method: "holt_winters",
+        projected_tokens: body.total.projected_tokens,
+      }),
+    ])
+    // Walk the pattern forward to the day the 20,000-token quota is reached.
+    let cumulative = usedInPeriod
+    let day = 0
+    while (cumulative + (pattern[day % 7] ?? 0) < 20_000) cumulative += pattern[day++ % 7] ?? 0
+    const exhausted = now + (day + (20_000 - cumulative) / (pattern[day % 7] ?? 1)) * DAY
+    expect(Math.abs(Date.parse(body.total.quota_exhausted_at) - exhausted)).toBeLessThanOrEqual(1)
+  })
+
+  it("falls back to the daily mean on a few days and reports no run-out when the quota lasts", async () => {
+    const now = clock.now()
+    const sub = await t.subscription({
+      plan: "enterprise",
+      period_start: new Date(now - 5 * DAY).toISOString(),
+    })
+    await importTurns(
+      Array.from({ length: 5 }, (_, i) => ({
+        subscriptionId: sub.id,
+        channel: "telegram" as const,
+        at: now - (5 - i) * DAY,
+        tokens: 2000,
+      })),
+    )
+    const res = await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/forecast` })
+    const body = res.json()
+    const horizon = (Date.parse(body.period_end) - now) / DAY
+    expect(body.total).toMatchObject({ method: "daily_mean", quota_exhausted_at: null })
+    // telegram bills 1.05x: 2100 a day.
+    expect(body.total.forecast_tokens).toBe(Math.round(2100 * horizon))
+    expect(body.total.used_tokens).toBe(5 * 2100)
+  })
+
+  it("answers a subscription without usage with zero and method none", async () => {
+    const sub = await t.subscription()
+    const res = await t.request({
+      method: "GET",
+      url: `/api/onboarding/analytics/${sub.id}/forecast`,
+      key: sub.key,
+    })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toMatchObject({
+      history_days: 0,
+      channels: [],
+      total: { method: "none", projected_tokens: 0, quota_exhausted_at: null },
+    })
+  })
+
+  it("answers 400 naming the parameter for a malformed id and 404 for an unknown one", async () => {
+    const bad = await t.request({ method: "GET", url: "/api/onboarding/analytics/not-a-uuid/forecast" })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().error.field).toBe("subscription_id")
+    expectDocumented(t.app, "GET", "/api/onboarding/analytics/:subscription_id/forecast", bad)
+    const missing = await t.request({
+      method: "GET",
+      url: "/api/onboarding/analytics/00000000-0000-4000-8000-000000000000/forecast",
+    })
+    expect(missing.statusCode).toBe(404)
+    expect(missing.json().error.code).toBe("subscription_not_found")
+  })
+})
+
+describe("GET /api/onboarding/analytics/:subscription_id/insights", () => {
+  it("ranks the quota run-out first and inefficiency last, with denials in between by how much they cost", async () => {
+    const now = clock.now()
+    const sub = await t.subscription({
+      plan: "professional",
+      token_limit: 200_000,
+      period_start: new Date(now - 3 * DAY).toISOString(),
+    })
+    const turns: { subscriptionId: string; channel: Channel; at: number; tokens: number }[] = []
+    for (let d = 1; d <= 20; d += 1) {
+      for (let k = 0; k < 4; k += 1)
+        turns.push({
+          subscriptionId: sub.id,
+          channel: "website",
+          at: now - d * DAY + k * 3_600_000,
+          tokens: 2500,
+        })
+      for (let k = 0; k < 4; k += 1)
+        turns.push({
+          subscriptionId: sub.id,
+          channel: "api",
+          at: now - d * DAY + k * 3_600_000,
+          tokens: 9000,
+        })
+    }
+    await importTurns(turns)
+    // Live traffic: Instagram turned away by the plan, WhatsApp's rate limit biting this week.
+    for (let i = 0; i < 12; i += 1) {
+      await t.container.meter.validateAndConsumeTokens({
+        entityId: sub.entityId,
+        entityType: "organization",
+        estimatedTokens: 10,
+        channel: "instagram",
+        userIdentifier: `ig-${i % 5}`,
+      })
+    }
+    await t.container.meter.updateChannelConfig(sub.id, "whatsapp", { requestsPerMinute: 10 })
+    for (let i = 0; i < 30; i += 1) {
+      await t.container.meter.validateAndConsumeTokens({
+        entityId: sub.entityId,
+        entityType: "organization",
+        estimatedTokens: 10,
+        channel: "whatsapp",
+      })
+    }
+    const res = await t.request({
+      method: "GET",
+      url: `/api/onboarding/analytics/${sub.id}/insights`,
+      key: sub.key,
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    expectDocumented(t.app, "GET", "/api/onboarding/analytics/:subscription_id/insights", res)
+    const insights = res.json().insights as {
+      kind: string
+      channel: string | null
+      evidence: Record<string, unknown>
+      explanation: string
+    }[]
+    expect(
+      insights.map((i) => [i.kind, i.channel]),
+      JSON.stringify(insights, null, 1),
+    ).toEqual([
+      ["quota_exhaustion_projected", null],
+      ["rate_limit_denials_rising", "whatsapp"], // two turns in three denied outranks 12 upsell denials
+      ["channel_not_in_plan", "instagram"],
+      ["low_channel_efficiency", "api"],
+    ])
+    expect(insights[2]?.evidence).toMatchObject({
+      denied_turns_30d: 12,
+      distinct_end_users: 5,
+      unlocking_plan: "enterprise",
+    })
+    expect(insights[1]?.evidence).toMatchObject({ rate_limited_turns_7d: 20, turns_7d: 30 })
+    expect(insights[3]?.evidence).toMatchObject({ tokens_per_message: 8100 })
+    expect(insights[2]?.explanation).toContain("Enterprise")
+  })
+
+  it("gives no advice on a quiet, healthy subscription", async () => {
+    const sub = await t.subscription({ plan: "enterprise" })
+    for (let i = 0; i < 3; i += 1) {
+      await t.container.meter.validateAndConsumeTokens({
+        entityId: sub.entityId,
+        entityType: "organization",
+        estimatedTokens: 10,
+        channel: "website",
+      })
+    }
+    const res = await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/insights` })
+    expect(res.json().insights).toEqual([])
+  })
+})
