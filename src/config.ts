@@ -24,6 +24,15 @@ export interface Config {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
   /** Timezone used when a subscription is created without one. */
   defaultTimezone: string
+  /**
+   * How long a turn's subscription context is reused from memory (0: off). Changes made through another
+   * instance apply within this bound; quota is always exact in the database.
+   */
+  contextCacheTtlMs: number
+  /** Group commit: most turns per batch statement. */
+  groupCommitMaxBatch: number
+  /** Group commit: most batch statements in flight at once (PostgreSQL; PGlite always runs one). */
+  groupCommitInFlight: number
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const
@@ -87,5 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     poolSize: integer(env, "OMNIMETER_POOL_SIZE", 20, 1, 1000),
     logLevel: logLevel as Config["logLevel"],
     defaultTimezone,
+    contextCacheTtlMs: integer(env, "OMNIMETER_CONTEXT_CACHE_MS", 1000, 0, 600_000),
+    groupCommitMaxBatch: integer(env, "OMNIMETER_GROUP_COMMIT_MAX_BATCH", 256, 1, 10_000),
+    groupCommitInFlight: integer(env, "OMNIMETER_GROUP_COMMIT_IN_FLIGHT", 4, 1, 64),
   })
 }

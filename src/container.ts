@@ -64,7 +64,16 @@ export async function buildContainer(
       }
     : await buildRateLimiter(config, clock, metrics)
   const rateLimiter = limits.rateLimiter
-  const meter = new Meter({ database, rateLimiter, clock })
+  const meter = new Meter({
+    database,
+    rateLimiter,
+    clock,
+    contextCacheTtlMs: config.contextCacheTtlMs,
+    groupCommit: {
+      maxBatch: config.groupCommitMaxBatch,
+      maxInFlight: database.kind === "pglite" ? 1 : config.groupCommitInFlight,
+    },
+  })
   const keys = new KeyService(database, clock)
   return {
     config,
