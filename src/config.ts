@@ -14,6 +14,8 @@ export interface Config {
   redisUrl: string | undefined
   /** While Redis is unreachable: per-instance limits ("fallback"), refuse every turn, or allow every turn. */
   redisFailurePolicy: "fallback" | "deny" | "allow"
+  /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
+  redisKeyPrefix: string
   dataDir: string
   /** The operator's admin key; when absent one is generated at first start and shown once. */
   adminKey: string | undefined
@@ -81,6 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (!["fallback", "deny", "allow"].includes(redisFailurePolicy)) {
     bad("OMNIMETER_REDIS_FAILURE_POLICY", "must be fallback, deny or allow")
   }
+  const redisKeyPrefix = env.OMNIMETER_REDIS_KEY_PREFIX || "omnimeter:rl:"
+  if (/[{}\s]/.test(redisKeyPrefix) || redisKeyPrefix.length > 100)
+    bad("OMNIMETER_REDIS_KEY_PREFIX", "must be at most 100 characters, without braces or spaces")
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
@@ -90,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     redisFailurePolicy: redisFailurePolicy as Config["redisFailurePolicy"],
+    redisKeyPrefix,
     dataDir: env.OMNIMETER_DATA_DIR || "./.omnimeter",
     adminKey,
     bodyLimitBytes: integer(env, "OMNIMETER_BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),

@@ -126,7 +126,7 @@ async function buildRateLimiter(config: Readonly<Config>, clock: Clock, metrics:
     })
   })
   const limiter = new ResilientRateLimiter({
-    primary: new RedisRateLimiter({ redis }),
+    primary: new RedisRateLimiter({ redis, keyPrefix: config.redisKeyPrefix }),
     onRedisFailure: config.redisFailurePolicy,
     clock,
     onStateChange: (status) => metrics.rateLimiterHealthy.set(status.healthy ? 1 : 0),
