@@ -72,6 +72,7 @@ export async function buildContainer(
     groupCommit: {
       maxBatch: config.groupCommitMaxBatch,
       maxInFlight: database.kind === "pglite" ? 1 : config.groupCommitInFlight,
+      onBatch: (size, seconds) => metrics.observeBatch(size, seconds),
     },
   })
   const keys = new KeyService(database, clock)

@@ -90,7 +90,7 @@ export interface MeterTuning {
    */
   contextCacheTtlMs?: number
   /** Group commit: most turns per batch, and most batches in flight (default 1 on PGlite, 4 on PostgreSQL). */
-  groupCommit?: GroupCommitOptions
+  groupCommit?: Omit<GroupCommitOptions<BatchTurn>, "laneOf">
 }
 
 export interface MeterDependencies extends MeterTuning {
@@ -156,6 +156,8 @@ export class Meter {
     this.ledger = new GroupCommitter((turns) => consumeBatch(db, turns), {
       maxInFlight: this.database.kind === "pglite" ? 1 : 4,
       ...dependencies.groupCommit,
+      // One subscription, one lane: batches in flight together never share a quota counter row.
+      laneOf: (turn) => Number.parseInt(turn.subscriptionId.slice(0, 8), 16),
     })
   }
 

@@ -22,7 +22,7 @@ function recorder(fail: (items: number[]) => unknown = () => undefined) {
 describe("group commit", () => {
   it("sends submissions that arrive together as one batch and answers each with its own output", async () => {
     const { batches, execute } = recorder()
-    const committer = new GroupCommitter(execute)
+    const committer = new GroupCommitter(execute, { maxInFlight: 1 })
     const outputs = await Promise.all([1, 2, 3, 4].map((n) => committer.submit(n)))
     expect(outputs).toEqual([2, 4, 6, 8])
     expect(batches).toEqual([[1, 2, 3, 4]])
@@ -33,16 +33,36 @@ describe("group commit", () => {
     const committer = new GroupCommitter(execute, { maxInFlight: 2, maxBatch: 3 })
     const submissions = Array.from({ length: 10 }, (_, n) => committer.submit(n))
     expect(await Promise.all(submissions)).toEqual(Array.from({ length: 10 }, (_, n) => n * 2))
-    expect(batches.map((b) => b.length)).toEqual([3, 3, 3, 1])
-    expect(batches.flat()).toEqual(Array.from({ length: 10 }, (_, n) => n))
+    // Round robin over two lanes, at most three per batch, one batch per lane at a time.
+    expect(batches).toEqual([
+      [0, 2, 4],
+      [1, 3, 5],
+      [6, 8],
+      [7, 9],
+    ])
     expect(mostRunning()).toBe(2)
+  })
+
+  it("keeps the items of one lane key in one lane, in submission order", async () => {
+    const { batches, execute } = recorder()
+    const committer = new GroupCommitter(execute, {
+      maxInFlight: 3,
+      maxBatch: 2,
+      laneOf: (n: number) => n % 2,
+    })
+    await Promise.all([1, 2, 3, 4, 5, 6, 7].map((n) => committer.submit(n)))
+    const odd = batches.filter((b) => b.every((n) => n % 2 === 1)).flat()
+    const even = batches.filter((b) => b.every((n) => n % 2 === 0)).flat()
+    expect(odd).toEqual([1, 3, 5, 7])
+    expect(even).toEqual([2, 4, 6])
+    expect(batches.every((b) => b.every((n) => n % 2 === 1) || b.every((n) => n % 2 === 0))).toBe(true)
   })
 
   it("rejects only the item that fails on its own, and answers its batch-mates", async () => {
     const { batches, execute } = recorder((items) =>
       items.includes(3) ? new Error("bad item 3") : undefined,
     )
-    const committer = new GroupCommitter(execute)
+    const committer = new GroupCommitter(execute, { maxInFlight: 1 })
     const results = await Promise.allSettled([1, 2, 3, 4].map((n) => committer.submit(n)))
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"])
     expect(results[2]).toMatchObject({ reason: new Error("bad item 3") })
@@ -51,11 +71,14 @@ describe("group commit", () => {
 
   it("retries a whole batch after a deadlock instead of splitting it", async () => {
     let calls = 0
-    const committer = new GroupCommitter(async (items: number[]) => {
-      calls += 1
-      if (calls === 1) throw Object.assign(new Error("deadlock detected"), { code: "40P01" })
-      return items
-    })
+    const committer = new GroupCommitter(
+      async (items: number[]) => {
+        calls += 1
+        if (calls === 1) throw Object.assign(new Error("deadlock detected"), { code: "40P01" })
+        return items
+      },
+      { maxInFlight: 1 },
+    )
     expect(await Promise.all([committer.submit(1), committer.submit(2)])).toEqual([1, 2])
     expect(calls).toBe(2)
   })

@@ -3,8 +3,9 @@
  * recomputed from the ledger rows and counters the statement left behind.
  */
 import { randomUUID } from "node:crypto"
+import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openTestDatabase } from "../../test/support/database.js"
+import { openTestDatabase, testEngine } from "../../test/support/database.js"
 import type { Database } from "./database.js"
 import { GroupCommitter } from "./group-commit.js"
 import { type BatchOutcome, type BatchTurn, consumeBatch } from "./ledger.js"
@@ -173,6 +174,26 @@ describe("a group-commit batch", () => {
     const expected = 100 + [10, 11, 12, 13, 14, 15].reduce((s, n) => s + n, 0)
     expect(await state(a)).toMatchObject({ counter: expected, ledgerSum: expected, charged: 7 })
   })
+
+  it.skipIf(testEngine === "pglite")(
+    "gives the charge back when a twin key commits in another transaction while this batch waits",
+    async () => {
+      const a = await subscription(1_000_000)
+      const first = charge(a, 100, { idempotencyKey: "twin" })
+      // Another instance's batch: it holds the counter row lock and an uncommitted row with the key.
+      const other = await database.db.connection().execute(async (connection) => {
+        await sql`begin`.execute(connection)
+        await consumeBatch(connection, [first])
+        const waiting = consumeBatch(database.db, [charge(a, 40), charge(a, 100, { idempotencyKey: "twin" })])
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        await sql`commit`.execute(connection)
+        return waiting
+      })
+      expect(kinds(other)).toEqual(["allowed", "duplicate"])
+      expect(other[0]).toMatchObject({ usedTokens: 140 })
+      expect(await state(a)).toMatchObject({ counter: 140, ledgerSum: 140, charged: 2 })
+    },
+  )
 
   it("records denials given before the quota, and charges nothing for them", async () => {
     const a = await subscription(1_000)

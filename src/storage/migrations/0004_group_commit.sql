@@ -45,7 +45,6 @@ DECLARE
   v_fast_subs uuid[];
   v_fast_periods timestamptz[];
   v_fast_used bigint[];
-  v_fast_totals bigint[];
   v_fast_limits bigint[];
   v_fi integer[];
   v_fid uuid[];
@@ -54,6 +53,7 @@ DECLARE
   v_fbilled bigint[];
   v_fsub uuid[];
   v_fperiod timestamptz[];
+  v_written uuid[];
   t record;
   v_limit bigint;
   v_used bigint;
@@ -91,27 +91,40 @@ BEGIN
         <= (SELECT s2.token_limit FROM subscriptions s2 WHERE s2.id = q.subscription_id)
     RETURNING q.subscription_id, q.period_start, q.used_tokens
   )
+  -- (No join of one CTE with another here or below: the planner cannot estimate CTE sizes and picks
+  -- nested loops, which made a batch of 256 quadratic; group totals are recomputed by window instead.)
   SELECT coalesce(array_agg(c.subscription_id), '{}'), coalesce(array_agg(c.period_start), '{}'),
-    coalesce(array_agg(c.used_tokens), '{}'), coalesce(array_agg(g.total), '{}'),
-    coalesce(array_agg(s.token_limit), '{}')
-  INTO v_fast_subs, v_fast_periods, v_fast_used, v_fast_totals, v_fast_limits
+    coalesce(array_agg(c.used_tokens), '{}'), coalesce(array_agg(s.token_limit), '{}')
+  INTO v_fast_subs, v_fast_periods, v_fast_used, v_fast_limits
   FROM charged c
-  JOIN groups g ON g.subscription_id = c.subscription_id AND g.period_start = c.period_start
   JOIN subscriptions s ON s.id = c.subscription_id;
 
   -- Fast path, step 2: the charged groups' ledger rows, one INSERT. A keyed row whose twin another
   -- transaction committed meanwhile is not inserted (ON CONFLICT DO NOTHING waits for that twin).
   IF cardinality(v_fast_subs) > 0 THEN
     WITH fast AS (
-      SELECT * FROM unnest(v_fast_subs, v_fast_periods, v_fast_used, v_fast_totals, v_fast_limits)
-        AS f(subscription_id, period_start, used_after, total, token_limit)
+      SELECT * FROM unnest(v_fast_subs, v_fast_periods, v_fast_used, v_fast_limits)
+        AS f(subscription_id, period_start, used_after, token_limit)
     ), fresh AS MATERIALIZED (
       SELECT gen_random_uuid() AS id, u.*, f.token_limit AS lim,
-        f.used_after - f.total
+        f.used_after
+          - sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start)
           + sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start ORDER BY u.i) AS used_then
       FROM unnest(v_turns) u
       JOIN fast f ON f.subscription_id = u.subscription_id AND f.period_start = u.period_start
-    ), written AS (
+    ), plain AS (
+      -- Rows without a key cannot conflict: a plain insert, without ON CONFLICT's speculative insertion.
+      INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
+        operation_type, status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, message_length,
+        period_start, created_at)
+      SELECT r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
+        r.operation_type, 'estimated', r.estimated, r.estimated, r.billed, r.multiplier, r.message_length,
+        r.period_start, r.created_at
+      FROM fresh r
+      WHERE r.idempotency_key IS NULL
+      ORDER BY r.subscription_id, r.i
+      RETURNING token_usage_logs.id
+    ), keyed AS (
       INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
         operation_type, status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, message_length,
         idempotency_key, period_start, created_at)
@@ -119,15 +132,25 @@ BEGIN
         r.operation_type, 'estimated', r.estimated, r.estimated, r.billed, r.multiplier, r.message_length,
         r.idempotency_key, r.period_start, r.created_at
       FROM fresh r
+      WHERE r.idempotency_key IS NOT NULL
       ORDER BY r.subscription_id, r.i
       ON CONFLICT (subscription_id, idempotency_key) WHERE idempotency_key IS NOT NULL AND status <> 'denied'
         DO NOTHING
       RETURNING token_usage_logs.id
+    ), written AS (
+      SELECT id FROM plain UNION ALL SELECT id FROM keyed
     )
-    SELECT array_agg(r.i), array_agg(w.id), array_agg(r.used_then), array_agg(r.lim), array_agg(r.billed),
-      array_agg(r.subscription_id), array_agg(r.period_start)
-    INTO v_fi, v_fid, v_fused, v_flim, v_fbilled, v_fsub, v_fperiod
-    FROM fresh r LEFT JOIN written w ON w.id = r.id;
+    SELECT array_agg(r.i), array_agg(r.id), array_agg(r.used_then), array_agg(r.lim), array_agg(r.billed),
+      array_agg(r.subscription_id), array_agg(r.period_start), (SELECT array_agg(w.id) FROM written w)
+    INTO v_fi, v_fid, v_fused, v_flim, v_fbilled, v_fsub, v_fperiod, v_written
+    FROM fresh r;
+
+    IF coalesce(cardinality(v_written), 0) < cardinality(v_fid) THEN
+      -- Rare: some keyed rows were not written. Mark them (quadratic, but only on this path).
+      v_fid := ARRAY(
+        SELECT CASE WHEN x.id = ANY (v_written) THEN x.id END
+        FROM unnest(v_fid) WITH ORDINALITY AS x(id, n) ORDER BY x.n);
+    END IF;
 
     -- A twin committed elsewhere meanwhile: give its charge back (this transaction holds the counter
     -- row's lock since step 1, so nobody saw the extra tokens).
