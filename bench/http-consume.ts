@@ -5,7 +5,7 @@
  * started, else REDIS_URL. Server RSS is sampled every second while the load runs.
  *
  * Usage: npx tsx bench/http-consume.ts [--seconds 10] [--connections 64] [--mode postgres|pglite] [--hot]
- *          [--no-redis] [--soak 0] [--skip-bare]
+ *          [--no-redis] [--soak 0] [--skip-bare] [--server dist/cli.js]
  * --soak N: after the measurement, keep the load on for N more seconds and report RSS every N/10 seconds.
  * Needs `npm run build` first (it starts dist/cli.js, as `npm start` does). Ports 18540-18550.
  */
@@ -25,6 +25,8 @@ const { values } = parseArgs({
     "no-redis": { type: "boolean", default: false },
     soak: { type: "string", default: "0" },
     "skip-bare": { type: "boolean", default: false },
+    /** Another build's cli.js, e.g. an earlier commit's, to compare in the same conditions. */
+    server: { type: "string", default: "dist/cli.js" },
   },
 })
 const seconds = Number(values.seconds)
@@ -59,16 +61,39 @@ function rssMiB(pid: number | undefined): number {
   }
 }
 
+/** CPU time (user + system) a process has used, in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
+}
+
+/** The processes whose CPU a decision costs besides the server: PostgreSQL backends and redis-server. */
+let helperPids: () => Promise<number[]> = async () => []
+
 async function measure(name: string, url: string, requests: autocannon.Request[], pid?: number) {
   await autocannon({ url, connections, duration: 2, requests }) // warm-up
   const samples: number[] = []
   const sampler = setInterval(() => samples.push(rssMiB(pid)), 1000)
+  const helpers = await helperPids()
+  const cpuBefore = { server: cpuMs(pid), helpers: helpers.reduce((sum, p) => sum + cpuMs(p), 0) }
   const result = await autocannon({ url, connections, duration: seconds, requests })
+  const cpuServer = cpuMs(pid) - cpuBefore.server
+  const cpuHelpers = helpers.reduce((sum, p) => sum + cpuMs(p), 0) - cpuBefore.helpers
   clearInterval(sampler)
   const ok = result["2xx"]
   const rss = pid === undefined ? "" : `, server RSS max ${Math.max(...samples)} MiB`
+  const total = result["2xx"] + result.non2xx
+  const cpu =
+    pid === undefined
+      ? ""
+      : `, CPU per request: server ${((cpuServer * 1000) / total).toFixed(0)} us, database+redis ${((cpuHelpers * 1000) / total).toFixed(0)} us`
   console.log(
-    `${name}: ${Math.round(ok / result.duration)} 2xx/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}${rss}`,
+    `${name}: ${Math.round(ok / result.duration)} 2xx/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}${rss}${cpu}`,
   )
 }
 
@@ -77,14 +102,19 @@ if (!values["skip-bare"]) {
     env: { ...process.env, PORT: String(BARE_PORT) },
   })
   await waitFor(bare, "ready")
-  await measure("bare Fastify route", `http://127.0.0.1:${BARE_PORT}`, [
-    {
-      method: "POST",
-      path: "/bare",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ entity_id: "x" }),
-    },
-  ])
+  await measure(
+    "bare Fastify route",
+    `http://127.0.0.1:${BARE_PORT}`,
+    [
+      {
+        method: "POST",
+        path: "/bare",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ entity_id: "x" }),
+      },
+    ],
+    bare.pid,
+  )
   bare.kill()
 }
 
@@ -109,12 +139,20 @@ if (values.mode === "postgres") {
     await admin.query(`drop database ${name} with (force)`)
     await admin.end()
   })
+  helperPids = async () => {
+    const rows = await admin.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1", [
+      name,
+    ])
+    return rows.rows.map((row) => row.pid)
+  }
   if (!values["no-redis"]) {
     if (spawnSync("redis-server", ["--version"]).status === 0) {
       const redis = spawn("redis-server", ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", ""])
       await waitFor(redis, "Ready to accept connections")
       env.REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`
       redisLabel = "private redis-server"
+      const databasePids = helperPids
+      helperPids = async () => [...(await databasePids()), ...(redis.pid === undefined ? [] : [redis.pid])]
       cleanups.push(async () => {
         redis.kill()
       })
@@ -127,7 +165,7 @@ if (values.mode === "postgres") {
   env.OMNIMETER_DATA_DIR = `/tmp/omnimeter-bench-${process.pid}`
   cleanups.push(async () => rmSync(env.OMNIMETER_DATA_DIR ?? "", { recursive: true, force: true }))
 }
-const server = spawn(process.execPath, ["dist/cli.js", "start"], { env })
+const server = spawn(process.execPath, [values.server, "start"], { env })
 await waitFor(server, "listening")
 const api = `http://127.0.0.1:${API_PORT}`
 const headers = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }
@@ -184,6 +222,7 @@ await measure(
 /** Mean group-commit batch size and statement time so far, from the server's own /metrics. */
 async function batchStats(): Promise<string> {
   const text = await (await fetch(`${api}/metrics`)).text()
+  if (!text.includes("omnimeter_group_commit_batch_size_count")) return "not reported by this build"
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN)
   const batches = value("omnimeter_group_commit_batch_size_count")
   const size = value("omnimeter_group_commit_batch_size_sum") / batches

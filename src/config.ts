@@ -28,9 +28,10 @@ export interface Config {
   defaultTimezone: string
   /**
    * How long a turn's subscription context is reused from memory (0: off). Changes made through another
-   * instance apply within this bound; quota is always exact in the database.
+   * instance apply within this bound; quota is always exact in the database. Unset: 1 s on PostgreSQL,
+   * 60 s on embedded PGlite (one process owns its data directory, so every change goes through it).
    */
-  contextCacheTtlMs: number
+  contextCacheTtlMs: number | undefined
   /** Group commit: most turns per batch statement. */
   groupCommitMaxBatch: number
   /** Group commit: most batch statements in flight at once (PostgreSQL; PGlite always runs one). */
@@ -102,7 +103,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     poolSize: integer(env, "OMNIMETER_POOL_SIZE", 20, 1, 1000),
     logLevel: logLevel as Config["logLevel"],
     defaultTimezone,
-    contextCacheTtlMs: integer(env, "OMNIMETER_CONTEXT_CACHE_MS", 1000, 0, 600_000),
+    contextCacheTtlMs: env.OMNIMETER_CONTEXT_CACHE_MS
+      ? integer(env, "OMNIMETER_CONTEXT_CACHE_MS", 1000, 0, 600_000)
+      : undefined,
     groupCommitMaxBatch: integer(env, "OMNIMETER_GROUP_COMMIT_MAX_BATCH", 256, 1, 10_000),
     groupCommitInFlight: integer(env, "OMNIMETER_GROUP_COMMIT_IN_FLIGHT", 4, 1, 64),
   })
