@@ -68,7 +68,7 @@ export async function buildContainer(
     database,
     rateLimiter,
     clock,
-    contextCacheTtlMs: config.contextCacheTtlMs ?? (database.kind === "pglite" ? 60_000 : 1_000),
+    ...(config.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: config.contextCacheTtlMs } : {}),
     groupCommit: {
       maxBatch: config.groupCommitMaxBatch,
       maxInFlight: database.kind === "pglite" ? 1 : config.groupCommitInFlight,

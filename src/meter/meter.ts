@@ -86,7 +86,8 @@ export interface MeterTuning {
   /**
    * How long a turn's subscription context (plan, status, channel settings) is reused from memory; 0 turns
    * the cache off. Changes made through this meter apply at once; changes made through another instance
-   * within this bound. Quota is always checked in the database, whatever this is. Default 1000 ms.
+   * within this bound. Quota is always checked in the database, whatever this is. Default 1000 ms on
+   * PostgreSQL, 60,000 ms on PGlite (a single process: every change goes through it).
    */
   contextCacheTtlMs?: number
   /** Group commit: most turns per batch, and most batches in flight (default 1 on PGlite, 4 on PostgreSQL). */
@@ -151,7 +152,9 @@ export class Meter {
     this.database = dependencies.database
     this.limiter = dependencies.rateLimiter
     this.clock = dependencies.clock
-    this.contexts = new ContextCache({ ttlMs: dependencies.contextCacheTtlMs ?? 1000 })
+    // PGlite: one process owns the data directory, so every change goes through this meter and is seen.
+    const defaultTtlMs = this.database.kind === "pglite" ? 60_000 : 1_000
+    this.contexts = new ContextCache({ ttlMs: dependencies.contextCacheTtlMs ?? defaultTtlMs })
     const db = this.database.db
     this.ledger = new GroupCommitter((turns) => consumeBatch(db, turns), {
       maxInFlight: this.database.kind === "pglite" ? 1 : 4,

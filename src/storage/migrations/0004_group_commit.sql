@@ -150,23 +150,27 @@ BEGIN
       v_fid := ARRAY(
         SELECT CASE WHEN x.id = ANY (v_written) THEN x.id END
         FROM unnest(v_fid) WITH ORDINALITY AS x(id, n) ORDER BY x.n);
-    END IF;
 
-    -- A twin committed elsewhere meanwhile: give its charge back (this transaction holds the counter
-    -- row's lock since step 1, so nobody saw the extra tokens).
-    UPDATE quota_counters q SET used_tokens = q.used_tokens - d.billed
-    FROM (
-      SELECT x.sub, x.period, sum(x.billed)::bigint AS billed
-      FROM unnest(v_fid, v_fbilled, v_fsub, v_fperiod) AS x(id, billed, sub, period)
-      WHERE x.id IS NULL
-      GROUP BY x.sub, x.period
-    ) d
-    WHERE q.subscription_id = d.sub AND q.period_start = d.period;
+      -- A twin committed elsewhere meanwhile: give its charge back (this transaction holds the counter
+      -- row's lock since step 1, so nobody saw the extra tokens).
+      UPDATE quota_counters q SET used_tokens = q.used_tokens - d.billed
+      FROM (
+        SELECT x.sub, x.period, sum(x.billed)::bigint AS billed
+        FROM unnest(v_fid, v_fbilled, v_fsub, v_fperiod) AS x(id, billed, sub, period)
+        WHERE x.id IS NULL
+        GROUP BY x.sub, x.period
+      ) d
+      WHERE q.subscription_id = d.sub AND q.period_start = d.period;
+    END IF;
 
     RETURN QUERY
     SELECT x.i, CASE WHEN x.id IS NULL THEN 'duplicate' ELSE 'allowed' END, x.id,
       CASE WHEN x.id IS NULL THEN 0::bigint ELSE x.used END, x.lim
     FROM unnest(v_fi, v_fid, v_fused, v_flim) AS x(i, id, used, lim);
+  END IF;
+
+  IF coalesce(cardinality(v_fi), 0) = cardinality(v_turns) THEN
+    RETURN;
   END IF;
 
   -- Everything else, one turn at a time, exactly.
