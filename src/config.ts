@@ -16,6 +16,8 @@ export interface Config {
   redisFailurePolicy: "fallback" | "deny" | "allow"
   /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
   redisKeyPrefix: string
+  /** Send the rate-limit decisions of one event-loop turn as one script call (not through a Cluster proxy). */
+  redisBatch: boolean
   dataDir: string
   /** The operator's admin key; when absent one is generated at first start and shown once. */
   adminKey: string | undefined
@@ -87,6 +89,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const redisKeyPrefix = env.OMNIMETER_REDIS_KEY_PREFIX || "omnimeter:rl:"
   if (/[{}\s]/.test(redisKeyPrefix) || redisKeyPrefix.length > 100)
     bad("OMNIMETER_REDIS_KEY_PREFIX", "must be at most 100 characters, without braces or spaces")
+  const redisBatch = env.OMNIMETER_REDIS_BATCH || "true"
+  if (!["true", "false"].includes(redisBatch)) bad("OMNIMETER_REDIS_BATCH", "must be true or false")
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
@@ -97,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     redisFailurePolicy: redisFailurePolicy as Config["redisFailurePolicy"],
     redisKeyPrefix,
+    redisBatch: redisBatch === "true",
     dataDir: env.OMNIMETER_DATA_DIR || "./.omnimeter",
     adminKey,
     bodyLimitBytes: integer(env, "OMNIMETER_BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),

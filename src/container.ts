@@ -127,7 +127,7 @@ async function buildRateLimiter(config: Readonly<Config>, clock: Clock, metrics:
     })
   })
   const limiter = new ResilientRateLimiter({
-    primary: new RedisRateLimiter({ redis, keyPrefix: config.redisKeyPrefix }),
+    primary: new RedisRateLimiter({ redis, keyPrefix: config.redisKeyPrefix, batch: config.redisBatch }),
     onRedisFailure: config.redisFailurePolicy,
     clock,
     onStateChange: (status) => metrics.rateLimiterHealthy.set(status.healthy ? 1 : 0),
