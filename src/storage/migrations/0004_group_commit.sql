@@ -4,9 +4,11 @@
 -- its subscription, by the same rule as omnimeter_consume: the counter moves only WHERE
 -- used + billed <= limit, with the limit read here and now.
 --
--- Why the turns are processed in (subscription, arrival) order: two batches in flight at once lock
--- quota counter rows (and idempotency index entries) in the same global order, so they cannot deadlock
--- each other; turns of one subscription keep their arrival order, so a batch is as fair as the calls.
+-- Why the turns are processed in (subscription, arrival) order: turns of one subscription keep their
+-- arrival order, so a batch is as fair as the calls; and each pass locks quota counter rows in one global
+-- order, which keeps deadlocks between batches of different instances rare (a batch that takes both
+-- passes below can still meet one; PostgreSQL detects it and the service retries the batch whole).
+-- Within one instance, batches in flight never share a subscription (src/storage/group-commit.ts).
 --
 -- Idempotency without a subtransaction per turn (an EXCEPTION block per turn would open one, and more
 -- than 64 subtransactions in one transaction overflow PostgreSQL's per-backend subxid cache, which slows
