@@ -1,13 +1,13 @@
 /**
  * The usage ledger and the quota counters. Every write here is one SQL statement, so it is atomic on its
- * own and needs no explicit transaction (one round trip on the hot path).
+ * own and needs no explicit transaction. The hot path charges through `consumeBatch` (group commit); the
+ * single-turn `omnimeter_consume` of migration 0002 stays in the schema but the service no longer calls it.
  */
 import { type Kysely, sql } from "kysely"
 import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
 import type { Channel } from "../core/channels.js"
 import type { DenialReason } from "../core/decision.js"
 import type { DB } from "./schema.js"
-import { isUniqueViolation } from "./subscriptions.js"
 
 /** What a turn carries into the ledger, whatever its outcome. */
 export interface TurnRecord {
@@ -22,45 +22,6 @@ export interface TurnRecord {
   messageLength: number | null
   idempotencyKey: string | null
   createdAt: Date
-}
-
-export type ConsumeOutcome =
-  | { kind: "allowed"; usageId: string; usedTokens: number }
-  | { kind: "quota_exceeded"; usedTokens: number; tokenLimit: number }
-  /** Another call with the same idempotency key committed first; nothing of this call was written. */
-  | { kind: "duplicate" }
-
-/**
- * Charges `billedTokens` to the period's counter and writes the ledger row, in one call of the
- * `omnimeter_consume` function (migration 0002), if and only if the counter stays within the
- * subscription's limit as it stands at that moment. When it does not, the call writes a `quota_exceeded`
- * denial instead. The limit is read inside the call, so a limit changed a moment ago is honoured.
- */
-export async function consumeQuota(
-  db: Kysely<DB>,
-  turn: TurnRecord,
-  billedTokens: number,
-  periodStart: Date,
-): Promise<ConsumeOutcome> {
-  try {
-    const result = await sql<{ usage_id: string | null; used_tokens: number; token_limit: number }>`
-      select usage_id, used_tokens, token_limit from omnimeter_consume(
-        ${turn.subscriptionId}, ${turn.channel}, ${turn.chatbotId}, ${turn.sessionId}, ${turn.userIdentifier},
-        ${turn.operationType}, ${turn.estimatedTokens}, ${billedTokens},
-        ${hundredthsToDecimalString(turn.multiplierHundredths)}::numeric, ${turn.messageLength},
-        ${turn.idempotencyKey}, ${periodStart}, ${turn.createdAt})
-    `.execute(db)
-    const row = result.rows[0]
-    if (row?.usage_id) return { kind: "allowed", usageId: row.usage_id, usedTokens: Number(row.used_tokens) }
-    return {
-      kind: "quota_exceeded",
-      usedTokens: Number(row?.used_tokens ?? 0),
-      tokenLimit: Number(row?.token_limit ?? 0),
-    }
-  } catch (error) {
-    if (isUniqueViolation(error, "token_usage_logs_idempotency")) return { kind: "duplicate" }
-    throw error
-  }
 }
 
 /** One turn of a group commit: a charge to decide, or (with `denialReason`) a denial to record. */
@@ -152,30 +113,6 @@ function batchOutcome(row: BatchRow): BatchOutcome {
     case "denied":
       return { kind: "denied" }
   }
-}
-
-/** Writes a denied turn (billed nothing) so analytics can count denials by reason. */
-export async function recordDenial(db: Kysely<DB>, turn: TurnRecord, reason: DenialReason): Promise<void> {
-  await db
-    .insertInto("token_usage_logs")
-    .values({
-      subscription_id: turn.subscriptionId,
-      channel: turn.channel,
-      chatbot_id: turn.chatbotId,
-      session_id: turn.sessionId,
-      user_identifier: turn.userIdentifier,
-      operation_type: turn.operationType,
-      status: "denied",
-      denial_reason: reason,
-      estimated_tokens: turn.estimatedTokens,
-      raw_tokens: turn.estimatedTokens,
-      billed_tokens: 0,
-      token_multiplier: hundredthsToDecimalString(turn.multiplierHundredths),
-      message_length: turn.messageLength,
-      idempotency_key: turn.idempotencyKey,
-      created_at: turn.createdAt,
-    })
-    .execute()
 }
 
 /** A charged (not denied) ledger row, as replays and settlement need it. */
