@@ -13,8 +13,14 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     concurrency: { type: "string", default: "64" },
     subscriptions: { type: "string", default: "100" },
+    /** Group commit: most batches in flight on PostgreSQL (PGlite always runs one). */
+    "in-flight": { type: "string", default: "4" },
+    "max-batch": { type: "string", default: "256" },
+    only: { type: "string" },
   },
 })
+const groupCommit = { maxBatch: Number(values["max-batch"]) }
+const inFlight = Number(values["in-flight"])
 const seconds = Number(values.seconds)
 const concurrency = Number(values.concurrency)
 const subscriptionCount = Number(values.subscriptions)
@@ -97,23 +103,31 @@ async function bench(name: string, open: () => Promise<{ meter: Meter; done: () 
   }
 }
 
-await bench("pglite (in-memory)", async () => {
-  const meter = await createMeter({ dataDir: ":memory:" })
-  return { meter, done: () => meter.close() }
-})
+if (values.only !== "postgres") {
+  await bench("pglite (in-memory)", async () => {
+    const meter = await createMeter({ dataDir: ":memory:", groupCommit })
+    return { meter, done: () => meter.close() }
+  })
+}
 
 const admin = new pg.Client({ connectionString: postgresBase })
 const reachable = await admin.connect().then(
   () => true,
   () => false,
 )
-if (reachable) {
+if (values.only === "pglite") {
+  await admin.end().catch(() => {})
+} else if (reachable) {
   const name = `omnimeter_bench_${process.pid}`
   await admin.query(`create database ${name}`)
   const url = new URL(postgresBase)
   url.pathname = `/${name}`
   await bench("postgres", async () => {
-    const meter = await createMeter({ databaseUrl: url.toString(), poolSize: 32 })
+    const meter = await createMeter({
+      databaseUrl: url.toString(),
+      poolSize: 32,
+      groupCommit: { ...groupCommit, maxInFlight: inFlight },
+    })
     return { meter, done: () => meter.close() }
   })
   await admin.query(`drop database ${name} with (force)`)

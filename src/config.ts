@@ -14,6 +14,10 @@ export interface Config {
   redisUrl: string | undefined
   /** While Redis is unreachable: per-instance limits ("fallback"), refuse every turn, or allow every turn. */
   redisFailurePolicy: "fallback" | "deny" | "allow"
+  /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
+  redisKeyPrefix: string
+  /** Send the rate-limit decisions of one event-loop turn as one script call (not through a Cluster proxy). */
+  redisBatch: boolean
   dataDir: string
   /** The operator's admin key; when absent one is generated at first start and shown once. */
   adminKey: string | undefined
@@ -28,6 +32,16 @@ export interface Config {
   webhookAllowPrivate: boolean
   /** Each webhook request must finish within this. */
   webhookTimeoutMs: number
+  /**
+   * How long a turn's subscription context is reused from memory (0: off). Changes made through another
+   * instance apply within this bound; quota is always exact in the database. Unset: 1 s on PostgreSQL,
+   * 60 s on embedded PGlite (one process owns its data directory, so every change goes through it).
+   */
+  contextCacheTtlMs: number | undefined
+  /** Group commit: most turns per batch statement. */
+  groupCommitMaxBatch: number
+  /** Group commit: most batch statements in flight at once (PostgreSQL; PGlite always runs one). */
+  groupCommitInFlight: number
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const
@@ -84,6 +98,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (!["fallback", "deny", "allow"].includes(redisFailurePolicy)) {
     bad("OMNIMETER_REDIS_FAILURE_POLICY", "must be fallback, deny or allow")
   }
+  const redisKeyPrefix = env.OMNIMETER_REDIS_KEY_PREFIX || "omnimeter:rl:"
+  if (/[{}\s]/.test(redisKeyPrefix) || redisKeyPrefix.length > 100)
+    bad("OMNIMETER_REDIS_KEY_PREFIX", "must be at most 100 characters, without braces or spaces")
+  const redisBatch = env.OMNIMETER_REDIS_BATCH || "true"
+  if (!["true", "false"].includes(redisBatch)) bad("OMNIMETER_REDIS_BATCH", "must be true or false")
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
@@ -93,6 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     redisFailurePolicy: redisFailurePolicy as Config["redisFailurePolicy"],
+    redisKeyPrefix,
+    redisBatch: redisBatch === "true",
     dataDir: env.OMNIMETER_DATA_DIR || "./.omnimeter",
     adminKey,
     bodyLimitBytes: integer(env, "OMNIMETER_BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
@@ -101,5 +122,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     defaultTimezone,
     webhookAllowPrivate: boolean(env, "OMNIMETER_WEBHOOK_ALLOW_PRIVATE", false),
     webhookTimeoutMs: integer(env, "OMNIMETER_WEBHOOK_TIMEOUT_MS", 10_000, 100, 60_000),
+    contextCacheTtlMs: env.OMNIMETER_CONTEXT_CACHE_MS
+      ? integer(env, "OMNIMETER_CONTEXT_CACHE_MS", 1000, 0, 600_000)
+      : undefined,
+    groupCommitMaxBatch: integer(env, "OMNIMETER_GROUP_COMMIT_MAX_BATCH", 256, 1, 10_000),
+    groupCommitInFlight: integer(env, "OMNIMETER_GROUP_COMMIT_IN_FLIGHT", 4, 1, 64),
   })
 }

@@ -83,7 +83,17 @@ export async function buildContainer(
       }
     : await buildRateLimiter(config, clock, metrics)
   const rateLimiter = limits.rateLimiter
-  const meter = new Meter({ database, rateLimiter, clock })
+  const meter = new Meter({
+    database,
+    rateLimiter,
+    clock,
+    ...(config.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: config.contextCacheTtlMs } : {}),
+    groupCommit: {
+      maxBatch: config.groupCommitMaxBatch,
+      maxInFlight: database.kind === "pglite" ? 1 : config.groupCommitInFlight,
+      onBatch: (size, seconds) => metrics.observeBatch(size, seconds),
+    },
+  })
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
@@ -161,7 +171,7 @@ async function buildRateLimiter(config: Readonly<Config>, clock: Clock, metrics:
     })
   })
   const limiter = new ResilientRateLimiter({
-    primary: new RedisRateLimiter({ redis }),
+    primary: new RedisRateLimiter({ redis, keyPrefix: config.redisKeyPrefix, batch: config.redisBatch }),
     onRedisFailure: config.redisFailurePolicy,
     clock,
     onStateChange: (status) => metrics.rateLimiterHealthy.set(status.healthy ? 1 : 0),

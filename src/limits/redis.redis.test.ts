@@ -41,8 +41,10 @@ async function ownKeys(): Promise<string[]> {
   return keys
 }
 
-function limiterOn(clock?: ManualClock, client: Redis = redis): RedisRateLimiter {
-  return new RedisRateLimiter(clock ? { redis: client, keyPrefix, clock } : { redis: client, keyPrefix })
+function limiterOn(clock?: ManualClock, client: Redis = redis, batch = false): RedisRateLimiter {
+  return new RedisRateLimiter(
+    clock ? { redis: client, keyPrefix, clock, batch } : { redis: client, keyPrefix, batch },
+  )
 }
 
 /** The same answer with the reservation id left out (each limiter numbers its own reservations). */
@@ -51,6 +53,62 @@ function withoutId(result: RateLimitResult): object {
   const { reservationId: _, ...rest } = result
   return rest
 }
+
+describe("the batched Redis rate limiter", () => {
+  it("decides concurrent calls in one script, in the order asked, exactly as one at a time", async () => {
+    const clock = new ManualClock(5_000)
+    const batched = limiterOn(clock, redis, true)
+    const reference = new InProcessRateLimiter(clock)
+    const requests = Array.from({ length: 40 }, (_, i) => ({
+      key: `sub-${i % 3}:website`,
+      requestsPerMinute: 5 + (i % 3),
+      tokensPerMinute: 900,
+      tokens: 60 + ((i * 37) % 200),
+    }))
+    const answers = await Promise.all(requests.map((r) => batched.consume(r)))
+    const expected: RateLimitResult[] = []
+    for (const r of requests) expected.push(await reference.consume(r))
+    expect(answers.map(withoutId)).toEqual(expected.map(withoutId))
+    expect(answers.filter((a) => a.granted)).toHaveLength(expected.filter((a) => a.granted).length)
+  })
+
+  it("grants one shared limit exactly once over many concurrent calls with server time", async () => {
+    const batched = limiterOn(undefined, redis, true)
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, () =>
+        batched.consume({ key: "hot:api", requestsPerMinute: 120, tokensPerMinute: 1_000_000, tokens: 10 }),
+      ),
+    )
+    expect(answers.filter((a) => a.granted)).toHaveLength(120)
+    const released = answers.find((a) => a.granted)
+    if (released?.granted) await batched.release("hot:api", released.reservationId)
+    expect(
+      (
+        await batched.consume({
+          key: "hot:api",
+          requestsPerMinute: 120,
+          tokensPerMinute: 1_000_000,
+          tokens: 10,
+        })
+      ).granted,
+    ).toBe(true)
+  })
+
+  it("fails every call of a batch when Redis cannot answer, and records nothing", async () => {
+    // Nothing listens on this port (inside this project's range): every command fails.
+    const broken = new Redis("redis://127.0.0.1:18599", {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    })
+    broken.on("error", () => {})
+    const batched = limiterOn(undefined, broken, true)
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => batched.consume(request)))
+    expect(results.every((r) => r.status === "rejected")).toBe(true)
+    broken.disconnect()
+    expect(await ownKeys()).toEqual([])
+  })
+})
 
 describe("the Redis rate limiter", () => {
   it("grants up to the requests-per-minute limit and then says when to retry", async () => {

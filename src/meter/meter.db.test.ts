@@ -466,6 +466,98 @@ describe("subscriptions and channel configuration", () => {
   })
 })
 
+describe("the subscription context cache", () => {
+  it("applies a suspension made through this meter to the very next turn", async () => {
+    const { who, subscription } = await subscribe()
+    expect((await meter.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+    await meter.updateSubscription(subscription.id, { status: "suspended" })
+    expect(await meter.validateAndConsumeTokens(turn(who))).toMatchObject({ allowed: false })
+    await meter.updateSubscription(subscription.id, { status: "active" })
+    expect((await meter.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+  })
+
+  it("applies a channel change made through this meter to the very next turn", async () => {
+    const { who, subscription } = await subscribe()
+    expect((await meter.validateAndConsumeTokens(turn(who, { channel: "telegram" }))).allowed).toBe(true)
+    await meter.updateChannelConfig(subscription.id, "telegram", { enabled: false })
+    expect(await meter.validateAndConsumeTokens(turn(who, { channel: "telegram" }))).toMatchObject({
+      reason: "channel_disabled",
+    })
+  })
+
+  it("keeps the quota exact when another instance lowers the limit while the context is cached", async () => {
+    const { who, subscription } = await subscribe("enterprise", 10_000)
+    expect((await meter.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+    // Another instance's change: straight to the database, this meter's cache still holds the old limit.
+    await database.db
+      .updateTable("subscriptions")
+      .set({ token_limit: 150 })
+      .where("id", "=", subscription.id)
+      .execute()
+    expect(await meter.validateAndConsumeTokens(turn(who))).toMatchObject({
+      allowed: false,
+      reason: "quota_exceeded",
+      remainingTokens: 50,
+    })
+    expect(await meter.validateAndConsumeTokens(turn(who, { estimatedTokens: 50 }))).toMatchObject({
+      allowed: true,
+      tokenLimit: 150,
+      remainingTokens: 0,
+    })
+  })
+
+  it("sees another instance's suspension once the cache's time-to-live has passed", async () => {
+    const quick = new Meter({
+      database,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      contextCacheTtlMs: 100,
+    })
+    const { who, subscription } = await subscribe()
+    expect((await quick.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+    await database.db
+      .updateTable("subscriptions")
+      .set({ status: "suspended" })
+      .where("id", "=", subscription.id)
+      .execute()
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    expect(await quick.validateAndConsumeTokens(turn(who))).toMatchObject({ reason: "subscription_inactive" })
+    await quick.close()
+  })
+
+  it("reads every turn afresh when the cache is off", async () => {
+    const uncached = new Meter({
+      database,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      contextCacheTtlMs: 0,
+    })
+    const { who, subscription } = await subscribe()
+    expect((await uncached.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+    await database.db
+      .updateTable("subscriptions")
+      .set({ status: "suspended" })
+      .where("id", "=", subscription.id)
+      .execute()
+    expect(await uncached.validateAndConsumeTokens(turn(who))).toMatchObject({
+      reason: "subscription_inactive",
+    })
+    await uncached.close()
+  })
+
+  it("does not serve a cached subscription to another subscription's scope", async () => {
+    const a = await subscribe()
+    const b = await subscribe()
+    expect((await meter.validateAndConsumeTokens(turn(b.who))).allowed).toBe(true)
+    expect(
+      await meter.validateAndConsumeTokens(turn(b.who), { subscriptionId: a.subscription.id }),
+    ).toMatchObject({ allowed: false, reason: "subscription_not_found" })
+    expect(
+      (await meter.validateAndConsumeTokens(turn(b.who), { subscriptionId: b.subscription.id })).allowed,
+    ).toBe(true)
+  })
+})
+
 describe("tenant isolation", () => {
   it("hides another subscription from a subscription's scope, in the service and beneath it", async () => {
     const a = await subscribe()

@@ -31,13 +31,14 @@ import { validate } from "../core/validate.js"
 import { InProcessRateLimiter } from "../limits/in-process.js"
 import type { RateLimiter, RateLimitState } from "../limits/rate-limiter.js"
 import { type Database, type DatabaseOptions, openDatabase } from "../storage/database.js"
+import { type GroupCommitOptions, GroupCommitter } from "../storage/group-commit.js"
 import {
+  type BatchOutcome,
+  type BatchTurn,
   type ChargedUsage,
-  consumeQuota,
+  consumeBatch,
   findChargedUsageByKey,
-  recordDenial,
   settleUsage,
-  type TurnRecord,
   usedTokensInPeriod,
 } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
@@ -50,6 +51,7 @@ import {
   updateSubscription,
   upsertChannelOverrides,
 } from "../storage/subscriptions.js"
+import { ContextCache, type TurnContext } from "./context-cache.js"
 import type {
   AllowedDecision,
   ChannelConfig,
@@ -79,13 +81,26 @@ export interface TenantScope {
   subscriptionId: string
 }
 
-export interface MeterDependencies {
+/** Hot-path knobs; the defaults suit both databases. */
+export interface MeterTuning {
+  /**
+   * How long a turn's subscription context (plan, status, channel settings) is reused from memory; 0 turns
+   * the cache off. Changes made through this meter apply at once; changes made through another instance
+   * within this bound. Quota is always checked in the database, whatever this is. Default 1000 ms on
+   * PostgreSQL, 60,000 ms on PGlite (a single process: every change goes through it).
+   */
+  contextCacheTtlMs?: number
+  /** Group commit: most turns per batch, and most batches in flight (default 1 on PGlite, 4 on PostgreSQL). */
+  groupCommit?: Omit<GroupCommitOptions<BatchTurn>, "laneOf">
+}
+
+export interface MeterDependencies extends MeterTuning {
   database: Database
   rateLimiter: RateLimiter
   clock: Clock
 }
 
-export interface MeterOptions extends DatabaseOptions {
+export interface MeterOptions extends DatabaseOptions, MeterTuning {
   /** An already open database (its owner closes it). */
   database?: Database
   /** Defaults to the in-process limiter: exact for one process. */
@@ -110,13 +125,25 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const ownsDatabase = options.database === undefined
   const database = options.database ?? (await openDatabase(options))
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter(clock)
-  return new Meter({ database, rateLimiter, clock }, ownsDatabase)
+  return new Meter(
+    {
+      database,
+      rateLimiter,
+      clock,
+      ...(options.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: options.contextCacheTtlMs } : {}),
+      ...(options.groupCommit !== undefined ? { groupCommit: options.groupCommit } : {}),
+    },
+    ownsDatabase,
+  )
 }
 
 export class Meter {
   private readonly database: Database
   private readonly limiter: RateLimiter
   private readonly clock: Clock
+  private readonly contexts: ContextCache
+  /** Every ledger write of the hot path goes through here: one statement and one commit per batch. */
+  private readonly ledger: GroupCommitter<BatchTurn, BatchOutcome>
 
   constructor(
     dependencies: MeterDependencies,
@@ -125,6 +152,16 @@ export class Meter {
     this.database = dependencies.database
     this.limiter = dependencies.rateLimiter
     this.clock = dependencies.clock
+    // PGlite: one process owns the data directory, so every change goes through this meter and is seen.
+    const defaultTtlMs = this.database.kind === "pglite" ? 60_000 : 1_000
+    this.contexts = new ContextCache({ ttlMs: dependencies.contextCacheTtlMs ?? defaultTtlMs })
+    const db = this.database.db
+    this.ledger = new GroupCommitter((turns) => consumeBatch(db, turns), {
+      maxInFlight: this.database.kind === "pglite" ? 1 : 4,
+      ...dependencies.groupCommit,
+      // One subscription, one lane: batches in flight together never share a quota counter row.
+      laneOf: (turn) => Number.parseInt(turn.subscriptionId.slice(0, 8), 16),
+    })
   }
 
   /**
@@ -133,18 +170,20 @@ export class Meter {
    */
   async validateAndConsumeTokens(input: ConsumeInput, scope?: TenantScope): Promise<Decision> {
     const turn = validate(ConsumeInputSchema, input)
-    return this.inScope(scope, (db) => this.consume(db, turn))
+    return this.consume(turn, scope)
   }
 
-  private async consume(db: Kysely<DB>, input: ConsumeInput): Promise<Decision> {
+  private async consume(input: ConsumeInput, scope: TenantScope | undefined): Promise<Decision> {
     const channel = input.channel
-    const found = await findSubscriptionForTurn(db, input.entityType, input.entityId, channel)
-    if (!found) return deny(channel, undefined, subscriptionNotFound())
-    const { subscription, overrides } = found
+    const context = await this.turnContext(input.entityType, input.entityId, channel, scope)
+    if (!context) return deny(channel, undefined, subscriptionNotFound())
+    const { subscription, overrides } = context
     const settings = resolveChannelSettings(subscription.plan, channel, overrides)
     const messageLength = input.message !== undefined ? messageLengthOf(input.message) : input.messageLength
     const now = new Date(this.clock.now())
-    const record: TurnRecord = {
+    const period = billingPeriodAt(subscription.periodAnchor, now)
+    const billed = billedTokens(input.estimatedTokens, settings.multiplierHundredths)
+    const turn: BatchTurn = {
       subscriptionId: subscription.id,
       channel,
       chatbotId: input.chatbotId ?? null,
@@ -156,6 +195,10 @@ export class Meter {
       messageLength: messageLength ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
       createdAt: now,
+      billedTokens: billed,
+      periodStart: period.start,
+      scope: scope?.subscriptionId ?? null,
+      denialReason: null,
     }
 
     const early = preflight({
@@ -166,16 +209,15 @@ export class Meter {
       messageLength,
     })
     if (early) {
-      await recordDenial(db, record, early.reason)
+      await this.ledger.submit({ ...turn, denialReason: early.reason })
       return deny(channel, subscription.id, early)
     }
 
-    if (record.idempotencyKey) {
-      const previous = await findChargedUsageByKey(db, subscription.id, record.idempotencyKey)
-      if (previous) return this.replay(db, subscription, previous, settings.priority)
+    if (turn.idempotencyKey) {
+      const previous = await findChargedUsageByKey(this.database.db, subscription.id, turn.idempotencyKey)
+      if (previous) return this.replay(subscription, previous, settings.priority)
     }
 
-    const billed = billedTokens(input.estimatedTokens, settings.multiplierHundredths)
     const key = `${subscription.id}:${channel}`
     const rate = await this.limiter.consume({
       key,
@@ -185,15 +227,14 @@ export class Meter {
     })
     const rateLimit: RateLimitState = { limit: rate.limit, remaining: rate.remaining, resetMs: rate.resetMs }
     if (!rate.granted) {
-      await recordDenial(db, record, "rate_limited")
+      await this.ledger.submit({ ...turn, denialReason: "rate_limited" })
       return {
         ...deny(channel, subscription.id, rateLimited(channel, rate.exceeded, rate.retryAfterMs)),
         rateLimit,
       }
     }
 
-    const period = billingPeriodAt(subscription.periodAnchor, now)
-    const outcome = await consumeQuota(db, record, billed, period.start).catch(async (error: unknown) => {
+    const outcome = await this.ledger.submit(turn).catch(async (error: unknown) => {
       await this.limiter.release(key, rate.reservationId)
       throw error
     })
@@ -206,8 +247,8 @@ export class Meter {
         multiplier: hundredthsToMultiplier(settings.multiplierHundredths),
         rawTokens: input.estimatedTokens,
         billedTokens: billed,
-        remainingTokens: Math.max(0, subscription.tokenLimit - outcome.usedTokens),
-        tokenLimit: subscription.tokenLimit,
+        remainingTokens: Math.max(0, outcome.tokenLimit - outcome.usedTokens),
+        tokenLimit: outcome.tokenLimit,
         periodStart: period.start,
         periodEnd: period.end,
         priority: settings.priority,
@@ -216,25 +257,57 @@ export class Meter {
       }
     }
     await this.limiter.release(key, rate.reservationId)
-    if (outcome.kind === "duplicate") {
-      const previous =
-        record.idempotencyKey && (await findChargedUsageByKey(db, subscription.id, record.idempotencyKey))
-      if (!previous)
-        throw new OmnimeterError("internal_error", "idempotent turn vanished after a key conflict")
-      return this.replay(db, subscription, previous, settings.priority)
+    switch (outcome.kind) {
+      case "duplicate": {
+        const previous =
+          turn.idempotencyKey &&
+          (await findChargedUsageByKey(this.database.db, subscription.id, turn.idempotencyKey))
+        if (!previous)
+          throw new OmnimeterError("internal_error", "idempotent turn vanished after a key conflict")
+        return this.replay(subscription, previous, settings.priority)
+      }
+      case "not_found":
+        this.contexts.invalidate(subscription.id)
+        return deny(channel, undefined, subscriptionNotFound())
+      case "quota_exceeded": {
+        const remaining = Math.max(0, outcome.tokenLimit - outcome.usedTokens)
+        return { ...deny(channel, subscription.id, quotaExceeded(billed, remaining)), rateLimit }
+      }
+      case "denied":
+        throw new OmnimeterError("internal_error", "a charge was answered as a recorded denial")
     }
-    const remaining = Math.max(0, outcome.tokenLimit - outcome.usedTokens)
-    return { ...deny(channel, subscription.id, quotaExceeded(billed, remaining)), rateLimit }
+  }
+
+  /**
+   * The turn's subscription and channel overrides: from the context cache, else one database call (under
+   * the caller's scope, so row level security decides what it may find). A cached subscription outside
+   * the scope is answered as not found, exactly as the database would.
+   */
+  private async turnContext(
+    entityType: string,
+    entityId: string,
+    channel: Channel,
+    scope: TenantScope | undefined,
+  ): Promise<TurnContext | undefined> {
+    if (scope) this.requireUuid(scope.subscriptionId)
+    let context = this.contexts.get(entityType, entityId, channel)
+    if (!context) {
+      const generation = this.contexts.generation
+      context = await this.inScope(scope, (db) => findSubscriptionForTurn(db, entityType, entityId, channel))
+      if (!context) return undefined
+      this.contexts.set(entityType, entityId, channel, context, generation)
+    }
+    if (scope && context.subscription.id !== scope.subscriptionId) return undefined
+    return context
   }
 
   private async replay(
-    db: Kysely<DB>,
     subscription: Subscription,
     previous: ChargedUsage,
     priority: number,
   ): Promise<AllowedDecision> {
     const period = billingPeriodAt(subscription.periodAnchor, previous.periodStart)
-    const used = await usedTokensInPeriod(db, subscription.id, previous.periodStart)
+    const used = await usedTokensInPeriod(this.database.db, subscription.id, previous.periodStart)
     return {
       allowed: true,
       usageId: previous.usageId,
@@ -340,6 +413,7 @@ export class Meter {
       patch,
       new Date(this.clock.now()),
     )
+    this.contexts.invalidate(subscriptionId)
     if (!updated) throw notFound(subscriptionId)
     return updated
   }
@@ -388,7 +462,7 @@ export class Meter {
       if (multiplierHundredths === undefined)
         throw new ValidationError("token_multiplier", "must have at most two decimals")
     }
-    return this.inScope(scope, async (db) => {
+    const updated = await this.inScope(scope, async (db) => {
       const subscription = await this.requireSubscription(db, subscriptionId)
       if (patch.enabled === true && !planIncludes(subscription.plan, channel)) {
         const denial = channelNotInPlan(subscription.plan, channel)
@@ -409,10 +483,14 @@ export class Meter {
       const all = await listChannelOverrides(db, subscriptionId)
       return channelConfig(subscription, channel, all[channel])
     })
+    // After the commit: a turn reading between an earlier invalidation and the commit would re-cache the old row.
+    this.contexts.invalidate(subscriptionId)
+    return updated
   }
 
   /** Closes the rate limiter and, when the meter opened it, the database. */
   async close(): Promise<void> {
+    await this.ledger.drain()
     await this.limiter.close()
     if (this.ownsDatabase) await this.database.close()
   }

@@ -29,6 +29,18 @@ export class Metrics {
     labelNames: ["route", "method", "status"] as const,
     registers: [this.registry],
   })
+  private readonly batchSize = new Histogram({
+    name: "omnimeter_group_commit_batch_size",
+    help: "Metering decisions written by one group-commit statement (one transaction, one commit).",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [this.registry],
+  })
+  private readonly batchSeconds = new Histogram({
+    name: "omnimeter_group_commit_duration_seconds",
+    help: "Time of one group-commit statement, commit included.",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  })
   readonly rateLimiterHealthy = new Gauge({
     name: "omnimeter_rate_limiter_shared",
     help: "1 while rate limits are enforced by the shared store (Redis), 0 while an instance falls back to local limits.",
@@ -52,6 +64,11 @@ export class Metrics {
     this.decisionSeconds.observe({ channel: decision.channel }, seconds)
     if (decision.allowed && !decision.replayed)
       this.billed.inc({ channel: decision.channel }, decision.billedTokens)
+  }
+
+  observeBatch(size: number, seconds: number): void {
+    this.batchSize.observe(size)
+    this.batchSeconds.observe(seconds)
   }
 
   observeRequest(route: string, method: string, status: number): void {

@@ -1,13 +1,13 @@
 /**
  * The usage ledger and the quota counters. Every write here is one SQL statement, so it is atomic on its
- * own and needs no explicit transaction (one round trip on the hot path).
+ * own and needs no explicit transaction. The hot path charges through `consumeBatch` (group commit); the
+ * single-turn `omnimeter_consume` of migration 0002 stays in the schema but the service no longer calls it.
  */
 import { type Kysely, sql } from "kysely"
 import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
 import type { Channel } from "../core/channels.js"
 import type { DenialReason } from "../core/decision.js"
 import type { DB } from "./schema.js"
-import { isUniqueViolation } from "./subscriptions.js"
 
 /** What a turn carries into the ledger, whatever its outcome. */
 export interface TurnRecord {
@@ -24,67 +24,95 @@ export interface TurnRecord {
   createdAt: Date
 }
 
-export type ConsumeOutcome =
-  | { kind: "allowed"; usageId: string; usedTokens: number }
-  | { kind: "quota_exceeded"; usedTokens: number; tokenLimit: number }
-  /** Another call with the same idempotency key committed first; nothing of this call was written. */
-  | { kind: "duplicate" }
-
-/**
- * Charges `billedTokens` to the period's counter and writes the ledger row, in one call of the
- * `omnimeter_consume` function (migration 0002), if and only if the counter stays within the
- * subscription's limit as it stands at that moment. When it does not, the call writes a `quota_exceeded`
- * denial instead. The limit is read inside the call, so a limit changed a moment ago is honoured.
- */
-export async function consumeQuota(
-  db: Kysely<DB>,
-  turn: TurnRecord,
-  billedTokens: number,
-  periodStart: Date,
-): Promise<ConsumeOutcome> {
-  try {
-    const result = await sql<{ usage_id: string | null; used_tokens: number; token_limit: number }>`
-      select usage_id, used_tokens, token_limit from omnimeter_consume(
-        ${turn.subscriptionId}, ${turn.channel}, ${turn.chatbotId}, ${turn.sessionId}, ${turn.userIdentifier},
-        ${turn.operationType}, ${turn.estimatedTokens}, ${billedTokens},
-        ${hundredthsToDecimalString(turn.multiplierHundredths)}::numeric, ${turn.messageLength},
-        ${turn.idempotencyKey}, ${periodStart}, ${turn.createdAt})
-    `.execute(db)
-    const row = result.rows[0]
-    if (row?.usage_id) return { kind: "allowed", usageId: row.usage_id, usedTokens: Number(row.used_tokens) }
-    return {
-      kind: "quota_exceeded",
-      usedTokens: Number(row?.used_tokens ?? 0),
-      tokenLimit: Number(row?.token_limit ?? 0),
-    }
-  } catch (error) {
-    if (isUniqueViolation(error, "token_usage_logs_idempotency")) return { kind: "duplicate" }
-    throw error
-  }
+/** One turn of a group commit: a charge to decide, or (with `denialReason`) a denial to record. */
+export interface BatchTurn extends TurnRecord {
+  billedTokens: number
+  periodStart: Date
+  /** The subscription a subscription key's call is limited to; another subscription answers not_found. */
+  scope: string | null
+  denialReason: DenialReason | null
 }
 
-/** Writes a denied turn (billed nothing) so analytics can count denials by reason. */
-export async function recordDenial(db: Kysely<DB>, turn: TurnRecord, reason: DenialReason): Promise<void> {
-  await db
-    .insertInto("token_usage_logs")
-    .values({
-      subscription_id: turn.subscriptionId,
-      channel: turn.channel,
-      chatbot_id: turn.chatbotId,
-      session_id: turn.sessionId,
-      user_identifier: turn.userIdentifier,
-      operation_type: turn.operationType,
-      status: "denied",
-      denial_reason: reason,
-      estimated_tokens: turn.estimatedTokens,
-      raw_tokens: turn.estimatedTokens,
-      billed_tokens: 0,
-      token_multiplier: hundredthsToDecimalString(turn.multiplierHundredths),
-      message_length: turn.messageLength,
-      idempotency_key: turn.idempotencyKey,
-      created_at: turn.createdAt,
-    })
-    .execute()
+export type BatchOutcome =
+  /** `tokenLimit` is the limit the database decided with (a cached copy of the subscription may lag). */
+  | { kind: "allowed"; usageId: string; usedTokens: number; tokenLimit: number }
+  | { kind: "quota_exceeded"; usedTokens: number; tokenLimit: number }
+  /** A charged turn with this idempotency key exists (earlier, or a twin in this or a concurrent batch). */
+  | { kind: "duplicate" }
+  /** The denial given was recorded. */
+  | { kind: "denied" }
+  /** The subscription is gone, or outside the turn's scope: nothing was written. */
+  | { kind: "not_found" }
+
+interface BatchRow {
+  i: number
+  outcome: "allowed" | "quota_exceeded" | "duplicate" | "not_found" | "denied"
+  usage_id: string | null
+  used_tokens: number
+  token_limit: number
+}
+
+/**
+ * Decides and writes many turns in ONE statement (`omnimeter_consume_batch`, migration 0004): one
+ * transaction, one commit for all of them, each still charged only `WHERE used + billed <= limit`. Turns of
+ * one subscription are decided in the order given. When this resolves, every outcome is committed; when it
+ * throws, nothing of the batch was written. Returns one outcome per turn, in the order given.
+ */
+export async function consumeBatch(db: Kysely<DB>, turns: readonly BatchTurn[]): Promise<BatchOutcome[]> {
+  if (turns.length === 0) return []
+  const payload = turns.map((t, i) => ({
+    i,
+    subscription_id: t.subscriptionId,
+    scope: t.scope,
+    channel: t.channel,
+    chatbot_id: t.chatbotId,
+    session_id: t.sessionId,
+    user_identifier: t.userIdentifier,
+    operation_type: t.operationType,
+    estimated: t.estimatedTokens,
+    billed: t.billedTokens,
+    multiplier: hundredthsToDecimalString(t.multiplierHundredths),
+    message_length: t.messageLength,
+    idempotency_key: t.idempotencyKey,
+    period_start: t.periodStart.toISOString(),
+    created_at: t.createdAt.toISOString(),
+    denial_reason: t.denialReason,
+  }))
+  const result = await sql<BatchRow>`
+    select i, outcome, usage_id, used_tokens, token_limit
+    from omnimeter_consume_batch(${JSON.stringify(payload)}::jsonb)
+  `.execute(db)
+  const outcomes: Array<BatchOutcome | undefined> = new Array(turns.length)
+  for (const row of result.rows) outcomes[row.i] = batchOutcome(row)
+  return outcomes.map((outcome, i) => {
+    if (!outcome) throw new Error(`omnimeter_consume_batch answered nothing for turn ${i}`)
+    return outcome
+  })
+}
+
+function batchOutcome(row: BatchRow): BatchOutcome {
+  switch (row.outcome) {
+    case "allowed":
+      if (!row.usage_id) throw new Error("omnimeter_consume_batch allowed a turn without a usage id")
+      return {
+        kind: "allowed",
+        usageId: row.usage_id,
+        usedTokens: Number(row.used_tokens),
+        tokenLimit: Number(row.token_limit),
+      }
+    case "quota_exceeded":
+      return {
+        kind: "quota_exceeded",
+        usedTokens: Number(row.used_tokens),
+        tokenLimit: Number(row.token_limit),
+      }
+    case "duplicate":
+      return { kind: "duplicate" }
+    case "not_found":
+      return { kind: "not_found" }
+    case "denied":
+      return { kind: "denied" }
+  }
 }
 
 /** A charged (not denied) ledger row, as replays and settlement need it. */

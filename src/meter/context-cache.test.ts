@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest"
+import type { Subscription } from "../core/subscription.js"
+import { ContextCache, type TurnContext } from "./context-cache.js"
+
+function context(id: string, plan: Subscription["plan"] = "basic"): TurnContext {
+  return {
+    subscription: {
+      id,
+      entityId: `e-${id}`,
+      entityType: "org",
+      plan,
+      tokenLimit: 1000,
+      status: "active",
+      timezone: "UTC",
+      periodAnchor: new Date("2026-01-01T00:00:00Z"),
+      createdAt: new Date("2026-01-01T00:00:00Z"),
+      updatedAt: new Date("2026-01-01T00:00:00Z"),
+    },
+    overrides: {},
+  }
+}
+
+function clock() {
+  let now = 0
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms
+    },
+  }
+}
+
+describe("the subscription context cache", () => {
+  it("answers within its TTL and forgets afterwards", () => {
+    const time = clock()
+    const cache = new ContextCache({ ttlMs: 1000, now: time.now })
+    cache.set("org", "e-a", "website", context("a"), cache.generation)
+    time.advance(999)
+    expect(cache.get("org", "e-a", "website")?.subscription.id).toBe("a")
+    time.advance(1)
+    expect(cache.get("org", "e-a", "website")).toBeUndefined()
+    expect(cache.size).toBe(0)
+  })
+
+  it("keeps channels apart", () => {
+    const cache = new ContextCache()
+    cache.set("org", "e-a", "website", context("a"), cache.generation)
+    expect(cache.get("org", "e-a", "whatsapp")).toBeUndefined()
+  })
+
+  it("drops every channel of a subscription on invalidate, and only that subscription", () => {
+    const cache = new ContextCache()
+    cache.set("org", "e-a", "website", context("a"), cache.generation)
+    cache.set("org", "e-a", "whatsapp", context("a"), cache.generation)
+    cache.set("org", "e-b", "website", context("b"), cache.generation)
+    cache.invalidate("a")
+    expect(cache.get("org", "e-a", "website")).toBeUndefined()
+    expect(cache.get("org", "e-a", "whatsapp")).toBeUndefined()
+    expect(cache.get("org", "e-b", "website")?.subscription.id).toBe("b")
+  })
+
+  it("does not store a read that raced an invalidation", () => {
+    const cache = new ContextCache()
+    const before = cache.generation
+    cache.invalidate("a")
+    cache.set("org", "e-a", "website", context("a", "basic"), before)
+    expect(cache.get("org", "e-a", "website")).toBeUndefined()
+  })
+
+  it("stores nothing when its TTL is 0", () => {
+    const cache = new ContextCache({ ttlMs: 0 })
+    cache.set("org", "e-a", "website", context("a"), cache.generation)
+    expect(cache.size).toBe(0)
+  })
+
+  it("drops the oldest entry when full", () => {
+    const cache = new ContextCache({ maxEntries: 2 })
+    cache.set("org", "e-a", "website", context("a"), cache.generation)
+    cache.set("org", "e-b", "website", context("b"), cache.generation)
+    cache.set("org", "e-c", "website", context("c"), cache.generation)
+    expect(cache.size).toBe(2)
+    expect(cache.get("org", "e-a", "website")).toBeUndefined()
+    expect(cache.get("org", "e-c", "website")?.subscription.id).toBe("c")
+  })
+
+  it("refuses nonsensical options", () => {
+    expect(() => new ContextCache({ ttlMs: -1 })).toThrow(RangeError)
+    expect(() => new ContextCache({ maxEntries: 0 })).toThrow(RangeError)
+  })
+})

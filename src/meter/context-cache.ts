@@ -1,0 +1,134 @@
+/**
+ * The subscription context of a turn (the subscription and its channel's overrides), kept in process
+ * memory for a short while so the hot path does not read it from the database on every turn.
+ *
+ * Design note. Goals, in order: (1) quota stays exact whatever the cache holds: the token limit a charge is
+ * checked against is always read inside the charging statement, never from here; (2) a change made
+ * through this instance (plan, limit, status, timezone, channel settings) applies to the very next turn:
+ * the meter calls `invalidate` before it answers the change; (3) a change made through another instance
+ * applies within `ttlMs` (the documented staleness bound, default 1 s); (4) memory is bounded.
+ *
+ * - Only found subscriptions are cached: a subscription created on another instance is seen at once.
+ * - An entry is keyed by entity and channel; a second index by subscription id lets `invalidate` drop all
+ *   of one subscription's entries without scanning the cache.
+ * - A read that raced an invalidation is not stored: `set` takes the `generation` seen before the read and
+ *   drops the entry when an invalidation happened since (otherwise a lookup started just before a change
+ *   could re-cache the old state for a whole TTL).
+ * - Bounded at `maxEntries`: when full, the oldest entry is dropped (insertion order of the Map).
+ */
+import type { Channel } from "../core/channels.js"
+import type { ChannelOverrides } from "../core/decision.js"
+import type { Subscription } from "../core/subscription.js"
+
+export interface TurnContext {
+  subscription: Subscription
+  overrides: ChannelOverrides
+}
+
+export interface ContextCacheOptions {
+  /** How long an entry answers; 0 turns the cache off. Default 1000 ms. */
+  ttlMs?: number
+  /** Most entries kept. Default 100,000. */
+  maxEntries?: number
+  /** A monotonic clock in milliseconds (default `performance.now`): staleness is about real time. */
+  now?: () => number
+}
+
+interface Entry {
+  context: TurnContext
+  expires: number
+}
+
+/**
+ * @example
+ * ```ts
+ * const cache = new ContextCache({ ttlMs: 1000 })
+ * const context = cache.get("organization", "acme", "whatsapp") ?? (await loadAndRemember())
+ * cache.invalidate(subscriptionId) // after changing the subscription
+ * ```
+ */
+export class ContextCache {
+  readonly ttlMs: number
+  private readonly maxEntries: number
+  private readonly now: () => number
+  private readonly entries = new Map<string, Entry>()
+  private readonly keysBySubscription = new Map<string, Set<string>>()
+  private invalidations = 0
+
+  constructor(options: ContextCacheOptions = {}) {
+    this.ttlMs = options.ttlMs ?? 1000
+    this.maxEntries = options.maxEntries ?? 100_000
+    this.now = options.now ?? (() => performance.now())
+    if (!Number.isFinite(this.ttlMs) || this.ttlMs < 0)
+      throw new RangeError(`ttlMs must be zero or more milliseconds (got ${this.ttlMs})`)
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new RangeError(`maxEntries must be a positive integer (got ${this.maxEntries})`)
+  }
+
+  get(entityType: string, entityId: string, channel: Channel): TurnContext | undefined {
+    const key = cacheKey(entityType, entityId, channel)
+    const entry = this.entries.get(key)
+    if (!entry) return undefined
+    if (entry.expires > this.now()) return entry.context
+    this.remove(key, entry.context.subscription.id)
+    return undefined
+  }
+
+  /** Take this before reading a context from the database; pass it to {@link set}. */
+  get generation(): number {
+    return this.invalidations
+  }
+
+  set(
+    entityType: string,
+    entityId: string,
+    channel: Channel,
+    context: TurnContext,
+    generation: number,
+  ): void {
+    if (this.ttlMs === 0 || generation !== this.invalidations) return
+    const key = cacheKey(entityType, entityId, channel)
+    const previous = this.entries.get(key)
+    if (previous) this.remove(key, previous.context.subscription.id)
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.entries().next().value
+      if (!oldest) break
+      this.remove(oldest[0], oldest[1].context.subscription.id)
+    }
+    this.entries.set(key, { context, expires: this.now() + this.ttlMs })
+    const id = context.subscription.id
+    const keys = this.keysBySubscription.get(id) ?? new Set<string>()
+    keys.add(key)
+    this.keysBySubscription.set(id, keys)
+  }
+
+  /** Forgets every entry of the subscription: the next turn reads it afresh. */
+  invalidate(subscriptionId: string): void {
+    this.invalidations += 1
+    const keys = this.keysBySubscription.get(subscriptionId)
+    if (!keys) return
+    for (const key of keys) this.entries.delete(key)
+    this.keysBySubscription.delete(subscriptionId)
+  }
+
+  clear(): void {
+    this.invalidations += 1
+    this.entries.clear()
+    this.keysBySubscription.clear()
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  private remove(key: string, subscriptionId: string): void {
+    this.entries.delete(key)
+    const keys = this.keysBySubscription.get(subscriptionId)
+    keys?.delete(key)
+    if (keys?.size === 0) this.keysBySubscription.delete(subscriptionId)
+  }
+}
+
+function cacheKey(entityType: string, entityId: string, channel: Channel): string {
+  return `${entityType}\u0000${entityId}\u0000${channel}`
+}
