@@ -178,4 +178,41 @@ describe("rollup triggers", () => {
     expect(turns).toBe(60)
     expect(allowed).toBeGreaterThan(0)
   })
+
+  it("a tenant sees only its own rollup rows", async () => {
+    const mine = await subscription()
+    const theirs = await subscription()
+    await insertMany(mine.id, [{ at: "2026-05-01T10:00:00Z", channel: "api", user: "m", tokens: 3 }])
+    await insertMany(theirs.id, [{ at: "2026-05-01T10:00:00Z", channel: "api", user: "t", tokens: 4 }])
+    const seen = await database.withTenant(mine.id, async (trx) => {
+      const buckets = await sql<{ subscription_id: string }>`
+        select subscription_id from channel_usage_buckets union all
+        select subscription_id from channel_usage_hourly union all
+        select subscription_id from channel_user_days`.execute(trx)
+      return new Set(buckets.rows.map((row) => row.subscription_id))
+    })
+    expect([...seen]).toEqual([mine.id])
+  })
+
+  it("the channel_usage_analytics view sums the buckets per local day in the subscription's timezone", async () => {
+    const who = entity("view")
+    const sub = await meter.createSubscription({
+      ...who,
+      plan: "enterprise",
+      timezone: "Asia/Kathmandu",
+      periodStart: "2026-01-01T00:00:00Z",
+    })
+    await insertMany(sub.id, [
+      { at: "2026-06-01T18:14:59Z", channel: "website", user: "a", tokens: 5 }, // 23:59:59 on June 1
+      { at: "2026-06-01T18:15:00Z", channel: "website", user: "a", tokens: 7 }, // 00:00 on June 2
+      { at: "2026-06-01T18:16:00Z", channel: "website", user: "a", tokens: 1, denied: "rate_limited" },
+    ])
+    const rows = await sql<Record<string, unknown>>`
+      select usage_date::text as usage_date, tokens_used, message_count, denied_count from channel_usage_analytics
+      where subscription_id = ${sub.id} order by usage_date`.execute(database.db)
+    expect(rows.rows).toEqual([
+      { usage_date: "2026-06-01", tokens_used: 5, message_count: 1, denied_count: 0 },
+      { usage_date: "2026-06-02", tokens_used: 7, message_count: 1, denied_count: 1 },
+    ])
+  })
 })

@@ -1,6 +1,6 @@
 -- Analytics rollups (issue 4). Design note: ARCHITECTURE.md "Analytics rollups".
 --
--- Two tables, maintained by statement-level triggers on the ledger, so that whatever writes ledger rows
+-- Three tables, maintained by statement-level triggers on the ledger, so that whatever writes ledger rows
 -- (the consume function, a group commit of many turns, an import, a COPY, settlement) keeps them exact in
 -- the same transaction: a turn is in analytics the moment its statement commits.
 --
@@ -8,6 +8,7 @@
 --   denial reason): turns, billed tokens, raw tokens. Every zone offset in use since 1979 is a multiple of
 --   15 minutes, so any local day and any local hour in any zone (DST days of 23/25 h, Kolkata +5:30,
 --   Kathmandu +5:45) is an exact union of buckets.
+-- channel_usage_hourly: the same per UTC hour, read for zones whose offset is whole hours over the period.
 -- channel_user_days: per subscription, UTC year, channel and non-empty user_identifier, the UTC days of that
 --   year on which the user had an allowed turn, as a 366-bit map (bit d = day of year d + 1). Distinct users
 --   over a range = users whose map meets the whole UTC days inside it, plus the raw ledger rows of the
