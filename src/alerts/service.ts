@@ -33,7 +33,7 @@ import {
 } from "../storage/alerts.js"
 import type { Database } from "../storage/database.js"
 import type { DB } from "../storage/schema.js"
-import { findSubscriptionById } from "../storage/subscriptions.js"
+import { withVisibleSubscription } from "../storage/scoped.js"
 import { newWebhookSecret } from "./signature.js"
 import { webhookUrlProblem } from "./url-guard.js"
 
@@ -208,15 +208,7 @@ export class AlertService {
     subscriptionId: string,
     fn: (db: Kysely<DB>, subscription: Subscription) => Promise<T>,
   ): Promise<T> {
-    const run = async (db: Kysely<DB>) => {
-      const subscription = await findSubscriptionById(db, subscriptionId)
-      if (!subscription)
-        throw new OmnimeterError("subscription_not_found", `No subscription ${subscriptionId} exists.`)
-      return fn(db, subscription)
-    }
-    return scope
-      ? this.options.database.withTenant(scope.subscriptionId, run)
-      : this.options.database.db.transaction().execute(run)
+    return withVisibleSubscription(this.options.database, scope, subscriptionId, fn)
   }
 }
 

@@ -56,21 +56,6 @@ export async function billedTokensByChannel(
   return new Map(rows.map((r) => [r.channel, Number(r.tokens)]))
 }
 
-/** The period's quota counter: billed tokens charged to the period starting at `periodStart`. */
-export async function periodUsedTokens(
-  db: Kysely<DB>,
-  subscriptionId: string,
-  periodStart: Date,
-): Promise<number> {
-  const row = await db
-    .selectFrom("quota_counters")
-    .select("used_tokens")
-    .where("subscription_id", "=", subscriptionId)
-    .where("period_start", "=", periodStart)
-    .executeTakeFirst()
-  return Number(row?.used_tokens ?? 0)
-}
-
 export interface ChannelActivity {
   channel: string
   /** Allowed turns and their billed tokens over the last 30 days. */

@@ -5,7 +5,6 @@
 import type { Kysely } from "kysely"
 import { firstTurnAt } from "../alerts/queries.js"
 import type { Clock } from "../core/clock.js"
-import { OmnimeterError } from "../core/errors.js"
 import {
   DAY_MS,
   type DailyForecast,
@@ -18,9 +17,10 @@ import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../meter/meter.js"
 import type { Database } from "../storage/database.js"
+import { usedTokensInPeriod } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
-import { findSubscriptionById } from "../storage/subscriptions.js"
-import { billedTokensByChannel, channelActivity, dailyBilledTokens, periodUsedTokens } from "./queries.js"
+import { withVisibleSubscription } from "../storage/scoped.js"
+import { billedTokensByChannel, channelActivity, dailyBilledTokens } from "./queries.js"
 
 /** Days of history the model looks at: eight weeks of weekly season. */
 export const FORECAST_HISTORY_DAYS = 56
@@ -85,7 +85,7 @@ export class ForecastService {
     const days = first ? Math.min(FORECAST_HISTORY_DAYS, Math.floor((now - first.getTime()) / DAY_MS)) : 0
     const history = await dailyBilledTokens(db, subscription.id, at, days)
     const periodByChannel = await billedTokensByChannel(db, subscription.id, period.start, at)
-    const used = await periodUsedTokens(db, subscription.id, period.start)
+    const used = await usedTokensInPeriod(db, subscription.id, period.start)
     const horizon = Math.max(0, (period.end.getTime() - now) / DAY_MS)
     const elapsed = first ? Math.min(1, (now - first.getTime()) / DAY_MS) : 0
     const sinceFirst =
@@ -126,20 +126,13 @@ export class ForecastService {
     }
   }
 
+  /** Runs `fn` in the caller's scope after checking the subscription is visible there. */
   private inScope<T>(
     scope: TenantScope | undefined,
     subscriptionId: string,
     fn: (db: Kysely<DB>, subscription: Subscription) => Promise<T>,
   ): Promise<T> {
-    const run = async (db: Kysely<DB>) => {
-      const subscription = await findSubscriptionById(db, subscriptionId)
-      if (!subscription)
-        throw new OmnimeterError("subscription_not_found", `No subscription ${subscriptionId} exists.`)
-      return fn(db, subscription)
-    }
-    return scope
-      ? this.options.database.withTenant(scope.subscriptionId, run)
-      : this.options.database.db.transaction().execute(run)
+    return withVisibleSubscription(this.options.database, scope, subscriptionId, fn)
   }
 }
 
