@@ -6,7 +6,7 @@
 import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startTestApp, type TestApp } from "../support/http.js"
-import { expectDocumented } from "../support/openapi.js"
+import { describeSecurityMatrix, type MatrixEndpoint } from "../support/security-matrix.js"
 
 let t: TestApp
 let owner: Awaited<ReturnType<TestApp["subscription"]>>
@@ -44,19 +44,8 @@ beforeAll(async () => {
 })
 afterAll(async () => t.close())
 
-type Caller = "none" | "wrong" | "revoked" | "other" | "own" | "admin"
-
-interface Endpoint {
-  name: string
-  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
-  route: string
-  url: () => string
-  payload?: () => Record<string, unknown>
-  expect: Partial<Record<Caller, number>>
-}
-
 const hook = () => `/api/subscriptions/${owner.id}/webhooks/${webhookId}`
-const endpoints: Endpoint[] = [
+const endpoints: MatrixEndpoint[] = [
   {
     name: "create webhook",
     method: "POST",
@@ -139,39 +128,11 @@ const endpoints: Endpoint[] = [
   },
 ]
 
-function keyFor(caller: Caller): string | null | undefined {
-  switch (caller) {
-    case "none":
-      return null
-    case "wrong":
-      return "om_sk_this_key_was_never_issued_to_anyone"
-    case "revoked":
-      return revokedKey
-    case "other":
-      return other.key
-    case "own":
-      return owner.key
-    case "admin":
-      return undefined
-  }
-}
-
-describe.each(endpoints)("$method $route ($name)", (endpoint) => {
-  const callers: Caller[] = ["none", "wrong", "revoked", "other", "own", "admin"]
-  it.each(callers)("answers the %s caller as expected", async (caller) => {
-    const expected = endpoint.expect[caller] ?? (["none", "wrong", "revoked"].includes(caller) ? 401 : 200)
-    const key = keyFor(caller)
-    const res = await t.request({
-      method: endpoint.method,
-      url: endpoint.url(),
-      ...(endpoint.payload ? { payload: endpoint.payload() } : {}),
-      ...(key === undefined ? {} : { key }),
-    })
-    expect(res.statusCode, res.body).toBe(expected)
-    if (expected >= 400) expect(res.json().error.request_id).toBe(res.headers["x-request-id"])
-    if (expected === 401) expect(res.json().error.code).toBe("unauthorized")
-    expectDocumented(t.app, endpoint.method, endpoint.route, res)
-  })
+describeSecurityMatrix(endpoints, {
+  app: () => t,
+  revokedKey: () => revokedKey,
+  otherKey: () => other.key,
+  ownKey: () => owner.key,
 })
 
 describe("row level security on the alert tables", () => {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startTestApp, type TestApp } from "../support/http.js"
 import { expectDocumented } from "../support/openapi.js"
+import { describeSecurityMatrix, type MatrixEndpoint } from "../support/security-matrix.js"
 
 let t: TestApp
 let owner: Awaited<ReturnType<TestApp["subscription"]>>
@@ -27,18 +28,6 @@ beforeAll(async () => {
 })
 afterAll(async () => t.close())
 
-type Caller = "none" | "wrong" | "revoked" | "other" | "own" | "admin"
-
-interface Endpoint {
-  name: string
-  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
-  route: string
-  url: () => string
-  payload?: () => unknown
-  /** Expected status per caller. */
-  expect: Partial<Record<Caller, number>>
-}
-
 const consumeBody = () => ({
   entity_id: owner.entityId,
   entity_type: "organization",
@@ -46,7 +35,7 @@ const consumeBody = () => ({
   channel: "website",
 })
 
-const endpoints: Endpoint[] = [
+const endpoints: MatrixEndpoint[] = [
   {
     name: "consume",
     method: "POST",
@@ -54,6 +43,7 @@ const endpoints: Endpoint[] = [
     url: () => "/api/tokens/consume",
     payload: consumeBody,
     expect: { other: 404, own: 200, admin: 200 },
+    checkEnvelope: false,
   },
   {
     name: "settle",
@@ -62,6 +52,10 @@ const endpoints: Endpoint[] = [
     url: () => "/api/tokens/settle",
     payload: () => ({ usage_id: usageId, actual_tokens: 5 }),
     expect: { other: 404 },
+    before: async () => {
+      const consumed = await t.request({ method: "POST", url: "/api/tokens/consume", payload: consumeBody() })
+      usageId = consumed.json().usage_id
+    },
   },
   {
     name: "create subscription",
@@ -139,45 +133,11 @@ const endpoints: Endpoint[] = [
   },
 ]
 
-function keyFor(caller: Caller): string | null {
-  switch (caller) {
-    case "none":
-      return null
-    case "wrong":
-      return "om_sk_this_key_was_never_issued_to_anyone"
-    case "revoked":
-      return revokedKey
-    case "other":
-      return other.key
-    case "own":
-      return owner.key
-    case "admin":
-      return undefined as unknown as string
-  }
-}
-
-describe.each(endpoints)("$method $route ($name)", (endpoint) => {
-  const callers: Caller[] = ["none", "wrong", "revoked", "other", "own", "admin"]
-  it.each(callers)("answers the %s caller as expected", async (caller) => {
-    if (endpoint.name === "settle") {
-      const consumed = await t.request({ method: "POST", url: "/api/tokens/consume", payload: consumeBody() })
-      usageId = consumed.json().usage_id
-    }
-    const expected = endpoint.expect[caller] ?? (["none", "wrong", "revoked"].includes(caller) ? 401 : 200)
-    const key = keyFor(caller)
-    const res = await t.request({
-      method: endpoint.method,
-      url: endpoint.url(),
-      ...(endpoint.payload ? { payload: endpoint.payload() as Record<string, unknown> } : {}),
-      ...(key === undefined ? {} : { key }),
-    })
-    expect(res.statusCode, res.body).toBe(expected)
-    if (expected >= 400 && endpoint.name !== "consume") {
-      expect(res.json().error.request_id).toBe(res.headers["x-request-id"])
-    }
-    if (expected === 401) expect(res.json().error.code).toBe("unauthorized")
-    expectDocumented(t.app, endpoint.method, endpoint.route, res)
-  })
+describeSecurityMatrix(endpoints, {
+  app: () => t,
+  revokedKey: () => revokedKey,
+  otherKey: () => other.key,
+  ownKey: () => owner.key,
 })
 
 describe("tenant isolation over HTTP", () => {
