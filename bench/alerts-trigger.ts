@@ -5,11 +5,11 @@
  * none crosses a threshold (the common case); one subscription in ten has a limit small enough that its
  * thresholds are crossed during the run. Usage: npx tsx bench/alerts-trigger.ts [--seconds 5 --rounds 3]
  */
-import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
 import { sql } from "kysely"
 import pg from "pg"
-import { createMeter, type Database, type Meter, openDatabase } from "../src/index.js"
+import { createMeter, type Database, openDatabase } from "../src/index.js"
+import { driveMeter, type LoadResult, prepareSubscriptions } from "./support/meter-load.js"
 
 const { values } = parseArgs({
   options: {
@@ -22,57 +22,6 @@ const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const concurrency = Number(values.concurrency)
 const postgresBase = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-
-async function prepare(meter: Meter): Promise<string[]> {
-  const entities: string[] = []
-  for (let i = 0; i < 100; i += 1) {
-    const entityId = `bench-${i}`
-    const sub = await meter.createSubscription({
-      entityId,
-      entityType: "org",
-      plan: "enterprise",
-      tokenLimit: i % 10 === 0 ? 2_000_000 : 1e14,
-    })
-    for (const channel of ["website", "whatsapp", "api"] as const) {
-      await meter.updateChannelConfig(sub.id, channel, {
-        requestsPerMinute: 1_000_000,
-        tokensPerMinute: 1_000_000_000,
-      })
-    }
-    entities.push(entityId)
-  }
-  return entities
-}
-
-async function drive(meter: Meter, entities: string[]) {
-  const channels = ["website", "whatsapp", "api"] as const
-  const latencies: number[] = []
-  let allowed = 0
-  let n = 0
-  const started = performance.now()
-  const deadline = started + seconds * 1000
-  async function worker() {
-    while (performance.now() < deadline) {
-      n += 1
-      const t0 = performance.now()
-      const decision = await meter.validateAndConsumeTokens({
-        entityId: entities[n % entities.length] ?? "bench-0",
-        entityType: "org",
-        estimatedTokens: 50 + (n % 200),
-        operationType: "chat",
-        channel: channels[n % 3] ?? "website",
-        messageLength: 120,
-      })
-      latencies.push(performance.now() - t0)
-      if (decision.allowed) allowed += 1
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  latencies.sort((a, b) => a - b)
-  const at = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0
-  return { perSecond: allowed / ((performance.now() - started) / 1000), p50: at(50), p99: at(99) }
-}
 
 /**
  * The trigger's own execution time, as PostgreSQL reports it (EXPLAIN ANALYZE's per-trigger timing) for a
@@ -111,7 +60,7 @@ async function triggerTiming(
 
 async function compare(name: string, database: Database, setTrigger: (enabled: boolean) => Promise<void>) {
   const meter = await createMeter({ database })
-  const entities = await prepare(meter)
+  const entities = await prepareSubscriptions(meter, 100, (i) => (i % 10 === 0 ? 2_000_000 : 1e14))
   await setTrigger(true)
   const timing = await triggerTiming(database)
   await setTrigger(false)
@@ -123,11 +72,11 @@ async function compare(name: string, database: Database, setTrigger: (enabled: b
     await meter.close()
     return
   }
-  const results: Record<"off" | "on", { perSecond: number; p50: number; p99: number }[]> = { off: [], on: [] }
+  const results: Record<"off" | "on", LoadResult[]> = { off: [], on: [] }
   for (let round = 0; round < rounds; round += 1) {
     for (const state of round % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const)) {
       await setTrigger(state === "on")
-      results[state].push(await drive(meter, entities))
+      results[state].push(await driveMeter(meter, entities, { seconds, concurrency }))
     }
   }
   const alerts = await sql<{ n: number }>`select count(*)::int as n from alerts`.execute(database.db)

@@ -3,12 +3,12 @@
  * triggers of migration 0005 disabled and enabled, in alternating rounds of one run (so both see the same
  * machine load), on PGlite and PostgreSQL. Usage: npm run bench:analytics-write -- [--seconds 6 --rounds 3 --engine both]
  */
-import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
 import { sql } from "kysely"
 import pg from "pg"
-import { createMeter, type Meter } from "../src/index.js"
+import { createMeter } from "../src/index.js"
 import { type Database, openDatabase } from "../src/storage/database.js"
+import { driveMeter, prepareSubscriptions } from "./support/meter-load.js"
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +21,7 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const concurrency = Number(values.concurrency)
+const load = { seconds, concurrency }
 const postgresBase = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const TRIGGERS = [
   "token_usage_logs_rollup_insert",
@@ -32,65 +33,17 @@ const toggle = (on: boolean) =>
     " ",
   )
 
-async function prepare(meter: Meter): Promise<string[]> {
-  const entities: string[] = []
-  for (let i = 0; i < 100; i += 1) {
-    const entityId = `bench-${i}`
-    const sub = await meter.createSubscription({
-      entityId,
-      entityType: "org",
-      plan: "enterprise",
-      tokenLimit: 1e14,
-    })
-    for (const channel of ["website", "whatsapp", "api"] as const) {
-      await meter.updateChannelConfig(sub.id, channel, {
-        requestsPerMinute: 1_000_000,
-        tokensPerMinute: 1_000_000_000,
-      })
-    }
-    entities.push(entityId)
-  }
-  return entities
-}
-
-let n = 0
-async function drive(meter: Meter, entities: string[]): Promise<number> {
-  const channels = ["website", "whatsapp", "api"] as const
-  let allowed = 0
-  const deadline = performance.now() + seconds * 1000
-  const started = performance.now()
-  async function worker() {
-    while (performance.now() < deadline) {
-      n += 1
-      const decision = await meter.validateAndConsumeTokens({
-        entityId: entities[n % entities.length] ?? "bench-0",
-        entityType: "org",
-        estimatedTokens: 50 + (n % 200),
-        operationType: "chat",
-        channel: channels[n % 3] ?? "website",
-        chatbotId: "bench-bot",
-        sessionId: `s-${n % 5000}`,
-        userIdentifier: `u-${n % 20000}`,
-        messageLength: 120,
-      })
-      if (decision.allowed) allowed += 1
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  return allowed / ((performance.now() - started) / 1000)
-}
-
 async function bench(name: string, database: Database, setTriggers: (on: boolean) => Promise<void>) {
   const meter = await createMeter({ database })
-  const entities = await prepare(meter)
-  await drive(meter, entities) // warm-up
+  const entities = await prepareSubscriptions(meter)
+  await driveMeter(meter, entities, load) // warm-up
   const off: number[] = []
   const on: number[] = []
   for (let round = 0; round < rounds; round += 1) {
     await setTriggers(false)
-    off.push(await drive(meter, entities))
+    off.push((await driveMeter(meter, entities, load)).perSecond)
     await setTriggers(true)
-    on.push(await drive(meter, entities))
+    on.push((await driveMeter(meter, entities, load)).perSecond)
   }
   await meter.close()
   const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length
