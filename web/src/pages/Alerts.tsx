@@ -331,7 +331,7 @@ function EndpointCard({ endpoint }: { endpoint: EndpointBody }) {
         <button type="button" className="secondary small" onClick={sendTest} disabled={sending}>
           {sending ? "Sending…" : "Send test event"}
         </button>
-        <button type="button" className="link" onClick={() => setVersion((v) => v + 1)}>
+        <button type="button" className="link small" onClick={() => setVersion((v) => v + 1)}>
           Refresh log
         </button>
         {sent ? (

@@ -121,7 +121,7 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
         {forecast.history_days === 1 ? "day" : "days"} of history. Computed{" "}
         {formatLocalTime(forecast.generated_at)}.
       </p>
-      {channels.length === 0 && total.used_tokens === 0 ? (
+      {total.used_tokens === 0 && total.projected_tokens === 0 ? (
         <Empty title="No usage to project yet">
           The forecast starts with the first billed turn; until then every projection is zero.
         </Empty>
