@@ -475,6 +475,9 @@ describe("the Alerts page", () => {
       expect(await row.locator("[data-status]").getAttribute("data-status")).toBe(d.status)
       expect(await row.locator("td").nth(0).textContent()).toBe("Test event")
       expect(await row.locator("td").nth(2).textContent()).toBe(int(d.attempts))
+      expect(await row.locator(".delivery-error").textContent()).toBe(
+        d.last_error ?? `HTTP ${d.last_status_code}`,
+      )
     }
     await shot("alerts-06-webhooks")
   })

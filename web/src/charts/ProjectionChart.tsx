@@ -36,7 +36,9 @@ export function ProjectionChart({
 }) {
   const id = useId()
   const [box, width] = useWidth<HTMLElement>(720)
-  const labelWidth = Math.min(140, Math.max(84, Math.floor(width * 0.22)))
+  // Room for the longest label at the axis font (11px, ~6.4px a character), never past 40% of the box.
+  const longest = Math.max(0, ...rows.map((r) => r.label.length))
+  const labelWidth = Math.round(Math.min(width * 0.4, Math.max(48, longest * 6.4 + 14)))
   const max = niceMax(Math.max(quota, ...rows.map((r) => Math.max(r.upper, r.projected))))
   const innerW = Math.max(40, width - labelWidth - PAD.right)
   const height = PAD.top + rows.length * ROW + PAD.bottom

@@ -266,6 +266,14 @@ function eventText(type: string): string {
   return type === "webhook.test" ? "Test event" : (ALERT_TEXT[type as AlertType] ?? type)
 }
 
+/** The receiver's last status code and the error, without saying "HTTP 500" twice. */
+function lastAnswer(d: DeliveryBody): string {
+  const code = d.last_status_code === null ? null : `HTTP ${d.last_status_code}`
+  if (!d.last_error) return code ?? "–"
+  if (code && d.last_error.startsWith(code)) return d.last_error
+  return code ? `${code} · ${d.last_error}` : d.last_error
+}
+
 const DELIVERY_CLASS: Record<DeliveryBody["status"], string> = {
   delivered: "badge-on",
   pending: "badge-warn",
@@ -371,11 +379,7 @@ function EndpointCard({ endpoint }: { endpoint: EndpointBody }) {
                         </span>
                       </td>
                       <td className="num">{formatInteger(d.attempts)}</td>
-                      <td className="delivery-error">
-                        {d.last_status_code !== null ? `HTTP ${d.last_status_code}` : ""}
-                        {d.last_error ? `${d.last_status_code !== null ? " · " : ""}${d.last_error}` : ""}
-                        {d.last_status_code === null && !d.last_error ? "–" : ""}
-                      </td>
+                      <td className="delivery-error">{lastAnswer(d)}</td>
                       <td className="small">
                         {d.delivered_at
                           ? `delivered ${formatLocalTime(d.delivered_at)}`
