@@ -337,13 +337,13 @@ describe("the Forecast page", () => {
         contentType: "application/json",
         headers: { "x-request-id": "req-forecast-down" },
         body: JSON.stringify({
-          error: { code: "unavailable", message: "The database is busy.", request_id: "req-forecast-down" },
+          error: { code: "service_unavailable", message: "The database is busy.", request_id: "req-forecast-down" },
         }),
       }),
     )
     await open(page, "initech", "Forecast")
     await page.getByRole("alert").waitFor()
-    expect(await text('[role="alert"]')).toContain("The API answered 503 unavailable")
+    expect(await text('[role="alert"]')).toContain("The API answered 503 service_unavailable")
     expect(await text('[role="alert"]')).toContain("The database is busy.")
     expect(await text('[role="alert"]')).toContain("Request id: req-forecast-down")
     await shot("alerts-03-forecast-error")
