@@ -337,7 +337,11 @@ describe("the Forecast page", () => {
         contentType: "application/json",
         headers: { "x-request-id": "req-forecast-down" },
         body: JSON.stringify({
-          error: { code: "service_unavailable", message: "The database is busy.", request_id: "req-forecast-down" },
+          error: {
+            code: "service_unavailable",
+            message: "The database is busy.",
+            request_id: "req-forecast-down",
+          },
         }),
       }),
     )
