@@ -137,11 +137,13 @@ async function listen(): Promise<RunningServer> {
 
 /** Signs in as the admin, picks `entityId`, and opens the page behind the navigation link `link`. */
 async function open(target: Page, entityId: string, link: string): Promise<void> {
-  // A fresh sign-in each time: the tab keeps its key in sessionStorage across navigations.
+  // A fresh sign-in each time: the tab keeps its key in sessionStorage, so sign out first if it restored one.
   await target.goto(`${server.url}/`)
-  await target.evaluate("window.sessionStorage.clear()")
-  await target.goto(`${server.url}/`)
-  await target.getByLabel("API key").fill(ADMIN_KEY)
+  const signOut = target.getByRole("button", { name: "Sign out" })
+  const keyField = target.getByLabel("API key")
+  await signOut.or(keyField).waitFor()
+  if (await signOut.isVisible()) await signOut.click()
+  await keyField.fill(ADMIN_KEY)
   await target.getByRole("button", { name: "Sign in" }).click()
   await target.getByRole("button", { name: entityId, exact: true }).click()
   await target.getByRole("heading", { name: "Overview" }).waitFor()
@@ -485,6 +487,48 @@ describe("the Alerts page", () => {
     }
     await shot("alerts-06-webhooks")
   })
+
+  it("adds an endpoint from the page: the API's refusal next to the URL, then the secret shown once", async () => {
+    expectedRefusals = ["/webhooks"]
+    const globex = byEntity("globex-support")
+    await open(page, "globex-support", "Alerts")
+    await page.getByText("No webhook endpoints").waitFor()
+    await page.getByLabel("URL").fill("ftp://example.com/hook")
+    await page.getByRole("button", { name: "Add endpoint" }).click()
+    await expect
+      .poll(() => text(".webhook-form .field-error"))
+      .toBe("url: must start with https:// or http://")
+    expect(await page.getByLabel("URL").getAttribute("aria-invalid")).toBe("true")
+    expect(await api<{ webhooks: unknown[] }>(`/api/subscriptions/${globex.id}/webhooks`)).toEqual({
+      webhooks: [],
+    })
+
+    await page.getByLabel("URL").fill(receiverUrl(receiverOk))
+    await page.getByLabel("Description (optional)").fill("Added from the dashboard")
+    await page.getByRole("checkbox", { name: "Channel health degraded" }).uncheck()
+    await page.getByRole("checkbox", { name: "Channel health recovered" }).uncheck()
+    await page.getByRole("button", { name: "Add endpoint" }).click()
+    await page.locator('[data-testid="webhook-secret"]').waitFor()
+    const listed = await api<{
+      webhooks: { id: string; url: string; description: string; event_types: string[] }[]
+    }>(`/api/subscriptions/${globex.id}/webhooks`)
+    expect(listed.webhooks.length).toBe(1)
+    const [created] = listed.webhooks
+    if (!created) throw new Error("no endpoint")
+    expect(created.url).toBe(receiverUrl(receiverOk))
+    expect(created.description).toBe("Added from the dashboard")
+    expect([...created.event_types].sort()).toEqual(
+      [
+        "quota.threshold_reached",
+        "rate_limit.exceeded",
+        "usage.spike_detected",
+        "usage.spike_resolved",
+      ].sort(),
+    )
+    expect(await text('[data-testid="webhook-secret"] code')).toMatch(/^whsec_/)
+    await page.locator(`[data-webhook="${created.id}"]`).waitFor()
+    await shot("alerts-07-webhook-added")
+  })
 })
 
 describe("the Forecast and Alerts pages on a phone", () => {
@@ -494,8 +538,8 @@ describe("the Forecast and Alerts pages on a phone", () => {
       await open(phone.page, "initech", "Forecast")
       await phone.page.locator('[data-testid="insights"]').waitFor()
       for (const [name, link, ready] of [
-        ["alerts-07-phone-forecast", "Forecast", '[data-testid="forecast-chart"]'],
-        ["alerts-08-phone-alerts", "Alerts", '[data-testid="webhooks"]'],
+        ["alerts-08-phone-forecast", "Forecast", '[data-testid="forecast-chart"]'],
+        ["alerts-09-phone-alerts", "Alerts", '[data-testid="webhooks"]'],
       ] as const) {
         await phone.page.getByRole("link", { name: link, exact: true }).click()
         await phone.page.locator(ready).first().waitFor()

@@ -5,6 +5,7 @@
  */
 import "../alerts.css"
 import { useState } from "react"
+import { ALERT_TEXT } from "../alert-text.ts"
 import type {
   AlertBody,
   AlertPage,
@@ -20,16 +21,7 @@ import { formatDecimal, formatInteger, formatLocalTime, formatPercent } from "..
 import { href, navigate, useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
-
-/** Every alert type, with the words the page uses for it. */
-export const ALERT_TEXT: Record<AlertType, string> = {
-  "quota.threshold_reached": "Quota threshold reached",
-  "rate_limit.exceeded": "Rate limit exceeded",
-  "usage.spike_detected": "Usage spike",
-  "usage.spike_resolved": "Usage spike over",
-  "channel.health_degraded": "Channel health degraded",
-  "channel.health_recovered": "Channel health recovered",
-}
+import { WebhookForm } from "./WebhookForm.tsx"
 
 const ALERT_TONE: Record<AlertType, string> = {
   "quota.threshold_reached": "warn",
@@ -132,9 +124,9 @@ function AlertList() {
     <section className="panel" aria-labelledby="alerts-title">
       <div className="panel-head">
         <h2 id="alerts-title">Recent alerts</h2>
-        <label className="field-inline">
-          Type{" "}
-          <select value={type ?? ""} onChange={(event) => setType(event.target.value)}>
+        <div className="field-inline">
+          <label htmlFor="alert-type-filter">Type</label>
+          <select id="alert-type-filter" value={type ?? ""} onChange={(event) => setType(event.target.value)}>
             <option value="">All types</option>
             {Object.entries(ALERT_TEXT).map(([value, text]) => (
               <option key={value} value={value}>
@@ -142,7 +134,7 @@ function AlertList() {
               </option>
             ))}
           </select>
-        </label>
+        </div>
       </div>
       <AsyncView state={state} retry={retry} label="Loading alerts…">
         {(first) => {
@@ -246,8 +238,8 @@ function Webhooks() {
         {({ webhooks }) =>
           webhooks.length === 0 ? (
             <Empty title="No webhook endpoints">
-              Add one with <code>POST /api/subscriptions/{"{id}"}/webhooks</code> (see the README's Webhooks
-              section) to receive these alerts, signed, at your own URL.
+              Add one below to receive these alerts at your own URL, signed with HMAC-SHA256 (see the README's
+              Webhooks section for checking the signature).
             </Empty>
           ) : (
             <ul className="endpoints" data-testid="webhooks">
@@ -258,6 +250,7 @@ function Webhooks() {
           )
         }
       </AsyncView>
+      <WebhookForm onCreated={retry} />
     </section>
   )
 }
