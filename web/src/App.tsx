@@ -5,8 +5,10 @@
 import { useCallback, useEffect, useMemo, useState } from "react"
 import { type Api, createApi } from "./api/client.ts"
 import type { ChannelCatalog, MeBody, SubscriptionBody } from "./api/types.ts"
+import { Alerts } from "./pages/Alerts.tsx"
 import { ChannelDetail } from "./pages/ChannelDetail.tsx"
 import { Configuration } from "./pages/Configuration.tsx"
+import { Forecast } from "./pages/Forecast.tsx"
 import { Overview } from "./pages/Overview.tsx"
 import { Playground } from "./pages/Playground.tsx"
 import { SignIn } from "./pages/SignIn.tsx"
@@ -154,6 +156,10 @@ function Page({ path }: { path: string }) {
   switch (path.replace(/\/$/, "") || "/") {
     case "/":
       return <Overview />
+    case "/forecast":
+      return <Forecast />
+    case "/alerts":
+      return <Alerts />
     case "/configuration":
       return <Configuration />
     case "/playground":
@@ -170,6 +176,8 @@ function Page({ path }: { path: string }) {
 
 const NAV = [
   { path: "/", label: "Overview" },
+  { path: "/forecast", label: "Forecast" },
+  { path: "/alerts", label: "Alerts" },
   { path: "/configuration", label: "Configuration" },
   { path: "/playground", label: "Playground" },
 ] as const
