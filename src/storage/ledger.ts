@@ -134,13 +134,17 @@ export async function findChargedUsageByKey(
   subscriptionId: string,
   idempotencyKey: string,
 ): Promise<ChargedUsage | undefined> {
+  // The key table finds the row's id and month; the ledger is then read in that one partition.
   const row = await db
-    .selectFrom("token_usage_logs")
-    .select(["id", "subscription_id", "channel", "status", "estimated_tokens", "raw_tokens", "billed_tokens"])
-    .select(["token_multiplier", "period_start", "created_at"])
-    .where("subscription_id", "=", subscriptionId)
-    .where("idempotency_key", "=", idempotencyKey)
-    .where("status", "<>", "denied")
+    .selectFrom("usage_idempotency_keys as k")
+    .innerJoin("token_usage_logs as l", (join) =>
+      join.onRef("l.id", "=", "k.usage_id").onRef("l.created_at", "=", "k.created_at"),
+    )
+    .select(["l.id", "l.subscription_id", "l.channel", "l.status", "l.estimated_tokens", "l.raw_tokens"])
+    .select(["l.billed_tokens", "l.token_multiplier", "l.period_start", "l.created_at"])
+    .where("k.subscription_id", "=", subscriptionId)
+    .where("k.idempotency_key", "=", idempotencyKey)
+    .where("l.status", "<>", "denied")
     .executeTakeFirst()
   if (!row || row.period_start === null) return undefined
   return {
@@ -212,7 +216,7 @@ export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promi
     period_start: Date
   }>`
     with target as (
-      select id, billed_tokens from token_usage_logs
+      select id, created_at, billed_tokens from token_usage_logs
       where id = ${request.usageId} and status = 'estimated'
       for update
     ), settled as (
@@ -221,7 +225,7 @@ export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promi
           billed_tokens = ceil(${request.actualTokens}::numeric * t.token_multiplier)::bigint,
           settled_at = ${request.settledAt}, outcome = ${request.outcome}, latency_ms = ${request.latencyMs}
       from target
-      where t.id = target.id
+      where t.id = target.id and t.created_at = target.created_at
       returning t.subscription_id, t.channel, t.period_start, t.billed_tokens, target.billed_tokens as previous_billed
     ), counter as (
       update quota_counters q
@@ -297,23 +301,34 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
     denial_reason: t.denialReason ?? null,
     billed: t.denialReason ? 0 : t.billedTokens,
   }))
+  // A keyed, charged turn claims its key in usage_idempotency_keys first (ON CONFLICT DO NOTHING: an
+  // earlier import, a live turn, a concurrent twin that commits, or an earlier twin in this batch keeps
+  // it); only the turns that claimed their key, the unkeyed ones and denials (which hold no key) are written.
   const result = await sql<{ inserted: number }>`
-    with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
-        subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
-        operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
-        idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text)
+    with input as materialized (
+      select gen_random_uuid() as id, x.* from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (
+          subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
+          operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
+          idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text))
+        with ordinality as x
+    ), claimed as (
+      insert into usage_idempotency_keys (subscription_id, idempotency_key, usage_id, created_at)
+      select subscription_id, idempotency_key, id, created_at from input
+      where idempotency_key is not null and denial_reason is null
+      order by ordinality
+      on conflict (subscription_id, idempotency_key) do nothing
+      returning usage_id
     ), written as (
-      insert into token_usage_logs (subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
-        status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, idempotency_key,
-        period_start, created_at, settled_at)
-      select subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
+      insert into token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
+        operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
+        idempotency_key, period_start, created_at, settled_at)
+      select id, subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
         case when denial_reason is null then 'settled' else 'denied' end, denial_reason,
         raw_tokens, raw_tokens, billed, token_multiplier, idempotency_key, period_start, created_at,
         case when denial_reason is null then created_at end
       from input
-      on conflict (subscription_id, idempotency_key) where idempotency_key is not null and status <> 'denied'
-        do nothing
+      where idempotency_key is null or denial_reason is not null or id in (select usage_id from claimed)
+      order by ordinality
       returning subscription_id, period_start, billed_tokens, status
     ), counted as (
       insert into quota_counters as q (subscription_id, period_start, used_tokens)
