@@ -1,7 +1,8 @@
 /**
  * In-process library throughput: allowed decisions per second and the latency each turn adds, spread over
  * 100 subscriptions, on embedded PGlite and on PostgreSQL (when BENCH_POSTGRES_URL or the local default is
- * reachable). Usage: npm run bench:meter [-- --seconds 10 --concurrency 64]
+ * reachable). Usage: npm run bench:meter [-- --seconds 10 --concurrency 64 --keyed]
+ * (--keyed: every turn carries a unique idempotency key, the path a retrying client takes.)
  */
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     "in-flight": { type: "string", default: "4" },
     "max-batch": { type: "string", default: "256" },
     only: { type: "string" },
+    keyed: { type: "boolean", default: false },
   },
 })
 const groupCommit = { maxBatch: Number(values["max-batch"]) }
@@ -73,6 +75,7 @@ async function drive(meter: Meter, entities: string[]) {
         sessionId: `s-${n % 5000}`,
         userIdentifier: `u-${n % 20000}`,
         messageLength: 120,
+        ...(values.keyed ? { idempotencyKey: `bench-${n}` } : {}),
       })
       latencies.push(performance.now() - t0)
       if (decision.allowed) allowed += 1

@@ -134,17 +134,23 @@ export async function findChargedUsageByKey(
   subscriptionId: string,
   idempotencyKey: string,
 ): Promise<ChargedUsage | undefined> {
-  // The key table finds the row's id and month; the ledger is then read in that one partition.
+  // The key table finds the row's id and month (a miss, the common case, ends here with one primary-key
+  // probe); the ledger row is then read from that one partition. Two plain queries plan faster than a join
+  // over every partition, which matters on this per-turn path.
+  const key = await db
+    .selectFrom("usage_idempotency_keys")
+    .select(["usage_id", "created_at"])
+    .where("subscription_id", "=", subscriptionId)
+    .where("idempotency_key", "=", idempotencyKey)
+    .executeTakeFirst()
+  if (!key) return undefined
   const row = await db
-    .selectFrom("usage_idempotency_keys as k")
-    .innerJoin("token_usage_logs as l", (join) =>
-      join.onRef("l.id", "=", "k.usage_id").onRef("l.created_at", "=", "k.created_at"),
-    )
-    .select(["l.id", "l.subscription_id", "l.channel", "l.status", "l.estimated_tokens", "l.raw_tokens"])
-    .select(["l.billed_tokens", "l.token_multiplier", "l.period_start", "l.created_at"])
-    .where("k.subscription_id", "=", subscriptionId)
-    .where("k.idempotency_key", "=", idempotencyKey)
-    .where("l.status", "<>", "denied")
+    .selectFrom("token_usage_logs")
+    .select(["id", "subscription_id", "channel", "status", "estimated_tokens", "raw_tokens", "billed_tokens"])
+    .select(["token_multiplier", "period_start", "created_at"])
+    .where("id", "=", key.usage_id)
+    .where("created_at", "=", key.created_at)
+    .where("status", "<>", "denied")
     .executeTakeFirst()
   if (!row || row.period_start === null) return undefined
   return {
