@@ -207,7 +207,8 @@ export type SettleOutcome =
 
 /**
  * Replaces a turn's estimate with what the LLM really used and moves the period's counter by the
- * difference, in one statement. The row lock taken by `for update` makes a concurrent second settle wait
+ * difference, in one statement (`omnimeter_settle`, migration 0007: a PL/pgSQL function, so its plan over
+ * every ledger partition is cached per connection). The row lock taken by `for update` makes a concurrent second settle wait
  * and then find the row no longer `estimated`, so it changes nothing. Billing uses numeric arithmetic in
  * the database: `ceil(actual * multiplier)` is exact there too.
  */
@@ -221,29 +222,11 @@ export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promi
     token_limit: number
     period_start: Date
   }>`
-    with target as (
-      select id, created_at, billed_tokens from token_usage_logs
-      where id = ${request.usageId} and status = 'estimated'
-      for update
-    ), settled as (
-      update token_usage_logs t
-      set status = 'settled', raw_tokens = ${request.actualTokens},
-          billed_tokens = ceil(${request.actualTokens}::numeric * t.token_multiplier)::bigint,
-          settled_at = ${request.settledAt}, outcome = ${request.outcome}, latency_ms = ${request.latencyMs}
-      from target
-      where t.id = target.id and t.created_at = target.created_at
-      returning t.subscription_id, t.channel, t.period_start, t.billed_tokens, target.billed_tokens as previous_billed
-    ), counter as (
-      update quota_counters q
-      set used_tokens = q.used_tokens + (settled.billed_tokens - settled.previous_billed)
-      from settled
-      where q.subscription_id = settled.subscription_id and q.period_start = settled.period_start
-      returning q.used_tokens
-    )
-    select settled.subscription_id, settled.channel, settled.previous_billed, settled.billed_tokens,
-      settled.period_start, counter.used_tokens,
-      (select token_limit from subscriptions where id = settled.subscription_id) as token_limit
-    from settled, counter
+    select o_subscription_id as subscription_id, o_channel as channel, o_previous_billed as previous_billed,
+      o_billed_tokens as billed_tokens, o_period_start as period_start, o_used_tokens as used_tokens,
+      o_token_limit as token_limit
+    from omnimeter_settle(${request.usageId}::uuid, ${request.actualTokens}::bigint,
+      ${request.settledAt}::timestamptz, ${request.outcome}::text, ${request.latencyMs}::int)
   `.execute(db)
   const row = result.rows[0]
   if (row) {
