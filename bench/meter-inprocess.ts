@@ -1,7 +1,8 @@
 /**
  * In-process library throughput: allowed decisions per second and the latency each turn adds, spread over
  * 100 subscriptions, on embedded PGlite and on PostgreSQL (when BENCH_POSTGRES_URL or the local default is
- * reachable). Usage: npm run bench:meter [-- --seconds 10 --concurrency 64]
+ * reachable). Usage: npm run bench:meter [-- --seconds 10 --concurrency 64 --keyed]
+ * (--keyed: every turn carries a unique idempotency key, the path a retrying client takes.)
  */
 import { parseArgs } from "node:util"
 import pg from "pg"
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     "in-flight": { type: "string", default: "4" },
     "max-batch": { type: "string", default: "256" },
     only: { type: "string" },
+    keyed: { type: "boolean", default: false },
   },
 })
 const groupCommit = { maxBatch: Number(values["max-batch"]) }
@@ -30,7 +32,7 @@ async function bench(name: string, open: () => Promise<{ meter: Meter; done: () 
   const { meter, done } = await open()
   try {
     const entities = await prepareSubscriptions(meter, subscriptionCount)
-    const result = await driveMeter(meter, entities, { seconds, concurrency })
+    const result = await driveMeter(meter, entities, { seconds, concurrency, keyed: values.keyed ?? false })
     console.log(
       `${name}: ${Math.round(result.perSecond)} allowed decisions/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, denied ${result.denied} (concurrency ${concurrency}, ${seconds} s)`,
     )

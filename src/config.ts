@@ -42,6 +42,11 @@ export interface Config {
   groupCommitMaxBatch: number
   /** Group commit: most batch statements in flight at once (PostgreSQL; PGlite always runs one). */
   groupCommitInFlight: number
+  /**
+   * Ledger retention: full months of raw ledger rows kept before the current UTC month; older monthly
+   * partitions are dropped (analytics rollups and quota counters are kept). 0 keeps everything.
+   */
+  ledgerRetentionMonths: number
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const
@@ -127,5 +132,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       : undefined,
     groupCommitMaxBatch: integer(env, "OMNIMETER_GROUP_COMMIT_MAX_BATCH", 256, 1, 10_000),
     groupCommitInFlight: integer(env, "OMNIMETER_GROUP_COMMIT_IN_FLIGHT", 4, 1, 64),
+    ledgerRetentionMonths: integer(env, "OMNIMETER_LEDGER_RETENTION_MONTHS", 0, 0, 1200),
   })
 }

@@ -19,6 +19,7 @@ import { type RateLimiterStatus, ResilientRateLimiter } from "./limits/resilient
 import { Meter } from "./meter/meter.js"
 import { Metrics } from "./observability/metrics.js"
 import { type Database, openDatabase } from "./storage/database.js"
+import { LedgerMaintenanceJob } from "./storage/partitions.js"
 
 export interface Container {
   config: Readonly<Config>
@@ -35,6 +36,8 @@ export interface Container {
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
   detectors: DetectorJob
+  /** Ledger partitions ahead and retention; started by the server, driven with runOnce in tests. */
+  ledgerMaintenance: LedgerMaintenanceJob
   /** The background jobs the server starts and `close` stops. */
   backgroundJobs: BackgroundJob[]
   /** The rate limiter's health: whether its shared store answers, and whether the instance can serve. */
@@ -112,7 +115,12 @@ export async function buildContainer(
     ...(overrides.random ? { random: overrides.random } : {}),
   })
   const detectors = new DetectorJob({ database, clock })
-  const backgroundJobs: BackgroundJob[] = [webhookWorker, detectors]
+  const ledgerMaintenance = new LedgerMaintenanceJob({
+    database,
+    clock,
+    retentionMonths: config.ledgerRetentionMonths,
+  })
+  const backgroundJobs: BackgroundJob[] = [webhookWorker, detectors, ledgerMaintenance]
   return {
     config,
     clock,
@@ -126,6 +134,7 @@ export async function buildContainer(
     forecasts,
     webhookWorker,
     detectors,
+    ledgerMaintenance,
     backgroundJobs,
     rateLimiterHealth: limits.health,
     rateLimiterStatus: limits.status,

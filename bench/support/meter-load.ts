@@ -54,7 +54,16 @@ let turn = 0
 export async function driveMeter(
   meter: Meter,
   entities: string[],
-  { seconds, concurrency }: { seconds: number; concurrency: number },
+  {
+    seconds,
+    concurrency,
+    keyed = false,
+  }: {
+    seconds: number
+    concurrency: number
+    /** Every turn carries a unique idempotency key, the path a retrying client takes. */
+    keyed?: boolean
+  },
 ): Promise<LoadResult> {
   const latencies: number[] = []
   let allowed = 0
@@ -75,6 +84,7 @@ export async function driveMeter(
         sessionId: `s-${turn % 5000}`,
         userIdentifier: `u-${turn % 20000}`,
         messageLength: 120,
+        ...(keyed ? { idempotencyKey: `bench-${turn}` } : {}),
       })
       latencies.push(performance.now() - t0)
       if (decision.allowed) allowed += 1

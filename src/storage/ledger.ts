@@ -134,12 +134,22 @@ export async function findChargedUsageByKey(
   subscriptionId: string,
   idempotencyKey: string,
 ): Promise<ChargedUsage | undefined> {
+  // The key table finds the row's id and month (a miss, the common case, ends here with one primary-key
+  // probe); the ledger row is then read from that one partition. Two plain queries plan faster than a join
+  // over every partition, which matters on this per-turn path.
+  const key = await db
+    .selectFrom("usage_idempotency_keys")
+    .select(["usage_id", "created_at"])
+    .where("subscription_id", "=", subscriptionId)
+    .where("idempotency_key", "=", idempotencyKey)
+    .executeTakeFirst()
+  if (!key) return undefined
   const row = await db
     .selectFrom("token_usage_logs")
     .select(["id", "subscription_id", "channel", "status", "estimated_tokens", "raw_tokens", "billed_tokens"])
     .select(["token_multiplier", "period_start", "created_at"])
-    .where("subscription_id", "=", subscriptionId)
-    .where("idempotency_key", "=", idempotencyKey)
+    .where("id", "=", key.usage_id)
+    .where("created_at", "=", key.created_at)
     .where("status", "<>", "denied")
     .executeTakeFirst()
   if (!row || row.period_start === null) return undefined
@@ -197,7 +207,8 @@ export type SettleOutcome =
 
 /**
  * Replaces a turn's estimate with what the LLM really used and moves the period's counter by the
- * difference, in one statement. The row lock taken by `for update` makes a concurrent second settle wait
+ * difference, in one statement (`omnimeter_settle`, migration 0007: a PL/pgSQL function, so its plan over
+ * every ledger partition is cached per connection). The row lock taken by `for update` makes a concurrent second settle wait
  * and then find the row no longer `estimated`, so it changes nothing. Billing uses numeric arithmetic in
  * the database: `ceil(actual * multiplier)` is exact there too.
  */
@@ -211,29 +222,11 @@ export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promi
     token_limit: number
     period_start: Date
   }>`
-    with target as (
-      select id, billed_tokens from token_usage_logs
-      where id = ${request.usageId} and status = 'estimated'
-      for update
-    ), settled as (
-      update token_usage_logs t
-      set status = 'settled', raw_tokens = ${request.actualTokens},
-          billed_tokens = ceil(${request.actualTokens}::numeric * t.token_multiplier)::bigint,
-          settled_at = ${request.settledAt}, outcome = ${request.outcome}, latency_ms = ${request.latencyMs}
-      from target
-      where t.id = target.id
-      returning t.subscription_id, t.channel, t.period_start, t.billed_tokens, target.billed_tokens as previous_billed
-    ), counter as (
-      update quota_counters q
-      set used_tokens = q.used_tokens + (settled.billed_tokens - settled.previous_billed)
-      from settled
-      where q.subscription_id = settled.subscription_id and q.period_start = settled.period_start
-      returning q.used_tokens
-    )
-    select settled.subscription_id, settled.channel, settled.previous_billed, settled.billed_tokens,
-      settled.period_start, counter.used_tokens,
-      (select token_limit from subscriptions where id = settled.subscription_id) as token_limit
-    from settled, counter
+    select o_subscription_id as subscription_id, o_channel as channel, o_previous_billed as previous_billed,
+      o_billed_tokens as billed_tokens, o_period_start as period_start, o_used_tokens as used_tokens,
+      o_token_limit as token_limit
+    from omnimeter_settle(${request.usageId}::uuid, ${request.actualTokens}::bigint,
+      ${request.settledAt}::timestamptz, ${request.outcome}::text, ${request.latencyMs}::int)
   `.execute(db)
   const row = result.rows[0]
   if (row) {
@@ -297,23 +290,34 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
     denial_reason: t.denialReason ?? null,
     billed: t.denialReason ? 0 : t.billedTokens,
   }))
+  // A keyed, charged turn claims its key in usage_idempotency_keys first (ON CONFLICT DO NOTHING: an
+  // earlier import, a live turn, a concurrent twin that commits, or an earlier twin in this batch keeps
+  // it); only the turns that claimed their key, the unkeyed ones and denials (which hold no key) are written.
   const result = await sql<{ inserted: number }>`
-    with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
-        subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
-        operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
-        idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text)
+    with input as materialized (
+      select gen_random_uuid() as id, x.* from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (
+          subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
+          operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
+          idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text))
+        with ordinality as x
+    ), claimed as (
+      insert into usage_idempotency_keys (subscription_id, idempotency_key, usage_id, created_at)
+      select subscription_id, idempotency_key, id, created_at from input
+      where idempotency_key is not null and denial_reason is null
+      order by ordinality
+      on conflict (subscription_id, idempotency_key) do nothing
+      returning usage_id
     ), written as (
-      insert into token_usage_logs (subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
-        status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, idempotency_key,
-        period_start, created_at, settled_at)
-      select subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
+      insert into token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
+        operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
+        idempotency_key, period_start, created_at, settled_at)
+      select id, subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
         case when denial_reason is null then 'settled' else 'denied' end, denial_reason,
         raw_tokens, raw_tokens, billed, token_multiplier, idempotency_key, period_start, created_at,
         case when denial_reason is null then created_at end
       from input
-      on conflict (subscription_id, idempotency_key) where idempotency_key is not null and status <> 'denied'
-        do nothing
+      where idempotency_key is null or denial_reason is not null or id in (select usage_id from claimed)
+      order by ordinality
       returning subscription_id, period_start, billed_tokens, status
     ), counted as (
       insert into quota_counters as q (subscription_id, period_start, used_tokens)

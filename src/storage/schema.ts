@@ -59,6 +59,18 @@ export interface TokenUsageLogsTable {
   latency_ms: number | null
 }
 
+/**
+ * The charged turns' idempotency keys (migration 0007): one per subscription and key, across every ledger
+ * partition. Denials hold no key.
+ */
+export interface UsageIdempotencyKeysTable {
+  subscription_id: string
+  idempotency_key: string
+  usage_id: string
+  /** The ledger row's created_at (its partition). */
+  created_at: Timestamp
+}
+
 export interface ApiKeysTable {
   id: Generated<string>
   kind: string
@@ -149,6 +161,7 @@ export interface DB {
   channel_configurations: ChannelConfigurationsTable
   quota_counters: QuotaCountersTable
   token_usage_logs: TokenUsageLogsTable
+  usage_idempotency_keys: UsageIdempotencyKeysTable
   channel_usage_buckets: ChannelUsageBucketsTable
   /** The same sums per UTC hour. */
   channel_usage_hourly: ChannelUsageBucketsTable
