@@ -5,7 +5,9 @@
  * concurrent run (two instances, a restart) harmless. The alert insert fans out to the webhook outbox in
  * the same statement (trigger alerts_fan_out).
  */
+
 import type { Kysely } from "kysely"
+import { PeriodicJob } from "../background.js"
 import {
   completedMinutes,
   DEFAULT_HEALTH_RULE,
@@ -30,7 +32,6 @@ import {
   settledOutcomes,
   volumeInWindows,
 } from "./queries.js"
-import type { BackgroundJob } from "./worker.js"
 
 /** One kind of detection for one subscription at one instant: the alerts it would raise. */
 export interface Detector {
@@ -199,16 +200,12 @@ export interface DetectorJobOptions {
 }
 
 /** Runs every detector for every active subscription, once per interval. */
-export class DetectorJob implements BackgroundJob {
+export class DetectorJob extends PeriodicJob {
   private readonly detectors: readonly Detector[]
-  private readonly intervalMs: number
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private running: Promise<unknown> | undefined
-  private stopped = true
 
   constructor(private readonly options: DetectorJobOptions) {
+    super(options.intervalMs ?? 60_000)
     this.detectors = options.detectors ?? [new RateLimitDetector(), new SpikeDetector(), new HealthDetector()]
-    this.intervalMs = options.intervalMs ?? 60_000
   }
 
   /** One pass over every active subscription; resolves with the number of new alerts. */
@@ -235,24 +232,5 @@ export class DetectorJob implements BackgroundJob {
       }
     }
     return created
-  }
-
-  start(onError?: (error: unknown) => void): void {
-    if (!this.stopped) return
-    this.stopped = false
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((error: unknown) => onError?.(error))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs)
-        })
-    }
-    this.timer = setTimeout(tick, this.intervalMs)
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true
-    if (this.timer) clearTimeout(this.timer)
-    await this.running
   }
 }

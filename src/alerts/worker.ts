@@ -16,21 +16,13 @@
  * 4. Several instances can run workers against one PostgreSQL database (`FOR UPDATE SKIP LOCKED`).
  */
 import { randomUUID } from "node:crypto"
+import type { BackgroundJob } from "../background.js"
 import { type BackoffOptions, retryDelayMs } from "../core/alerts.js"
 import type { Clock } from "../core/clock.js"
 import { type ClaimedDelivery, claimDeliveries, recordAttempt } from "../storage/alerts.js"
 import type { Database } from "../storage/database.js"
 import type { WebhookSender } from "./sender.js"
 import { signatureHeader } from "./signature.js"
-
-/** A background job: one pass on demand (tests drive it with a manual clock), or a loop. */
-export interface BackgroundJob {
-  /** One pass; resolves with how much work it did. */
-  runOnce(): Promise<number>
-  /** Runs passes until stopped; a failing pass is reported to `onError` and the loop goes on. */
-  start(onError?: (error: unknown) => void): void
-  stop(): Promise<void>
-}
 
 export interface DeliveryWorkerOptions {
   database: Database

@@ -6,7 +6,7 @@
  */
 import type { Kysely } from "kysely"
 import { sql } from "kysely"
-import type { BackgroundJob } from "../alerts/worker.js"
+import { PeriodicJob } from "../background.js"
 import type { Clock } from "../core/clock.js"
 import type { Database } from "./database.js"
 import type { DB } from "./schema.js"
@@ -77,14 +77,10 @@ export interface LedgerMaintenanceOptions {
 }
 
 /** Runs the ledger's partition maintenance at start and then every interval. */
-export class LedgerMaintenanceJob implements BackgroundJob {
-  private readonly intervalMs: number
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private running: Promise<unknown> | undefined
-  private stopped = true
-
+export class LedgerMaintenanceJob extends PeriodicJob {
   constructor(private readonly options: LedgerMaintenanceOptions) {
-    this.intervalMs = options.intervalMs ?? 3_600_000
+    // The first pass at start-up, then one per interval.
+    super(options.intervalMs ?? 3_600_000, 0)
   }
 
   /** One pass; resolves with the number of partitions created plus dropped. */
@@ -97,25 +93,5 @@ export class LedgerMaintenanceJob implements BackgroundJob {
         ? await dropExpiredLedgerPartitions(db, this.options.retentionMonths, now)
         : 0
     return created + dropped
-  }
-
-  start(onError?: (error: unknown) => void): void {
-    if (!this.stopped) return
-    this.stopped = false
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((error: unknown) => onError?.(error))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs)
-        })
-    }
-    // The first pass at start-up, then one per interval.
-    this.timer = setTimeout(tick, 0)
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true
-    if (this.timer) clearTimeout(this.timer)
-    await this.running
   }
 }
