@@ -98,6 +98,8 @@ export default defineConfig(async () => {
                   ...shared,
                   name: "browser",
                   include: ["**/*.e2e.test.ts"],
+                  // The dashboard is built once per run and served by every browser suite.
+                  globalSetup: ["test/support/dashboard-build.global.ts"],
                   exclude: ["**/node_modules/**"],
                   testTimeout: 90_000,
                   hookTimeout: 180_000,

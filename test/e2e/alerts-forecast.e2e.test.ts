@@ -1,28 +1,21 @@
-/**
- * The Forecast and Alerts pages in a real browser (Debian's Chromium through playwright-core) against a
- * server started here on demo data (a fresh in-memory PGlite, 60 days of synthetic traffic), with webhook
- * receivers on loopback. Numbers on screen are compared with the API's JSON, formatted independently here
- * (en-US, UTC): for the forecast, the very answer the page received (the forecast moves with the clock, so
- * a second call would not match to the token). Screenshots go to test-results/screenshots/. A console error
- * fails the test, except the refusals a test provokes on purpose (named per test).
- */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
 import type { Page, Request } from "playwright-core"
-import { build } from "vite"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { loadConfig } from "../../src/config.js"
 import type { Subscription } from "../../src/core/subscription.js"
-import { seedDemo } from "../../src/demo/seed.js"
 import type { AlertBody } from "../../src/http/routes/alerts.js"
 import type { ForecastBody, InsightBody } from "../../src/http/routes/forecast.js"
 import type { DeliveryBody } from "../../src/http/routes/webhooks.js"
-import { type RunningServer, startServer } from "../../src/server.js"
-import { openDatabase } from "../../src/storage/database.js"
-import { type ConsoleError, launchBrowser, type TestBrowser } from "../support/browser.js"
+import type { RunningServer } from "../../src/server.js"
+import type { ConsoleError, TestBrowser } from "../support/browser.js"
+import {
+  callApi,
+  type DashboardFixture,
+  demoSubscription,
+  screenshot,
+  startDashboard,
+  takeUnexpectedErrors,
+} from "../support/dashboard.js"
 
 interface AlertPage {
   alerts: AlertBody[]
@@ -37,7 +30,6 @@ interface DeliveryLog {
 }
 
 const ADMIN_KEY = "om_admin_e2e_alerts_key_0123456789abcdef"
-const SCREENSHOTS = resolve("test-results/screenshots")
 
 const int = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 })
 const dec = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 2 })
@@ -52,7 +44,7 @@ const local = (iso: string) =>
     timeZone: "UTC",
   })
 
-let outDir: string
+let dashboard: DashboardFixture
 let server: RunningServer
 let browser: TestBrowser
 let page: Page
@@ -64,29 +56,16 @@ let receiverOk: Server
 let receiverDown: Server
 const received: string[] = []
 
-async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-  const response = await fetch(`${server.url}${path}`, {
-    method: init.method ?? "GET",
-    headers: {
-      authorization: `Bearer ${ADMIN_KEY}`,
-      ...(init.body !== undefined ? { "content-type": "application/json" } : {}),
-    },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  })
-  const text = await response.text()
-  if (!response.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${response.status} ${text}`)
-  return (text ? JSON.parse(text) : undefined) as T
+function api<T>(path: string, init: { method?: string; body?: unknown; key?: string } = {}): Promise<T> {
+  return callApi<T>(server.url, init.key ?? ADMIN_KEY, path, init)
 }
 
 function byEntity(entityId: string): Subscription {
-  const found = demo.find((s) => s.entityId === entityId)
-  if (!found) throw new Error(`no demo subscription ${entityId}`)
-  return found
+  return demoSubscription(demo, entityId)
 }
 
-async function shot(name: string, target: Page = page): Promise<void> {
-  await target.evaluate("window.scrollTo(0, 0)")
-  await target.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
+function shot(name: string, target: Page = page): Promise<void> {
+  return screenshot(target, name)
 }
 
 async function text(selector: string, target: Page = page): Promise<string> {
@@ -115,25 +94,6 @@ function receiver(status: number): Promise<Server> {
 }
 
 const receiverUrl = (http: Server) => `http://127.0.0.1:${(http.address() as AddressInfo).port}/hook`
-
-async function listen(): Promise<RunningServer> {
-  const database = await openDatabase({ dataDir: ":memory:" })
-  for (let port = 18820; port < 18840; port += 1) {
-    const config = loadConfig({
-      OMNIMETER_ADMIN_KEY: ADMIN_KEY,
-      OMNIMETER_WEBHOOK_ALLOW_PRIVATE: "true",
-      LOG_LEVEL: "silent",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-    })
-    try {
-      return await startServer(config, { database }, { dashboardDir: outDir, logger: false })
-    } catch (error) {
-      if (!(error instanceof Error && /EADDRINUSE/.test(error.message))) throw error
-    }
-  }
-  throw new Error("no free port in 18820-18839")
-}
 
 /** Signs in as the admin, picks `entityId`, and opens the page behind the navigation link `link`. */
 async function open(target: Page, entityId: string, link: string): Promise<void> {
@@ -174,39 +134,24 @@ async function openForecast(entityId: string): Promise<InsightsAnswer> {
 }
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true })
-  outDir = mkdtempSync(join(tmpdir(), "omnimeter-web-alerts-"))
-  await build({
-    configFile: resolve("web/vite.config.ts"),
-    root: resolve("web"),
-    logLevel: "warn",
-    build: { outDir, emptyOutDir: true },
-  })
   receiverOk = await receiver(204)
   receiverDown = await receiver(500)
-  server = await listen()
-  demo = await seedDemo(server.container.meter, server.container.database, new Date(), 60)
-  browser = await launchBrowser()
-  ;({ page, errors } = await browser.page())
+  dashboard = await startDashboard({
+    adminKey: ADMIN_KEY,
+    ports: [18820, 18840],
+    env: { OMNIMETER_WEBHOOK_ALLOW_PRIVATE: "true" },
+  })
+  ;({ server, demo, browser, page, errors } = dashboard)
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await server?.stop()
+  await dashboard?.close()
   receiverOk?.close()
   receiverDown?.close()
-  if (outDir) rmSync(outDir, { recursive: true, force: true })
 })
 
 afterEach(() => {
-  const unexpected = errors.filter(
-    (e) =>
-      !(
-        /Failed to load resource: the server responded with a status of [45]\d\d/.test(e.text) &&
-        expectedRefusals.some((path) => e.url.includes(path))
-      ),
-  )
-  errors.length = 0
+  const unexpected = takeUnexpectedErrors(errors, expectedRefusals, /status of [45]\d\d/)
   expectedRefusals = []
   expect(unexpected).toEqual([])
 })

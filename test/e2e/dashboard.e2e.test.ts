@@ -5,35 +5,37 @@
  * Screenshots of each page go to test-results/screenshots/. A console error fails the test, except the
  * HTTP refusals a test provokes on purpose (named per test).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base"
 import type { Page } from "playwright-core"
-import { build } from "vite"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { loadConfig } from "../../src/config.js"
 import type { Subscription } from "../../src/core/subscription.js"
-import { seedDemo } from "../../src/demo/seed.js"
 import type {
   ComparisonBody,
   ComprehensiveAnalyticsBody,
   TrendsBody,
 } from "../../src/http/analytics-schemas.js"
 import type { SubscriptionBody } from "../../src/http/schemas.js"
-import { type RunningServer, startServer } from "../../src/server.js"
-import { openDatabase } from "../../src/storage/database.js"
-import { type ConsoleError, launchBrowser, type TestBrowser } from "../support/browser.js"
+import type { RunningServer } from "../../src/server.js"
+import type { ConsoleError, TestBrowser } from "../support/browser.js"
+import {
+  callApi,
+  type DashboardFixture,
+  demoSubscription,
+  screenshot,
+  startDashboard,
+  takeUnexpectedErrors,
+} from "../support/dashboard.js"
 
 const ADMIN_KEY = "om_admin_e2e_key_0123456789abcdefghij"
-const SCREENSHOTS = resolve("test-results/screenshots")
 
 const int = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 })
 const dec = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 2 })
 const pct = (n: number) => `${dec(n)}%`
 const hour = (h: number) => `${String(h).padStart(2, "0")}:00`
 
-let outDir: string
+let dashboard: DashboardFixture
 let server: RunningServer
 let browser: TestBrowser
 let page: Page
@@ -42,51 +44,16 @@ let demo: Subscription[]
 /** Paths whose 4xx answers the current test provokes on purpose. */
 let expectedRefusals: string[] = []
 
-async function api<T>(
-  path: string,
-  init: { method?: string; body?: unknown; key?: string } = {},
-): Promise<T> {
-  const response = await fetch(`${server.url}${path}`, {
-    method: init.method ?? "GET",
-    headers: {
-      authorization: `Bearer ${init.key ?? ADMIN_KEY}`,
-      ...(init.body !== undefined ? { "content-type": "application/json" } : {}),
-    },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  })
-  const text = await response.text()
-  if (!response.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${response.status} ${text}`)
-  return (text ? JSON.parse(text) : undefined) as T
+function api<T>(path: string, init: { method?: string; body?: unknown; key?: string } = {}): Promise<T> {
+  return callApi<T>(server.url, init.key ?? ADMIN_KEY, path, init)
 }
 
 function byEntity(entityId: string): Subscription {
-  const found = demo.find((s) => s.entityId === entityId)
-  if (!found) throw new Error(`no demo subscription ${entityId}`)
-  return found
+  return demoSubscription(demo, entityId)
 }
 
-async function shot(name: string, target: Page = page): Promise<void> {
-  // From the top, so the sticky header sits where it belongs in a full-page picture.
-  await target.evaluate("window.scrollTo(0, 0)")
-  await target.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
-}
-
-async function listen(): Promise<RunningServer> {
-  const database = await openDatabase({ dataDir: ":memory:" })
-  for (let port = 18640; port < 18660; port += 1) {
-    const config = loadConfig({
-      OMNIMETER_ADMIN_KEY: ADMIN_KEY,
-      LOG_LEVEL: "silent",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-    })
-    try {
-      return await startServer(config, { database }, { dashboardDir: outDir, logger: false })
-    } catch (error) {
-      if (!(error instanceof Error && /EADDRINUSE/.test(error.message))) throw error
-    }
-  }
-  throw new Error("no free port in 18640-18659")
+function shot(name: string, target: Page = page): Promise<void> {
+  return screenshot(target, name)
 }
 
 /** Opens the app in the current tab signed in as `key`, on `path`. */
@@ -106,45 +73,26 @@ async function text(selector: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true })
-  outDir = mkdtempSync(join(tmpdir(), "omnimeter-web-"))
-  await build({
-    configFile: resolve("web/vite.config.ts"),
-    root: resolve("web"),
-    logLevel: "warn",
-    build: { outDir, emptyOutDir: true },
-  })
-  server = await listen()
-  demo = await seedDemo(server.container.meter, server.container.database, new Date(), 60)
-  browser = await launchBrowser()
-  ;({ page, errors } = await browser.page())
+  dashboard = await startDashboard({ adminKey: ADMIN_KEY, ports: [18640, 18660] })
+  ;({ server, demo, browser, page, errors } = dashboard)
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await server?.stop()
-  if (outDir) rmSync(outDir, { recursive: true, force: true })
+  await dashboard?.close()
 })
 
 afterEach(() => {
-  const unexpected = errors.filter(
-    (e) =>
-      !(
-        /Failed to load resource: the server responded with a status of 4\d\d/.test(e.text) &&
-        expectedRefusals.some((path) => e.url.includes(path))
-      ),
-  )
-  errors.length = 0
+  const unexpected = takeUnexpectedErrors(errors, expectedRefusals, /status of 4\d\d/)
   expectedRefusals = []
   expect(unexpected).toEqual([])
 })
 
 describe("the built dashboard", () => {
   it("carries no server code: no Fastify, Kysely, PGlite, Redis or SQL in the bundle", () => {
-    const assets = readdirSync(join(outDir, "assets")).filter((f) => f.endsWith(".js"))
+    const assets = readdirSync(join(dashboard.dashboardDir, "assets")).filter((f) => f.endsWith(".js"))
     expect(assets.length).toBeGreaterThan(1)
     for (const file of assets) {
-      const code = readFileSync(join(outDir, "assets", file), "utf8")
+      const code = readFileSync(join(dashboard.dashboardDir, "assets", file), "utf8")
       for (const marker of [
         "fastify",
         "kysely",
