@@ -4,7 +4,13 @@
  * ranked insights with their evidence. One call: the insights answer carries the forecast it was built on.
  */
 import "../alerts.css"
-import type { ForecastBody, ForecastMethod, InsightBody, InsightsAnswer } from "../api/alert-types.ts"
+import type {
+  ForecastBody,
+  ForecastMethod,
+  InsightBody,
+  InsightsAnswer,
+  ProjectionBody,
+} from "../api/alert-types.ts"
 import { ChannelName, channelColor, useChannelLabel } from "../channels.tsx"
 import { ProjectionChart } from "../charts/ProjectionChart.tsx"
 import { formatDecimal, formatInteger, formatLocalTime, formatPercent } from "../format.ts"
@@ -179,18 +185,7 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
                     <th scope="row">
                       <ChannelName channel={c.channel} />
                     </th>
-                    <td className="num" data-column="used_tokens">
-                      {formatInteger(c.used_tokens)}
-                    </td>
-                    <td className="num" data-column="forecast_tokens">
-                      {formatInteger(c.forecast_tokens)}
-                    </td>
-                    <td className="num" data-column="projected_tokens">
-                      {formatInteger(c.projected_tokens)}
-                    </td>
-                    <td className="num" data-column="interval">
-                      {formatInteger(c.lower)} – {formatInteger(c.upper)}
-                    </td>
+                    <ProjectionCells projection={c} />
                     <td data-column="method" title={METHOD_TEXT[c.method].note}>
                       {METHOD_TEXT[c.method].name}
                     </td>
@@ -200,18 +195,7 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
               <tfoot>
                 <tr data-channel="total">
                   <th scope="row">Total</th>
-                  <td className="num" data-column="used_tokens">
-                    {formatInteger(total.used_tokens)}
-                  </td>
-                  <td className="num" data-column="forecast_tokens">
-                    {formatInteger(total.forecast_tokens)}
-                  </td>
-                  <td className="num" data-column="projected_tokens">
-                    {formatInteger(total.projected_tokens)}
-                  </td>
-                  <td className="num" data-column="interval">
-                    {formatInteger(total.lower)} – {formatInteger(total.upper)}
-                  </td>
+                  <ProjectionCells projection={total} />
                   <td data-column="method" title={method.note}>
                     {method.name}
                   </td>
@@ -303,5 +287,29 @@ function InsightsSection({ insights }: { insights: InsightBody[] }) {
         </ol>
       )}
     </section>
+  )
+}
+
+/** The four number cells of one projection row: used so far, forecast, projected total, interval. */
+function ProjectionCells({
+  projection,
+}: {
+  projection: Pick<ProjectionBody, "used_tokens" | "forecast_tokens" | "projected_tokens" | "lower" | "upper">
+}) {
+  return (
+    <>
+      <td className="num" data-column="used_tokens">
+        {formatInteger(projection.used_tokens)}
+      </td>
+      <td className="num" data-column="forecast_tokens">
+        {formatInteger(projection.forecast_tokens)}
+      </td>
+      <td className="num" data-column="projected_tokens">
+        {formatInteger(projection.projected_tokens)}
+      </td>
+      <td className="num" data-column="interval">
+        {formatInteger(projection.lower)} – {formatInteger(projection.upper)}
+      </td>
+    </>
   )
 }
