@@ -1,7 +1,8 @@
 /**
  * One test command, every engine. Pure tests (`*.test.ts`) run once; database suites (`*.db.test.ts`) run
  * on embedded PGlite and on PostgreSQL; Redis suites (`*.redis.test.ts`) against Redis; browser suites
- * (`*.e2e.test.ts`) in Debian's Chromium. When CI is set, an unreachable PostgreSQL or Redis, or a missing
+ * (`*.e2e.test.ts`) in Debian's Chromium; fault suites (`*.chaos.test.ts`) against PostgreSQL, Redis and
+ * PgBouncer processes of their own. When CI is set, an unreachable PostgreSQL or Redis, or a missing
  * Chromium, fails the run instead of skipping its suites.
  */
 import { existsSync } from "node:fs"
@@ -66,7 +67,13 @@ export default defineConfig(async () => {
             ...shared,
             name: "unit",
             include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-            exclude: ["**/*.db.test.ts", "**/*.redis.test.ts", "**/*.e2e.test.ts", "**/node_modules/**"],
+            exclude: [
+              "**/*.db.test.ts",
+              "**/*.redis.test.ts",
+              "**/*.e2e.test.ts",
+              "**/*.chaos.test.ts",
+              "**/node_modules/**",
+            ],
           },
         },
         {
@@ -108,6 +115,20 @@ export default defineConfig(async () => {
               },
             ]
           : []),
+        {
+          // The fault suite: its own PostgreSQL clusters, redis-server and pgbouncer processes, which it
+          // stops, slows and kills; never the shared services. One file at a time: its load tests measure
+          // behaviour under a bounded load, and two at once would only measure each other.
+          test: {
+            ...shared,
+            name: "chaos",
+            include: ["**/*.chaos.test.ts"],
+            exclude: ["**/node_modules/**"],
+            fileParallelism: false,
+            testTimeout: 120_000,
+            hookTimeout: 120_000,
+          },
+        },
         ...(redis
           ? [
               {
