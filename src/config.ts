@@ -10,13 +10,21 @@ export interface Config {
   port: number
   /** PostgreSQL; absent means the embedded PGlite database in `dataDir`. */
   databaseUrl: string | undefined
-  /** Redis for rate limits shared by many instances; absent means the in-process limiter. */
+  /** Redis for rate limits shared by many instances, as given; absent means the in-process limiter. */
   redisUrl: string | undefined
+  /** The node URLs of `REDIS_URL` (comma-separated); several mean a Redis Cluster. Empty without Redis. */
+  redisUrls: readonly string[]
+  /** Talk to Redis through ioredis's Cluster client (always when `REDIS_URL` lists several nodes). */
+  redisCluster: boolean
+  /** A Redis call with no answer after this long counts as Redis unreachable (slower is only slow). */
+  redisDeadlineMs: number
+  /** How many instances share the rate limits, for the fallback's fair share; absent: the Redis heartbeat. */
+  instances: number | undefined
   /** While Redis is unreachable: per-instance limits ("fallback"), refuse every turn, or allow every turn. */
   redisFailurePolicy: "fallback" | "deny" | "allow"
   /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
   redisKeyPrefix: string
-  /** Send the rate-limit decisions of one event-loop turn as one script call (not through a Cluster proxy). */
+  /** Send the rate-limit decisions of one event-loop turn as one script call (one per slot on a Cluster). */
   redisBatch: boolean
   dataDir: string
   /** The operator's admin key; when absent one is generated at first start and shown once. */
@@ -91,6 +99,21 @@ function url(env: NodeJS.ProcessEnv, variable: string, protocols: string[]): str
   return raw
 }
 
+/** Comma-separated redis:// or rediss:// URLs, one per node; all with one scheme. */
+function redisUrls(env: NodeJS.ProcessEnv): string[] {
+  const raw = env.REDIS_URL
+  if (raw === undefined || raw.trim() === "") return []
+  const urls = raw.split(",").map((part) => part.trim())
+  const protocols = new Set<string>()
+  for (const [i, part] of urls.entries()) {
+    if (part === "") bad("REDIS_URL", `node ${i + 1} of ${urls.length} is empty`)
+    url({ REDIS_URL: part }, "REDIS_URL", ["redis:", "rediss:"])
+    protocols.add(new URL(part).protocol)
+  }
+  if (protocols.size > 1) bad("REDIS_URL", "mixes redis:// and rediss:// nodes")
+  return urls
+}
+
 /** Reads the configuration from `env` (default `process.env`). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const logLevel = env.LOG_LEVEL || "info"
@@ -108,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     bad("OMNIMETER_REDIS_KEY_PREFIX", "must be at most 100 characters, without braces or spaces")
   const redisBatch = env.OMNIMETER_REDIS_BATCH || "true"
   if (!["true", "false"].includes(redisBatch)) bad("OMNIMETER_REDIS_BATCH", "must be true or false")
+  const urls = redisUrls(env)
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
@@ -115,7 +139,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     host: env.HOST || "127.0.0.1",
     port: integer(env, "PORT", 8080, 0, 65535),
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
-    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisUrl: urls.length > 0 ? env.REDIS_URL : undefined,
+    redisUrls: Object.freeze(urls),
+    redisCluster: urls.length > 1 || boolean(env, "OMNIMETER_REDIS_CLUSTER", false),
+    redisDeadlineMs: integer(env, "OMNIMETER_REDIS_DEADLINE_MS", 3_000, 100, 60_000),
+    instances: env.OMNIMETER_INSTANCES ? integer(env, "OMNIMETER_INSTANCES", 1, 1, 10_000) : undefined,
     redisFailurePolicy: redisFailurePolicy as Config["redisFailurePolicy"],
     redisKeyPrefix,
     redisBatch: redisBatch === "true",

@@ -14,10 +14,12 @@ import type { Config } from "./config.js"
 import { type Clock, systemClock } from "./core/clock.js"
 import { ForecastService } from "./forecast/service.js"
 import { InProcessRateLimiter } from "./limits/in-process.js"
+import { InstanceHeartbeat } from "./limits/instances.js"
 import type { RateLimiter } from "./limits/rate-limiter.js"
 import { createRedisClient, RedisRateLimiter } from "./limits/redis.js"
 import { type RateLimiterStatus, ResilientRateLimiter } from "./limits/resilient.js"
 import { Meter } from "./meter/meter.js"
+import { jsonLogger, type Logger } from "./observability/log.js"
 import { Metrics } from "./observability/metrics.js"
 import { type Database, openDatabase } from "./storage/database.js"
 import { LedgerMaintenanceJob } from "./storage/partitions.js"
@@ -63,6 +65,8 @@ export interface ContainerOverrides {
   webhookSender?: WebhookSender
   /** Jitter for webhook retries. */
   random?: () => number
+  /** Where the rate limiter's switches are logged; defaults to JSON lines on stdout at the configured level. */
+  log?: Logger
 }
 
 export async function buildContainer(
@@ -83,9 +87,10 @@ export async function buildContainer(
         rateLimiter: overrides.rateLimiter,
         health: LOCAL_HEALTH,
         status: () => undefined,
+        jobs: [],
         close: async () => {},
       }
-    : await buildRateLimiter(config, clock, metrics)
+    : await buildRateLimiter(config, clock, metrics, overrides.log ?? jsonLogger(config.logLevel))
   const rateLimiter = limits.rateLimiter
   const meter = new Meter({
     database,
@@ -121,7 +126,7 @@ export async function buildContainer(
     clock,
     retentionMonths: config.ledgerRetentionMonths,
   })
-  const backgroundJobs: BackgroundJob[] = [webhookWorker, detectors, ledgerMaintenance]
+  const backgroundJobs: BackgroundJob[] = [webhookWorker, detectors, ledgerMaintenance, ...limits.jobs]
   return {
     config,
     clock,
@@ -154,24 +159,38 @@ interface Limits {
   rateLimiter: RateLimiter
   health: () => Promise<RateLimiterHealth>
   status: () => RateLimiterStatus | undefined
+  /** The instance heartbeat, when Redis is configured and OMNIMETER_INSTANCES is not. */
+  jobs: BackgroundJob[]
   close: () => Promise<void>
 }
 
 /**
- * Redis when REDIS_URL is set, wrapped so that Redis going away never takes the service down (the
- * configured policy answers meanwhile, and Redis is used again once it is back); in-process otherwise.
+ * Redis when REDIS_URL is set (a Cluster client when it lists several nodes or OMNIMETER_REDIS_CLUSTER is
+ * set), wrapped so that Redis going away never takes the service down: a circuit breaker switches to the
+ * configured policy while Redis is unreachable (each switch logged and counted), and back once probes
+ * succeed. In-process otherwise.
  */
-async function buildRateLimiter(config: Readonly<Config>, clock: Clock, metrics: Metrics): Promise<Limits> {
-  if (!config.redisUrl) {
+async function buildRateLimiter(
+  config: Readonly<Config>,
+  clock: Clock,
+  metrics: Metrics,
+  log: Logger,
+): Promise<Limits> {
+  if (config.redisUrls.length === 0) {
     metrics.rateLimiterHealthy.set(1)
+    metrics.rateLimiterInstances.set(1)
     return {
       rateLimiter: new InProcessRateLimiter(clock),
       health: LOCAL_HEALTH,
       status: () => undefined,
+      jobs: [],
       close: async () => {},
     }
   }
-  const redis = createRedisClient(config.redisUrl)
+  const redis = createRedisClient(config.redisUrls, {
+    cluster: config.redisCluster,
+    deadlineMs: config.redisDeadlineMs,
+  })
   // Commands fail fast while disconnected; give the first connection a moment so start-up is not degraded.
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 3000)
@@ -180,28 +199,90 @@ async function buildRateLimiter(config: Readonly<Config>, clock: Clock, metrics:
       resolve()
     })
   })
+  const heartbeat =
+    config.instances === undefined ? new HeartbeatJob({ redis, keyPrefix: config.redisKeyPrefix }) : undefined
+  // The first count before the first turn: a fallback right after start-up divides by the real N.
+  await heartbeat?.runOnce().catch(() => {})
+  const instances = () => config.instances ?? heartbeat?.count() ?? 1
   const limiter = new ResilientRateLimiter({
     primary: new RedisRateLimiter({ redis, keyPrefix: config.redisKeyPrefix, batch: config.redisBatch }),
     onRedisFailure: config.redisFailurePolicy,
+    deadlineMs: config.redisDeadlineMs,
+    instances: () => {
+      const n = instances()
+      metrics.rateLimiterInstances.set(n)
+      return n
+    },
     clock,
-    onStateChange: (status) => metrics.rateLimiterHealthy.set(status.healthy ? 1 : 0),
+    onSwitch: (change) => {
+      metrics.observeRateLimiterSwitch(change.from, change.to, change.reason)
+      const fields = {
+        event: "rate_limiter_switch",
+        from: change.from,
+        to: change.to,
+        reason: change.reason,
+        instances: change.instances,
+        policy: config.redisFailurePolicy,
+        ...(change.error === undefined ? {} : { error: change.error }),
+      }
+      // Both directions at warn: the first starts a period of per-instance limits, the second ends it.
+      if (change.to === "fallback")
+        log.warn(
+          fields,
+          `rate limits: Redis unreachable (${change.reason}); the "${config.redisFailurePolicy}" policy answers until probes succeed (fair share: limit / ${change.instances})`,
+        )
+      else log.warn(fields, "rate limits: Redis answers probes again; shared limits restored")
+    },
   })
-  metrics.rateLimiterHealthy.set(redis.status === "ready" ? 1 : 0)
+  // The breaker starts closed: the mode is shared until calls fail.
+  metrics.rateLimiterHealthy.set(1)
+  const probe = () => limiter.probe(() => redis.ping())
+  if (heartbeat) {
+    heartbeat.probe = probe
+    heartbeat.onCount = (n) => metrics.rateLimiterInstances.set(n)
+  }
+  metrics.rateLimiterInstances.set(instances())
   return {
     rateLimiter: limiter,
+    // From the breaker, not a PING: a slow Redis that still answers is not degraded, and /readyz must not
+    // wait on it.
     health: async () => {
-      try {
-        if ((await redis.ping()) === "PONG") return { mode: "shared", serving: true }
-      } catch {}
+      await probe()
+      const status = limiter.status()
+      if (status.healthy) return { mode: "shared", serving: true }
       return {
         mode: "degraded",
         serving: config.redisFailurePolicy !== "deny",
-        error: `Redis unreachable; rate limits follow the "${config.redisFailurePolicy}" policy`,
+        error: `Redis unreachable (${status.lastError ?? status.state}); rate limits follow the "${config.redisFailurePolicy}" policy`,
       }
     },
     status: () => limiter.status(),
+    jobs: heartbeat ? [heartbeat] : [],
     close: async () => {
       redis.disconnect()
     },
+  }
+}
+
+/**
+ * The heartbeat as a background job whose failed beats are not reported: the count is kept through an
+ * outage, and the outage itself is logged once by the limiter's switch.
+ */
+class HeartbeatJob extends InstanceHeartbeat {
+  /** Run before each beat: lets the limiter probe Redis while no turn arrives to do it. */
+  probe: (() => Promise<void>) | undefined
+
+  /** Run after each successful beat, with the count. */
+  onCount: ((instances: number) => void) | undefined
+
+  override async runOnce(): Promise<number> {
+    await this.probe?.()
+    const instances = await super.runOnce()
+    this.onCount?.(instances)
+    return instances
+  }
+
+  override start(): void {
+    super.start(() => {})
   }
 }

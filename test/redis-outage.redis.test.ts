@@ -2,7 +2,8 @@
  * Redis going away under load, and coming back. The test runs its OWN redis-server on a private port (the
  * shared one is never touched), two instances with the default "fallback" policy and one with "deny", on one
  * PostgreSQL database; it stops and restarts that redis-server while traffic flows and checks the documented
- * policy: quota stays exact in the database, rate limits fall back to per-instance limits (or, under "deny",
+ * policy: quota stays exact in the database, rate limits fall back to each instance's fair share of the limit
+ * (limit / N, N = 3 from the instances' heartbeat in Redis), or, under "deny",
  * every turn is refused and /readyz answers 503), /readyz and /metrics say so, and everything recovers by
  * itself once Redis is back. In CI a missing redis-server fails this file instead of skipping it.
  */
@@ -108,11 +109,13 @@ async function readiness(server: ServerProcess) {
   return { status: answer.status, body }
 }
 
-async function sharedGauge(server: ServerProcess): Promise<number> {
+async function gauge(server: ServerProcess, name: string): Promise<number> {
   const metrics = await call(server, "GET", "/metrics")
-  const line = metrics.text.split("\n").find((l) => l.startsWith("omnimeter_rate_limiter_shared "))
+  const line = metrics.text.split("\n").find((l) => l.startsWith(`${name} `))
   return Number(line?.split(" ")[1])
 }
+
+const sharedGauge = (server: ServerProcess) => gauge(server, "omnimeter_rate_limiter_shared")
 
 /** Sends `count` turns alternating between the two fallback instances; counts the answers by status. */
 async function burst(entityId: string, count: number) {
@@ -157,20 +160,29 @@ describe.skipIf(!available && !process.env.CI)("a Redis outage under load", () =
     expect(await burst(before.entityId, 60)).toEqual({ allowed: 20, limited: 40, other: 0 })
     expect(await sharedGauge(first)).toBe(1)
 
+    // Every instance has seen the others' heartbeats: N = 3 for the fair share.
+    await eventually(async () =>
+      (
+        await Promise.all([first, second, strict].map((s) => gauge(s, "omnimeter_rate_limiter_instances")))
+      ).every((n) => n === 3),
+    )
+
     // Redis goes away.
     await redis?.stop()
     redis = undefined
     const during = await subscription(100_000_000, 20)
     const outage = await burst(during.entityId, 60)
-    // Each instance now enforces the limit on its own: 20 each, 40 together, and nothing fails.
-    expect(outage).toEqual({ allowed: 40, limited: 20, other: 0 })
+    // Each instance now enforces its fair share, floor(20 / 3) = 6: the two fallback instances grant 12
+    // together (all three at most 18 <= 20), and nothing fails. Before fair shares this was 20 each.
+    expect(outage).toEqual({ allowed: 12, limited: 48, other: 0 })
     expect(await readiness(first)).toMatchObject({
       status: 200,
       body: { status: "degraded", rate_limiter: { mode: "degraded", serving: true } },
     })
     expect(await sharedGauge(first)).toBe(0)
     // The "deny" instance refuses every turn and takes itself out of the load balancer.
-    expect((await consume(strict, during.entityId)).status).toBe(429)
+    // Its breaker opens after three failed calls in a row (a slow call would not count).
+    for (let i = 0; i < 3; i += 1) expect((await consume(strict, during.entityId)).status).toBe(429)
     expect(await readiness(strict)).toMatchObject({ status: 503, body: { status: "unavailable" } })
 
     // Redis comes back (a fresh, empty server on the same port): no restart of omnimeter needed.

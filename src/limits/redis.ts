@@ -23,7 +23,7 @@
  *   window; computing retry-after for a token denial walks the window, O(n) with n <= requests-per-minute.
  */
 import { createHash } from "node:crypto"
-import { Redis, type RedisOptions } from "ioredis"
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import type { Clock } from "../core/clock.js"
 import {
   RATE_WINDOW_MS,
@@ -31,6 +31,7 @@ import {
   type RateLimitRequest,
   type RateLimitResult,
 } from "./rate-limiter.js"
+import { keySlot } from "./slot.js"
 
 /** Keys outlive the last grant by one window plus this margin, so that expiry never cuts a live window. */
 const EXPIRY_MARGIN_MS = 1_000
@@ -150,15 +151,18 @@ redis.call('PEXPIRE', meta, ARGV[2])
 return 1
 `
 
-/** A Lua script run by its SHA1, loaded on the first NOSCRIPT (a fresh or restarted server). */
-class LuaScript {
+/** A single Redis server or a Redis Cluster: both run the same scripts, routed by their first key. */
+export type RedisClient = Redis | Cluster
+
+/** A Lua script run by its SHA1, loaded on the first NOSCRIPT (a fresh or restarted server, a new node). */
+export class LuaScript {
   private readonly sha: string
 
   constructor(private readonly source: string) {
     this.sha = createHash("sha1").update(source).digest("hex")
   }
 
-  async run(redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> {
+  async run(redis: RedisClient, keys: string[], args: Array<string | number>): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args)
     } catch (error) {
@@ -174,7 +178,7 @@ const releaseScript = new LuaScript(RELEASE_LUA)
 
 export interface RedisRateLimiterOptions {
   /** The client to run on. The caller owns it: {@link RedisRateLimiter.close} leaves it open. */
-  redis: Redis
+  redis: RedisClient
   /** Prepended to every key; must not contain "{" or "}" (the hash tag is the limit key). */
   keyPrefix?: string
   /** Whose "now" to use. Omit it in production: Redis server time keeps every instance on one clock. */
@@ -182,7 +186,8 @@ export interface RedisRateLimiterOptions {
   /**
    * Send the decisions asked for in one event-loop turn as ONE script call (in the order asked, each
    * decided exactly as alone), instead of one call each: one round trip and one socket write per burst.
-   * Not for Redis Cluster, where a script's keys must share one slot. Default false.
+   * On a Redis Cluster client the burst is split by hash slot (a script's keys must share one slot): one
+   * script call per slot, each to the node that owns it. Default false.
    */
   batch?: boolean
 }
@@ -217,22 +222,24 @@ interface PendingConsume {
  * ```
  */
 export class RedisRateLimiter implements RateLimiter {
-  private readonly redis: Redis
+  private readonly redis: RedisClient
+  private readonly cluster: boolean
   private readonly keyPrefix: string
   private readonly clock: Clock | undefined
   private readonly batch: boolean
   private pending: PendingConsume[] = []
   private flushScheduled = false
 
-  constructor(client: Redis | RedisRateLimiterOptions) {
-    const options = client instanceof Redis ? { redis: client } : client
+  constructor(client: RedisClient | RedisRateLimiterOptions) {
+    const options = client instanceof Redis || client instanceof Cluster ? { redis: client } : client
     const keyPrefix = options.keyPrefix ?? "omnimeter:rl:"
     if (/[{}]/.test(keyPrefix))
       throw new TypeError(`keyPrefix must not contain "{" or "}" (got "${keyPrefix}")`)
     this.redis = options.redis
+    this.cluster = options.redis instanceof Cluster
     this.keyPrefix = keyPrefix
     this.clock = options.clock
-    this.batch = (client instanceof Redis ? undefined : client.batch) ?? false
+    this.batch = ("batch" in options ? options.batch : undefined) ?? false
   }
 
   consume(request: RateLimitRequest): Promise<RateLimitResult> {
@@ -250,7 +257,20 @@ export class RedisRateLimiter implements RateLimiter {
       this.flushScheduled = false
       const batch = this.pending.splice(0, MAX_BATCH)
       if (this.pending.length > 0) this.scheduleFlush()
-      void this.consumeMany(batch)
+      if (!this.cluster) {
+        void this.consumeMany(batch)
+        return
+      }
+      // Decisions on one key keep their order inside their slot's group; keys in different slots are
+      // independent, so their groups may run in any order.
+      const bySlot = new Map<number, PendingConsume[]>()
+      for (const p of batch) {
+        const slot = keySlot(this.keys(p.request.key)[0])
+        const group = bySlot.get(slot)
+        if (group) group.push(p)
+        else bySlot.set(slot, [p])
+      }
+      for (const group of bySlot.values()) void this.consumeMany(group)
     })
   }
 
@@ -334,44 +354,94 @@ function unexpectedReply(reply: unknown): Error {
   return new Error(`unexpected reply from the rate limit script: ${JSON.stringify(reply)}`)
 }
 
+export interface RedisClientOptions {
+  /**
+   * A command with no answer after this long fails (ioredis `commandTimeout`); match it to the resilient
+   * limiter's deadline. Default 3000 ms: a busy Redis is slow, not lost.
+   */
+  deadlineMs?: number
+  /** Use ioredis's `Cluster` even for one URL (it then discovers the other nodes). Several URLs always do. */
+  cluster?: boolean
+  /** Replaces any option below, on the single-node client or on each cluster node's connection. */
+  overrides?: RedisOptions
+}
+
 /**
- * An ioredis client tuned for rate limiting: when Redis is down or unreachable, commands fail within about
- * a second instead of queueing until it returns, so `ResilientRateLimiter` can answer from its
- * fallback. The options, and why:
+ * An ioredis client tuned for rate limiting: when Redis is down or unreachable, commands fail quickly
+ * instead of queueing until it returns, so `ResilientRateLimiter` can answer from its fallback. `urls`
+ * is one `redis://` (or `rediss://`) URL, or several: several URLs, or `cluster: true`, build a Redis
+ * Cluster client seeded with those nodes (credentials and TLS from the first URL). The options, and why:
  * - `enableOfflineQueue: false`: while disconnected, a command fails at once rather than waiting.
  * - `maxRetriesPerRequest: 1`: a command caught by a dropped connection fails after one reconnect attempt.
  * - `autoResendUnfulfilledCommands: false`: a consume whose caller has already been answered must not be
  *   replayed after a reconnect (it would record a grant that nobody received).
- * - `connectTimeout` and `commandTimeout` of 1 s: a half-open socket or a hung server cannot hold a
- *   command forever.
+ * - `connectTimeout` 1 s: a connection attempt to a dead host gives up quickly.
+ * - `commandTimeout` = `deadlineMs` (default 3 s): a half-open socket or a hung server cannot hold a
+ *   command forever, while a merely slow server still answers.
  * - `retryStrategy`: reconnect forever, backing off to one attempt every 2 s.
  *
  * Commands sent before the first connection is ready fail too: await the client's `"ready"` event at
  * start-up, or accept that the first calls are answered by the fallback.
  *
- * Connection errors are not logged here: every failed command rejects, and the resilient limiter counts
- * them in `status()`. Attach your own `"error"` listener to log them. The caller owns the client and
- * calls `quit()` on shutdown. `overrides` replaces any of the options above.
+ * Connection errors are not logged here: every failed command rejects, and the resilient limiter reports
+ * the switches it causes. Attach your own `"error"` listener to log them. The caller owns the client and
+ * calls `quit()` on shutdown.
  *
  * @example
  * ```ts
- * const redis = createRedisClient(config.redisUrl)
- * const limiter = new ResilientRateLimiter({ primary: new RedisRateLimiter(redis) })
+ * const redis = createRedisClient(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]) // a Cluster
+ * const limiter = new ResilientRateLimiter({ primary: new RedisRateLimiter({ redis, batch: true }) })
  * // on shutdown
  * await limiter.close()
  * await redis.quit()
  * ```
  */
-export function createRedisClient(url: string, overrides: RedisOptions = {}): Redis {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
+export function createRedisClient(
+  urls: string | readonly string[],
+  options: RedisClientOptions = {},
+): RedisClient {
+  const list = typeof urls === "string" ? [urls] : [...urls]
+  const [first] = list
+  if (first === undefined) throw new TypeError("createRedisClient needs at least one URL")
+  const deadlineMs = options.deadlineMs ?? 3_000
+  const connection: RedisOptions = {
     maxRetriesPerRequest: 1,
     autoResendUnfulfilledCommands: false,
     connectTimeout: 1_000,
-    commandTimeout: 1_000,
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-    ...overrides,
-  })
+    commandTimeout: deadlineMs,
+  }
+  let client: RedisClient
+  if (list.length > 1 || options.cluster) {
+    const seed = new URL(first)
+    const clusterOptions: ClusterOptions = {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      // A node that restarts on the same address is reconnected to, not forgotten until the next MOVED.
+      clusterNodeRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      slotsRefreshTimeout: deadlineMs,
+      redisOptions: {
+        ...connection,
+        ...(seed.username ? { username: decodeURIComponent(seed.username) } : {}),
+        ...(seed.password ? { password: decodeURIComponent(seed.password) } : {}),
+        ...(seed.protocol === "rediss:" ? { tls: {} } : {}),
+        ...options.overrides,
+      },
+    }
+    client = new Cluster(
+      list.map((url) => {
+        const parsed = new URL(url)
+        return { host: parsed.hostname, port: Number(parsed.port || 6379) }
+      }),
+      clusterOptions,
+    )
+  } else {
+    client = new Redis(first, {
+      ...connection,
+      enableOfflineQueue: false,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      ...options.overrides,
+    })
+  }
   // Without a listener ioredis prints every reconnect failure; failures surface as rejected commands.
   client.on("error", () => {})
   return client

@@ -5,12 +5,12 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import net from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"
-import type { Redis } from "ioredis"
+import { Redis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
 import type { RateLimitResult } from "./rate-limiter.js"
-import { createRedisClient, RedisRateLimiter } from "./redis.js"
+import { createRedisClient, type RedisClient, RedisRateLimiter } from "./redis.js"
 import {
-  type RateLimiterStatus,
+  type RateLimiterSwitch,
   ResilientRateLimiter,
   type ResilientRateLimiterOptions,
 } from "./resilient.js"
@@ -46,7 +46,19 @@ class RedisServer {
   restart(): Promise<void> {
     const child = spawn(
       "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        // DEBUG SLEEP makes this server slow on purpose.
+        "--enable-debug-command",
+        "local",
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     )
     this.process = child
@@ -91,7 +103,7 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 let server: RedisServer | undefined
-let client: Redis | undefined
+let client: RedisClient | undefined
 
 afterEach(async () => {
   client?.disconnect()
@@ -103,18 +115,17 @@ afterEach(async () => {
 /** A resilient limiter over a fresh private Redis, with quick reconnects and a short retry interval. */
 async function setup(options: Partial<ResilientRateLimiterOptions> = {}) {
   server = await RedisServer.start()
-  const redis = createRedisClient(server.url, { retryStrategy: () => 50 })
+  const redis = createRedisClient(server.url, { overrides: { retryStrategy: () => 50 } })
   client = redis
   await new Promise((resolve) => redis.once("ready", resolve))
-  const changes: RateLimiterStatus[] = []
+  const switches: RateLimiterSwitch[] = []
   const limiter = new ResilientRateLimiter({
     primary: new RedisRateLimiter(redis),
-    timeoutMs: 100,
     retryAfterMs: 200,
-    onStateChange: (status) => changes.push(status),
+    onSwitch: (change) => switches.push(change),
     ...options,
   })
-  return { server, redis, limiter, changes }
+  return { server, redis, limiter, switches }
 }
 
 /** Each answer with how long it took. */
@@ -140,7 +151,7 @@ describe("the resilient rate limiter on a real Redis", () => {
   })
 
   it("keeps answering with per-instance limits while Redis is down, then returns to Redis by itself", async () => {
-    const { server, limiter, changes } = await setup()
+    const { server, limiter, switches } = await setup()
     expect((await limiter.consume(request)).granted).toBe(true)
 
     await server.kill()
@@ -162,11 +173,37 @@ describe("the resilient rate limiter on a real Redis", () => {
     }
     expect(limiter.status()).toMatchObject({ backend: "redis", healthy: true, failures: 0 })
     expect(result).toMatchObject({ granted: true, reservationId: expect.stringMatching(/^r:/) })
-    expect(changes.map((status) => status.healthy)).toEqual([false, true])
+    expect(switches.map((s) => [s.from, s.to, s.reason])).toEqual([
+      ["shared", "fallback", "connection_lost"],
+      ["fallback", "shared", "recovered"],
+    ])
   })
 
-  it("answers within its timeout when Redis hangs", async () => {
-    const { server, limiter } = await setup({ timeoutMs: 100 })
+  it("waits for a slow Redis within its deadline instead of falling back", async () => {
+    const { server, limiter, switches } = await setup()
+    const sleeper = new Redis(server.url)
+    try {
+      const answers = []
+      for (let round = 0; round < 3; round += 1) {
+        // Redis answers nothing for 300 ms, as on a busy host: every decision still comes from Redis.
+        const sleeping = sleeper.call("DEBUG", "SLEEP", "0.3").catch((error: unknown) => error)
+        await sleep(20)
+        answers.push(...(await timed(limiter, 1)))
+        await sleeping
+      }
+      expect(answers.map(({ result }) => result.granted)).toEqual([true, true, true])
+      for (const { result } of answers)
+        expect(result).toMatchObject({ reservationId: expect.stringMatching(/^r:/) })
+      expect(Math.max(...answers.map(({ ms }) => ms))).toBeGreaterThan(150)
+      expect(switches).toEqual([])
+      expect(limiter.status()).toMatchObject({ healthy: true, failures: 0 })
+    } finally {
+      sleeper.disconnect()
+    }
+  })
+
+  it("answers within its deadline when Redis hangs", async () => {
+    const { server, limiter } = await setup({ deadlineMs: 100, failureThreshold: 1 })
     expect((await limiter.consume(request)).granted).toBe(true)
     server.pause()
     const [answer] = await timed(limiter, 1)
@@ -178,7 +215,7 @@ describe("the resilient rate limiter on a real Redis", () => {
   it("refuses every request under the deny policy while Redis is down", async () => {
     const { server, limiter } = await setup({ onRedisFailure: "deny", retryAfterMs: 300 })
     await server.kill()
-    for (const { result } of await timed(limiter, 2))
+    for (const { result } of await timed(limiter, 3))
       expect(result).toMatchObject({ granted: false, exceeded: "requests_per_minute", retryAfterMs: 300 })
     expect(limiter.status()).toMatchObject({ healthy: false })
   })

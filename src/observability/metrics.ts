@@ -46,6 +46,23 @@ export class Metrics {
     help: "1 while rate limits are enforced by the shared store (Redis), 0 while an instance falls back to local limits.",
     registers: [this.registry],
   })
+  private readonly rateLimiterSwitches = new Counter({
+    name: "omnimeter_rate_limiter_switches_total",
+    help: "Switches between the shared rate limiter (Redis) and this instance's fallback, by direction and reason (connection_refused, connection_lost, deadline, redis_error, recovered).",
+    labelNames: ["from", "to", "reason"] as const,
+    registers: [this.registry],
+  })
+  readonly rateLimiterInstances = new Gauge({
+    name: "omnimeter_rate_limiter_instances",
+    help: "Instances sharing the rate limits (N): while in fallback, each enforces limit / N.",
+    registers: [this.registry],
+  })
+
+  /** One switch of the rate limiter: counted, and the mode gauge follows it. */
+  observeRateLimiterSwitch(from: string, to: string, reason: string): void {
+    this.rateLimiterSwitches.inc({ from, to, reason })
+    this.rateLimiterHealthy.set(to === "shared" ? 1 : 0)
+  }
 
   private readonly webhookAttempts = new Counter({
     name: "omnimeter_webhook_attempts_total",

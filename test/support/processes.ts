@@ -109,7 +109,19 @@ export function redisServerPath(): string {
 export async function startRedisServer(port: number): Promise<RunningProcess> {
   const redis = run(
     redisServerPath(),
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    // DEBUG SLEEP (a slow Redis, on purpose) is allowed from loopback only.
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--enable-debug-command",
+      "local",
+    ],
     process.env,
   )
   const failed = new Promise<never>((_, reject) => {

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest"
+import { loadConfig } from "./config.js"
+
+describe("the Redis configuration", () => {
+  it("uses the in-process limiter when REDIS_URL is unset", () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({ redisUrl: undefined, redisUrls: [], redisCluster: false })
+    expect(config.redisDeadlineMs).toBe(3_000)
+    expect(config.instances).toBeUndefined()
+  })
+
+  it("takes one URL as a single Redis, and several comma-separated URLs as a Redis Cluster", () => {
+    expect(loadConfig({ REDIS_URL: "redis://10.0.0.1:6379" })).toMatchObject({
+      redisUrls: ["redis://10.0.0.1:6379"],
+      redisCluster: false,
+    })
+    expect(loadConfig({ REDIS_URL: "redis://10.0.0.1:7000, redis://10.0.0.2:7000" })).toMatchObject({
+      redisUrls: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"],
+      redisCluster: true,
+    })
+    expect(
+      loadConfig({ REDIS_URL: "rediss://cache.example:6380", OMNIMETER_REDIS_CLUSTER: "true" }),
+    ).toMatchObject({ redisCluster: true })
+  })
+
+  it("reads the Redis deadline and the instance count", () => {
+    expect(loadConfig({ OMNIMETER_REDIS_DEADLINE_MS: "5000", OMNIMETER_INSTANCES: "4" })).toMatchObject({
+      redisDeadlineMs: 5_000,
+      instances: 4,
+    })
+  })
+
+  it("refuses bad values at start-up, naming the variable", () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ REDIS_URL: "http://10.0.0.1" }, /^REDIS_URL: must start with redis: or rediss:/],
+      [{ REDIS_URL: "redis://a:1,,redis://b:1" }, /^REDIS_URL: node 2 of 3 is empty/],
+      [{ REDIS_URL: "redis://a:1,rediss://b:1" }, /^REDIS_URL: mixes/],
+      [{ REDIS_URL: "redis://a:1,not a url" }, /^REDIS_URL: is not a valid URL/],
+      [{ OMNIMETER_REDIS_CLUSTER: "yes" }, /^OMNIMETER_REDIS_CLUSTER: must be true or false/],
+      [{ OMNIMETER_REDIS_DEADLINE_MS: "250ms" }, /^OMNIMETER_REDIS_DEADLINE_MS: must be an integer/],
+      [{ OMNIMETER_REDIS_DEADLINE_MS: "10" }, /^OMNIMETER_REDIS_DEADLINE_MS: must be an integer from 100/],
+      [{ OMNIMETER_INSTANCES: "0" }, /^OMNIMETER_INSTANCES: must be an integer from 1 to 10000/],
+    ]
+    for (const [env, message] of cases) expect(() => loadConfig(env), JSON.stringify(env)).toThrow(message)
+  })
+
+  it("is frozen", () => {
+    const config = loadConfig({ REDIS_URL: "redis://a:1,redis://b:1" })
+    expect(Object.isFrozen(config)).toBe(true)
+    expect(Object.isFrozen(config.redisUrls)).toBe(true)
+  })
+})
