@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { ManualClock } from "../core/clock.js"
 import { InstanceHeartbeat } from "./instances.js"
 
 const url = process.env.OMNIMETER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -55,7 +56,7 @@ describe("the instance heartbeat", () => {
     await redis.del(key)
   })
 
-  it("leaves the set when it stops, so the others count one fewer at once", async () => {
+  it("leaves the set when it stops, so the others' next beat counts one fewer", async () => {
     const { key, beats } = heartbeats(2)
     const [first, second] = beats
     if (!first || !second) throw new Error("two heartbeats")
@@ -63,6 +64,26 @@ describe("the instance heartbeat", () => {
     await second.runOnce()
     await second.stop()
     expect(await first.runOnce()).toBe(1)
+    await redis.del(key)
+  })
+
+  it("does not dip while the instances re-register in a Redis that came back empty", async () => {
+    const clock = new ManualClock(0)
+    const keyPrefix = `omnimeter:test:${randomUUID()}:`
+    const key = `${keyPrefix}{instances}`
+    const [first, second, third] = ["a", "b", "c"].map(
+      (instanceId) => new InstanceHeartbeat({ redis, keyPrefix, instanceId, ttlMs: 15_000, clock }),
+    )
+    if (!first || !second || !third) throw new Error("three heartbeats")
+    await second.runOnce()
+    await third.runOnce()
+    expect(await first.runOnce()).toBe(3)
+    await redis.del(key)
+    clock.advance(5_000)
+    expect(await first.runOnce()).toBe(1)
+    expect(first.count()).toBe(3)
+    clock.advance(10_000)
+    expect(first.count()).toBe(1)
     await redis.del(key)
   })
 

@@ -5,11 +5,14 @@
  * their last beat (Redis server time, so clock skew does not matter), pruned of ids silent for `ttlMs`.
  * One script per beat records this instance, prunes, and counts. The last count is kept while Redis is
  * unreachable: that is exactly when the fallback needs it, and instances rarely come and go during an
- * outage (one that leaves makes the others stricter, never looser).
+ * outage (one that leaves makes the others stricter, never looser). The count used is the largest seen in
+ * the last `ttlMs`: when Redis comes back empty, the instances re-register one beat at a time, and the count
+ * must not dip to 1 meanwhile (that would let a still-degraded instance take the whole limit).
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { PeriodicJob } from "../background.js"
+import { type Clock, systemClock } from "../core/clock.js"
 import { LuaScript, type RedisClient } from "./redis.js"
 
 /** KEYS: the set. ARGV: instance id, ttlMs. Returns the number of live instances, this one included. */
@@ -36,6 +39,8 @@ export interface InstanceHeartbeatOptions {
   intervalMs?: number
   /** An instance silent this long no longer counts. Default three intervals. */
   ttlMs?: number
+  /** Ages the counts kept by `count()`. Defaults to the system clock. */
+  clock?: Clock
 }
 
 /**
@@ -53,7 +58,9 @@ export class InstanceHeartbeat extends PeriodicJob {
   private readonly key: string
   private readonly ttlMs: number
   readonly instanceId: string
+  private readonly clock: Clock
   private last = 1
+  private recent: Array<{ at: number; count: number }> = []
 
   constructor(options: InstanceHeartbeatOptions) {
     const intervalMs = options.intervalMs ?? 5_000
@@ -64,19 +71,24 @@ export class InstanceHeartbeat extends PeriodicJob {
     this.redis = options.redis
     this.key = `${keyPrefix}{instances}`
     this.ttlMs = options.ttlMs ?? intervalMs * 3
+    this.clock = options.clock ?? systemClock
     this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   }
 
-  /** The last count seen; 1 until the first beat succeeds. */
+  /** The largest count seen in the last `ttlMs`, else the last one; 1 until the first beat succeeds. */
   count(): number {
-    return this.last
+    const since = this.clock.now() - this.ttlMs
+    return Math.max(this.last, ...this.recent.filter((beat) => beat.at > since).map((beat) => beat.count))
   }
 
-  /** One beat: records this instance and returns how many are live. Rejects when Redis does not answer. */
+  /** One beat: records this instance and returns how many are live now. Rejects when Redis does not answer. */
   async runOnce(): Promise<number> {
     const reply = await beatScript.run(this.redis, [this.key], [this.instanceId, this.ttlMs])
     if (typeof reply !== "number" || !Number.isInteger(reply) || reply < 1)
       throw new Error(`unexpected reply from the heartbeat script: ${JSON.stringify(reply)}`)
+    const now = this.clock.now()
+    this.recent = this.recent.filter((beat) => beat.at > now - this.ttlMs)
+    this.recent.push({ at: now, count: reply })
     this.last = reply
     return reply
   }
