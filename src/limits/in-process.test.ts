@@ -63,4 +63,20 @@ describe("the in-process rate limiter", () => {
     const result = await limiter.consume(request)
     expect(result).toMatchObject({ limit: 3, remaining: 2 })
   })
+
+  it("counts a grant recorded from elsewhere without checking it, and gives it back on release", async () => {
+    const clock = new ManualClock(0)
+    const limiter = new InProcessRateLimiter(clock)
+    const ids = [
+      limiter.record(request.key, 100),
+      limiter.record(request.key, 100),
+      limiter.record(request.key, 100),
+    ]
+    expect(limiter.record(request.key, 100)).toBe("4")
+    expect(await limiter.consume(request)).toMatchObject({ granted: false, exceeded: "requests_per_minute" })
+    for (const id of ids) await limiter.release(request.key, id)
+    expect(await limiter.consume(request)).toMatchObject({ granted: true, remaining: 1 })
+    clock.advance(60_000)
+    expect(await limiter.consume(request)).toMatchObject({ granted: true, remaining: 2 })
+  })
 })

@@ -72,6 +72,22 @@ export class InProcessRateLimiter implements RateLimiter {
     }
   }
 
+  /**
+   * Counts a grant made elsewhere (by the shared limiter) in this window without checking any limit, so
+   * that a later consume here sees it; returns its reservation id for `release`.
+   */
+  record(key: string, tokens: number): string {
+    const now = this.clock.now()
+    this.sweep(now)
+    const window = this.prune(key, now)
+    this.sequence += 1
+    const id = String(this.sequence)
+    window.entries.push({ id, at: now, tokens })
+    window.tokens += tokens
+    this.windows.set(key, window)
+    return id
+  }
+
   async release(key: string, reservationId: string): Promise<void> {
     const window = this.windows.get(key)
     if (!window) return

@@ -156,7 +156,8 @@ describe("the resilient rate limiter on a real Redis", () => {
 
     await server.kill()
     const answers = await timed(limiter, 4)
-    expect(answers.map(({ result }) => result.granted)).toEqual([true, true, true, false])
+    // The grant made through Redis before the outage still counts in this instance's window: 2 more of 3.
+    expect(answers.map(({ result }) => result.granted)).toEqual([true, true, false, false])
     expect(answers[0]?.result).toMatchObject({ reservationId: expect.stringMatching(/^f:/) })
     expect(answers[3]?.result).toMatchObject({ exceeded: "requests_per_minute" })
     for (const { ms } of answers) expect(ms).toBeLessThan(900)

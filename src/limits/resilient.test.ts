@@ -67,7 +67,8 @@ async function open(limiter: ResilientRateLimiter, primary: OutageLimiter, failu
 describe("the resilient rate limiter", () => {
   it("answers from the primary while it works and marks its reservations as the primary's", async () => {
     const { limiter } = setup()
-    expect(await limiter.consume(request)).toMatchObject({ granted: true, reservationId: "r:1" })
+    // "1|1": the shadow's id in the fallback window, then Redis's.
+    expect(await limiter.consume(request)).toMatchObject({ granted: true, reservationId: "r:1|1" })
     expect(limiter.status()).toMatchObject({ backend: "redis", healthy: true, state: "closed", failures: 0 })
   })
 
@@ -141,7 +142,7 @@ describe("the resilient rate limiter", () => {
     const keys = ["a", "b", "c"]
     const answers = []
     for (const key of keys) answers.push(await limiter.consume({ ...request, key }))
-    expect(answers.map((a) => a.granted && a.reservationId)).toEqual(["r:1", "r:2", "r:3"])
+    expect(answers.map((a) => a.granted && a.reservationId)).toEqual(["r:4|1", "r:5|2", "r:6|3"])
     expect(limiter.status()).toEqual({
       backend: "redis",
       healthy: true,
@@ -200,20 +201,40 @@ describe("the resilient rate limiter", () => {
     expect(limiter.status().instances).toBe(1)
   })
 
-  it("gives a reservation back to the limiter that granted it, even after a switch", async () => {
+  it("gives a reservation back to the limiters that counted it, even after a switch", async () => {
     const { primary, fallback, limiter } = setup({ retryAfterMs: 0, failureThreshold: 1, probeSuccesses: 1 })
-    const fromPrimary = await limiter.consume(request)
+    const two = { ...request, requestsPerMinute: 2 }
+    const fromPrimary = await limiter.consume(two)
     primary.state = "down"
-    const fromFallback = await limiter.consume(request)
+    const fromFallback = await limiter.consume(two)
     primary.state = "up"
     if (!fromPrimary.granted || !fromFallback.granted) throw new Error("both should be granted")
-    expect([fromPrimary.reservationId, fromFallback.reservationId]).toEqual(["r:1", "f:1"])
+    expect([fromPrimary.reservationId, fromFallback.reservationId]).toEqual(["r:1|1", "f:2"])
+    // The fallback window holds the shadow of the Redis grant and its own grant: full.
+    expect((await fallback.consume(two)).granted).toBe(false)
 
-    await limiter.release(request.key, fromFallback.reservationId)
-    expect((await fallback.consume(request)).granted).toBe(true)
+    await limiter.release(two.key, fromFallback.reservationId)
+    expect((await fallback.consume(two)).granted).toBe(true)
     expect((await primary.window.consume(request)).granted).toBe(false)
-    await limiter.release(request.key, fromPrimary.reservationId)
+    await limiter.release(two.key, fromPrimary.reservationId)
     expect((await primary.window.consume(request)).granted).toBe(true)
+    expect((await fallback.consume(two)).granted).toBe(true)
+  })
+
+  it("counts the instance's own grants through Redis against its share after a switch", async () => {
+    const { primary, limiter } = setup({ instances: () => 3, failureThreshold: 1 })
+    const turn = { key: "balanced", requestsPerMinute: 90, tokensPerMinute: 1_000_000, tokens: 1 }
+    for (let i = 0; i < 20; i += 1) expect((await limiter.consume(turn)).granted).toBe(true)
+    primary.state = "down"
+    const answers = []
+    for (let i = 0; i < 20; i += 1) answers.push(await limiter.consume(turn))
+    // Share 30, of which this instance already used 20 through Redis in the window: 10 more, not 30.
+    expect(answers.filter((a) => a.granted)).toHaveLength(10)
+  })
+
+  it("keeps no shadow under the deny and allow policies, whose fallback never counts", async () => {
+    const { limiter } = setup({ onRedisFailure: "deny" })
+    expect(await limiter.consume(request)).toMatchObject({ reservationId: "r:1" })
   })
 
   it("answers within the deadline when the primary hangs, naming the deadline as the reason", async () => {

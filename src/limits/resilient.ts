@@ -17,12 +17,18 @@
  *   max(1, floor(limit / N)) of each limit, where N is `instances()` (a heartbeat in Redis, the last count
  *   kept through the outage, or configuration); "deny" refuses every request (fail closed), with
  *   `retryAfterMs`; "allow" grants every request without recording it (fail open).
+ * - Shadow: under "fallback", every grant Redis makes through this instance is also counted in the
+ *   fallback's window (without checking it), so that at a switch each instance's own grants of the last
+ *   60 s already count against its share: with balanced traffic a window spanning the switch stays near
+ *   the limit instead of limit + N x share.
  * - Bound: a 60 s window lying wholly inside an outage grants at most N x max(1, floor(limit / N)) per key
  *   (at most the limit when N <= limit). A window that spans a switch adds what Redis granted in it: at
- *   most the limit on each side of the outage, so limit + N x share when Redis keeps its data, and
+ *   most the limit on each side of the outage, so at most limit + N x share when Redis keeps its data
+ *   (reached only when the instances that granted through Redis are not those that grant in fallback), and
  *   2 x limit + N x share when it comes back empty (its windows restart).
- * - Reservations: ids carry the limiter that granted them ("r:" primary, "f:" fallback, "a:" allowed
- *   unrecorded), so a release always reaches the window that counted the grant, even after a switch.
+ * - Reservations: ids carry the limiter that granted them ("r:" primary, with the shadow's id before a
+ *   "|", "f:" fallback, "a:" allowed unrecorded), so a release always reaches the windows that counted
+ *   the grant, even after a switch.
  * - Trade-offs: grants made by the fallback are unknown to Redis, and Redis's grants to the fallback. A
  *   consume that passed its deadline may still be applied by Redis later; that grant then counts against
  *   the key for one window although nobody received it (errs towards denying). A release that fails is
@@ -80,8 +86,8 @@ export interface RateLimiterSwitch extends Omit<BreakerSwitch, "at"> {
 export interface ResilientRateLimiterOptions {
   /** The shared limiter, usually a `RedisRateLimiter`. */
   primary: RateLimiter
-  /** Answers under the "fallback" policy; defaults to an in-process limiter on `clock`. */
-  fallback?: RateLimiter
+  /** Answers under the "fallback" policy and shadows Redis's grants; defaults to one on `clock`. */
+  fallback?: InProcessRateLimiter
   /** Defaults to "fallback". */
   onRedisFailure?: RedisFailurePolicy
   /** A call to the primary that has not answered after this long counts as a failure. Defaults to 3000 ms. */
@@ -125,7 +131,7 @@ const ROUTE_PREFIX: Record<Route, string> = { primary: "r:", fallback: "f:", unr
  */
 export class ResilientRateLimiter implements RateLimiter {
   private readonly primary: RateLimiter
-  private readonly fallback: RateLimiter
+  private readonly fallback: InProcessRateLimiter
   private readonly policy: RedisFailurePolicy
   private readonly deadlineMs: number
   private readonly retryAfterMs: number
@@ -167,7 +173,9 @@ export class ResilientRateLimiter implements RateLimiter {
     try {
       const result = await withDeadline(this.primary.consume(request), this.deadlineMs)
       this.report(this.breaker.succeeded(route))
-      return tagged(result, "primary")
+      if (!result.granted || this.policy !== "fallback") return tagged(result, "primary")
+      const shadow = this.fallback.record(request.key, request.tokens)
+      return { ...result, reservationId: `${ROUTE_PREFIX.primary}${shadow}|${result.reservationId}` }
     } catch (error) {
       this.failed(route, error)
       return this.degraded(request)
@@ -196,8 +204,10 @@ export class ResilientRateLimiter implements RateLimiter {
     const reservation = parseReservation(reservationId)
     if (reservation === undefined || reservation.route === "unrecorded") return
     if (reservation.route === "fallback") return this.fallback.release(key, reservation.id)
+    const bar = reservation.id.indexOf("|")
+    if (bar >= 0) await this.fallback.release(key, reservation.id.slice(0, bar))
     try {
-      await withDeadline(this.primary.release(key, reservation.id), this.deadlineMs)
+      await withDeadline(this.primary.release(key, reservation.id.slice(bar + 1)), this.deadlineMs)
     } catch (error) {
       // Counted like a failed consume: a lost Redis shows in releases too.
       this.failed("primary", error)
