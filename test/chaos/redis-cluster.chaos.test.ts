@@ -10,7 +10,15 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { keySlot } from "../../src/limits/slot.js"
 import { createScratchPostgres } from "../support/database.js"
-import { consume, createSubscription, issueKey, ledgerOf, metric, metricSum } from "../support/fleet.js"
+import {
+  consume,
+  createSubscription,
+  eventually,
+  issueKey,
+  ledgerOf,
+  metric,
+  metricSum,
+} from "../support/fleet.js"
 import { ADMIN_KEY } from "../support/http.js"
 import { freePort } from "../support/postgres-cluster.js"
 import { type ServerProcess, startServerProcess } from "../support/processes.js"
@@ -44,6 +52,12 @@ beforeAll(async () => {
   )
   sql = new pg.Client({ connectionString: scratch.url })
   await sql.connect()
+  // The heartbeat works on the cluster too: each instance counts both (N = 2 for a fair share).
+  await eventually(async () =>
+    (await Promise.all(servers.map((s) => metric(s, "omnimeter_rate_limiter_instances")))).every(
+      (n) => n === 2,
+    ),
+  )
 }, 120_000)
 
 afterAll(async () => {
