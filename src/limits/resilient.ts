@@ -310,7 +310,7 @@ export function fairShare(limit: number, instances: number): number {
 export function classifyFailure(error: unknown): FailureReason {
   if (error instanceof RateLimiterTimeoutError) return "deadline"
   if (!(error instanceof Error)) return "redis_error"
-  const code = (error as { code?: unknown }).code
+  const code = "code" in error ? error.code : undefined
   const text = `${typeof code === "string" ? code : ""} ${error.name} ${error.message}`
   if (/ECONNREFUSED/.test(text)) return "connection_refused"
   if (/Command timed out|ETIMEDOUT/.test(text)) return "deadline"
