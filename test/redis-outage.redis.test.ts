@@ -194,6 +194,25 @@ describe.skipIf(!available && !process.env.CI)("a Redis outage under load", () =
       const gauges = await Promise.all([sharedGauge(first), sharedGauge(second)])
       return ready.every((r) => r.status === 200 && r.body.status === "ready") && gauges.every((g) => g === 1)
     })
+    // Both switches of every instance were counted and logged, with their reasons.
+    for (const server of [first, second, strict]) {
+      const metrics = (await call(server, "GET", "/metrics")).text
+      expect(metrics).toMatch(
+        /omnimeter_rate_limiter_switches_total\{from="shared",to="fallback",reason="[a-z_]+"\} [1-9]/,
+      )
+      expect(metrics).toMatch(
+        /omnimeter_rate_limiter_switches_total\{from="fallback",to="shared",reason="recovered"\} [1-9]/,
+      )
+      const logged = server
+        .output()
+        .split("\n")
+        .filter((line) => line.includes('"event":"rate_limiter_switch"'))
+        .map((line) => JSON.parse(line) as { to: string; reason: string; level: number })
+      expect(logged.map((l) => [l.to, l.level])).toEqual([
+        ["fallback", 40],
+        ["shared", 40],
+      ])
+    }
     const after = await subscription(100_000_000, 20)
     expect(await burst(after.entityId, 60)).toEqual({ allowed: 20, limited: 40, other: 0 })
     expect((await consume(strict, after.entityId)).status).toBe(429)
