@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto"
 import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openTestDatabase, testEngine } from "../../test/support/database.js"
+import { uuidV7 } from "../core/ids.js"
 import type { Database } from "./database.js"
 import { GroupCommitter } from "./group-commit.js"
 import { type BatchOutcome, type BatchTurn, consumeBatch } from "./ledger.js"
@@ -35,6 +36,7 @@ async function subscription(tokenLimit: number): Promise<string> {
 
 function charge(subscriptionId: string, billed: number, overrides: Partial<BatchTurn> = {}): BatchTurn {
   return {
+    id: uuidV7((overrides.createdAt ?? new Date("2026-03-10T00:00:00Z")).getTime()),
     subscriptionId,
     channel: "website",
     chatbotId: "bot",
