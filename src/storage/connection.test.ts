@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest"
+import { DatabaseUnavailableError, OmnimeterError } from "../core/errors.js"
+import { isConnectionLoss } from "./connection.js"
+
+const withCode = (code: string, message = "x") => Object.assign(new Error(message), { code })
+
+describe("connection loss", () => {
+  it("socket failures and the server's shutdown or start-up codes mean the database is unavailable", () => {
+    for (const code of [
+      "ECONNRESET",
+      "ECONNREFUSED",
+      "EPIPE",
+      "ETIMEDOUT",
+      "57P01",
+      "57P02",
+      "57P03",
+      "53300",
+    ])
+      expect(isConnectionLoss(withCode(code)), code).toBe(true)
+  })
+
+  it("every SQLSTATE of class 08 (connection exception) counts", () => {
+    for (const code of ["08000", "08003", "08006", "08001", "08004", "08P01"])
+      expect(isConnectionLoss(withCode(code)), code).toBe(true)
+  })
+
+  it("pg's code-less messages for a dead client count", () => {
+    expect(isConnectionLoss(new Error("Connection terminated unexpectedly"))).toBe(true)
+    expect(isConnectionLoss(new Error("Connection terminated due to connection timeout"))).toBe(true)
+    expect(
+      isConnectionLoss(new Error("Client has encountered a connection error and is not queryable")),
+    ).toBe(true)
+    expect(isConnectionLoss(new Error("timeout exceeded when trying to connect"))).toBe(true)
+  })
+
+  it("errors in the statement itself are not an outage", () => {
+    expect(isConnectionLoss(withCode("23505", "duplicate key value"))).toBe(false)
+    expect(isConnectionLoss(withCode("40P01", "deadlock detected"))).toBe(false)
+    expect(isConnectionLoss(withCode("42P01", 'relation "nope" does not exist'))).toBe(false)
+    expect(isConnectionLoss(new OmnimeterError("validation_error", "bad"))).toBe(false)
+    expect(isConnectionLoss(undefined)).toBe(false)
+    expect(isConnectionLoss("Connection terminated")).toBe(false)
+  })
+
+  it("the typed error is retryable, answers service_unavailable and says when to come back", () => {
+    const error = new DatabaseUnavailableError("down", 2, "unknown")
+    expect(isConnectionLoss(error)).toBe(true)
+    expect(error).toBeInstanceOf(OmnimeterError)
+    expect(error).toMatchObject({
+      code: "service_unavailable",
+      retryable: true,
+      retryAfterSeconds: 2,
+      outcome: "unknown",
+    })
+    expect(error.details).toEqual({ retryAfterSeconds: 2, outcome: "unknown" })
+  })
+})
