@@ -128,8 +128,10 @@ export class GuardedPool implements PostgresPool {
     } catch (error) {
       throw this.translate(error)
     }
+    // One wrapper per connection for its whole life: Kysely recognises a connection by this object and
+    // runs its set-up statement only the first time it sees it.
     let guarded = this.clients.get(client)
-    if (!guarded || guarded.released) {
+    if (!guarded) {
       guarded = new GuardedClient(client, this)
       this.clients.set(client, guarded)
     }
