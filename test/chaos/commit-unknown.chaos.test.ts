@@ -12,6 +12,7 @@
 import net from "node:net"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { DatabaseUnavailableError } from "../../src/core/errors.js"
 import type { Decision } from "../../src/meter/decisions.js"
 import { createMeter, type Meter } from "../../src/meter/meter.js"
 import { type PostgresCluster, startPostgresCluster } from "../support/postgres-cluster.js"
@@ -235,5 +236,39 @@ describe("a batch whose commit outcome is unknown", () => {
         "drop trigger if exists chaos_hold_commit on quota_counters; drop function if exists chaos_hold_commit(); drop table if exists chaos_switch",
       )
     }
+  })
+
+  it("while PostgreSQL is stopped a library caller gets the typed, retryable error, and service resumes by itself", async () => {
+    const { id, entityId } = await subscription("library-outage", 1_000_000)
+    // The test's own connection would die with the server: close it first, open a new one afterwards.
+    await sql.end()
+    await cluster.stop("fast")
+    try {
+      const failed = await turns(entityId, 3).then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      expect(failed).toBeInstanceOf(DatabaseUnavailableError)
+      expect(failed).toMatchObject({ code: "service_unavailable", retryable: true, retryAfterSeconds: 1 })
+      await expect(meter.getQuota(id)).rejects.toBeInstanceOf(DatabaseUnavailableError)
+    } finally {
+      await cluster.start()
+    }
+    const upAt = performance.now()
+    let answers: Decision[] | undefined
+    while (!answers && performance.now() - upAt < 5000) {
+      answers = await turns(entityId, 3).catch(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        return undefined
+      })
+    }
+    const recoveredMs = performance.now() - upAt
+    expect(recoveredMs).toBeLessThan(2000)
+    sql = new pg.Client({ connectionString: cluster.url("commit_unknown") })
+    await sql.connect()
+    expectTruthful(answers ?? [], await ledger(id))
+    console.info(
+      `[chaos] library during a stop: DatabaseUnavailableError; first turn allowed ${recoveredMs.toFixed(0)} ms after the start`,
+    )
   })
 })
