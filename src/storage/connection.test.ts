@@ -1,6 +1,8 @@
+import pg from "pg"
 import { describe, expect, it } from "vitest"
+import { freePort } from "../../test/support/postgres-cluster.js"
 import { DatabaseUnavailableError, OmnimeterError } from "../core/errors.js"
-import { isConnectionLoss } from "./connection.js"
+import { type DatabaseAvailability, GuardedPool, isConnectionLoss } from "./connection.js"
 
 const withCode = (code: string, message = "x") => Object.assign(new Error(message), { code })
 
@@ -53,5 +55,32 @@ describe("connection loss", () => {
       outcome: "unknown",
     })
     expect(error.details).toEqual({ retryAfterSeconds: 2, outcome: "unknown" })
+  })
+
+  it("a pool whose server is not there answers the typed error, reports it, then fails fast while it probes", async () => {
+    const port = await freePort() // nothing listens there
+    const changes: DatabaseAvailability[] = []
+    const pool = new GuardedPool(
+      new pg.Pool({ connectionString: `postgres://nobody@127.0.0.1:${port}/none` }),
+      {
+        onAvailabilityChange: (availability) => changes.push(availability),
+        retryAfterSeconds: 2,
+      },
+    )
+    try {
+      const first = await pool.connect().catch((error: unknown) => error)
+      expect(first).toBeInstanceOf(DatabaseUnavailableError)
+      expect(first).toMatchObject({ code: "service_unavailable", retryAfterSeconds: 2 })
+      expect(pool.availability()).toMatchObject({
+        available: false,
+        error: expect.stringMatching(/ECONNREFUSED|connect/),
+      })
+      expect(changes.map((c) => c.available)).toEqual([false])
+      const started = performance.now()
+      await expect(pool.connect()).rejects.toThrow(/unavailable since/)
+      expect(performance.now() - started).toBeLessThan(50)
+    } finally {
+      await pool.end()
+    }
   })
 })
