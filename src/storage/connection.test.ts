@@ -83,4 +83,20 @@ describe("connection loss", () => {
       await pool.end()
     }
   })
+
+  it("a pool saturated past its connect timeout tells the caller to retry, but does not mark the database down", async () => {
+    const port = await freePort()
+    const pool = new GuardedPool(
+      new pg.Pool({ connectionString: `postgres://nobody@127.0.0.1:${port}/none` }),
+    )
+    try {
+      const timeout = pool.translate(new Error("timeout exceeded when trying to connect"))
+      expect(timeout).toBeInstanceOf(DatabaseUnavailableError)
+      expect(pool.availability()).toEqual({ available: true })
+      const statement = withCode("42P01")
+      expect(pool.translate(statement)).toBe(statement)
+    } finally {
+      await pool.end()
+    }
+  })
 })

@@ -42,9 +42,15 @@ const CONNECTION_LOSS_CODES = new Set([
 const CONNECTION_LOSS_MESSAGE =
   /connection terminated|connection ended|client has encountered a connection error|not queryable|timeout exceeded when trying to connect|terminating connection/i
 
+/** pg-pool's message when no connection could be had within `connectionTimeoutMillis`. */
+const POOL_TIMEOUT = /timeout exceeded when trying to connect/i
+
 /**
  * Whether `error` means the database is unreachable (retryable) rather than that the statement is wrong.
  * SQLSTATE class 08 (connection exception) counts whole.
+ * @example
+ * isConnectionLoss(Object.assign(new Error("terminating connection"), { code: "57P01" })) // true
+ * isConnectionLoss(Object.assign(new Error("duplicate key"), { code: "23505" })) // false
  */
 export function isConnectionLoss(error: unknown): boolean {
   if (error instanceof DatabaseUnavailableError) return true
@@ -149,7 +155,9 @@ export class GuardedPool implements PostgresPool {
   translate(error: unknown): unknown {
     if (error instanceof DatabaseUnavailableError) return error
     if (!isConnectionLoss(error)) return error
-    this.noteFailure(error)
+    // pg-pool's connect timeout also fires when every connection is busy: that caller is told to retry,
+    // but a saturated pool is not a lost database, so it does not switch the instance to fail-fast.
+    if (!POOL_TIMEOUT.test(error instanceof Error ? error.message : "")) this.noteFailure(error)
     const reason = error instanceof Error ? error.message : String(error)
     return this.unavailable(`the database connection was lost (${reason})`, error)
   }
@@ -165,6 +173,7 @@ export class GuardedPool implements PostgresPool {
 
   private noteFailure(error: unknown): void {
     if (!isConnectionLoss(error) || this.closed) return
+    if (POOL_TIMEOUT.test(error instanceof Error ? error.message : "")) return
     const message = error instanceof Error ? error.message : String(error)
     if (this.down) {
       this.down.error = message
