@@ -139,7 +139,7 @@ describe("group commit", () => {
         written,
         runs,
         execute,
-        then: (...next: typeof fate) => {
+        next: (...next: typeof fate) => {
           fate = next
         },
         lookup: async (items: number[]) => items.map((n) => written.get(n)),
@@ -156,7 +156,7 @@ describe("group commit", () => {
 
     it("answers a committed batch from what it wrote, and runs again only what wrote nothing", async () => {
       const s = store()
-      s.then("commit-then-lose")
+      s.next("commit-then-lose")
       const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(s.lookup) })
       const outputs = await Promise.all([1, 2, 5, 3].map((n) => committer.submit(n)))
       expect(outputs).toEqual([2, 4, -5, 6])
@@ -166,7 +166,7 @@ describe("group commit", () => {
 
     it("runs a batch that died before its commit again, whole, once", async () => {
       const s = store()
-      s.then("die-before-commit")
+      s.next("die-before-commit")
       const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(s.lookup) })
       expect(await Promise.all([1, 2, 3].map((n) => committer.submit(n)))).toEqual([2, 4, 6])
       expect(s.runs).toEqual([
@@ -177,7 +177,7 @@ describe("group commit", () => {
 
     it("keeps looking while the store cannot be read, and resolves once it can", async () => {
       const s = store()
-      s.then("commit-then-lose")
+      s.next("commit-then-lose")
       let unreadable = 3
       const lookup = async (items: number[]) => {
         if (unreadable-- > 0) throw new Lost("still down")
@@ -190,7 +190,7 @@ describe("group commit", () => {
 
     it("fails the callers with the unresolved error at the deadline, never guessing or running again", async () => {
       const s = store()
-      s.then("commit-then-lose")
+      s.next("commit-then-lose")
       const lookup = async () => {
         throw new Lost("still down")
       }
@@ -205,7 +205,7 @@ describe("group commit", () => {
 
     it("looks again when the re-run also loses its connection", async () => {
       const s = store()
-      s.then("die-before-commit", "commit-then-lose")
+      s.next("die-before-commit", "commit-then-lose")
       const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(s.lookup) })
       expect(await Promise.all([1, 2].map((n) => committer.submit(n)))).toEqual([2, 4])
       expect(s.runs).toEqual([
@@ -216,7 +216,7 @@ describe("group commit", () => {
 
     it("without a policy, a lost connection is split like any other error", async () => {
       const s = store()
-      s.then("die-before-commit")
+      s.next("die-before-commit")
       const committer = new GroupCommitter(s.execute, { maxInFlight: 1 })
       expect(await Promise.all([1, 2].map((n) => committer.submit(n)))).toEqual([2, 4])
       expect(s.runs).toEqual([[1, 2], [1], [2]])
