@@ -21,6 +21,7 @@ import { type RateLimiterStatus, ResilientRateLimiter } from "./limits/resilient
 import { Meter } from "./meter/meter.js"
 import { jsonLogger, type Logger } from "./observability/log.js"
 import { Metrics } from "./observability/metrics.js"
+import type { DatabaseAvailability } from "./storage/connection.js"
 import { type Database, openDatabase } from "./storage/database.js"
 import { LedgerMaintenanceJob } from "./storage/partitions.js"
 
@@ -43,6 +44,8 @@ export interface Container {
   ledgerMaintenance: LedgerMaintenanceJob
   /** The background jobs the server starts and `close` stops. */
   backgroundJobs: BackgroundJob[]
+  /** Called on every change of the database's availability (the server logs them). */
+  databaseListeners: Array<(availability: DatabaseAvailability) => void>
   /** The rate limiter's health: whether its shared store answers, and whether the instance can serve. */
   rateLimiterHealth(): Promise<RateLimiterHealth>
   /** The shared limiter's state, when Redis is configured. */
@@ -74,14 +77,22 @@ export async function buildContainer(
   overrides: ContainerOverrides = {},
 ): Promise<Container> {
   const clock = overrides.clock ?? systemClock
+  const metrics = new Metrics()
+  const databaseListeners: Array<(availability: DatabaseAvailability) => void> = []
   const database =
     overrides.database ??
     (await openDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       poolSize: config.poolSize,
+      // A lost database is loud: counted, shown in /metrics and /readyz, and logged by the server.
+      onAvailabilityChange: (availability) => {
+        metrics.databaseAvailable.set(availability.available ? 1 : 0)
+        if (!availability.available) metrics.databaseOutages.inc()
+        for (const listener of databaseListeners) listener(availability)
+      },
     }))
-  const metrics = new Metrics()
+  metrics.databaseAvailable.set(1)
   const limits = overrides.rateLimiter
     ? {
         rateLimiter: overrides.rateLimiter,
@@ -142,6 +153,7 @@ export async function buildContainer(
     detectors,
     ledgerMaintenance,
     backgroundJobs,
+    databaseListeners,
     rateLimiterHealth: limits.health,
     rateLimiterStatus: limits.status,
     close: async () => {

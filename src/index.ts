@@ -34,7 +34,13 @@ export {
   SUBSCRIPTION_STATUSES,
   type SubscriptionStatus,
 } from "./core/decision.js"
-export { ERROR_CODES, type ErrorCode, OmnimeterError, ValidationError } from "./core/errors.js"
+export {
+  DatabaseUnavailableError,
+  ERROR_CODES,
+  type ErrorCode,
+  OmnimeterError,
+  ValidationError,
+} from "./core/errors.js"
 export { type BillingPeriod, billingPeriodAt } from "./core/period.js"
 export {
   cheapestPlanIncluding,

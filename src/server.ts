@@ -29,6 +29,11 @@ export async function startServer(
   try {
     const { generated } = await container.keys.ensureAdminKey(config.adminKey)
     const app = await buildApp(container, appOptions)
+    container.databaseListeners.push((availability) => {
+      if (availability.available) app.log.warn("database available again")
+      else
+        app.log.error({ error: availability.error }, "database unavailable: answering 503 until it is back")
+    })
     await app.listen({ host: config.host, port: config.port })
     for (const job of container.backgroundJobs) {
       job.start((error) => app.log.error({ err: error }, "background job pass failed"))

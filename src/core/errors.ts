@@ -50,3 +50,35 @@ export class ValidationError extends OmnimeterError {
     super("validation_error", field ? `${field}: ${message}` : message, { field })
   }
 }
+
+/**
+ * The database cannot be reached right now: the connection was lost (restart, failover, an administrator's
+ * `pg_terminate_backend`), refused, or the server is starting or shutting down. Retryable: the same call
+ * may succeed once the database is back, which the service notices by itself. Over HTTP it is
+ * `503 service_unavailable` with `Retry-After`.
+ *
+ * `outcome` says what is known of a write the call made: `not_written` (nothing of it reached the
+ * database, or it was rolled back), or `unknown` (the answer was lost and the service could not yet look
+ * up whether it committed). A turn is never answered "allowed" without its ledger row; an `unknown` one
+ * may have been charged, so a retry should carry an idempotency key.
+ *
+ * @example
+ * try {
+ *   await meter.validateAndConsumeTokens(turn)
+ * } catch (error) {
+ *   if (error instanceof DatabaseUnavailableError) await sleep(error.retryAfterSeconds * 1000) // then retry
+ * }
+ */
+export class DatabaseUnavailableError extends OmnimeterError {
+  override readonly name = "DatabaseUnavailableError"
+  readonly retryable = true
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 1,
+    readonly outcome: "not_written" | "unknown" = "not_written",
+    options?: { cause?: unknown },
+  ) {
+    super("service_unavailable", message, { retryAfterSeconds, outcome })
+    if (options && "cause" in options) Object.defineProperty(this, "cause", { value: options.cause })
+  }
+}

@@ -110,8 +110,9 @@ export function handleError(
   const status = STATUS_BY_CODE[code]
   if (status >= 500) request.log.error({ err: error }, "request failed")
   else request.log.info({ code, field }, message)
+  // A rate limit and an unavailable dependency both say when to come back.
   if (
-    code === "rate_limited" &&
+    (code === "rate_limited" || code === "service_unavailable") &&
     error instanceof OmnimeterError &&
     typeof error.details?.retryAfterSeconds === "number"
   ) {

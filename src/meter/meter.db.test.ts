@@ -285,6 +285,38 @@ describe("idempotency", () => {
     })
   })
 
+  it("replays a charged key even after its channel was disabled, and records no denial", async () => {
+    const { who, subscription } = await subscribe()
+    const first = await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "wamid.off" }))
+    await meter.updateChannelConfig(subscription.id, "website", { enabled: false })
+    const again = await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "wamid.off" }))
+    expect(again).toMatchObject({ allowed: true, replayed: true })
+    if (first.allowed && again.allowed) expect(again.usageId).toBe(first.usageId)
+    expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "wamid.new" }))).toMatchObject({
+      reason: "channel_disabled",
+    })
+    const denials = (await ledger(subscription.id)).filter((row) => row.status === "denied")
+    expect(denials.map((row) => row.idempotency_key)).toEqual(["wamid.new"])
+    expect(await counter(subscription.id)).toBe(100)
+  })
+
+  it("answers twenty racing calls with one key at the quota boundary with one charge and its replays", async () => {
+    const { who, subscription } = await subscribe("enterprise", 150)
+    await meter.validateAndConsumeTokens(turn(who, { estimatedTokens: 100 }))
+    const decisions = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        meter.validateAndConsumeTokens(turn(who, { estimatedTokens: 50, idempotencyKey: "edge-1" })),
+      ),
+    )
+    expect(decisions.every((d) => d.allowed)).toBe(true)
+    expect(new Set(decisions.map((d) => (d.allowed ? d.usageId : "denied"))).size).toBe(1)
+    expect(decisions.filter((d) => d.allowed && !d.replayed)).toHaveLength(1)
+    const rows = await ledger(subscription.id)
+    expect(rows.filter((row) => row.status === "denied")).toHaveLength(0)
+    expect(rows).toHaveLength(2)
+    expect(await counter(subscription.id)).toBe(150)
+  })
+
   it("keeps keys of different subscriptions apart", async () => {
     const a = await subscribe()
     const b = await subscribe()

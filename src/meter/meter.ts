@@ -23,7 +23,8 @@ import {
   resolveChannelSettings,
   subscriptionNotFound,
 } from "../core/decision.js"
-import { OmnimeterError, ValidationError } from "../core/errors.js"
+import { DatabaseUnavailableError, OmnimeterError, ValidationError } from "../core/errors.js"
+import { uuidV7 } from "../core/ids.js"
 import { billingPeriodAt } from "../core/period.js"
 import { cheapestPlanIncluding, PLAN_DEFINITIONS, planIncludes } from "../core/plans.js"
 import { isValidTimeZone, type Subscription } from "../core/subscription.js"
@@ -37,6 +38,7 @@ import {
   type BatchTurn,
   type ChargedUsage,
   consumeBatch,
+  findBatchOutcomes,
   findChargedUsageByKey,
   settleUsage,
   usedTokensInPeriod,
@@ -91,7 +93,7 @@ export interface MeterTuning {
    */
   contextCacheTtlMs?: number
   /** Group commit: most turns per batch, and most batches in flight (default 1 on PGlite, 4 on PostgreSQL). */
-  groupCommit?: Omit<GroupCommitOptions<BatchTurn>, "laneOf">
+  groupCommit?: Omit<GroupCommitOptions<BatchTurn, BatchOutcome>, "laneOf" | "unknownOutcome">
 }
 
 export interface MeterDependencies extends MeterTuning {
@@ -161,6 +163,22 @@ export class Meter {
       ...dependencies.groupCommit,
       // One subscription, one lane: batches in flight together never share a quota counter row.
       laneOf: (turn) => Number.parseInt(turn.subscriptionId.slice(0, 8), 16),
+      unknownOutcome: {
+        // A lost connection may have lost the reply to a commit. A unique violation can only be a re-run
+        // meeting its own first run on a pre-assigned id (keys are claimed with ON CONFLICT DO NOTHING).
+        isUnknown: (error) =>
+          error instanceof DatabaseUnavailableError || (error as { code?: unknown } | null)?.code === "23505",
+        lookup: (turns) => findBatchOutcomes(db, turns),
+        unresolved: (error, written) =>
+          new DatabaseUnavailableError(
+            written === "no"
+              ? "The database connection was lost; this turn was not charged. Retry it."
+              : "The database connection was lost while this turn was being charged, and whether it was charged is not known yet. Retry it with an idempotency key to be charged at most once.",
+            error instanceof DatabaseUnavailableError ? error.retryAfterSeconds : 1,
+            written === "no" ? "not_written" : "unknown",
+            { cause: error },
+          ),
+      },
     })
   }
 
@@ -184,6 +202,8 @@ export class Meter {
     const period = billingPeriodAt(subscription.periodAnchor, now)
     const billed = billedTokens(input.estimatedTokens, settings.multiplierHundredths)
     const turn: BatchTurn = {
+      // Assigned before the write, so that a lost reply is resolved by looking the turn up.
+      id: uuidV7(now.getTime()),
       subscriptionId: subscription.id,
       channel,
       chatbotId: input.chatbotId ?? null,
@@ -209,7 +229,9 @@ export class Meter {
       messageLength,
     })
     if (early) {
-      await this.ledger.submit({ ...turn, denialReason: early.reason })
+      const recorded = await this.ledger.submit({ ...turn, denialReason: early.reason })
+      // A keyed turn whose twin was charged is that twin's replay, whatever changed since.
+      if (recorded.kind === "duplicate") return this.replayTwin(subscription, turn, settings.priority)
       return deny(channel, subscription.id, early)
     }
 
@@ -227,7 +249,8 @@ export class Meter {
     })
     const rateLimit: RateLimitState = { limit: rate.limit, remaining: rate.remaining, resetMs: rate.resetMs }
     if (!rate.granted) {
-      await this.ledger.submit({ ...turn, denialReason: "rate_limited" })
+      const recorded = await this.ledger.submit({ ...turn, denialReason: "rate_limited" })
+      if (recorded.kind === "duplicate") return this.replayTwin(subscription, turn, settings.priority)
       return {
         ...deny(channel, subscription.id, rateLimited(channel, rate.exceeded, rate.retryAfterMs)),
         rateLimit,
@@ -258,14 +281,8 @@ export class Meter {
     }
     await this.limiter.release(key, rate.reservationId)
     switch (outcome.kind) {
-      case "duplicate": {
-        const previous =
-          turn.idempotencyKey &&
-          (await findChargedUsageByKey(this.database.db, subscription.id, turn.idempotencyKey))
-        if (!previous)
-          throw new OmnimeterError("internal_error", "idempotent turn vanished after a key conflict")
-        return this.replay(subscription, previous, settings.priority)
-      }
+      case "duplicate":
+        return this.replayTwin(subscription, turn, settings.priority)
       case "not_found":
         this.contexts.invalidate(subscription.id)
         return deny(channel, undefined, subscriptionNotFound())
@@ -299,6 +316,19 @@ export class Meter {
     }
     if (scope && context.subscription.id !== scope.subscriptionId) return undefined
     return context
+  }
+
+  /** The decision of the charged twin that made the batch answer `duplicate` for this keyed turn. */
+  private async replayTwin(
+    subscription: Subscription,
+    turn: BatchTurn,
+    priority: number,
+  ): Promise<AllowedDecision> {
+    const previous =
+      turn.idempotencyKey &&
+      (await findChargedUsageByKey(this.database.db, subscription.id, turn.idempotencyKey))
+    if (!previous) throw new OmnimeterError("internal_error", "idempotent turn vanished after a key conflict")
+    return this.replay(subscription, previous, priority)
   }
 
   private async replay(

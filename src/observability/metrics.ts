@@ -64,6 +64,17 @@ export class Metrics {
     this.rateLimiterHealthy.set(to === "shared" ? 1 : 0)
   }
 
+  readonly databaseAvailable = new Gauge({
+    name: "omnimeter_database_available",
+    help: "1 while PostgreSQL answers, 0 from a lost connection until a probe reaches it again (callers get 503 meanwhile).",
+    registers: [this.registry],
+  })
+  readonly databaseOutages = new Counter({
+    name: "omnimeter_database_outages_total",
+    help: "Times this instance lost the database (connection lost, refused, or the server shutting down or starting).",
+    registers: [this.registry],
+  })
+
   private readonly webhookAttempts = new Counter({
     name: "omnimeter_webhook_attempts_total",
     help: "Webhook delivery attempts by result: delivered, retry (failed, will be retried), failed (given up).",

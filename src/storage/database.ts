@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import { CompiledQuery, Kysely, PostgresDialect, sql } from "kysely"
 import pg from "pg"
+import { type DatabaseAvailability, GuardedPool } from "./connection.js"
 import { lockDataDir } from "./data-dir-lock.js"
 import { migrateToLatest } from "./migrator.js"
 import { PGliteDialect } from "./pglite-dialect.js"
@@ -24,6 +25,8 @@ export interface DatabaseOptions {
   dataDir?: string | undefined
   /** PostgreSQL pool size. */
   poolSize?: number | undefined
+  /** Called whenever PostgreSQL becomes unavailable (connection lost) or available again. */
+  onAvailabilityChange?: ((availability: DatabaseAvailability) => void) | undefined
 }
 
 export interface Database {
@@ -34,6 +37,8 @@ export interface Database {
   withTenant<T>(subscriptionId: string, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>
   /** Throws when the database cannot answer. */
   ping(): Promise<void>
+  /** Whether the database is reachable as far as this process knows (PGlite: always). */
+  availability(): DatabaseAvailability
   close(): Promise<void>
 }
 
@@ -43,11 +48,15 @@ const parseInt8 = (value: string) => Number(value)
 /** Opens the database, applies pending migrations, and returns it ready for the service. */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolSize ?? 20)
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 20, options.onAvailabilityChange)
     : openPGlite(options.dataDir ?? ":memory:")
 }
 
-async function openPostgres(connectionString: string, poolSize: number): Promise<Database> {
+async function openPostgres(
+  connectionString: string,
+  poolSize: number,
+  onAvailabilityChange: DatabaseOptions["onAvailabilityChange"],
+): Promise<Database> {
   const types = {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
       oid === 20 ? parseInt8 : pg.types.getTypeParser(oid, format ?? "text"),
@@ -61,10 +70,13 @@ async function openPostgres(connectionString: string, poolSize: number): Promise
   } finally {
     await owner.destroy()
   }
-  const pool = new pg.Pool({ connectionString, max: poolSize, types })
-  // An idle client the server drops (restart, failover, admin kill) emits "error"; unhandled, that would
-  // end the process. The pool discards the client and the next query opens a new one.
-  pool.on("error", () => {})
+  // A client whose connection dies (restart, failover, an admin's kill) emits "error", idle or checked
+  // out; GuardedPool handles both, answers DatabaseUnavailableError and probes until the server is back.
+  // The connect timeout bounds a call on a server that accepts no packets (a black-holed failover).
+  const pool = new GuardedPool(
+    new pg.Pool({ connectionString, max: poolSize, types, keepAlive: true, connectionTimeoutMillis: 5000 }),
+    onAvailabilityChange ? { onAvailabilityChange } : {},
+  )
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({
       pool,
@@ -72,7 +84,12 @@ async function openPostgres(connectionString: string, poolSize: number): Promise
         void (await connection.executeQuery(CompiledQuery.raw(SESSION_SETUP))),
     }),
   })
-  return makeDatabase("postgres", db, async () => {})
+  return makeDatabase(
+    "postgres",
+    db,
+    async () => {},
+    () => pool.availability(),
+  )
 }
 
 async function openPGlite(dataDir: string): Promise<Database> {
@@ -90,7 +107,14 @@ async function openPGlite(dataDir: string): Promise<Database> {
   }
 }
 
-function makeDatabase(kind: DatabaseKind, db: Kysely<DB>, afterClose: () => Promise<void>): Database {
+const ALWAYS_AVAILABLE = (): DatabaseAvailability => ({ available: true })
+
+function makeDatabase(
+  kind: DatabaseKind,
+  db: Kysely<DB>,
+  afterClose: () => Promise<void>,
+  availability: () => DatabaseAvailability = ALWAYS_AVAILABLE,
+): Database {
   let closed = false
   return {
     kind,
@@ -101,6 +125,7 @@ function makeDatabase(kind: DatabaseKind, db: Kysely<DB>, afterClose: () => Prom
         return fn(trx)
       }),
     ping: async () => void (await sql`select 1`.execute(db)),
+    availability,
     close: async () => {
       if (closed) return
       closed = true

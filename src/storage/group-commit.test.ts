@@ -113,4 +113,113 @@ describe("group commit", () => {
     expect(() => new GroupCommitter(execute, { maxInFlight: 1.5 })).toThrow(RangeError)
     expect(() => new GroupCommitter(execute, { conflictRetries: -1 })).toThrow(RangeError)
   })
+
+  describe("a batch whose outcome is unknown (the connection died)", () => {
+    class Lost extends Error {
+      override readonly name = "Lost"
+    }
+
+    /**
+     * A stand-in store with a commit: a run writes its items (each doubled) then, when told to, loses the
+     * reply after committing, or dies before committing. `lookup` reads the store, as the ledger would.
+     */
+    function store() {
+      const written = new Map<number, number>()
+      const runs: number[][] = []
+      let fate: Array<"commit-then-lose" | "die-before-commit"> = []
+      const execute = async (items: number[]) => {
+        runs.push(items)
+        const next = fate.shift()
+        if (next === "die-before-commit") throw new Lost("connection terminated before commit")
+        for (const n of items.filter((n) => n % 5 !== 0)) written.set(n, n * 2) // multiples of 5 write nothing
+        if (next === "commit-then-lose") throw new Lost("connection terminated after commit")
+        return items.map((n) => (n % 5 === 0 ? -n : n * 2))
+      }
+      return {
+        written,
+        runs,
+        execute,
+        next: (...next: typeof fate) => {
+          fate = next
+        },
+        lookup: async (items: number[]) => items.map((n) => written.get(n)),
+      }
+    }
+
+    const policy = (lookup: (items: number[]) => Promise<Array<number | undefined>>, deadlineMs = 3000) => ({
+      isUnknown: (error: unknown) => error instanceof Lost,
+      lookup,
+      unresolved: (error: unknown, written: "unknown" | "no") =>
+        new Error(`unresolved (${written}): ${(error as Error).message}`),
+      deadlineMs,
+    })
+
+    it("answers a committed batch from what it wrote, and runs again only what wrote nothing", async () => {
+      const s = store()
+      s.next("commit-then-lose")
+      const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(s.lookup) })
+      const outputs = await Promise.all([1, 2, 5, 3].map((n) => committer.submit(n)))
+      expect(outputs).toEqual([2, 4, -5, 6])
+      // 1, 2 and 3 were committed and answered from the store, never run again; 5 wrote nothing: re-run.
+      expect(s.runs).toEqual([[1, 2, 5, 3], [5]])
+    })
+
+    it("runs a batch that died before its commit again, whole, once", async () => {
+      const s = store()
+      s.next("die-before-commit")
+      const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(s.lookup) })
+      expect(await Promise.all([1, 2, 3].map((n) => committer.submit(n)))).toEqual([2, 4, 6])
+      expect(s.runs).toEqual([
+        [1, 2, 3],
+        [1, 2, 3],
+      ])
+    })
+
+    it("keeps looking while the store cannot be read, and resolves once it can", async () => {
+      const s = store()
+      s.next("commit-then-lose")
+      let unreadable = 3
+      const lookup = async (items: number[]) => {
+        if (unreadable-- > 0) throw new Lost("still down")
+        return s.lookup(items)
+      }
+      const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(lookup) })
+      expect(await Promise.all([1, 2].map((n) => committer.submit(n)))).toEqual([2, 4])
+      expect(s.runs).toHaveLength(1)
+    })
+
+    it("fails the callers with the unresolved error at the deadline, never guessing or running again", async () => {
+      const s = store()
+      s.next("commit-then-lose")
+      const lookup = async () => {
+        throw new Lost("still down")
+      }
+      const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(lookup, 120) })
+      const results = await Promise.allSettled([1, 2].map((n) => committer.submit(n)))
+      expect(results.map((r) => (r.status === "rejected" ? String(r.reason) : r.value))).toEqual([
+        "Error: unresolved (unknown): connection terminated after commit",
+        "Error: unresolved (unknown): connection terminated after commit",
+      ])
+      expect(s.runs).toHaveLength(1)
+    })
+
+    it("looks again when the re-run also loses its connection", async () => {
+      const s = store()
+      s.next("die-before-commit", "commit-then-lose")
+      const committer = new GroupCommitter(s.execute, { maxInFlight: 1, unknownOutcome: policy(s.lookup) })
+      expect(await Promise.all([1, 2].map((n) => committer.submit(n)))).toEqual([2, 4])
+      expect(s.runs).toEqual([
+        [1, 2],
+        [1, 2],
+      ])
+    })
+
+    it("without a policy, a lost connection is split like any other error", async () => {
+      const s = store()
+      s.next("die-before-commit")
+      const committer = new GroupCommitter(s.execute, { maxInFlight: 1 })
+      expect(await Promise.all([1, 2].map((n) => committer.submit(n)))).toEqual([2, 4])
+      expect(s.runs).toEqual([[1, 2], [1], [2]])
+    })
+  })
 })

@@ -17,14 +17,24 @@
  *   at the end of the current event-loop turn (setImmediate), so what arrived in the same I/O poll
  *   travels together and a lone call waits for nothing else.
  * - Failure: a batch that throws a transient conflict (deadlock, serialization failure) is retried whole;
- *   any other error re-runs each of its items alone, so only the item that fails on its own is rejected.
- *   A batch is one transaction, so a failed attempt wrote nothing and re-running it cannot double-write.
+ *   an error the database reported re-runs each of its items alone, so only the item that fails on its
+ *   own is rejected. A batch is one transaction and the database answered, so it wrote nothing and
+ *   re-running it cannot double-write.
+ * - Commit-unknown: when the connection dies while a batch runs (`unknownOutcome.isUnknown`), its
+ *   transaction may or may not have committed: the reply to COMMIT can be lost after the commit. Such a
+ *   batch is never re-run blind. Each item carries an id assigned before its first run; after the
+ *   reconnect, `lookup` reads which items have rows. An item with a row is answered from that row (its
+ *   decision, as committed). An item without one was not written (the batch rolled back, or it committed
+ *   and this item wrote nothing, e.g. a duplicate): it is re-run, with the same id, and the re-run
+ *   decides it afresh. A re-run that meets its own first run still in flight (the server had not yet seen
+ *   the lost connection) collides on the pre-assigned id and is looked up again. Until `lookup` succeeds
+ *   (at most `deadlineMs`), the callers wait; after that they get `unresolved(error)`, never a guess.
  * - Trade-offs: under load a caller waits for the batch ahead of it in its lane (at most one batch's
  *   time), which is what buys the throughput; a lane's batch is sequential, so one hot subscription is
  *   bounded by one connection's statement rate (times the batch size).
  */
 
-export interface GroupCommitOptions<I = unknown> {
+export interface GroupCommitOptions<I = unknown, O = unknown> {
   /** Most items per batch. Default 256. */
   maxBatch?: number
   /** Lanes, i.e. most batches in flight at once (PGlite: 1, it has one connection). Default 4. */
@@ -35,6 +45,23 @@ export interface GroupCommitOptions<I = unknown> {
   conflictRetries?: number
   /** Called after each batch statement (also failed ones) with its size and duration, for metrics. */
   onBatch?: (size: number, seconds: number) => void
+  /** How to resolve a batch whose outcome is unknown (see the design note); without it, such a batch is split. */
+  unknownOutcome?: UnknownOutcomePolicy<I, O>
+}
+
+/** Resolution of a batch whose transaction may or may not have committed. */
+export interface UnknownOutcomePolicy<I, O> {
+  /** Whether this failure leaves the batch's outcome unknown (the connection died, or a re-run met its first run). */
+  isUnknown: (error: unknown) => boolean
+  /**
+   * For each item, its output as committed, or undefined when nothing of it was written. Throws while the
+   * database cannot be read; it is called again with backoff until `deadlineMs`.
+   */
+  lookup: (items: I[]) => Promise<Array<O | undefined>>
+  /** The error for a caller whose item is still unresolved at the deadline; `written` says what is known. */
+  unresolved: (error: unknown, written: "unknown" | "no") => unknown
+  /** How long callers wait for the lookup. Default 3000 ms. */
+  deadlineMs?: number
 }
 
 interface Pending<I, O> {
@@ -75,13 +102,14 @@ export class GroupCommitter<I, O> {
   private readonly conflictRetries: number
   private readonly laneOf: (item: I) => number
   private readonly onBatch: ((size: number, seconds: number) => void) | undefined
+  private readonly unknownOutcome: UnknownOutcomePolicy<I, O> | undefined
   private readonly lanes: Array<Lane<I, O>>
   private nextLane = 0
   private readonly idleWaiters: Array<() => void> = []
 
   constructor(
     private readonly execute: (items: I[]) => Promise<O[]>,
-    options: GroupCommitOptions<I> = {},
+    options: GroupCommitOptions<I, O> = {},
   ) {
     this.maxBatch = options.maxBatch ?? 256
     const maxInFlight = options.maxInFlight ?? 4
@@ -95,6 +123,7 @@ export class GroupCommitter<I, O> {
     this.lanes = Array.from({ length: maxInFlight }, () => ({ queue: [], busy: false, scheduled: false }))
     this.laneOf = options.laneOf ?? (() => this.nextLane++)
     this.onBatch = options.onBatch
+    this.unknownOutcome = options.unknownOutcome
   }
 
   /** Resolves with the item's own output once the batch holding it has committed. */
@@ -156,6 +185,8 @@ export class GroupCommitter<I, O> {
         this.observe(batch.length, started)
         outputs = undefined
         if (isTransient(error) && attempt < this.conflictRetries) continue
+        if (this.unknownOutcome?.isUnknown(error))
+          return this.resolveUnknown(this.unknownOutcome, batch, error)
         if (batch.length === 1) {
           batch[0]?.reject(error)
           return
@@ -166,6 +197,62 @@ export class GroupCommitter<I, O> {
       }
     }
     for (const [i, pending] of batch.entries()) pending.resolve(outputs[i] as O)
+  }
+
+  /** Answers every item of a batch whose outcome is unknown by looking, then re-runs what was not written. */
+  private async resolveUnknown(
+    policy: UnknownOutcomePolicy<I, O>,
+    batch: Array<Pending<I, O>>,
+    error: unknown,
+  ): Promise<void> {
+    const deadline = performance.now() + (policy.deadlineMs ?? 3000)
+    let pending = batch
+    let lastError = error
+    let delay = 25
+    for (let rerun = 0; pending.length > 0; ) {
+      let found: Array<O | undefined>
+      try {
+        found = await policy.lookup(pending.map((p) => p.item))
+      } catch (lookupError) {
+        if (policy.isUnknown(lookupError) && performance.now() + delay < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, delay))
+          delay = Math.min(delay * 2, 400)
+          continue
+        }
+        for (const p of pending) p.reject(policy.unresolved(lastError, "unknown"))
+        return
+      }
+      const notWritten: Array<Pending<I, O>> = []
+      for (const [i, p] of pending.entries()) {
+        const output = found[i]
+        if (output === undefined) notWritten.push(p)
+        else p.resolve(output)
+      }
+      pending = notWritten
+      if (pending.length === 0) return
+      if (rerun >= this.conflictRetries || performance.now() >= deadline) {
+        for (const p of pending) p.reject(policy.unresolved(lastError, "no"))
+        return
+      }
+      // Nothing of these was written: run them again, as they are (same ids).
+      rerun += 1
+      const started = performance.now()
+      try {
+        const outputs = await this.execute(pending.map((p) => p.item))
+        this.observe(pending.length, started)
+        if (outputs.length !== pending.length)
+          throw new Error(`a batch of ${pending.length} answered ${outputs.length} outputs`)
+        for (const [i, p] of pending.entries()) p.resolve(outputs[i] as O)
+        return
+      } catch (rerunError) {
+        this.observe(pending.length, started)
+        lastError = rerunError
+        if (policy.isUnknown(rerunError) || isTransient(rerunError)) continue
+        // The database answered with an error of its own: nothing was written; find the item to blame.
+        for (const p of pending) await this.run([p])
+        return
+      }
+    }
   }
 
   private observe(size: number, started: number): void {

@@ -6,9 +6,10 @@ import { randomUUID } from "node:crypto"
 import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openTestDatabase, testEngine } from "../../test/support/database.js"
+import { uuidV7 } from "../core/ids.js"
 import type { Database } from "./database.js"
 import { GroupCommitter } from "./group-commit.js"
-import { type BatchOutcome, type BatchTurn, consumeBatch } from "./ledger.js"
+import { type BatchOutcome, type BatchTurn, consumeBatch, findBatchOutcomes } from "./ledger.js"
 import { insertSubscription } from "./subscriptions.js"
 
 let database: Database
@@ -35,6 +36,7 @@ async function subscription(tokenLimit: number): Promise<string> {
 
 function charge(subscriptionId: string, billed: number, overrides: Partial<BatchTurn> = {}): BatchTurn {
   return {
+    id: uuidV7((overrides.createdAt ?? new Date("2026-03-10T00:00:00Z")).getTime()),
     subscriptionId,
     channel: "website",
     chatbotId: "bot",
@@ -209,6 +211,103 @@ describe("a group-commit batch", () => {
       charged: 1,
       denials: expect.arrayContaining(["rate_limited", "channel_disabled"]),
     })
+  })
+
+  it("writes every turn, charge or denial, under the id it was given, whose time is its created_at", async () => {
+    const a = await subscription(150)
+    const turns = [
+      charge(a, 100),
+      charge(a, 100, { idempotencyKey: "wamid.ids" }),
+      charge(a, 40, { denialReason: "rate_limited" }),
+      charge(a, 50),
+    ]
+    expect(kinds(await consumeBatch(database.db, turns))).toEqual([
+      "allowed",
+      "quota_exceeded",
+      "denied",
+      "allowed",
+    ])
+    const rows = await sql<{ id: string; status: string; same_time: boolean }>`
+      select id, status, omnimeter_uuid7_time(id) = created_at as same_time from token_usage_logs
+      where subscription_id = ${a}
+    `.execute(database.db)
+    expect(new Set(rows.rows.map((r) => r.id))).toEqual(new Set(turns.map((t) => t.id)))
+    expect(rows.rows.every((r) => r.same_time)).toBe(true)
+  })
+
+  it("refuses a turn without an id, writing nothing", async () => {
+    const a = await subscription(1_000)
+    await expect(
+      consumeBatch(database.db, [charge(a, 100, { id: null as unknown as string })]),
+    ).rejects.toThrow(/every turn needs its id/)
+    expect(await state(a)).toEqual({ counter: 0, ledgerSum: 0, charged: 0, denials: [] })
+  })
+
+  it("reads back what a batch decided by the turns' ids, and nothing for turns it did not write", async () => {
+    const a = await subscription(250)
+    await consumeBatch(database.db, [charge(a, 10, { idempotencyKey: "wamid.before" })])
+    const turns = [
+      charge(a, 100),
+      charge(a, 200),
+      charge(a, 30, { denialReason: "channel_disabled" }),
+      charge(a, 10, { idempotencyKey: "wamid.before" }),
+      charge(randomUUID(), 10),
+    ]
+    const decided = await consumeBatch(database.db, turns)
+    expect(kinds(decided)).toEqual(["allowed", "quota_exceeded", "denied", "duplicate", "not_found"])
+    const neverRun = charge(a, 5)
+    const found = await findBatchOutcomes(database.db, [...turns, neverRun])
+    expect(found).toEqual([
+      { kind: "allowed", usageId: turns[0]?.id, usedTokens: 110, tokenLimit: 250 },
+      { kind: "quota_exceeded", usedTokens: 110, tokenLimit: 250 },
+      { kind: "denied" },
+      undefined, // a duplicate writes no row; run again, it is a duplicate again
+      undefined,
+      undefined,
+    ])
+    // Run again with the same ids, the turns without a row change nothing; a charged one cannot be charged again.
+    expect(
+      kinds(
+        await consumeBatch(
+          database.db,
+          [turns[3], turns[4]].flatMap((t) => (t ? [t] : [])),
+        ),
+      ),
+    ).toEqual(["duplicate", "not_found"])
+    await expect(
+      consumeBatch(
+        database.db,
+        [turns[0]].flatMap((t) => (t ? [t] : [])),
+      ),
+    ).rejects.toMatchObject({
+      code: "23505",
+    })
+    expect(await state(a)).toMatchObject({ counter: 110, ledgerSum: 110, charged: 2 })
+  })
+
+  it("answers a keyed denial whose twin was charged as a duplicate, and records no denial", async () => {
+    const a = await subscription(100)
+    expect(
+      kinds(await consumeBatch(database.db, [charge(a, 100, { idempotencyKey: "wamid.twin" })])),
+    ).toEqual(["allowed"])
+    const outcomes = await consumeBatch(database.db, [
+      charge(a, 100, { idempotencyKey: "wamid.twin", denialReason: "rate_limited" }),
+      charge(a, 100, { idempotencyKey: "wamid.twin" }),
+      charge(a, 100, { idempotencyKey: "wamid.other", denialReason: "rate_limited" }),
+      charge(a, 100, { idempotencyKey: "wamid.other" }),
+    ])
+    expect(kinds(outcomes)).toEqual(["duplicate", "duplicate", "denied", "quota_exceeded"])
+    expect(await state(a)).toEqual({
+      counter: 100,
+      ledgerSum: 100,
+      charged: 1,
+      denials: expect.arrayContaining(["rate_limited", "quota_exceeded"]),
+    })
+    // The probe leaves no key behind for a turn it denied.
+    const keys = await sql<{ key: string }>`
+      select idempotency_key as key from usage_idempotency_keys where subscription_id = ${a}
+    `.execute(database.db)
+    expect(keys.rows.map((r) => r.key)).toEqual(["wamid.twin"])
   })
 
   it("answers not_found for a turn outside its scope or of an unknown subscription, writing nothing", async () => {

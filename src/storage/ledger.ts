@@ -26,6 +26,11 @@ export interface TurnRecord {
 
 /** One turn of a group commit: a charge to decide, or (with `denialReason`) a denial to record. */
 export interface BatchTurn extends TurnRecord {
+  /**
+   * The turn's ledger id, assigned before its first run (a UUIDv7 of `createdAt`): after a lost reply,
+   * {@link findBatchOutcomes} finds by it whether the turn was written.
+   */
+  id: string
   billedTokens: number
   periodStart: Date
   /** The subscription a subscription key's call is limited to; another subscription answers not_found. */
@@ -55,8 +60,10 @@ interface BatchRow {
 /**
  * Decides and writes many turns in ONE statement (`omnimeter_consume_batch`, migration 0004): one
  * transaction, one commit for all of them, each still charged only `WHERE used + billed <= limit`. Turns of
- * one subscription are decided in the order given. When this resolves, every outcome is committed; when it
- * throws, nothing of the batch was written. Returns one outcome per turn, in the order given.
+ * one subscription are decided in the order given. When this resolves, every outcome is committed; when
+ * the database answers with an error, nothing of the batch was written; when the connection dies (a
+ * DatabaseUnavailableError), the outcome is unknown until {@link findBatchOutcomes} looks. Each turn is
+ * written under its own `id`. Returns one outcome per turn, in the order given.
  */
 export async function consumeBatch(db: Kysely<DB>, turns: readonly BatchTurn[]): Promise<BatchOutcome[]> {
   if (turns.length === 0) return []
@@ -77,6 +84,7 @@ export async function consumeBatch(db: Kysely<DB>, turns: readonly BatchTurn[]):
     period_start: t.periodStart.toISOString(),
     created_at: t.createdAt.toISOString(),
     denial_reason: t.denialReason,
+    id: t.id,
   }))
   const result = await sql<BatchRow>`
     select i, outcome, usage_id, used_tokens, token_limit
@@ -113,6 +121,48 @@ function batchOutcome(row: BatchRow): BatchOutcome {
     case "denied":
       return { kind: "denied" }
   }
+}
+
+/**
+ * What a batch whose reply was lost wrote, turn by turn, read back by the turns' ids: the outcome the
+ * batch gave a turn with a ledger row, or undefined for a turn without one (nothing of it was written:
+ * the batch rolled back, or it committed and the turn wrote no row, as a duplicate or a not-found does;
+ * running it again decides it afresh). A charged turn is answered with the period's counter as it is now.
+ */
+export async function findBatchOutcomes(
+  db: Kysely<DB>,
+  turns: readonly BatchTurn[],
+): Promise<Array<BatchOutcome | undefined>> {
+  if (turns.length === 0) return []
+  const wanted = turns.map((t) => ({
+    id: t.id,
+    created_at: t.createdAt.toISOString(),
+    subscription_id: t.subscriptionId,
+    period_start: t.periodStart.toISOString(),
+  }))
+  const result = await sql<{
+    id: string
+    status: string
+    used_tokens: number | null
+    token_limit: number | null
+  }>`
+    select w.id, l.status, q.used_tokens, s.token_limit
+    from jsonb_to_recordset(${JSON.stringify(wanted)}::jsonb)
+      as w(id uuid, created_at timestamptz, subscription_id uuid, period_start timestamptz)
+    join token_usage_logs l on l.id = w.id and l.created_at = w.created_at
+    left join quota_counters q on q.subscription_id = w.subscription_id and q.period_start = w.period_start
+    left join subscriptions s on s.id = w.subscription_id
+  `.execute(db)
+  const rows = new Map(result.rows.map((row) => [row.id, row]))
+  return turns.map((turn): BatchOutcome | undefined => {
+    const row = rows.get(turn.id)
+    if (!row) return undefined
+    const usedTokens = Number(row.used_tokens ?? 0)
+    const tokenLimit = Number(row.token_limit ?? 0)
+    if (row.status !== "denied") return { kind: "allowed", usageId: turn.id, usedTokens, tokenLimit }
+    // A denial row: the one this turn was sent to record, or the quota denial the batch decided.
+    return turn.denialReason ? { kind: "denied" } : { kind: "quota_exceeded", usedTokens, tokenLimit }
+  })
 }
 
 /** A charged (not denied) ledger row, as replays and settlement need it. */

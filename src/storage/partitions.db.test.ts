@@ -9,6 +9,7 @@ import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDiale
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createScratchPostgres, openTestDatabase, testEngine } from "../../test/support/database.js"
+import { uuidV7 } from "../core/ids.js"
 import type { Database } from "./database.js"
 import {
   type BatchTurn,
@@ -57,6 +58,7 @@ function monthOf(at: Date): Date {
 function turn(subscriptionId: string, at: string, overrides: Partial<BatchTurn> = {}): BatchTurn {
   const createdAt = new Date(at)
   return {
+    id: uuidV7((overrides.createdAt ?? createdAt).getTime()),
     subscriptionId,
     channel: "website",
     chatbotId: "bot",

@@ -41,10 +41,17 @@ export const healthRoutes: RouteModule = (app, container) => {
       },
     },
     async (_request, reply) => {
-      const database = await container.database.ping().then(
-        () => ({ ok: true }),
-        (error: unknown) => ({ ok: false, error: error instanceof Error ? error.message : String(error) }),
-      )
+      // The pool's own view first: while it knows the database is away, say since when, without a query.
+      const known = container.database.availability()
+      const database = !known.available
+        ? { ok: false, error: `unavailable since ${known.since?.toISOString() ?? "?"}: ${known.error ?? ""}` }
+        : await container.database.ping().then(
+            () => ({ ok: true }),
+            (error: unknown) => ({
+              ok: false,
+              error: error instanceof Error ? error.message : String(error),
+            }),
+          )
       const limiter = await container.rateLimiterHealth()
       const ready = database.ok && limiter.serving
       reply.status(ready ? 200 : 503)

@@ -57,7 +57,7 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics }) => {
           404: DecisionOrError,
           413: DecisionOrError,
           429: Type.Ref("Decision"),
-          ...errorResponses(400, 401, 415, 500),
+          ...errorResponses(400, 401, 415, 500, 503),
         },
       },
     },
@@ -101,7 +101,7 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics }) => {
           "Refunds or charges the difference atomically. Settling twice answers 409 usage_already_settled; an unknown usage_id answers 404 usage_not_found. Both change nothing.",
         security: bearerSecurity,
         body: SettleBody,
-        response: { 200: Type.Ref("SettleResult"), ...errorResponses(400, 401, 404, 409, 500) },
+        response: { 200: Type.Ref("SettleResult"), ...errorResponses(400, 401, 404, 409, 500, 503) },
       },
     },
     async (request) => {
