@@ -4,36 +4,43 @@
  * server connection without changing what a statement may see.
  *
  * Design note. Goals in priority order: (1) every statement the service runs is subject to row level
- * security, whatever server connection it lands on; (2) nothing depends on a connection's history; (3) the
- * fewest round trips. A session-level `SET ROLE` fails (1) and (2) under a pooler: the next transaction may
+ * security, whatever server connection it lands on; (2) nothing depends on a connection's history; (3) no
+ * round trip is added. A session-level `SET ROLE` fails (1) and (2) under a pooler: the next transaction may
  * run on a server connection that never received it and so runs as the schema owner, which bypasses row
- * level security. So the role and the tenant are set per transaction:
- * - an explicit transaction begins with `begin; set local role omnimeter_app; set local omnimeter.tenant = '*'`
- *   in ONE simple-protocol message: no round trip is added to it;
- * - a statement outside an explicit transaction is wrapped in one (that message, the statement, `commit`):
- *   two round trips more than a bare statement. The hot path pays it once per group-commit batch, not per
- *   turn (bench/RESULTS.md has the figures).
- * `local` settings end with their transaction, commit or rollback, so nothing is left on the server
- * connection for the next client. Statements are never named (no server-side prepared statements).
+ * level security. So the role and the tenant are set per transaction, transaction-locally:
+ * - an explicit transaction begins with `begin; set local role omnimeter_app; set local omnimeter.tenant =
+ *   '*'` in ONE simple-protocol message, in place of the bare `begin`;
+ * - a statement outside an explicit transaction is sent in the extended protocol behind a prelude that sets
+ *   both with `set_config(..., true)`, in the same message and before the same Sync. PostgreSQL runs
+ *   everything before a Sync in one implicit transaction, so the settings hold for the statement and end
+ *   with its commit; PgBouncer keeps one server connection for it until the Sync's ReadyForQuery.
+ * The prelude returns no row and its completion is not reported, so the caller sees only its statement.
+ * Statements are never named (no server-side prepared statements); nothing is `SET` for the session.
  */
 import {
-  CompiledQuery,
+  type CompiledQuery,
   type DatabaseConnection,
   type DialectAdapter,
   type Driver,
   type Kysely,
   PostgresAdapter,
   PostgresDialect,
-  type QueryCompiler,
+  type PostgresDialectConfig,
+  type PostgresPool,
   type QueryResult,
   sql,
   type TransactionSettings,
 } from "kysely"
+import pg from "pg"
 
 /** The restricted role every statement of the service runs as; migration 0001 creates it. */
 export const APP_ROLE = "omnimeter_app"
 
 const APP_SCOPE = `set local role ${APP_ROLE}; set local omnimeter.tenant = '*'`
+
+// Returns no row (both calls answer non-null), so no RowDescription/DataRow precedes the statement's own.
+// Both calls are volatile: PostgreSQL evaluates them for the one row it filters out.
+const PRELUDE = `select where set_config('role', '${APP_ROLE}', true) is null or set_config('omnimeter.tenant', '*', true) is null`
 
 function beginStatement(settings: TransactionSettings): string {
   let begin = "begin"
@@ -45,130 +52,185 @@ function beginStatement(settings: TransactionSettings): string {
   return `${begin}; ${APP_SCOPE}`
 }
 
-/** A pooled connection whose every statement runs in a transaction scoped to the app role. */
-class AppRoleConnection implements DatabaseConnection {
-  inTransaction = false
+/** The part of pg's wire connection a query uses to send extended-protocol messages. */
+interface WireConnection {
+  parse(message: { text: string; name: string; types: number[] }): void
+  bind(message: { portal: string; statement: string; values: unknown[] }): void
+  execute(message: { portal: string; rows: number }): void
+}
 
-  constructor(readonly inner: DatabaseConnection) {}
+/** pg.Query's extension points, which @types/pg does not declare. */
+interface QueryInternals {
+  prepare(connection: WireConnection): void
+  handleCommandComplete(message: unknown, connection: WireConnection): void
+}
 
-  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    if (this.inTransaction) return this.inner.executeQuery<R>(compiled)
-    await this.inner.executeQuery(CompiledQuery.raw(beginStatement({})))
-    let result: QueryResult<R>
-    try {
-      result = await this.inner.executeQuery<R>(compiled)
-    } catch (error) {
-      await this.inner.executeQuery(CompiledQuery.raw("rollback")).catch(() => {})
-      throw error
-    }
-    await this.inner.executeQuery(CompiledQuery.raw("commit"))
-    return result
+type QueryCallback = (error: Error | null, result: pg.QueryResult) => void
+const QueryBase = pg.Query as unknown as new (
+  config: { text: string; values: unknown[]; queryMode: "extended" },
+  callback: QueryCallback,
+) => QueryInternals & pg.Submittable
+
+/** One statement behind the prelude, both before one Sync: one round trip, one implicit transaction. */
+class AppScopedQuery extends QueryBase {
+  private preludeCompleted = false
+
+  override prepare(connection: WireConnection): void {
+    connection.parse({ text: PRELUDE, name: "", types: [] })
+    connection.bind({ portal: "", statement: "", values: [] })
+    connection.execute({ portal: "", rows: 0 })
+    super.prepare(connection)
   }
 
-  async *streamQuery<R>(compiled: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    if (this.inTransaction) {
-      yield* this.inner.streamQuery<R>(compiled, chunkSize)
+  override handleCommandComplete(message: unknown, connection: WireConnection): void {
+    if (!this.preludeCompleted) {
+      this.preludeCompleted = true
       return
     }
-    await this.inner.executeQuery(CompiledQuery.raw(beginStatement({})))
-    let completed = false
-    try {
-      yield* this.inner.streamQuery<R>(compiled, chunkSize)
-      completed = true
-    } finally {
-      await this.inner.executeQuery(CompiledQuery.raw(completed ? "commit" : "rollback"))
-    }
+    super.handleCommandComplete(message, connection)
   }
 }
 
-function unwrap(connection: DatabaseConnection): AppRoleConnection {
+function toQueryResult<R>(result: pg.QueryResult): QueryResult<R> {
+  const { command, rowCount, rows } = result
+  if (command === "ROLLBACK" || command === "COMMIT") return { rows: [{ command } as R] }
+  const changed = command === "INSERT" || command === "UPDATE" || command === "DELETE" || command === "MERGE"
+  return {
+    rows: (rows ?? []) as R[],
+    ...(changed ? { numAffectedRows: BigInt(rowCount ?? 0) } : {}),
+  }
+}
+
+/** A pooled client whose every statement runs as the app role, in or outside an explicit transaction. */
+class AppRoleConnection implements DatabaseConnection {
+  inTransaction = false
+  /** A connection whose rollback failed is in an unknown state: the pool must close it, not reuse it. */
+  broken = false
+
+  constructor(readonly client: pg.PoolClient) {}
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const values = [...compiled.parameters]
+    if (this.inTransaction) return toQueryResult<R>(await this.client.query(compiled.sql, values))
+    const result = await new Promise<pg.QueryResult>((resolve, reject) => {
+      this.client.query(
+        new AppScopedQuery({ text: compiled.sql, values, queryMode: "extended" }, (error, answer) =>
+          error ? reject(error) : resolve(answer),
+        ),
+      )
+    })
+    return toQueryResult<R>(result)
+  }
+
+  // biome-ignore lint/correctness/useYield: streaming needs a cursor, which omnimeter does not configure
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error("streaming is not supported by omnimeter's PostgreSQL dialect")
+  }
+
+  /** Runs raw control statements (begin, commit) as they are, outside the prelude. */
+  control(text: string): Promise<pg.QueryResult> {
+    return this.client.query(text)
+  }
+}
+
+function own(connection: DatabaseConnection): AppRoleConnection {
   if (!(connection instanceof AppRoleConnection)) throw new Error("not a connection of this driver")
   return connection
 }
 
 class AppRoleDriver implements Driver {
-  private readonly wrapped = new WeakMap<DatabaseConnection, AppRoleConnection>()
+  private pool: PostgresPool | undefined
+  private readonly created = new WeakSet<pg.PoolClient>()
 
-  constructor(private readonly inner: Driver) {}
+  constructor(private readonly config: PostgresDialectConfig) {}
 
-  init(): Promise<void> {
-    return this.inner.init()
+  async init(): Promise<void> {
+    this.pool = typeof this.config.pool === "function" ? await this.config.pool() : this.config.pool
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const connection = await this.inner.acquireConnection()
-    let wrapped = this.wrapped.get(connection)
-    if (!wrapped) {
-      wrapped = new AppRoleConnection(connection)
-      this.wrapped.set(connection, wrapped)
+    if (!this.pool) throw new Error("driver has already been destroyed")
+    const client = (await this.pool.connect()) as unknown as pg.PoolClient
+    const connection = new AppRoleConnection(client)
+    if (!this.created.has(client)) {
+      this.created.add(client)
+      await this.config.onCreateConnection?.(connection)
     }
-    // A connection released mid-transaction is discarded by the pool; a reused one starts outside one.
-    wrapped.inTransaction = false
-    return wrapped
+    await this.config.onReserveConnection?.(connection)
+    return connection
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    const own = unwrap(connection)
-    await own.inner.executeQuery(CompiledQuery.raw(beginStatement(settings)))
-    own.inTransaction = true
+    await own(connection).control(beginStatement(settings))
+    own(connection).inTransaction = true
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    const own = unwrap(connection)
+    const mine = own(connection)
     try {
-      await this.inner.commitTransaction(own.inner)
+      const result = await mine.control("commit")
+      // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error left the transaction aborted.
+      if (result.command === "ROLLBACK")
+        throw new Error("the transaction was rolled back instead of committed")
     } finally {
-      own.inTransaction = false
+      mine.inTransaction = false
     }
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    const own = unwrap(connection)
+    const mine = own(connection)
     try {
-      await this.inner.rollbackTransaction(own.inner)
+      await mine.control("rollback")
+    } catch (error) {
+      mine.broken = true
+      throw error
     } finally {
-      own.inTransaction = false
+      mine.inTransaction = false
     }
   }
 
-  async savepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler["compileQuery"]) {
-    await this.inner.savepoint?.(unwrap(connection).inner, name, compile)
+  async savepoint(connection: DatabaseConnection, name: string) {
+    await own(connection).control(`savepoint ${quoteIdentifier(name)}`)
   }
 
-  async rollbackToSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compile: QueryCompiler["compileQuery"],
-  ) {
-    await this.inner.rollbackToSavepoint?.(unwrap(connection).inner, name, compile)
+  async rollbackToSavepoint(connection: DatabaseConnection, name: string) {
+    await own(connection).control(`rollback to savepoint ${quoteIdentifier(name)}`)
   }
 
-  async releaseSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compile: QueryCompiler["compileQuery"],
-  ) {
-    await this.inner.releaseSavepoint?.(unwrap(connection).inner, name, compile)
+  async releaseSavepoint(connection: DatabaseConnection, name: string) {
+    await own(connection).control(`release savepoint ${quoteIdentifier(name)}`)
   }
 
-  releaseConnection(connection: DatabaseConnection): Promise<void> {
-    return this.inner.releaseConnection(unwrap(connection).inner)
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    const mine = own(connection)
+    mine.client.release(mine.broken)
   }
 
-  destroy(): Promise<void> {
-    return this.inner.destroy()
+  async destroy(): Promise<void> {
+    const pool = this.pool
+    this.pool = undefined
+    await pool?.end()
   }
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
 }
 
 /**
  * The service's dialect: every statement runs as {@link APP_ROLE} with the trusted tenant '*', set
  * transaction-locally, so it is correct behind a transaction pooler as well as on a direct connection.
+ * Takes Kysely's PostgreSQL configuration (`pool`, `onCreateConnection`, `onReserveConnection`; no cursor).
  * @example
  * const db = new Kysely<DB>({ dialect: new AppRoleDialect({ pool: new pg.Pool({ connectionString }) }) })
  */
 export class AppRoleDialect extends PostgresDialect {
+  constructor(private readonly appConfig: PostgresDialectConfig) {
+    super(appConfig)
+  }
+
   override createDriver(): Driver {
-    return new AppRoleDriver(super.createDriver())
+    return new AppRoleDriver(this.appConfig)
   }
 }
 
