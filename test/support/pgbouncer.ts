@@ -26,7 +26,7 @@ export interface PgBouncer {
 export interface PgBouncerOptions {
   /** The upstream PostgreSQL port on 127.0.0.1. */
   upstreamPort: number
-  /** Databases the pooler serves (same names upstream). */
+  /** Databases the pooler serves (same names upstream); "*" serves every database. */
   databases: readonly string[]
   /** Users allowed in (trust: no password). `postgres` is always allowed, as the admin. */
   users: readonly string[]
@@ -50,7 +50,9 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
     join(dir, "pgbouncer.ini"),
     [
       "[databases]",
-      ...options.databases.map((db) => `${db} = host=127.0.0.1 port=${options.upstreamPort} dbname=${db}`),
+      ...options.databases.map(
+        (db) => `${db} = host=127.0.0.1 port=${options.upstreamPort}${db === "*" ? "" : ` dbname=${db}`}`,
+      ),
       "[pgbouncer]",
       "listen_addr = 127.0.0.1",
       `listen_port = ${port}`,
