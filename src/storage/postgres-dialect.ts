@@ -234,8 +234,9 @@ export class AppRoleDialect extends PostgresDialect {
   }
 }
 
-// Any fixed key will do; this one is hashtext('omnimeter_migrations').
-const MIGRATION_LOCK = sql`hashtext('omnimeter_migrations')`
+// Kysely's own migration lock key: an instance of an earlier version, holding it at session level, and this
+// one, holding it for its transaction, still exclude each other during a rolling upgrade.
+const MIGRATION_LOCK = sql.lit(BigInt("3853314791062309107"))
 
 /**
  * Kysely's PostgreSQL adapter holds a session-level advisory lock across the migration run. Behind a
