@@ -15,6 +15,9 @@ function scratch(): string {
   dirs.push(dir)
   return dir
 }
+// Start times and boot ids come from /proc.
+const onLinux = it.skipIf(process.platform !== "linux")
+
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
@@ -66,7 +69,7 @@ describe("the embedded database's data directory", () => {
     await database.close()
   })
 
-  it("takes over a lock whose PID now names a live, unrelated process", async () => {
+  onLinux("takes over a lock whose PID now names a live, unrelated process", async () => {
     await withLiveProcess(async (pid, start) => {
       const dataDir = scratch()
       writeLock(dataDir, { pid, start: start - 1, boot: bootId() })
@@ -74,7 +77,7 @@ describe("the embedded database's data directory", () => {
     })
   })
 
-  it("refuses a lock held by a live process that started when the lock says", async () => {
+  onLinux("refuses a lock held by a live process that started when the lock says", async () => {
     await withLiveProcess(async (pid, start) => {
       const dataDir = scratch()
       writeLock(dataDir, { pid, start, boot: bootId() })
@@ -87,7 +90,7 @@ describe("the embedded database's data directory", () => {
     })
   })
 
-  it("takes over a lock left by an earlier process that had this process's PID", async () => {
+  onLinux("takes over a lock left by an earlier process that had this process's PID", async () => {
     const dataDir = scratch()
     writeLock(dataDir, { pid: process.pid, start: 1, boot: bootId() })
     lockDataDir(dataDir)()
@@ -96,7 +99,7 @@ describe("the embedded database's data directory", () => {
     lockDataDir(dataDir)()
   })
 
-  it("takes over a lock written in an earlier boot", async () => {
+  onLinux("takes over a lock written in an earlier boot", async () => {
     await withLiveProcess(async (pid, start) => {
       const dataDir = scratch()
       writeLock(dataDir, { pid, start, boot: "an-earlier-boot" })
