@@ -1,9 +1,10 @@
-import { execFile } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { execFile, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterEach, describe, expect, it } from "vitest"
+import { lockDataDir, processStartTime } from "./data-dir-lock.js"
 import { openDatabase } from "./database.js"
 import { insertSubscription } from "./subscriptions.js"
 
@@ -14,6 +15,9 @@ function scratch(): string {
   dirs.push(dir)
   return dir
 }
+// Start times and boot ids come from /proc.
+const onLinux = it.skipIf(process.platform !== "linux")
+
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
@@ -65,6 +69,44 @@ describe("the embedded database's data directory", () => {
     await database.close()
   })
 
+  onLinux("takes over a lock whose PID now names a live, unrelated process", async () => {
+    await withLiveProcess(async (pid, start) => {
+      const dataDir = scratch()
+      writeLock(dataDir, { pid, start: start - 1, boot: bootId() })
+      lockDataDir(dataDir)()
+    })
+  })
+
+  onLinux("refuses a lock held by a live process that started when the lock says", async () => {
+    await withLiveProcess(async (pid, start) => {
+      const dataDir = scratch()
+      writeLock(dataDir, { pid, start, boot: bootId() })
+      expect(() => lockDataDir(dataDir)).toThrow(
+        expect.objectContaining({
+          code: "data_dir_locked",
+          message: expect.stringContaining(`in use by process ${pid}`),
+        }),
+      )
+    })
+  })
+
+  onLinux("takes over a lock left by an earlier process that had this process's PID", async () => {
+    const dataDir = scratch()
+    writeLock(dataDir, { pid: process.pid, start: 1, boot: bootId() })
+    lockDataDir(dataDir)()
+    // The bare-PID lock of earlier versions, as a container's PID 1 left it.
+    writeFileSync(join(dataDir, "omnimeter.lock"), String(process.pid))
+    lockDataDir(dataDir)()
+  })
+
+  onLinux("takes over a lock written in an earlier boot", async () => {
+    await withLiveProcess(async (pid, start) => {
+      const dataDir = scratch()
+      writeLock(dataDir, { pid, start, boot: "an-earlier-boot" })
+      lockDataDir(dataDir)()
+    })
+  })
+
   it("refuses to open one directory twice in the same process", async () => {
     const dataDir = scratch()
     const database = await openDatabase({ dataDir })
@@ -72,3 +114,24 @@ describe("the embedded database's data directory", () => {
     await database.close()
   })
 })
+
+function bootId(): string {
+  return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
+}
+
+function writeLock(dataDir: string, holder: { pid: number; start: number; boot: string }): void {
+  writeFileSync(join(dataDir, "omnimeter.lock"), JSON.stringify(holder))
+}
+
+/** Runs `fn` with a live child process (a `sleep`), its PID and its start time; stops it afterwards. */
+async function withLiveProcess(fn: (pid: number, start: number) => Promise<void>): Promise<void> {
+  const child = spawn("sleep", ["30"], { stdio: "ignore" })
+  try {
+    const pid = child.pid
+    const start = pid === undefined ? null : processStartTime(pid)
+    if (pid === undefined || start === null) throw new Error("no start time for the child: is /proc mounted?")
+    await fn(pid, start)
+  } finally {
+    child.kill("SIGKILL")
+  }
+}

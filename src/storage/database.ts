@@ -2,18 +2,21 @@
  * The database seam: one Kysely instance over embedded PGlite (no DATABASE_URL) or PostgreSQL.
  * Nothing above this file knows which.
  *
- * Every connection runs as the non-superuser role `omnimeter_app`, so row level security applies. The
- * session's tenant is '*' (the trusted service); {@link Database.withTenant} narrows a transaction to one
- * subscription with a transaction-local setting, which PGlite's single shared connection also honours.
+ * Every statement runs as the non-superuser role `omnimeter_app`, so row level security applies, with the
+ * tenant '*' (the trusted service); {@link Database.withTenant} narrows a transaction to one subscription.
+ * On PostgreSQL both are set per transaction, never per session (./postgres-dialect.ts), so a transaction
+ * pooler such as PgBouncer may move transactions between server connections. PGlite is one connection
+ * that no pooler shares: it takes them once per session.
  */
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
-import { CompiledQuery, Kysely, PostgresDialect, sql } from "kysely"
+import { Kysely, sql } from "kysely"
 import pg from "pg"
 import { type DatabaseAvailability, GuardedPool } from "./connection.js"
 import { lockDataDir } from "./data-dir-lock.js"
 import { migrateToLatest } from "./migrator.js"
 import { PGliteDialect } from "./pglite-dialect.js"
+import { AppRoleDialect, MigrationDialect } from "./postgres-dialect.js"
 import type { DB } from "./schema.js"
 
 export type DatabaseKind = "pglite" | "postgres"
@@ -42,7 +45,7 @@ export interface Database {
   close(): Promise<void>
 }
 
-const SESSION_SETUP = "SET ROLE omnimeter_app; SET omnimeter.tenant = '*'"
+const PGLITE_SESSION_SETUP = "SET ROLE omnimeter_app; SET omnimeter.tenant = '*'"
 const parseInt8 = (value: string) => Number(value)
 
 /** Opens the database, applies pending migrations, and returns it ready for the service. */
@@ -63,7 +66,7 @@ async function openPostgres(
   }
   // Migrations run as the connecting user (the schema owner), before any connection assumes the app role.
   const owner = new Kysely<unknown>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString, max: 1, types }) }),
+    dialect: new MigrationDialect({ pool: new pg.Pool({ connectionString, max: 1, types }) }),
   })
   try {
     await migrateToLatest(owner)
@@ -78,11 +81,7 @@ async function openPostgres(
     onAvailabilityChange ? { onAvailabilityChange } : {},
   )
   const db = new Kysely<DB>({
-    dialect: new PostgresDialect({
-      pool,
-      onCreateConnection: async (connection) =>
-        void (await connection.executeQuery(CompiledQuery.raw(SESSION_SETUP))),
-    }),
+    dialect: new AppRoleDialect({ pool, translateError: (error) => pool.translate(error) }),
   })
   return makeDatabase(
     "postgres",
@@ -99,7 +98,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
     const pglite = new PGlite(inMemory ? undefined : join(dataDir, "pgdata"), { parsers: { 20: parseInt8 } })
     const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
     await migrateToLatest(db as Kysely<unknown>)
-    await sql.raw(SESSION_SETUP).execute(db)
+    await sql.raw(PGLITE_SESSION_SETUP).execute(db)
     return makeDatabase("pglite", db, async () => unlock())
   } catch (error) {
     unlock()

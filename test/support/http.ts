@@ -8,6 +8,7 @@ import { buildContainer, type Container } from "../../src/container.js"
 import type { Clock } from "../../src/core/clock.js"
 import { buildApp } from "../../src/http/app.js"
 import type { App } from "../../src/http/types.js"
+import type { Database } from "../../src/storage/database.js"
 import { openTestDatabase } from "./database.js"
 
 export const ADMIN_KEY = "om_admin_test_key_0123456789abcdef"
@@ -26,9 +27,15 @@ export interface TestApp {
 let counter = 0
 
 export async function startTestApp(
-  options: { clock?: Clock; env?: Record<string, string>; dashboardDir?: string | false } = {},
+  options: {
+    clock?: Clock
+    env?: Record<string, string>
+    dashboardDir?: string | false
+    /** A database opened elsewhere (a fault test's own cluster); closed with the app. */
+    database?: Database
+  } = {},
 ): Promise<TestApp> {
-  const database = await openTestDatabase()
+  const database = options.database ?? (await openTestDatabase())
   const config = loadConfig({ OMNIMETER_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: "silent", ...options.env })
   const container = await buildContainer(config, {
     database,
