@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify"
 import { type Static, Type } from "typebox"
 import { ERROR_CODES, type ErrorCode, OmnimeterError } from "../core/errors.js"
+import { formatMessage } from "../core/formats.js"
 import { OneOf } from "../meter/inputs.js"
 
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
@@ -59,7 +60,11 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
     const first = error.validation[0]
     const where = error.validationContext ?? "body"
     const path = (first?.instancePath ?? "").replace(/^\//, "").replaceAll("/", ".")
-    const params = (first?.params ?? {}) as { additionalProperties?: string[]; requiredProperties?: string[] }
+    const params = (first?.params ?? {}) as {
+      additionalProperties?: string[]
+      requiredProperties?: string[]
+      format?: unknown
+    }
     const named = params.additionalProperties?.[0] ?? params.requiredProperties?.[0]
     const field = named ? (path ? `${path}.${named}` : named) : path || where
     const message =
@@ -67,7 +72,9 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
         ? "is not a known field"
         : first?.keyword === "required"
           ? "is required"
-          : (first?.message ?? "is invalid")
+          : ((first?.keyword === "format" ? formatMessage(params.format) : undefined) ??
+            first?.message ??
+            "is invalid")
     return { code: "validation_error", message: `${field}: ${message}`, field }
   }
   switch (error.code) {

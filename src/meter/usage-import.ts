@@ -12,6 +12,7 @@ import { billedTokens } from "../core/billing.js"
 import { CHANNELS, type Channel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
 import { resolveChannelSettings } from "../core/decision.js"
+import { DateTime, Id } from "../core/formats.js"
 import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
 import { validate } from "../core/validate.js"
@@ -24,8 +25,6 @@ import {
 } from "../storage/subscriptions.js"
 import { ChannelSchema, TokenCount } from "./inputs.js"
 
-const Id = (maxLength: number) => Type.String({ minLength: 1, maxLength })
-
 export const ImportLineSchema = Type.Object(
   {
     subscription_id: Type.Optional(Type.String({ format: "uuid" })),
@@ -37,7 +36,7 @@ export const ImportLineSchema = Type.Object(
     user_identifier: Type.Optional(Id(255)),
     operation_type: Type.Optional(Id(64)),
     idempotency_key: Type.Optional(Id(255)),
-    created_at: Type.String({ format: "date-time" }),
+    created_at: DateTime(),
     raw_tokens: TokenCount,
   },
   { additionalProperties: false },

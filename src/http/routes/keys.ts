@@ -1,6 +1,7 @@
 /** Subscription API keys (admin): issue (shown once), list, revoke. */
 import { Type } from "typebox"
 import { OmnimeterError } from "../../core/errors.js"
+import { Text } from "../../core/formats.js"
 import { authenticate, requireAdmin } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { IssuedKeySchema, KeyListSchema } from "../schemas.js"
@@ -22,10 +23,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
         security: bearerSecurity,
         params: Type.Object({ id: Uuid }),
         body: Type.Optional(
-          Type.Object(
-            { label: Type.Optional(Type.String({ maxLength: 200 })) },
-            { additionalProperties: false },
-          ),
+          Type.Object({ label: Type.Optional(Text(200)) }, { additionalProperties: false }),
         ),
         response: { 201: IssuedKeySchema, ...errorResponses(400, 401, 403, 404, 500) },
       },

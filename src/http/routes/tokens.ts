@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks"
 import type { FastifyReply } from "fastify"
 import { Type } from "typebox"
 import { ValidationError } from "../../core/errors.js"
+import { isText, TEXT_RULE } from "../../core/formats.js"
 import type { Decision } from "../../meter/decisions.js"
 import { authenticate, callerScope } from "../auth.js"
 import { errorResponses, STATUS_BY_CODE } from "../errors.js"
@@ -17,6 +18,7 @@ function idempotencyKey(body: string | undefined, header: string | string[] | un
   if (fromHeader !== undefined && (fromHeader.length === 0 || fromHeader.length > 255)) {
     throw new ValidationError("Idempotency-Key", "must be 1 to 255 characters")
   }
+  if (fromHeader !== undefined && !isText(fromHeader)) throw new ValidationError("Idempotency-Key", TEXT_RULE)
   if (body !== undefined && fromHeader !== undefined && body !== fromHeader) {
     throw new ValidationError("idempotency_key", "differs from the Idempotency-Key header")
   }

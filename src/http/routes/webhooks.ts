@@ -5,6 +5,7 @@
 import { type Static, Type } from "typebox"
 import type { Endpoint } from "../../alerts/service.js"
 import { ALERT_TYPES } from "../../core/alerts.js"
+import { Text } from "../../core/formats.js"
 import { OneOf } from "../../meter/inputs.js"
 import type { DeliveryLogRow } from "../../storage/alerts.js"
 import { authenticate, scopeFor } from "../auth.js"
@@ -22,13 +23,12 @@ const EventTypes = Type.Array(OneOf(ALERT_TYPES, "An event type."), {
   uniqueItems: true,
   description: "The events this endpoint receives.",
 })
-const Url = Type.String({
+const Url = Text(2048, {
   minLength: 1,
-  maxLength: 2048,
   description:
     "Where events are POSTed: https or http, on a public address (loopback and private networks only when the operator sets OMNIMETER_WEBHOOK_ALLOW_PRIVATE).",
 })
-const Description = Type.String({ maxLength: 200 })
+const Description = Text(200)
 
 export const WebhookEndpointSchema = Type.Object(
   {
