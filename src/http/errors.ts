@@ -7,6 +7,7 @@ import { type Static, Type } from "typebox"
 import { ERROR_CODES, type ErrorCode, OmnimeterError } from "../core/errors.js"
 import { formatMessage } from "../core/formats.js"
 import { OneOf } from "../meter/inputs.js"
+import { ImportInterruptedError, type ImportReport } from "../meter/usage-import.js"
 
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
   validation_error: 400,
@@ -24,11 +25,25 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  request_timeout: 408,
+  request_header_fields_too_large: 431,
   rate_limited: 429,
   service_unavailable: 503,
   data_dir_locked: 503,
   internal_error: 500,
 })
+
+const ImportReportFields = {
+  imported: Type.Integer({ description: "Lines written to the ledger (exactly what was committed)." }),
+  duplicates: Type.Integer({ description: "Valid lines skipped because their idempotency key was charged." }),
+  rejected_count: Type.Integer(),
+  rejected: Type.Array(Type.Object({ line: Type.Integer(), reason: Type.String() }), {
+    description: "The first 1,000 rejected lines, by line number (1-based).",
+  }),
+}
+
+/** What an import kept: its answer, and part of the error envelope of an import that stopped part-way. */
+export const ImportReportSchema = Type.Object(ImportReportFields)
 
 export const ErrorEnvelope = Type.Object(
   {
@@ -40,6 +55,18 @@ export const ErrorEnvelope = Type.Object(
         Type.String({ description: "The offending field or parameter, when one is to blame." }),
       ),
     }),
+    import: Type.Optional(
+      Type.Object(
+        {
+          ...ImportReportFields,
+          resume_from_line: Type.Integer({
+            description:
+              "The first line not covered by this report and not written: send the lines from here on again.",
+          }),
+        },
+        { description: "Only from POST /api/usage/import when it stopped part-way: what was kept." },
+      ),
+    ),
   },
   { $id: "ErrorEnvelope", description: "Every error, from every endpoint." },
 )
@@ -52,6 +79,16 @@ export function errorResponses(...statuses: number[]): Record<number, unknown> {
 
 export function envelope(code: ErrorCode, message: string, requestId: string, field?: string): ErrorEnvelope {
   return { error: { code, message, request_id: requestId, ...(field ? { field } : {}) } }
+}
+
+function importPart(report: ImportReport, resumeFromLine: number): NonNullable<ErrorEnvelope["import"]> {
+  return {
+    imported: report.imported,
+    duplicates: report.duplicates,
+    rejected_count: report.rejectedCount,
+    rejected: report.rejected,
+    resume_from_line: resumeFromLine,
+  }
 }
 
 /** Fastify's own failures (body parsing, validation, limits) in our vocabulary. */
@@ -124,5 +161,15 @@ export function handleError(
   ) {
     reply.header("Retry-After", String(error.details.retryAfterSeconds))
   }
-  reply.status(status).send(envelope(code, message, String(request.id), field))
+  // A body still arriving is not read any further: closing the connection after the answer stops the
+  // server from reading (and the client from sending) the rest of it.
+  if (request.raw.complete === false) reply.header("Connection", "close")
+  const body = envelope(code, message, String(request.id), field)
+  reply
+    .status(status)
+    .send(
+      error instanceof ImportInterruptedError
+        ? { ...body, import: importPart(error.report, error.resumeFromLine) }
+        : body,
+    )
 }

@@ -34,7 +34,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     "/api/subscriptions/:id/alerts",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "A subscription's alerts, newest first",
@@ -93,7 +93,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     "/api/subscriptions/:id/alert-settings",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "The subscription's alert settings",
@@ -111,7 +111,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
   app.put(
     "/api/subscriptions/:id/alert-settings",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Replace the quota thresholds (default 0.5, 0.8, 0.95, 1)",

@@ -16,7 +16,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   app.post(
     "/api/subscriptions/:id/keys",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Issue a subscription key (admin); the key is in this answer only",
@@ -46,7 +46,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   app.get(
     "/api/subscriptions/:id/keys",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "List a subscription's keys (admin), without their secrets",
@@ -74,7 +74,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   app.delete(
     "/api/subscriptions/:id/keys/:key_id",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Revoke a subscription key (admin)",

@@ -37,13 +37,15 @@ function rateLimitHeaders(reply: FastifyReply, decision: Decision): void {
   }
 }
 
-export const tokenRoutes: RouteModule = (app, { meter, keys, metrics }) => {
+export const tokenRoutes: RouteModule = (app, { meter, keys, metrics, config }) => {
   const auth = authenticate(keys)
 
   app.post(
     "/api/tokens/consume",
     {
-      preHandler: auth,
+      onRequest: auth,
+      // The one JSON call allowed a large body: it may carry the user's message.
+      bodyLimit: config.bodyLimitBytes,
       schema: {
         tags: ["metering"],
         summary: "Decide whether a chat turn may run, and charge it",
@@ -95,7 +97,7 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics }) => {
   app.post(
     "/api/tokens/settle",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags: ["metering"],
         summary: "Replace a turn's estimate with the tokens it really used",

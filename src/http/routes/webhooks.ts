@@ -133,7 +133,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.post(
     base,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Add a webhook endpoint; the signing secret is in this answer only",
@@ -159,7 +159,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     base,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "List a subscription's webhook endpoints (without secrets)",
@@ -180,7 +180,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.patch(
     `${base}/:webhook_id`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Change an endpoint's URL, description, event types or enabled flag",
@@ -206,7 +206,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.delete(
     `${base}/:webhook_id`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Delete an endpoint, its delivery log and its undelivered events",
@@ -226,7 +226,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     `${base}/:webhook_id/deliveries`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "The endpoint's delivery log, newest first: status, attempts, last error",
@@ -257,7 +257,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.post(
     `${base}/:webhook_id/test`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Queue a signed webhook.test event for this endpoint",
