@@ -102,6 +102,13 @@ describe("errors before routing are in the envelope", () => {
     expectEnvelope(answer, 431, "request_header_fields_too_large")
   })
 
+  it("U+0000 in the Idempotency-Key header answers 400 in the envelope", async () => {
+    const answer = await rawRequest(
+      `POST /api/tokens/consume HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nIdempotency-Key: a\u0000b\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    )
+    expectEnvelope(answer, 400, "validation_error")
+  })
+
   it("malformed HTTP answers 400 in the envelope", async () => {
     const answer = await rawRequest("NOT HTTP AT ALL\r\n\r\n")
     expectEnvelope(answer, 400, "validation_error")
