@@ -126,6 +126,29 @@ describe("slow clients are cut off", () => {
     expect(answer.closedAfterMs).toBeLessThan(6000)
   })
 
+  it("an import trickled past the request timeout answers 408 with what it committed, equal to the ledger", async () => {
+    const sub = await t.subscription({ period_start: "2026-01-01T00:00:00Z" })
+    const lines = Array.from(
+      { length: 1500 },
+      (_, i) =>
+        `${JSON.stringify({ subscription_id: sub.id, channel: "api", created_at: "2026-03-01T00:00:00Z", raw_tokens: 3, session_id: `s${i}` })}\n`,
+    ).join("")
+    const answer = await rawRequest(
+      `POST /api/usage/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/x-ndjson\r\nContent-Length: 10000000\r\n\r\n${lines}`,
+      Array.from({ length: 100 }, () => " "),
+      300,
+    )
+    expectEnvelope(answer, 408, "request_timeout")
+    const report = JSON.parse(answer.body).import
+    const counted = await t.container.database.db
+      .selectFrom("token_usage_logs")
+      .select((eb) => eb.fn.countAll().as("n"))
+      .where("subscription_id", "=", sub.id)
+      .executeTakeFirstOrThrow()
+    expect(report).toMatchObject({ imported: 1500, rejected_count: 0, resume_from_line: 1501 })
+    expect(Number(counted.n)).toBe(1500)
+  })
+
   it("headers trickled one byte at a time are cut off by the headers timeout", async () => {
     const answer = await rawRequest(
       "GET /healthz HTTP/1.1\r\n",

@@ -95,7 +95,7 @@ describe("the text rule in every text field of an import line", () => {
     ["a lone surrogate", "\\udfff"],
   ])(
     "%s in any of them rejects that line naming the field, and stores nothing of it",
-    async (_name, escape) => {
+    async (_name, jsonEscape) => {
       const sub = await t.subscription({ period_start: "2026-01-01T00:00:00Z" })
       const base = {
         subscription_id: sub.id,
@@ -104,7 +104,7 @@ describe("the text rule in every text field of an import line", () => {
         raw_tokens: 1,
       }
       const lines = FIELDS.map((field) =>
-        JSON.stringify({ ...base, [field]: "x-placeholder" }).replace("x-placeholder", `x${escape}`),
+        JSON.stringify({ ...base, [field]: "x-placeholder" }).replace("x-placeholder", `x${jsonEscape}`),
       )
       const res = await send([...lines, JSON.stringify(base)].join("\n"))
       expect(res.statusCode).toBe(200)
