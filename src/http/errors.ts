@@ -16,6 +16,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   subscription_inactive: 403,
   channel_disabled: 403,
   message_too_long: 413,
+  turn_too_large: 413,
   quota_exceeded: 402,
   usage_not_found: 404,
   usage_already_settled: 409,

@@ -207,6 +207,7 @@ export class Meter {
       channel,
       settings,
       messageLength,
+      estimatedTokens: input.estimatedTokens,
     })
     if (early) {
       await this.ledger.submit({ ...turn, denialReason: early.reason })
