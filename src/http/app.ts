@@ -5,10 +5,11 @@
 import { randomUUID } from "node:crypto"
 import swagger from "@fastify/swagger"
 import swaggerUi from "@fastify/swagger-ui"
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/type-provider-typebox"
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox"
 import Fastify, { type FastifyServerOptions } from "fastify"
 import type { Container } from "../container.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
+import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError } from "./errors.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
@@ -49,7 +50,8 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setValidatorCompiler(strictValidatorCompiler)
+  app.addHook("preValidation", canonicalUuids)
   app.setErrorHandler(handleError)
   app.decorateRequest("principal", undefined)
   app.addHook("onRequest", async (request, reply) => {

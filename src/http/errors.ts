@@ -76,6 +76,7 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
       return { code: "payload_too_large", message: "The request body is larger than this server accepts." }
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return { code: "unsupported_media_type", message: "Send the body as application/json." }
+
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return { code: "validation_error", message: "The JSON body is empty." }
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
@@ -89,6 +90,13 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
     code: "internal_error",
     message: "Something went wrong on our side; the request id helps us find it.",
   }
+}
+
+/** Names the media type the route reads (its OpenAPI `consumes`, e.g. NDJSON for the import), else JSON. */
+function mediaTypeMessage(request: FastifyRequest): string {
+  const consumes = (request.routeOptions.schema as { consumes?: unknown } | undefined)?.consumes
+  const types = Array.isArray(consumes) && consumes.length > 0 ? consumes.map(String) : ["application/json"]
+  return `Send the body as ${types.join(" or ")}.`
 }
 
 /** The error handler for every route. */
@@ -107,6 +115,7 @@ export function handleError(
     field = typeof detail === "string" ? detail : undefined
   } else {
     ;({ code, message, field } = fromFastify(error))
+    if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") message = mediaTypeMessage(request)
   }
   const status = STATUS_BY_CODE[code]
   if (status >= 500) request.log.error({ err: error }, "request failed")

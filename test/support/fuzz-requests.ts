@@ -1,0 +1,566 @@
+/**
+ * Requests generated from the OpenAPI document's own schemas, valid and mutated, as fast-check arbitraries.
+ *
+ * Every operation the document lists gets requests built from its path, query and header parameters and its
+ * JSON body schema: valid values (within the schema's bounds, with the fixtures' real ids mixed in so that
+ * requests reach the code behind the validation), and mutations — a wrong type, an edge number, U+0000, a
+ * lone surrogate, a huge string, an edge date, a missing or an extra field, a bad id, a bad query value, a
+ * bad header. Fixture values are symbolic (`@@name@@`) and resolved when the request is sent, so a fixture
+ * that a generated request deleted can be replaced without regenerating anything.
+ */
+import fc from "fast-check"
+
+export interface JsonSchema {
+  type?: string | string[]
+  enum?: unknown[]
+  const?: unknown
+  format?: string
+  minimum?: number
+  maximum?: number
+  exclusiveMinimum?: number
+  minLength?: number
+  maxLength?: number
+  items?: JsonSchema
+  minItems?: number
+  maxItems?: number
+  uniqueItems?: boolean
+  properties?: Record<string, JsonSchema>
+  required?: string[]
+  additionalProperties?: boolean | JsonSchema
+  minProperties?: number
+  anyOf?: JsonSchema[]
+  oneOf?: JsonSchema[]
+  $ref?: string
+}
+
+interface Parameter {
+  in: "path" | "query" | "header"
+  name: string
+  required?: boolean
+  schema: JsonSchema
+}
+
+export interface Operation {
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+  /** The OpenAPI path, e.g. /api/subscriptions/{id}. */
+  path: string
+  parameters: Parameter[]
+  body?: JsonSchema
+  /** The media type the operation reads, when it reads a body. */
+  consumes?: string
+}
+
+export type Caller = "admin" | "subscription" | "none" | "malformed"
+
+export interface GeneratedRequest {
+  operation: string
+  caller: Caller
+  method: Operation["method"]
+  /** Path and query, with `@@fixture@@` placeholders. */
+  url: string
+  headers: Record<string, string>
+  /** The raw body text (JSON or NDJSON, possibly broken on purpose), with placeholders. */
+  body?: string
+  /** Whether anything in the request was mutated on purpose. */
+  mutated: boolean
+}
+
+type Json = Record<string, unknown>
+
+/** Reads the operations out of an OpenAPI 3.1 document (the one the app serves at /openapi.json). */
+export function operationsOf(document: Json): Operation[] {
+  const operations: Operation[] = []
+  for (const [path, item] of Object.entries((document.paths ?? {}) as Record<string, Json>)) {
+    for (const [method, raw] of Object.entries(item)) {
+      const op = raw as Json
+      const content = ((op.requestBody as Json | undefined)?.content ?? {}) as Record<string, Json>
+      const [consumes, media] = Object.entries(content)[0] ?? []
+      operations.push({
+        method: method.toUpperCase() as Operation["method"],
+        path,
+        parameters: (op.parameters ?? []) as Parameter[],
+        ...(media?.schema ? { body: media.schema as JsonSchema } : {}),
+        ...(consumes ? { consumes } : {}),
+      })
+    }
+  }
+  return operations
+}
+
+/** Values for a named field or parameter that reach real rows: `@@name@@` placeholders and literals. */
+export type Hints = Readonly<Record<string, readonly string[]>>
+
+const EDGE_DATE_TIMES = [
+  "0000-01-01T00:00:00Z",
+  "0001-01-01T00:00:00Z",
+  "0001-01-01T00:00:00+14:00",
+  "1969-12-31T23:59:59Z",
+  "1970-01-01T00:00:00Z",
+  "9999-12-31T23:59:59Z",
+  "9999-12-31T23:59:59-14:00",
+  "+275760-09-13T00:00:00Z",
+  "2026-02-30T00:00:00Z",
+  "2026-13-01T00:00:00Z",
+  "2026-06-15T25:00:00Z",
+  "2026-06-15T12:00:00+14:00",
+  "2026-06-15T12:00:00-12:00",
+  "2026-06-15T12:00:00.123456789Z",
+  "2026-06-15",
+  "2026-06-15T12:00:00",
+  "not a date",
+  "",
+]
+const EDGE_DATES = [
+  "0000-01-01",
+  "0001-01-01",
+  "0001-01-05",
+  "1970-01-01",
+  "9999-12-31",
+  "9999-12-30",
+  "2026-02-29",
+  "2024-02-29",
+  "2026-00-10",
+  "26-06-15",
+  "2026-6-5",
+  "2026-06-15T00:00:00Z",
+  "",
+]
+const EDGE_NUMBERS: unknown[] = [
+  0,
+  -1,
+  1,
+  2 ** 31,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  1e308,
+  -1e308,
+  5e-324,
+  1.5,
+  0.001,
+  -0.5,
+  "0x10",
+  "1e308",
+  "NaN",
+  "Infinity",
+  "-0",
+  "1.5",
+  " 5",
+  "9223372036854775808",
+]
+const NASTY_STRINGS = [
+  "",
+  " ",
+  "\u0000",
+  "a\u0000b",
+  "\ud800",
+  "x\udfffy",
+  "\udc00\ud800",
+  "😀",
+  "\u202e\u0000\uffff",
+  "\uFEFF",
+  "A".repeat(256),
+  "é".repeat(300),
+  "../../etc/passwd",
+  "'; drop table subscriptions; --",
+  "%00",
+  "\\u0000",
+  "\n\r\t",
+  "null",
+]
+const WRONG_TYPES: unknown[] = [null, true, false, [], [1, "a"], {}, { $ne: 1 }, 0, "x", -1, 1.5]
+
+const huge = fc.constantFrom(70_000, 300_000).map((n) => "A".repeat(n))
+
+/** A value of the wrong shape, an edge value, or a hostile string: anything a careless caller might send. */
+export function hostileValue(schema?: JsonSchema): fc.Arbitrary<unknown> {
+  const choices: fc.Arbitrary<unknown>[] = [
+    fc.constantFrom(...NASTY_STRINGS),
+    fc.constantFrom(...EDGE_NUMBERS),
+    fc.constantFrom(...WRONG_TYPES),
+    fc.constantFrom(...EDGE_DATE_TIMES),
+    fc.string({ unit: "binary", maxLength: 40 }),
+  ]
+  if (schema?.maxLength !== undefined) {
+    choices.push(fc.constant("x".repeat(schema.maxLength + 1)), fc.constant("x".repeat(schema.maxLength)))
+  }
+  if (schema?.minimum !== undefined)
+    choices.push(fc.constant(schema.minimum - 1), fc.constant(schema.minimum))
+  if (schema?.maximum !== undefined)
+    choices.push(fc.constant(schema.maximum + 1), fc.constant(schema.maximum))
+  const enumerated = schema?.enum
+  if (enumerated?.length) {
+    const first = String(enumerated[0])
+    choices.push(fc.constantFrom(first.toUpperCase(), ` ${first}`, `${first}\u0000`, `${first}x`))
+  }
+  return fc.oneof({ weight: 12, arbitrary: fc.oneof(...choices) }, { weight: 1, arbitrary: huge })
+}
+
+/** Generates values valid against an OpenAPI schema (bounded sizes), preferring hinted fixture values. */
+export class SchemaArbitraries {
+  constructor(
+    private readonly components: Record<string, JsonSchema>,
+    private readonly hints: Hints,
+  ) {}
+
+  resolve(schema: JsonSchema): JsonSchema {
+    if (!schema.$ref) return schema
+    const name = schema.$ref.split("/").at(-1) ?? ""
+    return this.components[name] ?? {}
+  }
+
+  valid(raw: JsonSchema, name?: string): fc.Arbitrary<unknown> {
+    const schema = this.resolve(raw)
+    const hinted = name ? this.hints[name] : undefined
+    const plain = this.plain(schema)
+    if (!hinted?.length) return plain
+    return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...hinted) }, { weight: 1, arbitrary: plain })
+  }
+
+  /** A value for the field: usually valid, sometimes hostile. */
+  field(schema: JsonSchema, name: string, hostileWeight: number): fc.Arbitrary<unknown> {
+    if (hostileWeight === 0) return this.valid(schema, name)
+    return fc.oneof(
+      { weight: 10 - hostileWeight, arbitrary: this.valid(schema, name) },
+      { weight: hostileWeight, arbitrary: this.hostile(schema) },
+    )
+  }
+
+  hostile(raw: JsonSchema): fc.Arbitrary<unknown> {
+    const schema = this.resolve(raw)
+    if (schema.format === "date-time") {
+      return fc.oneof(fc.constantFrom(...EDGE_DATE_TIMES), hostileValue(schema))
+    }
+    return hostileValue(schema)
+  }
+
+  private plain(schema: JsonSchema): fc.Arbitrary<unknown> {
+    const branches = schema.anyOf ?? schema.oneOf
+    if (branches?.length) return fc.oneof(...branches.map((branch) => this.valid(branch)))
+    if (schema.enum?.length) return fc.constantFrom(...schema.enum)
+    if (schema.const !== undefined) return fc.constant(schema.const)
+    const type = Array.isArray(schema.type) ? schema.type[0] : schema.type
+    switch (type) {
+      case "string":
+        return this.string(schema)
+      case "integer": {
+        const min = Math.max(schema.minimum ?? -1_000_000, Number.MIN_SAFE_INTEGER)
+        const max = Math.min(schema.maximum ?? 1_000_000, Number.MAX_SAFE_INTEGER)
+        const small = fc.integer({ min, max: Math.min(max, Math.max(min, 0) + 5000) })
+        return fc.oneof({ weight: 3, arbitrary: small }, fc.integer({ min, max }))
+      }
+      case "number": {
+        const min = schema.exclusiveMinimum ?? schema.minimum ?? -1_000_000
+        const max = schema.maximum ?? 1_000_000
+        const low = Math.ceil(min * 100 + (schema.exclusiveMinimum !== undefined ? 1 : 0))
+        // Two decimals, as multipliers and thresholds are given; sometimes more.
+        return fc.oneof(
+          fc.integer({ min: low, max: Math.floor(max * 100) }).map((n) => n / 100),
+          fc.double({ min: Math.max(min, -1e6), max: Math.min(max, 1e6), noNaN: true }),
+        )
+      }
+      case "boolean":
+        return fc.boolean()
+      case "null":
+        return fc.constant(null)
+      case "array": {
+        const item = schema.items ? this.valid(schema.items) : fc.string()
+        const constraints = { minLength: schema.minItems ?? 0, maxLength: Math.min(schema.maxItems ?? 5, 5) }
+        return schema.uniqueItems
+          ? fc.uniqueArray(item, { ...constraints, selector: (v) => JSON.stringify(v) })
+          : fc.array(item, constraints)
+      }
+      case "object":
+        return this.object(schema, 0)
+      default:
+        return fc.anything({ maxDepth: 1 })
+    }
+  }
+
+  private string(schema: JsonSchema): fc.Arbitrary<string> {
+    if (schema.format === "uuid") return fc.uuid()
+    if (schema.format === "date-time") {
+      return fc
+        .integer({ min: Date.parse("2025-01-01T00:00:00Z"), max: Date.parse("2027-12-31T00:00:00Z") })
+        .map((ms) => new Date(ms).toISOString())
+    }
+    const minLength = schema.minLength ?? 0
+    const maxLength = Math.max(minLength, Math.min(schema.maxLength ?? 40, 40))
+    return fc.oneof(
+      {
+        weight: 3,
+        arbitrary: fc
+          .stringMatching(/^[a-z0-9_.:-]+$/)
+          .filter((s) => s.length >= minLength && s.length <= maxLength),
+      },
+      { weight: 1, arbitrary: fc.string({ unit: "grapheme", minLength, maxLength }) },
+    )
+  }
+
+  /** An object with its required fields and some optional ones; `hostileWeight` of 10 mutates fields. */
+  object(schema: JsonSchema, hostileWeight: number): fc.Arbitrary<Json> {
+    const properties = schema.properties ?? {}
+    const required = new Set(schema.required ?? [])
+    const entries = Object.entries(properties).map(
+      ([name, property]) => [name, this.field(property, name, hostileWeight)] as const,
+    )
+    return fc
+      .record(Object.fromEntries(entries), { requiredKeys: [...required] })
+      .map((value) => value as Json)
+      .filter((value) => Object.keys(value).length >= (schema.minProperties ?? 0))
+  }
+}
+
+/** Percent-encodes like encodeURIComponent, but writes a lone surrogate as its (invalid) UTF-8 bytes. */
+export function encodeLoosely(value: string): string {
+  let out = ""
+  for (let i = 0; i < value.length; i += 1) {
+    const unit = value.charCodeAt(i)
+    const next = value.charCodeAt(i + 1)
+    if (unit >= 0xd800 && unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+      out += encodeURIComponent(value.slice(i, i + 2))
+      i += 1
+    } else if (unit >= 0xd800 && unit <= 0xdfff) {
+      const bytes = [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
+      out += bytes.map((b) => `%${b.toString(16).toUpperCase()}`).join("")
+    } else {
+      out += encodeURIComponent(value[i] ?? "")
+    }
+  }
+  return out
+}
+
+function stringify(value: unknown): string {
+  return typeof value === "string" ? value : (JSON.stringify(value) ?? "")
+}
+
+const QUERY_EXTRAS: fc.Arbitrary<string>[] = [
+  fc.constant("unknown=1"),
+  fc.constant("limit=1&limit=2"),
+  fc.constant("%zz=1"),
+  fc.constant("before=%00"),
+  fc.constant("a[b]=c"),
+  fc.constant("from=9999-12-31&to=9999-12-31"),
+  fc.constant("from=0001-01-01&to=0001-01-05"),
+]
+
+const MALFORMED_AUTH = [
+  "Bearer",
+  "Bearer ",
+  "Basic dXNlcjpwYXNz",
+  "bearer om_sk_nope",
+  `Bearer ${"x".repeat(5000)}`,
+  "Bearer om_sk_\u00ff\u00fe",
+  "Bearer a b c",
+  "Token om_admin_test_key",
+]
+
+const CONTENT_TYPES = [
+  "application/json",
+  "application/json; charset=utf-8",
+  "application/x-ndjson",
+  "text/plain",
+  "application/xml",
+  "multipart/form-data; boundary=x",
+  "application/json; charset=latin1",
+  "",
+]
+
+/** A broken JSON text, an empty body, or the right body as a different type. */
+const BROKEN_BODIES: fc.Arbitrary<string>[] = [
+  fc.constantFrom("{", '{"a":}', "[", "null", "true", "12", '"x"', "", " ", '{"__proto__":{"x":1}}'),
+  fc.constantFrom(
+    '{"constructor":{"prototype":{"x":1}}}',
+    "\u0000",
+    '{"a":"\\ud800"}',
+    "[[[[[[[[[[]]]]]]]]]]",
+  ),
+  fc.constant(`{"pad":"${"A".repeat(1_100_000)}"}`),
+]
+
+export interface RequestModel {
+  schemas: SchemaArbitraries
+  channels: readonly string[]
+}
+
+/** The request for one operation: path, query, headers and body, each valid or mutated. */
+export function requestFor(operation: Operation, model: RequestModel): fc.Arbitrary<GeneratedRequest> {
+  const { schemas } = model
+  const pathParams = operation.parameters.filter((p) => p.in === "path")
+  const queryParams = operation.parameters.filter((p) => p.in === "query")
+  const headerParams = operation.parameters.filter((p) => p.in === "header")
+
+  const pathValue = (p: Parameter) =>
+    fc.oneof(
+      { weight: 8, arbitrary: schemas.valid(p.schema, p.name).map(stringify) },
+      {
+        weight: 2,
+        arbitrary: fc.oneof(
+          fc.constantFrom(
+            "not-a-uuid",
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "@@subscriptionA@@ ",
+            "{@@subscriptionA@@}",
+            "..",
+            "%2e%2e",
+            "1",
+            "-1",
+            "0x10",
+          ),
+          hostileValue(p.schema).map(stringify),
+        ),
+      },
+    )
+
+  const queryValue = (p: Parameter) =>
+    fc.option(
+      fc.oneof(
+        { weight: 6, arbitrary: schemas.valid(p.schema, p.name).map(stringify) },
+        { weight: 3, arbitrary: fc.constantFrom(...EDGE_NUMBERS.map(String), ...EDGE_DATES) },
+        { weight: 1, arbitrary: hostileValue(p.schema).map(stringify) },
+      ),
+      { nil: undefined, freq: 3 },
+    )
+
+  const body = operation.body
+    ? bodyFor(operation.body, model)
+    : operation.path === "/api/usage/import"
+      ? importBody(model)
+      : fc.constant<{ text?: string; mutated: boolean }>({ mutated: false })
+
+  return fc
+    .record({
+      caller: fc.constantFrom<Caller>("admin", "admin", "subscription", "subscription", "none", "malformed"),
+      malformed: fc.constantFrom(...MALFORMED_AUTH),
+      path: fc.tuple(...pathParams.map(pathValue)),
+      query: fc.tuple(...queryParams.map(queryValue)),
+      queryExtra: fc.option(fc.oneof(...QUERY_EXTRAS), { nil: undefined, freq: 8 }),
+      headers: fc.tuple(
+        ...headerParams.map((p) =>
+          fc.option(
+            fc.oneof(schemas.valid(p.schema, p.name).map(stringify), hostileValue(p.schema).map(stringify)),
+            {
+              nil: undefined,
+            },
+          ),
+        ),
+      ),
+      requestId: fc.option(fc.constantFrom("fuzz-1", "x".repeat(200), "bad id with spaces", "ünïcode", ""), {
+        nil: undefined,
+        freq: 6,
+      }),
+      contentType: fc.option(fc.constantFrom(...CONTENT_TYPES), { nil: undefined, freq: 10 }),
+      body,
+    })
+    .map((r) => {
+      let path = operation.path
+      pathParams.forEach((p, i) => {
+        path = path.replace(`{${p.name}}`, encodeLoosely(r.path[i] ?? ""))
+      })
+      const query = queryParams
+        .map((p, i) =>
+          r.query[i] === undefined ? undefined : `${p.name}=${encodeLoosely(r.query[i] ?? "")}`,
+        )
+        .filter((part): part is string => part !== undefined)
+      if (r.queryExtra) query.push(r.queryExtra)
+      const headers: Record<string, string> = {}
+      headerParams.forEach((p, i) => {
+        const value = r.headers[i]
+        // A header value cannot hold control characters or lone surrogates on the wire; those are sent
+        // percent-encoded, which is what a client library would have to do anyway.
+        if (value !== undefined) headers[p.name] = /^[\x20-\x7e]*$/.test(value) ? value : encodeLoosely(value)
+      })
+      if (r.requestId !== undefined) headers["x-request-id"] = r.requestId
+      const defaultType = operation.consumes ?? "application/json"
+      if (r.body.text !== undefined) headers["content-type"] = r.contentType ?? defaultType
+      if (r.caller === "malformed") headers.authorization = r.malformed
+      return {
+        operation: `${operation.method} ${operation.path}`,
+        caller: r.caller,
+        method: operation.method,
+        url: query.length > 0 ? `${path}?${query.join("&")}` : path,
+        headers,
+        ...(r.body.text !== undefined ? { body: r.body.text } : {}),
+        mutated:
+          r.body.mutated ||
+          r.contentType !== undefined ||
+          r.queryExtra !== undefined ||
+          r.caller === "malformed",
+      }
+    })
+}
+
+function bodyFor(schema: JsonSchema, model: RequestModel): fc.Arbitrary<{ text?: string; mutated: boolean }> {
+  const { schemas } = model
+  const resolved = schemas.resolve(schema)
+  const valid = schemas.object(resolved, 0).map((value) => ({ text: JSON.stringify(value), mutated: false }))
+  const fieldMutated = schemas
+    .object(resolved, 3)
+    .map((value) => ({ text: JSON.stringify(value), mutated: true }))
+  const names = Object.keys(resolved.properties ?? {})
+  const structural = fc
+    .tuple(schemas.object(resolved, 0), fc.constantFrom("drop", "extra", "null-field"), fc.nat())
+    .map(([value, how, n]) => {
+      const copy: Json = { ...value }
+      const name = names[n % Math.max(1, names.length)] ?? "x"
+      if (how === "drop")
+        delete copy[
+          (resolved.required ?? names)[n % Math.max(1, (resolved.required ?? names).length)] ?? name
+        ]
+      if (how === "extra") copy[n % 2 === 0 ? "unexpected_field" : `${name}_`] = "x"
+      if (how === "null-field") copy[name] = null
+      return { text: JSON.stringify(copy), mutated: true }
+    })
+  const wholeBody = fc
+    .oneof(
+      ...BROKEN_BODIES,
+      hostileValue().map((value) => JSON.stringify(value) ?? ""),
+    )
+    .map((text) => ({ text, mutated: true }))
+  return fc.oneof(
+    { weight: 4, arbitrary: valid },
+    { weight: 4, arbitrary: fieldMutated },
+    { weight: 2, arbitrary: structural },
+    { weight: 1, arbitrary: wholeBody },
+    { weight: 1, arbitrary: fc.constant({ mutated: true }) },
+  )
+}
+
+/**
+ * The import's body: NDJSON lines as its documented fields describe them (the document carries no JSON
+ * schema for a stream), valid lines mixed with hostile ones, broken JSON and blank lines.
+ */
+function importBody(model: RequestModel): fc.Arbitrary<{ text?: string; mutated: boolean }> {
+  const lineSchema: JsonSchema = {
+    type: "object",
+    required: ["channel", "created_at", "raw_tokens"],
+    properties: {
+      subscription_id: { type: "string", format: "uuid" },
+      entity_id: { type: "string", minLength: 1, maxLength: 255 },
+      entity_type: { type: "string", minLength: 1, maxLength: 64 },
+      channel: { type: "string", enum: [...model.channels] },
+      created_at: { type: "string", format: "date-time" },
+      raw_tokens: { type: "integer", minimum: 0, maximum: 10_000_000 },
+      chatbot_id: { type: "string", minLength: 1, maxLength: 255 },
+      session_id: { type: "string", minLength: 1, maxLength: 255 },
+      user_identifier: { type: "string", minLength: 1, maxLength: 255 },
+      operation_type: { type: "string", minLength: 1, maxLength: 64 },
+      idempotency_key: { type: "string", minLength: 1, maxLength: 255 },
+    },
+  }
+  const line = fc.oneof(
+    { weight: 6, arbitrary: model.schemas.object(lineSchema, 0).map((v) => JSON.stringify(v)) },
+    { weight: 3, arbitrary: model.schemas.object(lineSchema, 3).map((v) => JSON.stringify(v)) },
+    { weight: 1, arbitrary: fc.constantFrom("", "{", "[]", "null", "\u0000", '{"channel":"website"}') },
+  )
+  return fc.oneof(
+    {
+      weight: 9,
+      arbitrary: fc
+        .tuple(fc.array(line, { minLength: 1, maxLength: 12 }), fc.constantFrom("\n", "\r\n"))
+        .map(([lines, eol]) => ({ text: lines.join(eol), mutated: true })),
+    },
+    { weight: 1, arbitrary: fc.oneof(...BROKEN_BODIES).map((text) => ({ text, mutated: true })) },
+  )
+}
