@@ -116,8 +116,9 @@ afterAll(async () => t?.close())
 
 /** Every placeholder of the generated request replaced by the fixture's current value. */
 function resolve(text: string): string {
+  // A placeholder in a path or query was percent-encoded with the rest of its value.
   return text.replace(
-    /@@(\w+)@@/g,
+    /(?:@@|%40%40)(\w+)(?:@@|%40%40)/g,
     (_, name: string) => fixtures[name] ?? "00000000-0000-4000-8000-000000000000",
   )
 }
