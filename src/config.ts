@@ -21,8 +21,20 @@ export interface Config {
   dataDir: string
   /** The operator's admin key; when absent one is generated at first start and shown once. */
   adminKey: string | undefined
-  /** Largest request body accepted, in bytes. */
+  /** Largest body of POST /api/tokens/consume, in bytes (it may carry the user's message). */
   bodyLimitBytes: number
+  /** Largest JSON body of every other call, in bytes. */
+  jsonBodyLimitBytes: number
+  /** Largest NDJSON body of POST /api/usage/import, in bytes, counted while it streams. */
+  importBodyLimitBytes: number
+  /** A request (headers and body) must arrive within this; 0 is never (Node's requestTimeout). */
+  requestTimeoutMs: number
+  /** The headers must arrive within this (Node's headersTimeout); at most requestTimeoutMs. */
+  headersTimeoutMs: number
+  /** An idle keep-alive connection is closed after this (Node's keepAliveTimeout). */
+  keepAliveTimeoutMs: number
+  /** A connection with no traffic either way is closed after this (Node's server.timeout). */
+  socketTimeoutMs: number
   /** PostgreSQL connection pool size. */
   poolSize: number
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
@@ -108,6 +120,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     bad("OMNIMETER_REDIS_KEY_PREFIX", "must be at most 100 characters, without braces or spaces")
   const redisBatch = env.OMNIMETER_REDIS_BATCH || "true"
   if (!["true", "false"].includes(redisBatch)) bad("OMNIMETER_REDIS_BATCH", "must be true or false")
+  const requestTimeoutMs = integer(env, "OMNIMETER_REQUEST_TIMEOUT_MS", 300_000, 1000, 3_600_000)
+  const headersTimeoutMs = integer(env, "OMNIMETER_HEADERS_TIMEOUT_MS", 10_000, 500, 600_000)
+  if (headersTimeoutMs > requestTimeoutMs)
+    bad("OMNIMETER_HEADERS_TIMEOUT_MS", "must not be longer than OMNIMETER_REQUEST_TIMEOUT_MS")
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
@@ -122,6 +138,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     dataDir: env.OMNIMETER_DATA_DIR || "./.omnimeter",
     adminKey,
     bodyLimitBytes: integer(env, "OMNIMETER_BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
+    jsonBodyLimitBytes: integer(env, "OMNIMETER_JSON_BODY_LIMIT_BYTES", 65_536, 1024, 1_073_741_824),
+    importBodyLimitBytes: integer(
+      env,
+      "OMNIMETER_IMPORT_BODY_LIMIT_BYTES",
+      268_435_456,
+      1024,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: integer(env, "OMNIMETER_KEEP_ALIVE_TIMEOUT_MS", 72_000, 100, 600_000),
+    socketTimeoutMs: integer(env, "OMNIMETER_SOCKET_TIMEOUT_MS", 60_000, 1000, 3_600_000),
     poolSize: integer(env, "OMNIMETER_POOL_SIZE", 20, 1, 1000),
     logLevel: logLevel as Config["logLevel"],
     defaultTimezone,

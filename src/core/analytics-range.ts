@@ -4,6 +4,7 @@
  */
 import { CHANNELS, type Channel, isChannel } from "./channels.js"
 import { ValidationError } from "./errors.js"
+import { EARLIEST_DAY, LATEST_DAY } from "./formats.js"
 import { isValidTimeZone } from "./subscription.js"
 import { addDays, daysBetweenInclusive, type LocalDate, parseLocalDate, todayIn } from "./time-zones.js"
 
@@ -39,6 +40,8 @@ function dateParameter(value: string | undefined, name: "from" | "to"): LocalDat
   const date = parseLocalDate(value)
   if (date === undefined)
     throw new ValidationError(name, `must be a calendar date as YYYY-MM-DD, got "${value}"`)
+  if (date < EARLIEST_DAY || date > LATEST_DAY)
+    throw new ValidationError(name, `must be from ${EARLIEST_DAY} to ${LATEST_DAY}, got "${value}"`)
   return date
 }
 

@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   "conflict",
   "payload_too_large",
   "unsupported_media_type",
+  "request_timeout",
+  "request_header_fields_too_large",
   "rate_limited",
   "service_unavailable",
   "data_dir_locked",

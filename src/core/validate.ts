@@ -2,6 +2,7 @@ import type { Static, TSchema } from "typebox"
 import { Compile } from "typebox/compile"
 import { Value } from "typebox/value"
 import { ValidationError } from "./errors.js"
+import { formatMessage } from "./formats.js"
 
 function fieldOf(instancePath: string, params: unknown): string {
   const path = instancePath.replace(/^\//, "").replaceAll("/", ".")
@@ -38,6 +39,8 @@ export function validate<S extends TSchema>(schema: S, value: unknown): Static<S
       ? "is not a known field"
       : first.keyword === "required"
         ? "is required"
-        : first.message
+        : first.keyword === "format"
+          ? (formatMessage((first.params as { format?: unknown }).format) ?? first.message)
+          : first.message
   throw new ValidationError(field, message)
 }

@@ -3,14 +3,17 @@
  * error envelope, authentication and the OpenAPI document are set up here once.
  */
 import { randomUUID } from "node:crypto"
+import type { Socket } from "node:net"
 import swagger from "@fastify/swagger"
 import swaggerUi from "@fastify/swagger-ui"
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox"
-import Fastify, { type FastifyServerOptions } from "fastify"
+import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyServerOptions } from "fastify"
+import type { Config } from "../config.js"
 import type { Container } from "../container.js"
+import type { ErrorCode } from "../core/errors.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
-import { ErrorEnvelope, envelope, handleError } from "./errors.js"
+import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
@@ -35,11 +38,63 @@ export interface AppOptions {
   dashboardDir?: string | false
 }
 
+/**
+ * The timeouts and limits of the HTTP server itself, from the configuration. Node checks the request and
+ * headers timeouts every `connectionsCheckingInterval` (30 s by default), so the interval follows the
+ * headers timeout: a slow client is cut off close to its deadline, not up to 30 s after it.
+ */
+function serverLimits(config: Readonly<Config>) {
+  return {
+    bodyLimit: config.jsonBodyLimitBytes,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.socketTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
+    },
+  }
+}
+
+/**
+ * Errors Node finds before there is a request to route (headers or URL over 16 kB, a request or headers
+ * timeout, malformed HTTP): answered in the one envelope with a fresh request id, then the connection is
+ * closed. Fastify's default writes a different shape.
+ */
+function clientErrorHandler(this: { log: FastifyBaseLogger }, error: ConnectionError, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return
+  const [code, message]: [ErrorCode, string] =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? ["request_timeout", "The request did not arrive in time (OMNIMETER_REQUEST_TIMEOUT_MS)."]
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? ["request_header_fields_too_large", "The request's headers and URL are larger than 16 kB together."]
+        : ["validation_error", "The request is not valid HTTP."]
+  const requestId = randomUUID()
+  this.log.info({ code, reqId: requestId, err: error }, message)
+  // An answer already begun for this connection cannot be replaced; only a fresh one can be written.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && !inFlight?.headersSent) {
+    const status = STATUS_BY_CODE[code]
+    const body = JSON.stringify(envelope(code, message, requestId))
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Error"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy()
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+}
+
 /** Builds the Fastify app on a container of services. Call `listen` or `inject` on the result. */
 export async function buildApp(container: Container, options: AppOptions = {}): Promise<App> {
   const app = Fastify({
     logger: options.logger ?? { level: container.config.logLevel },
-    bodyLimit: container.config.bodyLimitBytes,
+    ...serverLimits(container.config),
+    clientErrorHandler,
     requestIdHeader: false,
     // A caller's X-Request-Id is kept when it is well-formed, so logs join across services.
     genReqId: (request) => {

@@ -21,7 +21,11 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
-/** A preHandler that requires a valid key and records who it belongs to. */
+/**
+ * An onRequest hook that requires a valid key and records who it belongs to. It runs before the body is
+ * read: a caller without a valid key makes the server buffer and parse nothing (the error handler then
+ * closes the connection instead of reading the rest of the body).
+ */
 export function authenticate(keys: KeyService) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const token = bearer(request)

@@ -5,7 +5,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify"
 import { type Static, Type } from "typebox"
 import { ERROR_CODES, type ErrorCode, OmnimeterError } from "../core/errors.js"
+import { formatMessage } from "../core/formats.js"
 import { OneOf } from "../meter/inputs.js"
+import { ImportInterruptedError, type ImportReport } from "../meter/usage-import.js"
 
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
   validation_error: 400,
@@ -24,11 +26,25 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  request_timeout: 408,
+  request_header_fields_too_large: 431,
   rate_limited: 429,
   service_unavailable: 503,
   data_dir_locked: 503,
   internal_error: 500,
 })
+
+const ImportReportFields = {
+  imported: Type.Integer({ description: "Lines written to the ledger (exactly what was committed)." }),
+  duplicates: Type.Integer({ description: "Valid lines skipped because their idempotency key was charged." }),
+  rejected_count: Type.Integer(),
+  rejected: Type.Array(Type.Object({ line: Type.Integer(), reason: Type.String() }), {
+    description: "The first 1,000 rejected lines, by line number (1-based).",
+  }),
+}
+
+/** What an import kept: its answer, and part of the error envelope of an import that stopped part-way. */
+export const ImportReportSchema = Type.Object(ImportReportFields)
 
 export const ErrorEnvelope = Type.Object(
   {
@@ -40,6 +56,18 @@ export const ErrorEnvelope = Type.Object(
         Type.String({ description: "The offending field or parameter, when one is to blame." }),
       ),
     }),
+    import: Type.Optional(
+      Type.Object(
+        {
+          ...ImportReportFields,
+          resume_from_line: Type.Integer({
+            description:
+              "The first line not covered by this report and not written: send the lines from here on again.",
+          }),
+        },
+        { description: "Only from POST /api/usage/import when it stopped part-way: what was kept." },
+      ),
+    ),
   },
   { $id: "ErrorEnvelope", description: "Every error, from every endpoint." },
 )
@@ -54,13 +82,27 @@ export function envelope(code: ErrorCode, message: string, requestId: string, fi
   return { error: { code, message, request_id: requestId, ...(field ? { field } : {}) } }
 }
 
+function importPart(report: ImportReport, resumeFromLine: number): NonNullable<ErrorEnvelope["import"]> {
+  return {
+    imported: report.imported,
+    duplicates: report.duplicates,
+    rejected_count: report.rejectedCount,
+    rejected: report.rejected,
+    resume_from_line: resumeFromLine,
+  }
+}
+
 /** Fastify's own failures (body parsing, validation, limits) in our vocabulary. */
 function fromFastify(error: FastifyError): { code: ErrorCode; message: string; field?: string } {
   if (error.validation && error.validation.length > 0) {
     const first = error.validation[0]
     const where = error.validationContext ?? "body"
     const path = (first?.instancePath ?? "").replace(/^\//, "").replaceAll("/", ".")
-    const params = (first?.params ?? {}) as { additionalProperties?: string[]; requiredProperties?: string[] }
+    const params = (first?.params ?? {}) as {
+      additionalProperties?: string[]
+      requiredProperties?: string[]
+      format?: unknown
+    }
     const named = params.additionalProperties?.[0] ?? params.requiredProperties?.[0]
     const field = named ? (path ? `${path}.${named}` : named) : path || where
     const message =
@@ -68,7 +110,9 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
         ? "is not a known field"
         : first?.keyword === "required"
           ? "is required"
-          : (first?.message ?? "is invalid")
+          : ((first?.keyword === "format" ? formatMessage(params.format) : undefined) ??
+            first?.message ??
+            "is invalid")
     return { code: "validation_error", message: `${field}: ${message}`, field }
   }
   switch (error.code) {
@@ -127,5 +171,15 @@ export function handleError(
   ) {
     reply.header("Retry-After", String(error.details.retryAfterSeconds))
   }
-  reply.status(status).send(envelope(code, message, String(request.id), field))
+  // A body still arriving is not read any further: closing the connection after the answer stops the
+  // server from reading (and the client from sending) the rest of it.
+  if (request.raw.complete === false) reply.header("Connection", "close")
+  const body = envelope(code, message, String(request.id), field)
+  reply
+    .status(status)
+    .send(
+      error instanceof ImportInterruptedError
+        ? { ...body, import: importPart(error.report, error.resumeFromLine) }
+        : body,
+    )
 }

@@ -6,11 +6,11 @@
 import { type Static, Type } from "typebox"
 import { CHANNELS } from "../core/channels.js"
 import { DENIAL_REASONS } from "../core/decision.js"
+import { DateTime as DateTimeOf, Id } from "../core/formats.js"
 import { ChannelSchema, OneOf, PlanSchema, StatusSchema } from "../meter/inputs.js"
 
 const Uuid = Type.String({ format: "uuid", maxLength: 36 })
-const DateTime = Type.String({ format: "date-time" })
-const Id = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, description })
+const DateTime = DateTimeOf()
 
 export const SubscriptionIdParams = Type.Object({ subscription_id: Uuid })
 export const IdParams = Type.Object({ id: Uuid })
@@ -150,12 +150,8 @@ export const CreateSubscriptionBody = Type.Object(
     token_limit: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 1e15, description: "Default: the plan's." }),
     ),
-    timezone: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 64, description: "IANA timezone for analytics." }),
-    ),
-    period_start: Type.Optional(
-      Type.String({ format: "date-time", description: "Billing anchor; default now." }),
-    ),
+    timezone: Type.Optional(Id(64, "IANA timezone for analytics.")),
+    period_start: Type.Optional(DateTimeOf("Billing anchor; default now. From 1970 to 9999.")),
     status: Type.Optional(StatusSchema),
   },
   { additionalProperties: false },
@@ -166,7 +162,7 @@ export const UpdateSubscriptionBody = Type.Object(
     plan: Type.Optional(PlanSchema),
     token_limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e15 })),
     status: Type.Optional(StatusSchema),
-    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timezone: Type.Optional(Id(64)),
   },
   { additionalProperties: false },
 )

@@ -3,9 +3,9 @@ import { type Static, Type } from "typebox"
 import { MAX_TOKENS_PER_TURN } from "../core/billing.js"
 import { CHANNEL_SETTING_BOUNDS, CHANNELS } from "../core/channels.js"
 import { SUBSCRIPTION_STATUSES } from "../core/decision.js"
+import { DateTime, Id } from "../core/formats.js"
 import { PLANS } from "../core/plans.js"
 
-const Id = (maxLength: number) => Type.String({ minLength: 1, maxLength })
 /** A string from a closed list, as a JSON-schema enum (what OpenAPI clients generate best from). */
 export const OneOf = <T extends readonly string[]>(values: T, description?: string) =>
   Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...(description ? { description } : {}) })
@@ -52,9 +52,9 @@ export const CreateSubscriptionSchema = Type.Object(
     entityType: Id(64),
     plan: PlanSchema,
     tokenLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e15 })),
-    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timezone: Type.Optional(Id(64)),
     /** Anchor of the monthly billing periods (ISO 8601); default now. */
-    periodStart: Type.Optional(Type.String({ format: "date-time" })),
+    periodStart: Type.Optional(DateTime()),
     status: Type.Optional(StatusSchema),
   },
   { additionalProperties: false },
@@ -66,7 +66,7 @@ export const UpdateSubscriptionSchema = Type.Object(
     plan: Type.Optional(PlanSchema),
     tokenLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e15 })),
     status: Type.Optional(StatusSchema),
-    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timezone: Type.Optional(Id(64)),
   },
   { additionalProperties: false },
 )

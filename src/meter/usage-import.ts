@@ -1,17 +1,25 @@
 /**
- * Backfill from an existing system: NDJSON, one historical turn per line. Lines are validated one by one
- * (a bad line is reported with its number and reason and never blocks the good ones), written in batches
- * of `batchSize` (one statement each), and deduplicated by idempotency key. Memory stays flat whatever the
+ * Backfill from an existing system: NDJSON, one historical turn per line. Memory stays flat whatever the
  * number of lines: only one batch and the subscription lookups are held.
  *
- * Each batch commits on its own; an import cut off midway can be sent again, and lines with idempotency
- * keys are not duplicated.
+ * Semantics, exactly (the README's "Importing history" says the same):
+ * - Lines are validated one by one against {@link ImportLineSchema} (the text and time rules included). A
+ *   bad line is rejected with its number and reason and never blocks the good ones.
+ * - Good lines are committed in batches of `batchSize`, one statement each (all of a batch or none of it).
+ *   When the database refuses a batch for its data (SQLSTATE classes 22 and 23), the batch is written again
+ *   line by line, so that only the refused lines are rejected.
+ * - When the import cannot go on (the input breaks, the body limit is passed, the database is lost), an
+ *   {@link ImportInterruptedError} carries the report so far: `imported` counts exactly the committed
+ *   lines, and `resumeFromLine` is the first line whose outcome is not in the report. Sending the lines
+ *   again from there is safe; sending them all again is safe for lines with an idempotency key.
  */
 import { type Static, Type } from "typebox"
 import { billedTokens } from "../core/billing.js"
 import { CHANNELS, type Channel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
 import { resolveChannelSettings } from "../core/decision.js"
+import { type ErrorCode, OmnimeterError } from "../core/errors.js"
+import { DateTime, Id } from "../core/formats.js"
 import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
 import { validate } from "../core/validate.js"
@@ -24,8 +32,6 @@ import {
 } from "../storage/subscriptions.js"
 import { ChannelSchema, TokenCount } from "./inputs.js"
 
-const Id = (maxLength: number) => Type.String({ minLength: 1, maxLength })
-
 export const ImportLineSchema = Type.Object(
   {
     subscription_id: Type.Optional(Type.String({ format: "uuid" })),
@@ -37,7 +43,7 @@ export const ImportLineSchema = Type.Object(
     user_identifier: Type.Optional(Id(255)),
     operation_type: Type.Optional(Id(64)),
     idempotency_key: Type.Optional(Id(255)),
-    created_at: Type.String({ format: "date-time" }),
+    created_at: DateTime(),
     raw_tokens: TokenCount,
   },
   { additionalProperties: false },
@@ -60,6 +66,33 @@ export interface ImportOptions {
   maxLineLength?: number
 }
 
+/**
+ * An import that stopped part-way. `report` is exact for lines 1 to `resumeFromLine - 1`; nothing from
+ * `resumeFromLine` on was written.
+ */
+export class ImportInterruptedError extends OmnimeterError {
+  override readonly name = "ImportInterruptedError"
+  constructor(
+    readonly report: ImportReport,
+    readonly resumeFromLine: number,
+    override readonly cause: unknown,
+  ) {
+    const code: ErrorCode = cause instanceof OmnimeterError ? cause.code : "internal_error"
+    const why = cause instanceof OmnimeterError ? cause.message : "the import failed"
+    super(
+      code,
+      `${why} The import stopped at line ${resumeFromLine}: ${report.imported} lines before it were imported; send the lines from ${resumeFromLine} on again.`,
+      { resumeFromLine },
+    )
+  }
+}
+
+/** A database refusal caused by one row's data rather than by the database being unavailable. */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"))
+}
+
 interface Target {
   subscription: Subscription
   multipliers: Map<Channel, number>
@@ -77,72 +110,125 @@ export async function importUsage(
   const maxLineLength = options.maxLineLength ?? 65_536
   const report: ImportReport = { imported: 0, duplicates: 0, rejectedCount: 0, rejected: [] }
   const targets = new Map<string, Target | null>()
-  let batch: ImportedTurn[] = []
+  let batch: Array<{ line: number; turn: ImportedTurn }> = []
   let lineNumber = 0
 
-  const reject = (reason: string) => {
+  const reject = (reason: string, line = lineNumber) => {
     report.rejectedCount += 1
-    if (report.rejected.length < maxListed) report.rejected.push({ line: lineNumber, reason })
+    if (report.rejected.length < maxListed) report.rejected.push({ line, reason })
   }
   const flush = async () => {
     if (batch.length === 0) return
-    const written = await insertImportedTurns(database.db, batch)
-    report.imported += written
-    report.duplicates += batch.length - written
+    try {
+      const written = await insertImportedTurns(
+        database.db,
+        batch.map((b) => b.turn),
+      )
+      report.imported += written
+      report.duplicates += batch.length - written
+    } catch (error) {
+      if (!isDataError(error)) throw error
+      // One row spoiled the statement: write each line alone, so that only that row is rejected.
+      for (const { line, turn } of batch) {
+        try {
+          const written = await insertImportedTurns(database.db, [turn])
+          report.imported += written
+          report.duplicates += 1 - written
+        } catch (lineError) {
+          if (!isDataError(lineError)) throw lineError
+          reject(
+            `could not be stored: ${lineError instanceof Error ? lineError.message : String(lineError)}`,
+            line,
+          )
+        }
+      }
+    }
     batch = []
   }
 
-  for await (const raw of lines) {
-    lineNumber += 1
+  // Lines of an unwritten batch are not in the report, nor are the rejections listed after its first line:
+  // the report covers exactly the lines before resumeFromLine.
+  const interrupted = (cause: unknown) => {
+    const resumeFromLine = batch[0]?.line ?? lineNumber + 1
+    report.rejected = report.rejected.filter((r) => r.line < resumeFromLine)
+    return new ImportInterruptedError(report, resumeFromLine, cause)
+  }
+  let writing = false
+  const write = async () => {
+    writing = true
+    await flush()
+    writing = false
+  }
+  try {
+    for await (const raw of lines) {
+      lineNumber += 1
+      await importLine(raw)
+      if (batch.length >= batchSize) await write()
+    }
+    await write()
+  } catch (error) {
+    if (writing) throw interrupted(error)
+    // The input broke (a client gone, the body limit passed) while the database is fine: the lines read so
+    // far are written, so that the report covers every complete line received.
+    try {
+      await write()
+    } catch (writeError) {
+      throw interrupted(writeError)
+    }
+    throw interrupted(error)
+  }
+  return report
+
+  async function importLine(raw: string): Promise<void> {
     const text = raw.trim()
-    if (text === "") continue
+    if (text === "") return
     if (text.length > maxLineLength) {
       reject(`line is longer than ${maxLineLength} characters`)
-      continue
+      return
     }
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
     } catch {
       reject("not valid JSON")
-      continue
+      return
     }
     let line: ImportLine
     try {
       line = validate(ImportLineSchema, parsed)
     } catch (error) {
       reject(error instanceof Error ? error.message : String(error))
-      continue
+      return
     }
     const createdAt = new Date(line.created_at)
     if (createdAt.getTime() > clock.now() + 5 * 60_000) {
       reject("created_at: is in the future")
-      continue
+      return
     }
     const target = await resolveTarget(database, targets, line)
     if (typeof target === "string") {
       reject(target)
-      continue
+      return
     }
     const multiplier = target.multipliers.get(line.channel) ?? 100
     batch.push({
-      subscriptionId: target.subscription.id,
-      channel: line.channel,
-      chatbotId: line.chatbot_id ?? null,
-      sessionId: line.session_id ?? null,
-      userIdentifier: line.user_identifier ?? null,
-      operationType: line.operation_type ?? "chat",
-      rawTokens: line.raw_tokens,
-      billedTokens: billedTokens(line.raw_tokens, multiplier),
-      multiplierHundredths: multiplier,
-      idempotencyKey: line.idempotency_key ?? null,
-      createdAt,
-      periodStart: billingPeriodAt(target.subscription.periodAnchor, createdAt).start,
+      line: lineNumber,
+      turn: {
+        subscriptionId: target.subscription.id,
+        channel: line.channel,
+        chatbotId: line.chatbot_id ?? null,
+        sessionId: line.session_id ?? null,
+        userIdentifier: line.user_identifier ?? null,
+        operationType: line.operation_type ?? "chat",
+        rawTokens: line.raw_tokens,
+        billedTokens: billedTokens(line.raw_tokens, multiplier),
+        multiplierHundredths: multiplier,
+        idempotencyKey: line.idempotency_key ?? null,
+        createdAt,
+        periodStart: billingPeriodAt(target.subscription.periodAnchor, createdAt).start,
+      },
     })
-    if (batch.length >= batchSize) await flush()
   }
-  await flush()
-  return report
 }
 
 async function resolveTarget(

@@ -34,7 +34,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     "/api/subscriptions/:id/alerts",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "A subscription's alerts, newest first",
@@ -44,7 +44,12 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
             before: Type.Optional(
-              Type.Integer({ minimum: 1, description: "Only alerts with a smaller seq." }),
+              Type.Integer({
+                minimum: 1,
+                // Past 2^53 a JSON number is no longer exact, and past 2^63 no bigint column holds it.
+                maximum: Number.MAX_SAFE_INTEGER,
+                description: "Only alerts with a smaller seq.",
+              }),
             ),
             type: Type.Optional(OneOf(ALERT_TYPES, "Only this type.")),
           },
@@ -88,7 +93,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     "/api/subscriptions/:id/alert-settings",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "The subscription's alert settings",
@@ -106,7 +111,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
   app.put(
     "/api/subscriptions/:id/alert-settings",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Replace the quota thresholds (default 0.5, 0.8, 0.95, 1)",

@@ -23,7 +23,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
   app.get(
     "/api/onboarding/analytics/:subscription_id",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Comprehensive channel analytics of a subscription over a period",
@@ -43,7 +43,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
   app.get(
     "/api/onboarding/analytics/:subscription_id/channels/comparison",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "The channels side by side, ranked by tokens_used, with the best and worst per metric",
@@ -63,7 +63,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
   app.get(
     "/api/onboarding/analytics/:subscription_id/channels/:channel/trends",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "One channel's usage per local day or hour, zero-filled, with its figures",

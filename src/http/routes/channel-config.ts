@@ -20,7 +20,7 @@ export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
   app.get(
     "/api/onboarding/subscription/:subscription_id/channels/config",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Every channel's effective configuration for a subscription",
@@ -41,7 +41,7 @@ export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
   app.put(
     "/api/onboarding/subscription/:subscription_id/channels/:channel/config",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Update some of one channel's settings",

@@ -91,7 +91,7 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
   app.get(
     "/api/onboarding/analytics/:subscription_id/forecast",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Projected billed tokens to the end of the billing period, per channel and in total",
@@ -111,7 +111,7 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
   app.get(
     "/api/onboarding/analytics/:subscription_id/insights",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Ranked, explained recommendations: upsells, rate limits, efficiency, quota",

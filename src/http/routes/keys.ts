@@ -1,6 +1,7 @@
 /** Subscription API keys (admin): issue (shown once), list, revoke. */
 import { Type } from "typebox"
 import { OmnimeterError } from "../../core/errors.js"
+import { Text } from "../../core/formats.js"
 import { authenticate, requireAdmin, scopeFor } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { IssuedKeySchema, KeyListSchema } from "../schemas.js"
@@ -15,17 +16,14 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   app.post(
     "/api/subscriptions/:id/keys",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Issue a subscription key (admin); the key is in this answer only",
         security: bearerSecurity,
         params: Type.Object({ id: Uuid }),
         body: Type.Optional(
-          Type.Object(
-            { label: Type.Optional(Type.String({ maxLength: 200 })) },
-            { additionalProperties: false },
-          ),
+          Type.Object({ label: Type.Optional(Text(200)) }, { additionalProperties: false }),
         ),
         response: { 201: IssuedKeySchema, ...errorResponses(400, 401, 403, 404, 500) },
       },
@@ -50,7 +48,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   app.get(
     "/api/subscriptions/:id/keys",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "List a subscription's keys (admin), without their secrets",
@@ -80,7 +78,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   app.delete(
     "/api/subscriptions/:id/keys/:key_id",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Revoke a subscription key (admin)",

@@ -8,7 +8,7 @@ export const meRoutes: RouteModule = (app, { keys }) => {
   app.get(
     "/api/me",
     {
-      preHandler: authenticate(keys),
+      onRequest: authenticate(keys),
       schema: {
         tags: ["keys"],
         summary: "Who this API key acts for",

@@ -13,7 +13,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
   app.post(
     "/api/subscriptions",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Create a subscription (admin)",
@@ -42,7 +42,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
   app.get(
     "/api/subscriptions",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "List subscriptions (admin), in id order",
@@ -78,7 +78,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
   app.get(
     "/api/subscriptions/:id",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Read a subscription and its current period's quota",
@@ -97,7 +97,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
   app.patch(
     "/api/subscriptions/:id",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Change plan, token limit, status or timezone (admin); effective at once",

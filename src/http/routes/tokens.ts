@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks"
 import type { FastifyReply } from "fastify"
 import { Type } from "typebox"
 import { ValidationError } from "../../core/errors.js"
+import { isText, TEXT_RULE } from "../../core/formats.js"
 import type { Decision } from "../../meter/decisions.js"
 import { authenticate, callerScope } from "../auth.js"
 import { errorResponses, STATUS_BY_CODE } from "../errors.js"
@@ -17,6 +18,7 @@ function idempotencyKey(body: string | undefined, header: string | string[] | un
   if (fromHeader !== undefined && (fromHeader.length === 0 || fromHeader.length > 255)) {
     throw new ValidationError("Idempotency-Key", "must be 1 to 255 characters")
   }
+  if (fromHeader !== undefined && !isText(fromHeader)) throw new ValidationError("Idempotency-Key", TEXT_RULE)
   if (body !== undefined && fromHeader !== undefined && body !== fromHeader) {
     throw new ValidationError("idempotency_key", "differs from the Idempotency-Key header")
   }
@@ -35,13 +37,15 @@ function rateLimitHeaders(reply: FastifyReply, decision: Decision): void {
   }
 }
 
-export const tokenRoutes: RouteModule = (app, { meter, keys, metrics }) => {
+export const tokenRoutes: RouteModule = (app, { meter, keys, metrics, config }) => {
   const auth = authenticate(keys)
 
   app.post(
     "/api/tokens/consume",
     {
-      preHandler: auth,
+      onRequest: auth,
+      // The one JSON call allowed a large body: it may carry the user's message.
+      bodyLimit: config.bodyLimitBytes,
       schema: {
         tags: ["metering"],
         summary: "Decide whether a chat turn may run, and charge it",
@@ -93,7 +97,7 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics }) => {
   app.post(
     "/api/tokens/settle",
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags: ["metering"],
         summary: "Replace a turn's estimate with the tokens it really used",

@@ -5,6 +5,7 @@
 import { type Static, Type } from "typebox"
 import type { Endpoint } from "../../alerts/service.js"
 import { ALERT_TYPES } from "../../core/alerts.js"
+import { Text } from "../../core/formats.js"
 import { OneOf } from "../../meter/inputs.js"
 import type { DeliveryLogRow } from "../../storage/alerts.js"
 import { authenticate, scopeFor } from "../auth.js"
@@ -22,13 +23,12 @@ const EventTypes = Type.Array(OneOf(ALERT_TYPES, "An event type."), {
   uniqueItems: true,
   description: "The events this endpoint receives.",
 })
-const Url = Type.String({
+const Url = Text(2048, {
   minLength: 1,
-  maxLength: 2048,
   description:
     "Where events are POSTed: https or http, on a public address (loopback and private networks only when the operator sets OMNIMETER_WEBHOOK_ALLOW_PRIVATE).",
 })
-const Description = Type.String({ maxLength: 200 })
+const Description = Text(200)
 
 export const WebhookEndpointSchema = Type.Object(
   {
@@ -133,7 +133,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.post(
     base,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Add a webhook endpoint; the signing secret is in this answer only",
@@ -159,7 +159,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     base,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "List a subscription's webhook endpoints (without secrets)",
@@ -180,7 +180,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.patch(
     `${base}/:webhook_id`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Change an endpoint's URL, description, event types or enabled flag",
@@ -206,7 +206,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.delete(
     `${base}/:webhook_id`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Delete an endpoint, its delivery log and its undelivered events",
@@ -226,7 +226,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.get(
     `${base}/:webhook_id/deliveries`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "The endpoint's delivery log, newest first: status, attempts, last error",
@@ -257,7 +257,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
   app.post(
     `${base}/:webhook_id/test`,
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: "Queue a signed webhook.test event for this endpoint",
