@@ -95,6 +95,12 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     logger: options.logger ?? { level: container.config.logLevel },
     ...serverLimits(container.config),
     clientErrorHandler,
+    // The router's own failures (bad percent-encoding, a path parameter over 100 characters) come before
+    // any hook: without this they would answer Fastify's shape, without the envelope or X-Request-Id.
+    frameworkErrors: (error, request, reply) => {
+      reply.header("X-Request-Id", request.id)
+      handleError(error, request, reply)
+    },
     requestIdHeader: false,
     // A caller's X-Request-Id is kept when it is well-formed, so logs join across services.
     genReqId: (request) => {

@@ -121,6 +121,14 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return { code: "unsupported_media_type", message: "Send the body as application/json." }
 
+    case "FST_ERR_BAD_URL":
+      return {
+        code: "validation_error",
+        message: "The URL is not valid percent-encoded UTF-8.",
+        field: "path",
+      }
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return { code: "validation_error", message: "A path parameter is longer than any id.", field: "path" }
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return { code: "validation_error", message: "The JSON body is empty." }
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
