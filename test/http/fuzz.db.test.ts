@@ -24,6 +24,7 @@ import {
   operationsOf,
   requestFor,
   SchemaArbitraries,
+  surfaceOf,
 } from "../support/fuzz-requests.js"
 import { startTestApp, type TestApp } from "../support/http.js"
 
@@ -90,6 +91,13 @@ async function repairFixtures(): Promise<void> {
   )
   if (!live.some((k) => k.key_id === fixtures.spareKeyA))
     fixtures.spareKeyA = (await issueKey(fixtures.subscriptionA ?? "")).id
+  for (const id of [fixtures.subscriptionA, fixtures.subscriptionB]) {
+    await t.request({
+      method: "PUT",
+      url: `/api/onboarding/subscription/${id}/channels/api/config`,
+      payload: { enabled: true, requests_per_minute: 1_000_000, tokens_per_minute: 1_000_000_000 },
+    })
+  }
   fixtures.usageA = await consumeOne(fixtures.entityA ?? "")
 }
 
@@ -225,10 +233,13 @@ function problemsOf(
 describe(`fuzzing every endpoint from the OpenAPI document (${testEngine})`, () => {
   it("never answers 5xx, answers every error in the envelope with its request id, and changes nothing on a 4xx", async () => {
     const document = (await t.request({ method: "GET", url: "/openapi.json", key: null })).json()
-    const operations = operationsOf(document)
-    const consume = operations.find((o) => o.path === "/api/tokens/consume")
+    // OMNIMETER_FUZZ_ONLY narrows a local run to operations whose "METHOD /path" contains it.
+    const only = process.env.OMNIMETER_FUZZ_ONLY
+    const all = operationsOf(document)
+    const operations = only ? all.filter((o) => `${o.method} ${o.path}`.includes(only)) : all
+    const consume = all.find((o) => o.path === "/api/tokens/consume")
     const channels = ((consume?.body?.properties?.channel as JsonSchema | undefined)?.enum ?? []) as string[]
-    expect(operations.length).toBeGreaterThanOrEqual(30)
+    expect(all.length).toBeGreaterThanOrEqual(30)
     expect(channels).toContain("whatsapp")
     const subscriptionIds = ["@@subscriptionA@@", "@@subscriptionB@@", "@@subscriptionAUpper@@"]
     const schemas = new SchemaArbitraries(document.components?.schemas ?? {}, {
@@ -258,12 +269,18 @@ describe(`fuzzing every endpoint from the OpenAPI document (${testEngine})`, () 
       period_start: ["2026-06-01T00:00:00Z", "2026-01-31T00:00:00+05:30"],
     })
     const model = { schemas, channels }
-    // Every operation equally often: one arbitrary per operation, picked uniformly.
-    const arbitrary = fc.oneof(...operations.map((operation) => requestFor(operation, model)))
+    // Each operation in proportion to its surface: one more share per parameter and body field, so the
+    // consume call (twelve fields) is tried far more often than /healthz (none).
+    const arbitrary = fc.oneof(
+      ...operations.map((operation) => ({
+        weight: 1 + surfaceOf(operation),
+        arbitrary: requestFor(operation, model),
+      })),
+    )
     const requests: GeneratedRequest[] = fc.sample(arbitrary, { seed: SEED, numRuns: RUNS })
 
     const statuses = new Map<number, number>()
-    const perOperation = new Map<string, number>()
+    const perOperation = new Map<string, Map<number, number>>()
     const failures: Failure[] = []
     let before = await snapshot()
     for (const [index, generated] of requests.entries()) {
@@ -289,7 +306,9 @@ describe(`fuzzing every endpoint from the OpenAPI document (${testEngine})`, () 
       })
       const after = await snapshot()
       statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
-      perOperation.set(generated.operation, (perOperation.get(generated.operation) ?? 0) + 1)
+      const byStatus = perOperation.get(generated.operation) ?? new Map<number, number>()
+      byStatus.set(response.statusCode, (byStatus.get(response.statusCode) ?? 0) + 1)
+      perOperation.set(generated.operation, byStatus)
       for (const problem of problemsOf(response, before, after)) {
         failures.push({
           operation: generated.operation,
@@ -308,6 +327,13 @@ describe(`fuzzing every endpoint from the OpenAPI document (${testEngine})`, () 
     console.log(
       `fuzz (${testEngine}, seed ${SEED}): ${requests.length} generated requests over ${perOperation.size} operations; statuses ${JSON.stringify(histogram)}; 5xx: ${fivexx}; failures: ${failures.length}`,
     )
+    const lines = [...perOperation.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([operation, byStatus]) => {
+        const counts = [...byStatus.entries()].sort(([a], [b]) => a - b)
+        return `  ${operation}: ${counts.map(([status, n]) => `${status}x${n}`).join(" ")}`
+      })
+    console.log(`fuzz statuses per operation (${testEngine}):\n${lines.join("\n")}`)
     // Grouped, so a report can name each distinct cause once with an example.
     const groups = new Map<string, Failure[]>()
     for (const failure of failures) {
