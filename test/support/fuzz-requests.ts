@@ -95,6 +95,11 @@ export function surfaceOf(operation: Operation): number {
   return operation.parameters.length + fields + importFields
 }
 
+/** The import reads NDJSON, which its description names; the document has no body schema for a stream. */
+function importType(operation: Operation): string | undefined {
+  return operation.path === "/api/usage/import" ? "application/x-ndjson" : undefined
+}
+
 /** Values for a named field or parameter that reach real rows: `@@name@@` placeholders and literals. */
 export type Hints = Readonly<Record<string, readonly string[]>>
 
@@ -584,7 +589,8 @@ export function requestFor(operation: Operation, model: RequestModel): fc.Arbitr
       })
       if (chaos?.requestId !== undefined) headers["x-request-id"] = chaos.requestId
       if (bodyText !== undefined)
-        headers["content-type"] = chaos?.contentType ?? operation.consumes ?? "application/json"
+        headers["content-type"] =
+          chaos?.contentType ?? operation.consumes ?? importType(operation) ?? "application/json"
       if (r.caller === "malformed") headers.authorization = r.malformed
       return {
         operation: `${operation.method} ${operation.path}`,
