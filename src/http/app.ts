@@ -3,6 +3,7 @@
  * error envelope, authentication and the OpenAPI document are set up here once.
  */
 import { randomUUID } from "node:crypto"
+import type { IncomingMessage } from "node:http"
 import type { Socket } from "node:net"
 import swagger from "@fastify/swagger"
 import swaggerUi from "@fastify/swagger-ui"
@@ -14,6 +15,7 @@ import type { ErrorCode } from "../core/errors.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
+import { handleRequestTimeout } from "./request-timeout.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
@@ -69,10 +71,13 @@ function clientErrorHandler(this: { log: FastifyBaseLogger }, error: ConnectionE
       : error.code === "HPE_HEADER_OVERFLOW"
         ? ["request_header_fields_too_large", "The request's headers and URL are larger than 16 kB together."]
         : ["validation_error", "The request is not valid HTTP."]
+  // An answer already begun for this connection cannot be replaced; only a fresh one can be written.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean; req?: IncomingMessage } })
+    ._httpMessage
+  // A streaming import answers its own timeout, with what it committed (see request-timeout.ts).
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && handleRequestTimeout(inFlight?.req)) return
   const requestId = randomUUID()
   this.log.info({ code, reqId: requestId, err: error }, message)
-  // An answer already begun for this connection cannot be replaced; only a fresh one can be written.
-  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
   if (socket.writable && !inFlight?.headersSent) {
     const status = STATUS_BY_CODE[code]
     const body = JSON.stringify(envelope(code, message, requestId))

@@ -220,6 +220,19 @@ describe("one rule for time", () => {
     expect(await stored()).toEqual(before)
   })
 
+  it("the library refuses a periodStart outside the range naming it, on either engine", async () => {
+    for (const periodStart of ["0001-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]) {
+      await expect(
+        t.container.meter.createSubscription({
+          entityId: `lib-${Math.random()}`,
+          entityType: "organization",
+          plan: "basic",
+          periodStart,
+        }),
+      ).rejects.toMatchObject({ code: "validation_error", details: { field: "periodStart" } })
+    }
+  })
+
   it("a period_start at the documented range's first instant is stored as sent", async () => {
     const res = await t.request({
       method: "POST",

@@ -80,6 +80,44 @@ describe("an import with a bad line in the middle", () => {
   )
 })
 
+describe("the text rule in every text field of an import line", () => {
+  const FIELDS = [
+    "entity_id",
+    "entity_type",
+    "chatbot_id",
+    "session_id",
+    "user_identifier",
+    "operation_type",
+    "idempotency_key",
+  ]
+  it.each([
+    ["U+0000", "\\u0000"],
+    ["a lone surrogate", "\\udfff"],
+  ])(
+    "%s in any of them rejects that line naming the field, and stores nothing of it",
+    async (_name, jsonEscape) => {
+      const sub = await t.subscription({ period_start: "2026-01-01T00:00:00Z" })
+      const base = {
+        subscription_id: sub.id,
+        channel: "api",
+        created_at: "2026-03-01T00:00:00Z",
+        raw_tokens: 1,
+      }
+      const lines = FIELDS.map((field) =>
+        JSON.stringify({ ...base, [field]: "x-placeholder" }).replace("x-placeholder", `x${jsonEscape}`),
+      )
+      const res = await send([...lines, JSON.stringify(base)].join("\n"))
+      expect(res.statusCode).toBe(200)
+      const report = res.json()
+      expect(report.imported).toBe(1)
+      expect(await ledgerCount(sub.id)).toBe(1)
+      expect(
+        report.rejected.map((r: { line: number; reason: string }) => [r.line, r.reason.split(":")[0]]),
+      ).toEqual(FIELDS.map((field, i) => [i + 1, field]))
+    },
+  )
+})
+
 describe("a batch the database refuses", () => {
   it("is retried line by line: the refused line is listed with its reason, the rest of its batch is kept", async () => {
     const db = t.container.database.db

@@ -1,11 +1,11 @@
 /** POST /api/usage/import (admin): NDJSON backfill, streamed line by line. */
 import { createInterface } from "node:readline"
 import { type Readable, Transform } from "node:stream"
-import { Type } from "typebox"
 import { OmnimeterError } from "../../core/errors.js"
 import { importUsage } from "../../meter/usage-import.js"
 import { authenticate, requireAdmin } from "../auth.js"
 import { errorResponses, ImportReportSchema } from "../errors.js"
+import { onRequestTimeout } from "../request-timeout.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
 const NDJSON_TYPES = ["application/x-ndjson", "application/jsonl", "application/ndjson"]
@@ -43,9 +43,15 @@ async function* completeLines(
   exceeded: () => boolean,
 ): AsyncGenerator<string> {
   let previous: string | undefined
-  for await (const line of lines) {
+  try {
+    for await (const line of lines) {
+      if (previous !== undefined) yield previous
+      previous = line
+    }
+  } catch (error) {
+    // readline yields a line only once its newline arrived: the line held back is complete.
     if (previous !== undefined) yield previous
-    previous = line
+    throw error
   }
   if (!exceeded()) {
     if (previous !== undefined) yield previous
@@ -77,7 +83,7 @@ export const usageImportRoutes: RouteModule = (app, container) => {
           consumes: NDJSON_TYPES,
           response: {
             200: ImportReportSchema,
-            ...errorResponses(400, 401, 403, 413, 415, 500, 503),
+            ...errorResponses(400, 401, 403, 408, 413, 415, 500, 503),
           },
         },
       },
@@ -91,6 +97,16 @@ export const usageImportRoutes: RouteModule = (app, container) => {
         const limited = stream.pipe(limiter.stream)
         // pipe() does not forward errors: a client that goes away must end the import too.
         stream.once("error", (error) => limited.destroy(error))
+        // Past the request timeout the import stops reading and answers 408 with what it committed.
+        onRequestTimeout(request.raw, () => {
+          stream.unpipe(limited)
+          limited.destroy(
+            new OmnimeterError(
+              "request_timeout",
+              "The import body did not arrive within OMNIMETER_REQUEST_TIMEOUT_MS; split it, or raise the timeout.",
+            ),
+          )
+        })
         const lines = createInterface({ input: limited, crlfDelay: Number.POSITIVE_INFINITY })
         const report = await importUsage(
           container.database,
