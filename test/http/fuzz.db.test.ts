@@ -242,32 +242,53 @@ describe(`fuzzing every endpoint from the OpenAPI document (${testEngine})`, () 
     expect(all.length).toBeGreaterThanOrEqual(30)
     expect(channels).toContain("whatsapp")
     const subscriptionIds = ["@@subscriptionA@@", "@@subscriptionB@@", "@@subscriptionAUpper@@"]
-    const schemas = new SchemaArbitraries(document.components?.schemas ?? {}, {
-      id: subscriptionIds,
-      subscription_id: subscriptionIds,
-      after: subscriptionIds,
-      key_id: ["@@spareKeyA@@", "@@keyB@@"],
-      webhook_id: ["@@webhookA@@", "@@webhookB@@"],
-      usage_id: ["@@usageA@@", "@@usageB@@"],
-      entity_id: ["@@entityA@@", "@@entityB@@"],
-      entity_type: ["organization"],
-      channel: channels,
-      channels: ["website,whatsapp", "api", "website,nope", ""],
-      url: [
-        "https://hooks.example.com/a",
-        "http://93.184.216.34/x",
-        "https://example.com:0/",
-        "ftp://x.example/",
-      ],
-      timezone: ["Europe/Berlin", "Asia/Kathmandu", "UTC", "Mars/Olympus"],
-      tz: ["Europe/Berlin", "Asia/Kolkata", "UTC", "Etc/GMT-14", "Mars/Olympus"],
-      from: ["2026-06-01", "2026-05-01", "2025-06-01"],
-      to: ["2026-06-15", "2026-06-30", "2026-05-02"],
-      idempotency_key: ["fuzz-key-1", "fuzz-key-2"],
-      "idempotency-key": ["fuzz-key-1", "fuzz-key-3"],
-      created_at: ["2026-06-14T10:00:00Z", "2026-06-01T00:00:00+02:00", "2026-05-20T23:59:59.999Z"],
-      period_start: ["2026-06-01T00:00:00Z", "2026-01-31T00:00:00+05:30"],
-    })
+    const schemas = new SchemaArbitraries(
+      document.components?.schemas ?? {},
+      {
+        id: subscriptionIds,
+        subscription_id: subscriptionIds,
+        after: subscriptionIds,
+        key_id: ["@@spareKeyA@@", "@@keyB@@"],
+        webhook_id: ["@@webhookA@@", "@@webhookB@@"],
+        usage_id: ["@@usageA@@", "@@usageB@@"],
+        entity_id: ["@@entityA@@", "@@entityB@@"],
+        entity_type: ["organization"],
+        channel: channels,
+        channels: ["website,whatsapp", "api", "website,nope", ""],
+        url: [
+          "https://hooks.example.com/a",
+          "http://93.184.216.34/x",
+          "https://example.com:0/",
+          "ftp://x.example/",
+        ],
+        timezone: ["Europe/Berlin", "Asia/Kathmandu", "UTC", "Mars/Olympus"],
+        tz: ["Europe/Berlin", "Asia/Kolkata", "UTC", "Etc/GMT-14", "Mars/Olympus"],
+        from: ["2026-06-01", "2026-05-01", "2025-06-01"],
+        to: ["2026-06-15", "2026-06-30", "2026-05-02"],
+        idempotency_key: ["fuzz-key-1", "fuzz-key-2"],
+        "idempotency-key": ["fuzz-key-1", "fuzz-key-3"],
+        created_at: ["2026-06-14T10:00:00Z", "2026-06-01T00:00:00+02:00", "2026-05-20T23:59:59.999Z"],
+        period_start: ["2026-06-01T00:00:00Z", "2026-01-31T00:00:00+05:30"],
+      },
+      {
+        from: ["0001-01-01", "0000-01-01", "9999-12-31", "9999-12-01", "1969-12-31", "2026-02-30"],
+        to: ["9999-12-31", "0001-01-05", "0001-01-01", "10000-01-01", "2026-13-01"],
+        before: ["9223372036854775808", "9223372036854775807", "1e308", "1.5", "-1", "0"],
+        limit: ["0x10", "1.5", " 5", "0", "501", "-1"],
+        created_at: [
+          "0000-01-01T00:00:00Z",
+          "0001-01-01T00:00:00Z",
+          "9999-12-31T23:59:59Z",
+          "0001-01-01T00:00:00+14:00",
+        ],
+        period_start: [
+          "0000-01-01T00:00:00Z",
+          "0001-01-01T00:00:00Z",
+          "0001-01-01T00:00:00+14:00",
+          "9999-12-31T23:59:59-14:00",
+        ],
+      },
+    )
     const model = { schemas, channels }
     // Each operation in proportion to its surface: one more share per parameter and body field, so the
     // consume call (twelve fields) is tried far more often than /healthz (none).

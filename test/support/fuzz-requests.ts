@@ -257,9 +257,15 @@ export function hostileValue(schema?: JsonSchema): fc.Arbitrary<unknown> {
 
 /** Generates values valid against an OpenAPI schema (bounded sizes), preferring hinted fixture values. */
 export class SchemaArbitraries {
+  /**
+   * @param hints valid values by field name (fixtures' ids, zones, channels)
+   * @param hostileHints hostile values by field name that the schema alone cannot suggest (a date range's
+   *   edges for a `from` typed as a plain string, a 64-bit overflow for a `before`)
+   */
   constructor(
     private readonly components: Record<string, JsonSchema>,
     private readonly hints: Hints,
+    private readonly hostileHints: Hints = {},
   ) {}
 
   resolve(schema: JsonSchema): JsonSchema {
@@ -291,7 +297,13 @@ export class SchemaArbitraries {
     const spoiled = fc
       .tuple(this.valid(schema, name), fc.constantFrom("\u0000", "\ud800", "\udfff"))
       .map(([value, bad]) => (typeof value === "string" ? `${value}${bad}` : value))
-    return fc.oneof({ weight: 4, arbitrary: hostileValue(schema) }, { weight: 1, arbitrary: spoiled })
+    const general = fc.oneof(
+      { weight: 4, arbitrary: hostileValue(schema) },
+      { weight: 1, arbitrary: spoiled },
+    )
+    const named = name ? this.hostileHints[name] : undefined
+    if (!named?.length) return general
+    return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...named) }, { weight: 1, arbitrary: general })
   }
 
   private plain(schema: JsonSchema): fc.Arbitrary<unknown> {
