@@ -112,6 +112,12 @@ export async function importUsage(
   const targets = new Map<string, Target | null>()
   let batch: Array<{ line: number; turn: ImportedTurn }> = []
   let lineNumber = 0
+  // The rejections counted and listed before the pending batch's first line: what an interrupted import's
+  // report keeps.
+  let beforeBatch = { count: 0, listed: 0 }
+  const markBatchStart = () => {
+    beforeBatch = { count: report.rejectedCount, listed: report.rejected.length }
+  }
 
   const reject = (reason: string, line = lineNumber) => {
     report.rejectedCount += 1
@@ -128,30 +134,35 @@ export async function importUsage(
       report.duplicates += batch.length - written
     } catch (error) {
       if (!isDataError(error)) throw error
-      // One row spoiled the statement: write each line alone, so that only that row is rejected.
-      for (const { line, turn } of batch) {
+      // One row spoiled the statement: write each line alone, so that only that row is rejected. Each line
+      // leaves the batch once its outcome is in the report, so an interruption resumes after it.
+      for (let next = batch[0]; next !== undefined; next = batch[0]) {
         try {
-          const written = await insertImportedTurns(database.db, [turn])
+          const written = await insertImportedTurns(database.db, [next.turn])
           report.imported += written
           report.duplicates += 1 - written
         } catch (lineError) {
           if (!isDataError(lineError)) throw lineError
           reject(
             `could not be stored: ${lineError instanceof Error ? lineError.message : String(lineError)}`,
-            line,
+            next.line,
           )
         }
+        batch.shift()
+        markBatchStart()
       }
     }
     batch = []
   }
 
-  // Lines of an unwritten batch are not in the report, nor are the rejections listed after its first line:
-  // the report covers exactly the lines before resumeFromLine.
+  // Lines of an unwritten batch are not in the report, nor are the rejections after its first line: the
+  // report covers exactly the lines before resumeFromLine.
   const interrupted = (cause: unknown) => {
-    const resumeFromLine = batch[0]?.line ?? lineNumber + 1
-    report.rejected = report.rejected.filter((r) => r.line < resumeFromLine)
-    return new ImportInterruptedError(report, resumeFromLine, cause)
+    const first = batch[0]
+    if (first === undefined) return new ImportInterruptedError(report, lineNumber + 1, cause)
+    report.rejectedCount = beforeBatch.count
+    report.rejected.length = beforeBatch.listed
+    return new ImportInterruptedError(report, first.line, cause)
   }
   let writing = false
   const write = async () => {
@@ -211,6 +222,7 @@ export async function importUsage(
       return
     }
     const multiplier = target.multipliers.get(line.channel) ?? 100
+    if (batch.length === 0) markBatchStart()
     batch.push({
       line: lineNumber,
       turn: {

@@ -13,7 +13,11 @@ let port: number
 
 beforeAll(async () => {
   t = await startTestApp({
-    env: { OMNIMETER_REQUEST_TIMEOUT_MS: "2000", OMNIMETER_HEADERS_TIMEOUT_MS: "1000" },
+    env: {
+      OMNIMETER_REQUEST_TIMEOUT_MS: "2000",
+      OMNIMETER_HEADERS_TIMEOUT_MS: "1000",
+      OMNIMETER_KEEP_ALIVE_TIMEOUT_MS: "500",
+    },
   })
   await t.app.listen({ host: "127.0.0.1", port: 0 })
   const address = t.app.server.address()
@@ -147,6 +151,14 @@ describe("slow clients are cut off", () => {
       .executeTakeFirstOrThrow()
     expect(report).toMatchObject({ imported: 1500, rejected_count: 0, resume_from_line: 1501 })
     expect(Number(counted.n)).toBe(1500)
+  })
+
+  it("an idle keep-alive connection is closed after the keep-alive timeout", async () => {
+    const answer = await rawRequest("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+    expect(answer.status).toBe(200)
+    expect(answer.headers.connection).toBe("keep-alive")
+    expect(answer.closedAfterMs).toBeGreaterThanOrEqual(400)
+    expect(answer.closedAfterMs).toBeLessThan(3000)
   })
 
   it("headers trickled one byte at a time are cut off by the headers timeout", async () => {

@@ -119,45 +119,83 @@ describe("the text rule in every text field of an import line", () => {
 })
 
 describe("a batch the database refuses", () => {
-  it("is retried line by line: the refused line is listed with its reason, the rest of its batch is kept", async () => {
-    const db = t.container.database.db
-    // A real refusal by the database (not a mock): a trigger that rejects one value, as a constraint would.
-    // The app's role may not create triggers; the schema owner (the session user) does, for this test only.
-    const asOwner = (statement: ReturnType<typeof sql>) =>
-      db.transaction().execute(async (trx) => {
-        await sql`set local role none`.execute(trx)
-        await statement.execute(trx)
-      })
+  // Real refusals by the database (not mocks): a trigger rejects one value as a constraint would (a data
+  // error, SQLSTATE 22023), and another as a lost connection would (08006). The app's role may not create
+  // triggers; the schema owner (the session user) does, for these tests only.
+  const asOwner = (statement: ReturnType<typeof sql>) =>
+    t.container.database.db.transaction().execute(async (trx) => {
+      await sql`set local role none`.execute(trx)
+      await statement.execute(trx)
+    })
+  beforeAll(async () => {
     await asOwner(sql`
-      create or replace function test_refuse_poison() returns trigger language plpgsql as $$
+      create or replace function test_refuse() returns trigger language plpgsql as $$
       begin
         if new.session_id = 'poison' then raise exception 'poisoned session' using errcode = '22023'; end if;
+        if new.session_id = 'outage' then raise exception 'connection lost' using errcode = '08006'; end if;
         return new;
       end $$
     `)
     await asOwner(sql`
-      create trigger test_refuse_poison before insert on token_usage_logs
-      for each row execute function test_refuse_poison()
+      create trigger test_refuse before insert on token_usage_logs
+      for each row execute function test_refuse()
     `)
-    try {
-      const sub = await t.subscription({ period_start: "2026-01-01T00:00:00Z" })
-      const lines = Array.from({ length: 1200 }, (_, i) =>
-        goodLine(sub.id, i, i === 700 ? { session_id: "poison" } : {}),
-      )
-      const res = await send(lines.join("\n"))
-      expect(res.statusCode).toBe(200)
-      const report = res.json()
-      expect(report.imported).toBe(1199)
-      expect(await ledgerCount(sub.id)).toBe(1199)
-      expect(report.rejected).toEqual([{ line: 701, reason: expect.stringContaining("poisoned session") }])
-      // The quota counter counts exactly the kept lines.
-      const used = await sql<{ used: string }>`
-        select coalesce(sum(used_tokens), 0)::text as used from quota_counters where subscription_id = ${sub.id}
-      `.execute(db)
-      expect(Number(used.rows[0]?.used)).toBe(1199 * 7)
-    } finally {
-      await asOwner(sql`drop trigger test_refuse_poison on token_usage_logs`)
-    }
+  })
+  afterAll(async () => {
+    await asOwner(sql`drop trigger test_refuse on token_usage_logs`)
+  })
+
+  it("is retried line by line: the refused line is listed with its reason, the rest of its batch is kept", async () => {
+    const sub = await t.subscription({ period_start: "2026-01-01T00:00:00Z" })
+    const lines = Array.from({ length: 1200 }, (_, i) =>
+      goodLine(sub.id, i, i === 700 ? { session_id: "poison" } : {}),
+    )
+    const res = await send(lines.join("\n"))
+    expect(res.statusCode).toBe(200)
+    const report = res.json()
+    expect(report.imported).toBe(1199)
+    expect(await ledgerCount(sub.id)).toBe(1199)
+    expect(report.rejected).toEqual([{ line: 701, reason: expect.stringContaining("poisoned session") }])
+    // The quota counter counts exactly the kept lines.
+    const used = await sql<{ used: string }>`
+      select coalesce(sum(used_tokens), 0)::text as used from quota_counters where subscription_id = ${sub.id}
+    `.execute(t.container.database.db)
+    expect(Number(used.rows[0]?.used)).toBe(1199 * 7)
+  })
+
+  it("a database failure part-way: 500 in the envelope, with exactly the committed batches and where to resume", async () => {
+    const sub = await t.subscription({ period_start: "2026-01-01T00:00:00Z" })
+    const lines = Array.from({ length: 1500 }, (_, i) =>
+      i === 1099 ? "{bad json" : goodLine(sub.id, i, i === 1300 ? { session_id: "outage" } : {}),
+    )
+    const res = await send(lines.join("\n"))
+    expect(res.statusCode).toBe(500)
+    const body = res.json()
+    expect(body.error.request_id).toBe(res.headers["x-request-id"])
+    // The first batch (lines 1-1,000) committed; the second failed as a whole, so the bad line 1,100 in it
+    // is not reported either: everything from line 1,001 on is to be sent again.
+    expect(body.import).toEqual({
+      imported: 1000,
+      duplicates: 0,
+      rejected_count: 0,
+      rejected: [],
+      resume_from_line: 1001,
+    })
+    expect(await ledgerCount(sub.id)).toBe(1000)
+  })
+
+  it("a database failure while a refused batch is retried line by line resumes at the failing line", async () => {
+    const sub = await t.subscription({ period_start: "2026-01-01T00:00:00Z" })
+    const lines = Array.from({ length: 1200 }, (_, i) =>
+      goodLine(sub.id, i, i === 1050 ? { session_id: "poison" } : i === 1100 ? { session_id: "outage" } : {}),
+    )
+    const res = await send(lines.join("\n"))
+    expect(res.statusCode).toBe(500)
+    const report = res.json().import
+    // Lines 1,001-1,100 were written alone, except the poisoned 1,051; line 1,101 lost its connection.
+    expect(report).toMatchObject({ imported: 1099, rejected_count: 1, resume_from_line: 1101 })
+    expect(report.rejected).toEqual([{ line: 1051, reason: expect.stringContaining("poisoned session") }])
+    expect(await ledgerCount(sub.id)).toBe(1099)
   })
 })
 
