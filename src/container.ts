@@ -107,6 +107,7 @@ export async function buildContainer(
     database,
     rateLimiter,
     clock,
+    defaultTimezone: config.defaultTimezone,
     ...(config.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: config.contextCacheTtlMs } : {}),
     groupCommit: {
       maxBatch: config.groupCommitMaxBatch,

@@ -75,4 +75,10 @@ describe("webhook URL guard", () => {
     expect(webhookUrlProblem("https://a:b@example.com/", true)).toBe("must not carry credentials")
     expect(webhookUrlProblem("::", true)).toBe("is not a valid URL")
   })
+
+  it("refuses port 0, which no receiver can listen on, even where private receivers are allowed", () => {
+    expect(webhookUrlProblem("https://example.com:0/", false)).toBe("must not use port 0")
+    expect(webhookUrlProblem("http://127.0.0.1:0/x", true)).toBe("must not use port 0")
+    expect(webhookUrlProblem("https://example.com:443/", false)).toBeNull()
+  })
 })

@@ -56,6 +56,8 @@ export function webhookUrlProblem(raw: string, allowPrivate: boolean): string | 
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return "must start with https:// or http://"
   if (url.username || url.password) return "must not carry credentials"
+  // Port 0 names no port: nothing can be delivered there.
+  if (url.port === "0") return "must not use port 0"
   if (allowPrivate) return null
   const host = url.hostname.toLowerCase()
   if (host === "localhost" || host.endsWith(".localhost") || host.endsWith(".internal"))

@@ -106,7 +106,7 @@ describe("preflight", () => {
   })
 
   it("gives every denial reason a human message", () => {
-    expect(DENIAL_REASONS).toHaveLength(7)
+    expect(DENIAL_REASONS).toHaveLength(8)
     expect(rateLimited("api", "tokens_per_minute", 1500).message).toContain("retry in 2 s")
   })
 })

@@ -13,6 +13,7 @@ export const DENIAL_REASONS = [
   "channel_not_in_plan",
   "channel_disabled",
   "message_too_long",
+  "turn_too_large",
   "rate_limited",
   "quota_exceeded",
 ] as const
@@ -31,9 +32,11 @@ export interface Denial {
   /** For `message_too_long`: the limit and what was sent. */
   maxMessageLength?: number
   messageLength?: number
-  /** For `rate_limited`: when a retry can succeed, and which limit was hit. */
+  /** For `rate_limited`: when a retry can succeed, and which limit was hit (also for `turn_too_large`). */
   retryAfterMs?: number
   limit?: "requests_per_minute" | "tokens_per_minute"
+  /** For `turn_too_large`: the channel's tokens-per-minute limit the estimate alone exceeds. */
+  tokensPerMinute?: number
   /** For `quota_exceeded`: what is left in the period. */
   remainingTokens?: number
   /** For `subscription_inactive`. */
@@ -77,11 +80,14 @@ export interface PreflightInput {
   channel: Channel
   settings: ChannelSettings
   messageLength?: number | undefined
+  /** The turn's estimate as the rate limiter counts it (raw tokens, before the multiplier). */
+  estimatedTokens?: number
 }
 
 /**
- * The checks that need no shared state, in the order the product promises: status, plan, enabled, length.
- * Returns the first denial, or undefined when the turn may go on to the rate limit and quota.
+ * The checks that need no shared state, in the order the product promises: status, plan, enabled, length,
+ * and whether the estimate could ever fit the channel's tokens-per-minute window. Returns the first denial,
+ * or undefined when the turn may go on to the rate limit and quota.
  */
 export function preflight(input: PreflightInput): Denial | undefined {
   if (input.status !== "active") return subscriptionInactive(input.status)
@@ -89,6 +95,10 @@ export function preflight(input: PreflightInput): Denial | undefined {
   if (!input.settings.enabled) return channelDisabled(input.channel)
   if (input.messageLength !== undefined && input.messageLength > input.settings.maxMessageLength) {
     return messageTooLong(input.channel, input.messageLength, input.settings.maxMessageLength)
+  }
+  // Decided here, not by the limiter: an empty window would deny it too, and "retry in 60 s" would be a lie.
+  if (input.estimatedTokens !== undefined && input.estimatedTokens > input.settings.tokensPerMinute) {
+    return turnTooLarge(input.channel, input.estimatedTokens, input.settings.tokensPerMinute)
   }
   return undefined
 }
@@ -127,6 +137,16 @@ export function messageTooLong(channel: Channel, messageLength: number, maxMessa
     messageLength,
     maxMessageLength,
     message: `The message is ${messageLength} characters; ${CHANNEL_DEFINITIONS[channel].label} accepts at most ${maxMessageLength}.`,
+  }
+}
+
+/** A turn whose estimate alone exceeds the channel's tokens per minute: no wait makes it pass. */
+export function turnTooLarge(channel: Channel, estimatedTokens: number, tokensPerMinute: number): Denial {
+  return {
+    reason: "turn_too_large",
+    limit: "tokens_per_minute",
+    tokensPerMinute,
+    message: `This turn's estimate of ${estimatedTokens} tokens exceeds the ${CHANNEL_DEFINITIONS[channel].label} tokens-per-minute limit of ${tokensPerMinute}, so it can never pass; retrying will not help. Lower the estimate or raise the channel's tokens_per_minute.`,
   }
 }
 

@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   "subscription_inactive",
   "channel_disabled",
   "message_too_long",
+  "turn_too_large",
   "quota_exceeded",
   "usage_not_found",
   "usage_already_settled",

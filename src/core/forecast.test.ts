@@ -92,6 +92,17 @@ describe("forecastDays", () => {
     expect(forecastDays([5], 0)).toMatchObject({ total: 0, daily: [] })
   })
 
+  it("extrapolates no run rate from under an hour of observation", () => {
+    expect(forecastDays([], 30, { tokens: 321, elapsedDays: 10 / 86_400 })).toMatchObject({
+      method: "none",
+      total: 0,
+    })
+    expect(forecastDays([], 1, { tokens: 24, elapsedDays: 1 / 24 })).toMatchObject({
+      method: "run_rate",
+      total: 576,
+    })
+  })
+
   it("never forecasts negative usage for a collapsing channel", () => {
     const falling = Array.from({ length: 28 }, (_, t) => Math.max(0, 500 - 25 * t))
     const result = forecastDays(falling, 20)

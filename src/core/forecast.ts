@@ -4,7 +4,9 @@
  * The model is additive Holt-Winters with a damped trend and a weekly season (period 7 on daily totals),
  * its smoothing parameters chosen by grid search on the one-step-ahead squared error. It needs two full
  * weeks; on shorter history it falls back to the mean of the days there are (flat: with under two weeks a
- * weekly pattern or a trend cannot be told from noise), and with not one full day, to the run rate so far.
+ * weekly pattern or a trend cannot be told from noise), and with not one full day, to the run rate so far —
+ * but never from under an hour of observation: seconds of usage say nothing about a day (321 tokens in 10 s
+ * would extrapolate to 2.8 million a day), so under an hour the forecast is "none".
  *
  * The prediction interval of the horizon's total is 95% (±1.96 standard deviations), from the one-step
  * errors accumulated over the horizon as the additive state-space form implies — an innovation at day k
@@ -116,10 +118,13 @@ export interface DailyForecast {
 
 const Z95 = 1.959964
 
+/** The least observation a run rate is extrapolated from: one hour, the finest grain analytics reports. */
+export const RUN_RATE_MIN_ELAPSED_DAYS = 1 / 24
+
 /**
  * Forecasts the next `horizonDays` (may be fractional) from `history`, whole days oldest first.
  * `partialDay` is what the current, unfinished day has so far with its elapsed fraction — used only when
- * there is not one whole day of history (run rate).
+ * there is not one whole day of history (run rate), and only from {@link RUN_RATE_MIN_ELAPSED_DAYS} on.
  * @example forecastDays([100, 100, 100], 2).total // 200 (daily_mean)
  */
 export function forecastDays(
@@ -162,7 +167,7 @@ export function forecastDays(
     const span = horizonDays
     return interval("daily_mean", daily, spread * Math.sqrt(span + (span * span) / recent.length))
   }
-  if (partialDay && partialDay.elapsedDays > 0 && partialDay.tokens > 0) {
+  if (partialDay && partialDay.elapsedDays >= RUN_RATE_MIN_ELAPSED_DAYS - 1e-12 && partialDay.tokens > 0) {
     const rate = partialDay.tokens / partialDay.elapsedDays
     const daily = scale(Array.from({ length: steps }, () => rate))
     // One partial day says little: the interval spans half to double the run rate.

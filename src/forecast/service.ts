@@ -81,25 +81,30 @@ export class ForecastService {
     const now = this.options.clock.now()
     const at = new Date(now)
     const period = billingPeriodAt(subscription.periodAnchor, at)
+    // Observed since the period began, or since the first turn when that is earlier (imports, earlier
+    // periods). Never from the first turn alone: the quiet time between the period's start and a first turn
+    // is usage too (zero), and measuring from the first turn turned 321 tokens in 10 s into 100 million.
     const first = await firstTurnAt(db, subscription.id)
-    const days = first ? Math.min(FORECAST_HISTORY_DAYS, Math.floor((now - first.getTime()) / DAY_MS)) : 0
+    const since = first ? new Date(Math.min(first.getTime(), period.start.getTime())) : null
+    const observedMs = since ? Math.max(0, now - since.getTime()) : 0
+    const days = since ? Math.min(FORECAST_HISTORY_DAYS, Math.floor(observedMs / DAY_MS)) : 0
     const history = await dailyBilledTokens(db, subscription.id, at, days)
     const periodByChannel = await billedTokensByChannel(db, subscription.id, period.start, at)
     const used = await usedTokensInPeriod(db, subscription.id, period.start)
     const horizon = Math.max(0, (period.end.getTime() - now) / DAY_MS)
-    const elapsed = first ? Math.min(1, (now - first.getTime()) / DAY_MS) : 0
-    const sinceFirst =
-      first && days === 0
-        ? await billedTokensByChannel(db, subscription.id, first, at)
+    const elapsed = Math.min(1, observedMs / DAY_MS)
+    const partialDay =
+      since && days === 0
+        ? await billedTokensByChannel(db, subscription.id, since, at)
         : new Map<string, number>()
 
     const channelNames = [
-      ...new Set([...history.keys(), ...periodByChannel.keys(), ...sinceFirst.keys()]),
+      ...new Set([...history.keys(), ...periodByChannel.keys(), ...partialDay.keys()]),
     ].sort()
     const channels = channelNames.map((channel) => {
       const series = history.get(channel) ?? Array.from({ length: days }, () => 0)
       const result = forecastDays(series, horizon, {
-        tokens: sinceFirst.get(channel) ?? 0,
+        tokens: partialDay.get(channel) ?? 0,
         elapsedDays: elapsed,
       })
       return { channel, ...projection(result, periodByChannel.get(channel) ?? 0) }
@@ -107,7 +112,7 @@ export class ForecastService {
     const totalSeries = Array.from({ length: days }, (_, i) =>
       channelNames.reduce((sum, c) => sum + (history.get(c)?.[i] ?? 0), 0),
     )
-    const totalPartial = [...sinceFirst.values()].reduce((a, b) => a + b, 0)
+    const totalPartial = [...partialDay.values()].reduce((a, b) => a + b, 0)
     const totalResult = forecastDays(totalSeries, horizon, { tokens: totalPartial, elapsedDays: elapsed })
     const exhaustion = quotaExhaustionAt(used, subscription.tokenLimit, totalResult.daily, now)
     return {

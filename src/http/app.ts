@@ -7,12 +7,13 @@ import type { IncomingMessage } from "node:http"
 import type { Socket } from "node:net"
 import swagger from "@fastify/swagger"
 import swaggerUi from "@fastify/swagger-ui"
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/type-provider-typebox"
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox"
 import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyServerOptions } from "fastify"
 import type { Config } from "../config.js"
 import type { Container } from "../container.js"
 import type { ErrorCode } from "../core/errors.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
+import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
 import { handleRequestTimeout } from "./request-timeout.js"
 import { alertRoutes } from "./routes/alerts.js"
@@ -99,6 +100,12 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     logger: options.logger ?? { level: container.config.logLevel },
     ...serverLimits(container.config),
     clientErrorHandler,
+    // The router's own failures (bad percent-encoding, a path parameter over 100 characters) come before
+    // any hook: without this they would answer Fastify's shape, without the envelope or X-Request-Id.
+    frameworkErrors: (error, request, reply) => {
+      reply.header("X-Request-Id", request.id)
+      handleError(error, request, reply)
+    },
     requestIdHeader: false,
     // A caller's X-Request-Id is kept when it is well-formed, so logs join across services.
     genReqId: (request) => {
@@ -109,7 +116,8 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setValidatorCompiler(strictValidatorCompiler)
+  app.addHook("preValidation", canonicalUuids)
   app.setErrorHandler(handleError)
   app.decorateRequest("principal", undefined)
   app.addHook("onRequest", async (request, reply) => {

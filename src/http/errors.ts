@@ -18,6 +18,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   subscription_inactive: 403,
   channel_disabled: 403,
   message_too_long: 413,
+  turn_too_large: 413,
   quota_exceeded: 402,
   usage_not_found: 404,
   usage_already_settled: 409,
@@ -119,6 +120,15 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
       return { code: "payload_too_large", message: "The request body is larger than this server accepts." }
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return { code: "unsupported_media_type", message: "Send the body as application/json." }
+
+    case "FST_ERR_BAD_URL":
+      return {
+        code: "validation_error",
+        message: "The URL is not valid percent-encoded UTF-8.",
+        field: "path",
+      }
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return { code: "validation_error", message: "A path parameter is longer than any id.", field: "path" }
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return { code: "validation_error", message: "The JSON body is empty." }
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
@@ -132,6 +142,13 @@ function fromFastify(error: FastifyError): { code: ErrorCode; message: string; f
     code: "internal_error",
     message: "Something went wrong on our side; the request id helps us find it.",
   }
+}
+
+/** Names the media type the route reads (its OpenAPI `consumes`, e.g. NDJSON for the import), else JSON. */
+function mediaTypeMessage(request: FastifyRequest): string {
+  const consumes = (request.routeOptions.schema as { consumes?: unknown } | undefined)?.consumes
+  const types = Array.isArray(consumes) && consumes.length > 0 ? consumes.map(String) : ["application/json"]
+  return `Send the body as ${types.join(" or ")}.`
 }
 
 /** The error handler for every route. */
@@ -150,6 +167,7 @@ export function handleError(
     field = typeof detail === "string" ? detail : undefined
   } else {
     ;({ code, message, field } = fromFastify(error))
+    if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") message = mediaTypeMessage(request)
   }
   const status = STATUS_BY_CODE[code]
   if (status >= 500) request.log.error({ err: error }, "request failed")

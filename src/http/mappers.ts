@@ -42,6 +42,7 @@ export function decisionBody(decision: Decision, requestId: string): DecisionBod
     message_length: decision.messageLength,
     retry_after_ms: decision.retryAfterMs === undefined ? undefined : Math.ceil(decision.retryAfterMs),
     limit: decision.limit,
+    tokens_per_minute: decision.tokensPerMinute,
     remaining_tokens: decision.remainingTokens,
     status: decision.status,
     rate_limit: rateLimit,

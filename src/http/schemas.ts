@@ -71,6 +71,9 @@ export const DecisionSchema = Type.Object(
     message_length: Type.Optional(Type.Integer()),
     retry_after_ms: Type.Optional(Type.Integer()),
     limit: Type.Optional(OneOf(["requests_per_minute", "tokens_per_minute"] as const)),
+    tokens_per_minute: Type.Optional(
+      Type.Integer({ description: "turn_too_large: the channel's limit the estimate alone exceeds." }),
+    ),
     status: Type.Optional(StatusSchema),
     rate_limit: Type.Optional(RateLimitSchema),
     error: Type.Optional(

@@ -156,6 +156,35 @@ describe("denials", () => {
     expect(await counter(subscription.id)).toBe(used)
   })
 
+  it("denies a turn larger than the channel's tokens-per-minute limit as never passing, not as retry later", async () => {
+    const { who, subscription } = await subscribe("enterprise", 1_000_000)
+    await meter.updateChannelConfig(subscription.id, "api", { tokensPerMinute: 500 })
+    const used = await counter(subscription.id)
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const decision = await meter.validateAndConsumeTokens(
+        turn(who, { channel: "api", estimatedTokens: 501 }),
+      )
+      expect(decision).toMatchObject({
+        allowed: false,
+        reason: "turn_too_large",
+        limit: "tokens_per_minute",
+        tokensPerMinute: 500,
+      })
+      if (!decision.allowed) {
+        expect(decision.retryAfterMs).toBeUndefined()
+        expect(decision.message).toContain("tokens-per-minute limit of 500")
+      }
+      clock.advance(61_000)
+    }
+    // Exactly the limit fits an empty window, and the oversized attempts reserved nothing in it.
+    expect(
+      (await meter.validateAndConsumeTokens(turn(who, { channel: "api", estimatedTokens: 500 }))).allowed,
+    ).toBe(true)
+    const rows = await ledger(subscription.id)
+    expect(rows.filter((row) => row.denial_reason === "turn_too_large")).toHaveLength(2)
+    expect(await counter(subscription.id)).toBe(used + 450)
+  })
+
   it("denies a turn the quota cannot cover and says what remains", async () => {
     const { who, subscription } = await subscribe("enterprise", 250)
     expect((await meter.validateAndConsumeTokens(turn(who, { estimatedTokens: 200 }))).allowed).toBe(true)
@@ -442,6 +471,37 @@ describe("subscriptions and channel configuration", () => {
     await expect(meter.createSubscription({ ...who, plan: "basic" })).rejects.toMatchObject({
       code: "conflict",
     })
+  })
+
+  it("gives a subscription created without a timezone the meter's default timezone, and keeps an explicit one", async () => {
+    const kolkata = new Meter({
+      database,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      defaultTimezone: "Asia/Kolkata",
+    })
+    try {
+      expect(await kolkata.createSubscription({ ...entity(), plan: "basic" })).toMatchObject({
+        timezone: "Asia/Kolkata",
+      })
+      expect(
+        await kolkata.createSubscription({ ...entity(), plan: "basic", timezone: "America/Lima" }),
+      ).toMatchObject({ timezone: "America/Lima" })
+    } finally {
+      await kolkata.close()
+    }
+  })
+
+  it("refuses a meter whose default timezone is unknown", async () => {
+    expect(
+      () =>
+        new Meter({
+          database,
+          rateLimiter: new InProcessRateLimiter(clock),
+          clock,
+          defaultTimezone: "Mars/Olympus",
+        }),
+    ).toThrow(/defaultTimezone/)
   })
 
   it("refuses to enable a channel the plan lacks, naming the field and the plan", async () => {

@@ -96,13 +96,19 @@ export interface MeterTuning {
   groupCommit?: Omit<GroupCommitOptions<BatchTurn, BatchOutcome>, "laneOf" | "unknownOutcome">
 }
 
-export interface MeterDependencies extends MeterTuning {
+/** What a subscription gets when its creator leaves a field out. */
+export interface MeterDefaults {
+  /** IANA timezone of subscriptions created without one (default "UTC"); an unknown zone throws at once. */
+  defaultTimezone?: string
+}
+
+export interface MeterDependencies extends MeterTuning, MeterDefaults {
   database: Database
   rateLimiter: RateLimiter
   clock: Clock
 }
 
-export interface MeterOptions extends DatabaseOptions, MeterTuning {
+export interface MeterOptions extends DatabaseOptions, MeterTuning, MeterDefaults {
   /** An already open database (its owner closes it). */
   database?: Database
   /** Defaults to the in-process limiter: exact for one process. */
@@ -124,6 +130,9 @@ export interface MeterOptions extends DatabaseOptions, MeterTuning {
  */
 export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const clock = options.clock ?? systemClock
+  // Before opening anything, so a bad option leaves no database open behind it.
+  if (options.defaultTimezone !== undefined && !isValidTimeZone(options.defaultTimezone))
+    throw new ValidationError("defaultTimezone", `unknown IANA timezone "${options.defaultTimezone}"`)
   const ownsDatabase = options.database === undefined
   const database = options.database ?? (await openDatabase(options))
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter(clock)
@@ -134,6 +143,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       clock,
       ...(options.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: options.contextCacheTtlMs } : {}),
       ...(options.groupCommit !== undefined ? { groupCommit: options.groupCommit } : {}),
+      ...(options.defaultTimezone !== undefined ? { defaultTimezone: options.defaultTimezone } : {}),
     },
     ownsDatabase,
   )
@@ -143,6 +153,7 @@ export class Meter {
   private readonly database: Database
   private readonly limiter: RateLimiter
   private readonly clock: Clock
+  private readonly defaultTimezone: string
   private readonly contexts: ContextCache
   /** Every ledger write of the hot path goes through here: one statement and one commit per batch. */
   private readonly ledger: GroupCommitter<BatchTurn, BatchOutcome>
@@ -154,6 +165,9 @@ export class Meter {
     this.database = dependencies.database
     this.limiter = dependencies.rateLimiter
     this.clock = dependencies.clock
+    this.defaultTimezone = dependencies.defaultTimezone ?? "UTC"
+    if (!isValidTimeZone(this.defaultTimezone))
+      throw new ValidationError("defaultTimezone", `unknown IANA timezone "${this.defaultTimezone}"`)
     // PGlite: one process owns the data directory, so every change goes through this meter and is seen.
     const defaultTtlMs = this.database.kind === "pglite" ? 60_000 : 1_000
     this.contexts = new ContextCache({ ttlMs: dependencies.contextCacheTtlMs ?? defaultTtlMs })
@@ -227,6 +241,7 @@ export class Meter {
       channel,
       settings,
       messageLength,
+      estimatedTokens: input.estimatedTokens,
     })
     if (early) {
       const recorded = await this.ledger.submit({ ...turn, denialReason: early.reason })
@@ -400,7 +415,7 @@ export class Meter {
   /** Creates a subscription; the token limit defaults to the plan's. */
   async createSubscription(input: CreateSubscriptionInput): Promise<Subscription> {
     const create = validate(CreateSubscriptionSchema, input)
-    const timezone = create.timezone ?? "UTC"
+    const timezone = create.timezone ?? this.defaultTimezone
     if (!isValidTimeZone(timezone))
       throw new ValidationError("timezone", `unknown IANA timezone "${timezone}"`)
     return insertSubscription(this.database.db, {

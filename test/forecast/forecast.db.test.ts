@@ -37,6 +37,18 @@ async function importTurns(
   expect(report.rejectedCount).toBe(0)
 }
 
+/** Billed tokens of the subscription's allowed turns since `from`, counted straight from the ledger. */
+async function billedSince(subscriptionId: string, from: number): Promise<number> {
+  const row = await t.container.database.db
+    .selectFrom("token_usage_logs")
+    .select((eb) => eb.fn.sum<string | number>("billed_tokens").as("billed"))
+    .where("subscription_id", "=", subscriptionId)
+    .where("status", "<>", "denied")
+    .where("created_at", ">=", new Date(from))
+    .executeTakeFirst()
+  return Number(row?.billed ?? 0)
+}
+
 const pattern = [1000, 1200, 1300, 1250, 1100, 600, 500]
 
 describe("GET /api/onboarding/analytics/:subscription_id/forecast", () => {
@@ -117,6 +129,66 @@ describe("GET /api/onboarding/analytics/:subscription_id/forecast", () => {
     // telegram bills 1.05x: 2100 a day.
     expect(body.total.forecast_tokens).toBe(Math.round(2100 * horizon))
     expect(body.total.used_tokens).toBe(5 * 2100)
+  })
+
+  it("measures the run rate from the start of the period, not from the first turn", async () => {
+    const now = clock.now()
+    const periodStart = now - 6 * 3_600_000
+    const sub = await t.subscription({
+      plan: "basic",
+      token_limit: 100_000,
+      period_start: new Date(periodStart).toISOString(),
+    })
+    // 321 tokens in the last 10 seconds of a period that began six hours ago.
+    await importTurns([
+      { subscriptionId: sub.id, channel: "website", at: now - 10_000, tokens: 200 },
+      { subscriptionId: sub.id, channel: "website", at: now - 5_000, tokens: 121 },
+    ])
+    const forecast = (
+      await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/forecast` })
+    ).json()
+    // Independent recomputation: the ledger's billed tokens over the time since the period began.
+    const billed = await billedSince(sub.id, periodStart)
+    expect(billed).toBe(321)
+    const horizon = (Date.parse(forecast.period_end) - now) / DAY
+    const expected = (billed / ((now - periodStart) / DAY)) * horizon
+    expect(forecast.total.method).toBe("run_rate")
+    expect(Math.abs(forecast.total.forecast_tokens - expected)).toBeLessThanOrEqual(1)
+    expect(forecast.total.quota_exhausted_at).toBeNull()
+    const insights = (
+      await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/insights` })
+    ).json()
+    expect(insights.insights).toEqual([])
+  })
+
+  it("averages the quiet days since the period began when the first turn came minutes ago", async () => {
+    const now = clock.now()
+    const periodStart = now - 3 * DAY
+    const sub = await t.subscription({ plan: "basic", period_start: new Date(periodStart).toISOString() })
+    await importTurns([{ subscriptionId: sub.id, channel: "website", at: now - 60_000, tokens: 321 }])
+    const forecast = (
+      await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/forecast` })
+    ).json()
+    const billed = await billedSince(sub.id, periodStart)
+    const horizon = (Date.parse(forecast.period_end) - now) / DAY
+    expect(forecast.history_days).toBe(3)
+    expect(forecast.total.method).toBe("daily_mean")
+    expect(Math.abs(forecast.total.forecast_tokens - (billed / 3) * horizon)).toBeLessThanOrEqual(1)
+  })
+
+  it("projects nothing from seconds of usage at the very start of a period, and raises no run-out alarm", async () => {
+    const now = clock.now()
+    const sub = await t.subscription({ plan: "basic", period_start: new Date(now - 10_000).toISOString() })
+    await importTurns([{ subscriptionId: sub.id, channel: "website", at: now - 5_000, tokens: 321 }])
+    const res = await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/insights` })
+    expect(res.statusCode).toBe(200)
+    const body = res.json()
+    expect(body.forecast.total.method).toBe("none")
+    expect(body.insights).toEqual([])
+    const forecast = (
+      await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/forecast` })
+    ).json()
+    expect(forecast.total).toMatchObject({ method: "none", used_tokens: 321, projected_tokens: 321 })
   })
 
   it("answers a subscription without usage with zero and method none", async () => {

@@ -27,6 +27,7 @@ const DENIAL_REASONS = [
   "channel_not_in_plan",
   "channel_disabled",
   "message_too_long",
+  "turn_too_large",
   "rate_limited",
   "quota_exceeded",
 ]

@@ -114,6 +114,23 @@ describe("subscriptions", () => {
   })
 })
 
+describe("OMNIMETER_DEFAULT_TIMEZONE", () => {
+  it("is the timezone of a subscription created over HTTP without one", async () => {
+    const berlin = await startTestApp({ env: { OMNIMETER_DEFAULT_TIMEZONE: "Europe/Berlin" } })
+    try {
+      const res = await berlin.request({
+        method: "POST",
+        url: "/api/subscriptions",
+        payload: { entity_id: "acme-default-zone", entity_type: "organization", plan: "basic" },
+      })
+      expect(res.statusCode).toBe(201)
+      expect(res.json().timezone).toBe("Europe/Berlin")
+    } finally {
+      await berlin.close()
+    }
+  })
+})
+
 describe("subscription keys", () => {
   it("shows a key once, lists it without its secret, and stops accepting it once revoked", async () => {
     const sub = await t.subscription()

@@ -128,6 +128,34 @@ describe("POST /api/tokens/consume", () => {
     expectDocumented(t.app, "POST", CONSUME, limited)
   })
 
+  it("answers a turn over the channel's tokens-per-minute limit with 413 turn_too_large and no Retry-After", async () => {
+    const sub = await t.subscription()
+    await t.request({
+      method: "PUT",
+      url: `/api/onboarding/subscription/${sub.id}/channels/whatsapp/config`,
+      payload: { tokens_per_minute: 1000 },
+    })
+    const res = await t.request({
+      method: "POST",
+      url: CONSUME,
+      key: sub.key,
+      payload: turn(sub.entityId, { estimated_tokens: 1001 }),
+    })
+    expect(res.statusCode).toBe(413)
+    expect(res.headers["retry-after"]).toBeUndefined()
+    const body = res.json()
+    expect(body).toMatchObject({
+      allowed: false,
+      reason: "turn_too_large",
+      limit: "tokens_per_minute",
+      tokens_per_minute: 1000,
+      error: { code: "turn_too_large", request_id: res.headers["x-request-id"] },
+    })
+    expect(body.retry_after_ms).toBeUndefined()
+    expect(body.message).toContain("tokens-per-minute limit of 1000")
+    expectDocumented(t.app, "POST", CONSUME, res)
+  })
+
   it("replays the first decision for a repeated Idempotency-Key header and charges once", async () => {
     const sub = await t.subscription({ token_limit: 1000 })
     const send = () =>

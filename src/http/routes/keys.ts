@@ -2,7 +2,7 @@
 import { Type } from "typebox"
 import { OmnimeterError } from "../../core/errors.js"
 import { Text } from "../../core/formats.js"
-import { authenticate, requireAdmin } from "../auth.js"
+import { authenticate, requireAdmin, scopeFor } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { IssuedKeySchema, KeyListSchema } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
@@ -29,6 +29,8 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
       },
     },
     async (request, reply) => {
+      // Another subscription's key gets 404 here as everywhere; its own key, 403 (admin only).
+      scopeFor(request, request.params.id)
       requireAdmin(request)
       const subscription = await meter.getSubscription(request.params.id)
       const issued = await keys.issueSubscriptionKey(subscription.id, request.body?.label ?? null)
@@ -56,6 +58,8 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
       },
     },
     async (request) => {
+      // Another subscription's key gets 404 here as everywhere; its own key, 403 (admin only).
+      scopeFor(request, request.params.id)
       requireAdmin(request)
       const subscription = await meter.getSubscription(request.params.id)
       const rows = await keys.listSubscriptionKeys(subscription.id)
@@ -84,6 +88,8 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
       },
     },
     async (request, reply) => {
+      // Another subscription's key gets 404 here as everywhere; its own key, 403 (admin only).
+      scopeFor(request, request.params.id)
       requireAdmin(request)
       const revoked = await keys.revokeSubscriptionKey(request.params.id, request.params.key_id)
       if (!revoked)

@@ -31,7 +31,10 @@ export const METHOD_TEXT: Record<ForecastMethod, { name: string; note: string }>
     name: "Run rate",
     note: "fallback: under a day of history, so the pace so far carries forward",
   },
-  none: { name: "No usage yet", note: "nothing to project: the forecast is zero" },
+  none: {
+    name: "No usage yet",
+    note: "nothing to project (no usage, or under an hour of it): the forecast is zero",
+  },
 }
 
 const TOTAL_COLOR = "#334155"
