@@ -120,7 +120,9 @@ describe("the text rule in every text field of an import line", () => {
 
 describe("a batch the database refuses", () => {
   // Real refusals by the database (not mocks): a trigger rejects one value as a constraint would (a data
-  // error, SQLSTATE 22023), and another as a lost connection would (08006). The app's role may not create
+  // error, SQLSTATE 22023), and another as a failure that is no line's fault (53100, disk full). (A lost
+  // connection, SQLSTATE class 08, makes the pool mark the database down: that answer is 503, and the fault
+  // suite covers it.) The app's role may not create
   // triggers; the schema owner (the session user) does, for these tests only.
   const asOwner = (statement: ReturnType<typeof sql>) =>
     t.container.database.db.transaction().execute(async (trx) => {
@@ -132,7 +134,7 @@ describe("a batch the database refuses", () => {
       create or replace function test_refuse() returns trigger language plpgsql as $$
       begin
         if new.session_id = 'poison' then raise exception 'poisoned session' using errcode = '22023'; end if;
-        if new.session_id = 'outage' then raise exception 'connection lost' using errcode = '08006'; end if;
+        if new.session_id = 'outage' then raise exception 'disk full' using errcode = '53100'; end if;
         return new;
       end $$
     `)
