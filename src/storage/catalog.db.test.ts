@@ -48,7 +48,10 @@ let declared: DeclaredSchema
 let catalog: CatalogColumn[]
 let relations: RelationSecurity[]
 
+let opened: number
+
 beforeAll(async () => {
+  opened = Date.now()
   database = await openTestDatabase()
   declared = readDeclaredSchema()
   catalog = await database.asOwner((db) => readCatalog(db))
@@ -123,6 +126,17 @@ describe("src/storage/schema.ts against the migrated catalog", () => {
         "token_usage_logs.outcome: nullable in the database, schema.ts says string (no null)",
       ].sort(),
     )
+  })
+})
+
+describe("the test database", () => {
+  it("is a copy of the run's migrated database, not migrated again", async () => {
+    // test/support/database.global.ts migrated it before this file started; the copy found nothing pending.
+    const applied = await database.asOwner((db) =>
+      sql<{ timestamp: string }>`select timestamp from kysely_migration`.execute(db),
+    )
+    expect(applied.rows.length).toBeGreaterThan(0)
+    for (const row of applied.rows) expect(Date.parse(row.timestamp)).toBeLessThan(opened)
   })
 })
 

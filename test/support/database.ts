@@ -1,6 +1,6 @@
 /**
- * Test databases through the production path (openDatabase, real migrations). PGlite: a fresh in-memory
- * instance. PostgreSQL: a fresh database per call, dropped afterwards, so suites never share rows.
+ * Test databases through the production path (openDatabase, real migrations). PGlite: a new in-memory
+ * instance. PostgreSQL: a new database per call, dropped afterwards, so suites never share rows.
  *
  * Migrating costs more than the rest of most test files, so each run migrates once
  * (test/support/database.global.ts, through openDatabase) and every test database starts as a copy: PGlite
@@ -84,13 +84,9 @@ export interface TestDatabaseOptions {
   fresh?: boolean
 }
 
-function provided<K extends "pgliteSnapshot" | "postgresTemplate">(key: K): string | undefined {
-  // Projects without the global setup (or a file run outside vitest's projects) migrate from empty.
-  try {
-    return inject(key)
-  } catch {
-    return undefined
-  }
+/** What the run's global setup provided; undefined in projects without it, which then migrate from empty. */
+function provided(key: "pgliteSnapshot" | "postgresTemplate"): string | undefined {
+  return inject(key)
 }
 
 let snapshot: Promise<Blob> | undefined
