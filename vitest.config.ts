@@ -81,6 +81,8 @@ export default defineConfig(async () => {
             ...shared,
             name: "pglite",
             include: ["**/*.db.test.ts"],
+            // Migrates once per run; every test database starts as a copy (test/support/database.ts).
+            globalSetup: ["test/support/database.global.ts"],
             exclude: ["**/node_modules/**"],
             env: { OMNIMETER_TEST_DATABASE: "pglite" },
           },
@@ -92,6 +94,7 @@ export default defineConfig(async () => {
                   ...shared,
                   name: "postgres",
                   include: ["**/*.db.test.ts"],
+                  globalSetup: ["test/support/database.global.ts"],
                   exclude: ["**/node_modules/**"],
                   env: { OMNIMETER_TEST_DATABASE: "postgres", OMNIMETER_TEST_POSTGRES_URL: postgresUrl },
                 },

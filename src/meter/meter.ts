@@ -92,6 +92,11 @@ export interface MeterTuning {
    * PostgreSQL, 60,000 ms on PGlite (a single process: every change goes through it).
    */
   contextCacheTtlMs?: number
+  /**
+   * What the context cache measures its time-to-live with. Default: the monotonic `performance.now`,
+   * since staleness is about real time and the wall clock can jump; tests pass their manual clock.
+   */
+  contextCacheClock?: Clock
   /** Group commit: most turns per batch, and most batches in flight (default 1 on PGlite, 4 on PostgreSQL). */
   groupCommit?: Omit<GroupCommitOptions<BatchTurn, BatchOutcome>, "laneOf" | "unknownOutcome">
 }
@@ -142,6 +147,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       rateLimiter,
       clock,
       ...(options.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: options.contextCacheTtlMs } : {}),
+      ...(options.contextCacheClock !== undefined ? { contextCacheClock: options.contextCacheClock } : {}),
       ...(options.groupCommit !== undefined ? { groupCommit: options.groupCommit } : {}),
       ...(options.defaultTimezone !== undefined ? { defaultTimezone: options.defaultTimezone } : {}),
     },
@@ -170,7 +176,11 @@ export class Meter {
       throw new ValidationError("defaultTimezone", `unknown IANA timezone "${this.defaultTimezone}"`)
     // PGlite: one process owns the data directory, so every change goes through this meter and is seen.
     const defaultTtlMs = this.database.kind === "pglite" ? 60_000 : 1_000
-    this.contexts = new ContextCache({ ttlMs: dependencies.contextCacheTtlMs ?? defaultTtlMs })
+    const cacheClock = dependencies.contextCacheClock
+    this.contexts = new ContextCache({
+      ttlMs: dependencies.contextCacheTtlMs ?? defaultTtlMs,
+      ...(cacheClock ? { now: () => cacheClock.now() } : {}),
+    })
     const db = this.database.db
     this.ledger = new GroupCommitter((turns) => consumeBatch(db, turns), {
       maxInFlight: this.database.kind === "pglite" ? 1 : 4,

@@ -30,6 +30,12 @@ export interface DatabaseOptions {
   poolSize?: number | undefined
   /** Called whenever PostgreSQL becomes unavailable (connection lost) or available again. */
   onAvailabilityChange?: ((availability: DatabaseAvailability) => void) | undefined
+  /**
+   * Embedded database only: start from this data directory, a tarball from
+   * {@link dumpMigratedEmbeddedDatabase}, instead of an empty one; pending migrations still run. For a new
+   * database only (tests load one migrated snapshot instead of migrating every test file's database).
+   */
+  loadDataDir?: Blob | undefined
 }
 
 export interface Database {
@@ -52,7 +58,7 @@ const parseInt8 = (value: string) => Number(value)
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   return options.databaseUrl
     ? openPostgres(options.databaseUrl, options.poolSize ?? 20, options.onAvailabilityChange)
-    : openPGlite(options.dataDir ?? ":memory:")
+    : openPGlite(options.dataDir ?? ":memory:", options.loadDataDir)
 }
 
 async function openPostgres(
@@ -91,19 +97,47 @@ async function openPostgres(
   )
 }
 
-async function openPGlite(dataDir: string): Promise<Database> {
+async function openPGlite(
+  dataDir: string,
+  loadDataDir: Blob | undefined,
+  afterMigrations?: (pglite: PGlite) => Promise<void>,
+): Promise<Database> {
   const inMemory = dataDir === ":memory:"
   const unlock = inMemory ? () => {} : lockDataDir(dataDir)
   try {
-    const pglite = new PGlite(inMemory ? undefined : join(dataDir, "pgdata"), { parsers: { 20: parseInt8 } })
+    // One options object: PGlite ignores the second argument when the first is not a string, which
+    // dropped the int8 parser of in-memory databases.
+    const pglite = new PGlite({
+      dataDir: inMemory ? undefined : join(dataDir, "pgdata"),
+      parsers: { 20: parseInt8 },
+      ...(loadDataDir ? { loadDataDir } : {}),
+    })
     const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
     await migrateToLatest(db as Kysely<unknown>)
+    await afterMigrations?.(pglite)
     await sql.raw(PGLITE_SESSION_SETUP).execute(db)
     return makeDatabase("pglite", db, async () => unlock())
   } catch (error) {
     unlock()
     throw error
   }
+}
+
+/**
+ * A new embedded database, migrated exactly as {@link openDatabase} migrates one, as a data directory
+ * tarball for {@link DatabaseOptions.loadDataDir}: the test suite migrates once per run and copies this.
+ * @example
+ * const migrated = await dumpMigratedEmbeddedDatabase()
+ * const copy = await openDatabase({ loadDataDir: migrated })
+ */
+export async function dumpMigratedEmbeddedDatabase(): Promise<Blob> {
+  let archive: Blob | undefined
+  const database = await openPGlite(":memory:", undefined, async (pglite) => {
+    archive = await pglite.dumpDataDir("none")
+  })
+  await database.close()
+  if (!archive) throw new Error("the embedded database was not dumped")
+  return archive
 }
 
 const ALWAYS_AVAILABLE = (): DatabaseAvailability => ({ available: true })

@@ -2,6 +2,7 @@
  * The service as it runs: listening on a port, used from another language, and shutting down gracefully.
  */
 import { execFile } from "node:child_process"
+import { once } from "node:events"
 import http from "node:http"
 import { promisify } from "node:util"
 import { afterEach, describe, expect, it } from "vitest"
@@ -57,33 +58,34 @@ describe("the running service", () => {
   })
 
   it("drains an in-flight request on shutdown, then refuses new connections", async () => {
-    const { url } = await start()
-    const target = new URL("/api/usage/import", url)
-    const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = http.request(
-        target,
-        {
-          method: "POST",
-          headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/x-ndjson" },
-        },
-        (res) => {
-          let body = ""
-          res.on("data", (chunk) => {
-            body += chunk
-          })
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
-        },
-      )
-      request.on("error", reject)
-      request.write('{"not": "a turn"}\n')
-      setTimeout(() => request.end('{"still": "streaming"}\n'), 300)
+    const running = await start()
+    const target = new URL("/api/usage/import", running.url)
+    const arrived = once(running.app.server, "request")
+    const request = http.request(target, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/x-ndjson" },
     })
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    const stopped = server?.stop()
+    const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      request.on("response", (res) => {
+        let body = ""
+        res.on("data", (chunk) => {
+          body += chunk
+        })
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      request.on("error", reject)
+    })
+    request.write('{"not": "a turn"}\n')
+    // The server holds the request, its body still open; only then does shutdown begin.
+    await arrived
+    const stopped = running.stop()
+    // Once the server has stopped listening, the rest of the body arrives: the request is still served.
+    while (running.app.server.listening) await new Promise((resolve) => setImmediate(resolve))
+    request.end('{"still": "streaming"}\n')
     const finished = await response
     await stopped
     expect(finished.status).toBe(200)
     expect(JSON.parse(finished.body)).toMatchObject({ imported: 0, rejected_count: 2 })
-    await expect(fetch(`${url}/healthz`)).rejects.toThrow()
+    await expect(fetch(`${running.url}/healthz`)).rejects.toThrow()
   })
 })

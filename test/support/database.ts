@@ -1,10 +1,29 @@
 /**
- * Test databases through the production path (openDatabase, real migrations). PGlite: a fresh in-memory
- * instance. PostgreSQL: a fresh database per call, dropped afterwards, so suites never share rows.
+ * Test databases through the production path (openDatabase, real migrations). PGlite: a new in-memory
+ * instance. PostgreSQL: a new database per call, dropped afterwards, so suites never share rows.
+ *
+ * Migrating costs more than the rest of most test files, so each run migrates once
+ * (test/support/database.global.ts, through openDatabase) and every test database starts as a copy: PGlite
+ * loads the migrated data directory, PostgreSQL creates the database from the migrated template. openDatabase
+ * still runs the migrator on the copy, which then finds nothing pending. `{ fresh: true }` migrates from
+ * empty instead, for the tests of the migrations themselves.
  */
 import { randomBytes } from "node:crypto"
+import { readFile } from "node:fs/promises"
+import { Kysely, PostgresDialect, sql } from "kysely"
 import pg from "pg"
+import { inject } from "vitest"
 import { type Database, openDatabase } from "../../src/storage/database.js"
+import type { DB } from "../../src/storage/schema.js"
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Path of the migrated PGlite data directory's tarball (pglite project). */
+    pgliteSnapshot: string
+    /** Name of the migrated template database (postgres project). */
+    postgresTemplate: string
+  }
+}
 
 export type TestEngine = "pglite" | "postgres"
 
@@ -15,8 +34,8 @@ function postgresBaseUrl(): string {
   return process.env.OMNIMETER_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: postgresBaseUrl() })
+async function admin<T>(baseUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: baseUrl })
   await client.connect()
   try {
     return await fn(client)
@@ -25,26 +44,91 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** Creates an empty PostgreSQL database and returns its URL and a function that drops it. */
-export async function createScratchPostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
+export interface ScratchOptions {
+  /** Copy this database instead of creating an empty one. */
+  template?: string | undefined
+  /** The server, as the URL of any database on it; default the test server. */
+  baseUrl?: string | undefined
+}
+
+/** Creates a PostgreSQL database and returns its name, its URL and a function that drops it. */
+export async function createScratchPostgres(
+  options: ScratchOptions = {},
+): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+  const baseUrl = options.baseUrl ?? postgresBaseUrl()
   const name = `omnimeter_test_${randomBytes(6).toString("hex")}`
-  await admin((client) => client.query(`create database ${name}`))
-  const url = new URL(postgresBaseUrl())
+  const template = options.template ? ` template ${options.template}` : ""
+  await admin(baseUrl, (client) => client.query(`create database ${name}${template}`))
+  const url = new URL(baseUrl)
   url.pathname = `/${name}`
   return {
+    name,
     url: url.toString(),
     drop: () =>
-      admin((client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
+      admin(baseUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
   }
 }
 
+/** A test database, and a way in as its owner (who can read what the service's role may not). */
+export interface TestDatabase extends Database {
+  /**
+   * Runs `fn` in a transaction as the schema owner: the connecting superuser, without the service's role and
+   * so without row level security (PostgreSQL: on a connection of its own; PGlite: with the role reset for
+   * the transaction). Throwing from `fn` rolls back whatever it changed.
+   */
+  asOwner<T>(fn: (db: Kysely<DB>) => Promise<T>): Promise<T>
+}
+
+export interface TestDatabaseOptions {
+  /** Migrate an empty database instead of copying the run's migrated one. */
+  fresh?: boolean
+}
+
+/** What the run's global setup provided; undefined in projects without it, which then migrate from empty. */
+function provided(key: "pgliteSnapshot" | "postgresTemplate"): string | undefined {
+  return inject(key)
+}
+
+let snapshot: Promise<Blob> | undefined
+
+function pgliteSnapshot(path: string): Promise<Blob> {
+  snapshot ??= readFile(path).then((bytes) => new Blob([bytes], { type: "application/x-tar" }))
+  return snapshot
+}
+
 /** A migrated database for one test file, on the engine this project runs. Close it in afterAll. */
-export async function openTestDatabase(): Promise<Database> {
-  if (testEngine === "pglite") return openDatabase({ dataDir: ":memory:" })
-  const scratch = await createScratchPostgres()
+export async function openTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
+  if (testEngine === "pglite") {
+    const path = options.fresh ? undefined : provided("pgliteSnapshot")
+    const database = await openDatabase({
+      dataDir: ":memory:",
+      ...(path ? { loadDataDir: await pgliteSnapshot(path) } : {}),
+    })
+    return {
+      ...database,
+      asOwner: (fn) =>
+        database.db.transaction().execute(async (trx) => {
+          await sql`set local role none`.execute(trx)
+          return fn(trx)
+        }),
+    }
+  }
+  const scratch = await createScratchPostgres({
+    template: options.fresh ? undefined : provided("postgresTemplate"),
+  })
   const database = await openDatabase({ databaseUrl: scratch.url, poolSize: 30 })
   return {
     ...database,
+    asOwner: async (fn) => {
+      const db = new Kysely<DB>({
+        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: scratch.url, max: 1 }) }),
+      })
+      try {
+        return await db.transaction().execute((trx) => fn(trx))
+      } finally {
+        await db.destroy()
+      }
+    },
     close: async () => {
       await database.close()
       await scratch.drop()
