@@ -7,9 +7,9 @@
  * the ledger rows and the quota counter agree, with no turn charged twice. The ledger side is read with
  * SQL, independently of what the clients were told. Each scenario prints its figures ("[chaos] ...").
  */
-import { randomBytes } from "node:crypto"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { createSubscription, type TestSubscription } from "../support/fleet.js"
 import { ADMIN_KEY } from "../support/http.js"
 import { freePort, type PostgresCluster, startPostgresCluster } from "../support/postgres-cluster.js"
 import { type ServerProcess, startServerProcess } from "../support/processes.js"
@@ -77,22 +77,9 @@ async function call(instance: number, method: string, path: string, body?: unkno
   }
 }
 
-async function subscription(tokenLimit: number): Promise<{ id: string; entityId: string }> {
-  const entityId = `chaos-${randomBytes(6).toString("hex")}`
-  const created = await call(0, "POST", "/api/subscriptions", {
-    entity_id: entityId,
-    entity_type: "organization",
-    plan: "enterprise",
-    token_limit: tokenLimit,
-  })
-  expect(created.status).toBe(201)
-  const id = String(created.body.id)
-  const configured = await call(0, "PUT", `/api/onboarding/subscription/${id}/channels/website/config`, {
-    requests_per_minute: 1_000_000,
-    tokens_per_minute: 100_000_000,
-  })
-  expect(configured.status).toBe(200)
-  return { id, entityId }
+/** A subscription whose `website` channel does not rate-limit this load: the quota is what is tested. */
+function subscription(tokenLimit: number): Promise<TestSubscription> {
+  return createSubscription(servers[0] as ServerProcess, tokenLimit, 1_000_000)
 }
 
 function consume(instance: number, entityId: string, estimatedTokens: number, key?: string) {
