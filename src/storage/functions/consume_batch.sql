@@ -21,6 +21,7 @@ DECLARE
   v_fsub uuid[];
   v_fperiod timestamptz[];
   v_written uuid[];
+  v_rows omnimeter_ledger_row[];
   t record;
   v_limit bigint;
   v_used bigint;
@@ -69,9 +70,8 @@ BEGIN
   FROM charged c
   JOIN subscriptions s ON s.id = c.subscription_id;
 
-  -- Fast path, step 2: the charged groups' ledger rows, one INSERT. A keyed row first claims its key in
-  -- usage_idempotency_keys; a key whose twin another transaction committed meanwhile is not claimed
-  -- (ON CONFLICT DO NOTHING waits for that twin), and its ledger row is not written.
+  -- Fast path, step 2: the charged groups' ledger rows, written by omnimeter_write_turns (a keyed row
+  -- whose twin another transaction committed meanwhile is not written).
   IF cardinality(v_fast_subs) > 0 THEN
     WITH fast AS (
       SELECT * FROM unnest(v_fast_subs, v_fast_periods, v_fast_used, v_fast_limits)
@@ -83,44 +83,15 @@ BEGIN
           + sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start ORDER BY u.i) AS used_then
       FROM unnest(v_turns) u
       JOIN fast f ON f.subscription_id = u.subscription_id AND f.period_start = u.period_start
-    ), plain AS (
-      -- Rows without a key cannot conflict: a plain insert, without ON CONFLICT's speculative insertion.
-      INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-        operation_type, status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, message_length,
-        period_start, created_at)
-      SELECT r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
-        r.operation_type, 'estimated', r.estimated, r.estimated, r.billed, r.multiplier, r.message_length,
-        r.period_start, r.created_at
-      FROM fresh r
-      WHERE r.idempotency_key IS NULL
-      ORDER BY r.subscription_id, r.i
-      RETURNING token_usage_logs.id
-    ), claimed AS (
-      INSERT INTO usage_idempotency_keys (subscription_id, idempotency_key, usage_id, created_at)
-      SELECT r.subscription_id, r.idempotency_key, r.id, r.created_at
-      FROM fresh r
-      WHERE r.idempotency_key IS NOT NULL
-      ORDER BY r.subscription_id, r.i
-      ON CONFLICT (subscription_id, idempotency_key) DO NOTHING
-      RETURNING usage_idempotency_keys.usage_id
-    ), keyed AS (
-      INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-        operation_type, status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, message_length,
-        idempotency_key, period_start, created_at)
-      SELECT r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
-        r.operation_type, 'estimated', r.estimated, r.estimated, r.billed, r.multiplier, r.message_length,
-        r.idempotency_key, r.period_start, r.created_at
-      FROM fresh r
-      WHERE r.id IN (SELECT c.usage_id FROM claimed c)
-      ORDER BY r.subscription_id, r.i
-      RETURNING token_usage_logs.id
-    ), written AS (
-      SELECT id FROM plain UNION ALL SELECT id FROM keyed
     )
     SELECT array_agg(r.i), array_agg(r.id), array_agg(r.used_then), array_agg(r.lim), array_agg(r.billed),
-      array_agg(r.subscription_id), array_agg(r.period_start), (SELECT array_agg(w.id) FROM written w)
-    INTO v_fi, v_fid, v_fused, v_flim, v_fbilled, v_fsub, v_fperiod, v_written
+      array_agg(r.subscription_id), array_agg(r.period_start),
+      array_agg(ROW(r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
+        r.operation_type, 'estimated', NULL, r.estimated, r.estimated, r.billed, r.multiplier, r.message_length,
+        r.idempotency_key, r.period_start, r.created_at, NULL)::omnimeter_ledger_row ORDER BY r.subscription_id, r.i)
+    INTO v_fi, v_fid, v_fused, v_flim, v_fbilled, v_fsub, v_fperiod, v_rows
     FROM fresh r;
+    v_written := ARRAY(SELECT w.id FROM omnimeter_write_turns(v_rows) w);
 
     IF coalesce(cardinality(v_written), 0) < cardinality(v_fid) THEN
       -- Rare: some keyed rows were not written. Mark them (quadratic, but only on this path).
@@ -177,12 +148,9 @@ BEGIN
         RETURN NEXT;
         CONTINUE;
       END IF;
-      INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-        operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
-        message_length, idempotency_key, created_at)
-      VALUES (t.id, t.subscription_id, t.channel, t.chatbot_id, t.session_id, t.user_identifier, t.operation_type,
-        'denied', t.denial_reason, t.estimated, t.estimated, 0, t.multiplier, t.message_length,
-        t.idempotency_key, t.created_at);
+      PERFORM FROM omnimeter_write_turns(ARRAY[ROW(t.id, t.subscription_id, t.channel, t.chatbot_id,
+        t.session_id, t.user_identifier, t.operation_type, 'denied', t.denial_reason, t.estimated, t.estimated, 0,
+        t.multiplier, t.message_length, t.idempotency_key, NULL, t.created_at, NULL)::omnimeter_ledger_row]);
       outcome := 'denied';
       RETURN NEXT;
       CONTINUE;
@@ -224,41 +192,19 @@ BEGIN
       END IF;
       SELECT q.used_tokens INTO v_used FROM quota_counters q
       WHERE q.subscription_id = t.subscription_id AND q.period_start = t.period_start;
-      INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-        operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
-        message_length, idempotency_key, created_at)
-      VALUES (t.id, t.subscription_id, t.channel, t.chatbot_id, t.session_id, t.user_identifier, t.operation_type,
-        'denied', 'quota_exceeded', t.estimated, t.estimated, 0, t.multiplier, t.message_length,
-        t.idempotency_key, t.created_at);
+      PERFORM FROM omnimeter_write_turns(ARRAY[ROW(t.id, t.subscription_id, t.channel, t.chatbot_id,
+        t.session_id, t.user_identifier, t.operation_type, 'denied', 'quota_exceeded', t.estimated, t.estimated,
+        0, t.multiplier, t.message_length, t.idempotency_key, NULL, t.created_at, NULL)::omnimeter_ledger_row]);
       outcome := 'quota_exceeded';
       used_tokens := coalesce(v_used, 0);
       RETURN NEXT;
       CONTINUE;
     END IF;
 
-    IF t.idempotency_key IS NULL THEN
-      INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-        operation_type, status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, message_length,
-        period_start, created_at)
-      VALUES (t.id, t.subscription_id, t.channel, t.chatbot_id, t.session_id, t.user_identifier, t.operation_type,
-        'estimated', t.estimated, t.estimated, t.billed, t.multiplier, t.message_length, t.period_start,
-        t.created_at)
-      RETURNING token_usage_logs.id INTO v_id;
-    ELSE
-      -- Claim the key first: ON CONFLICT DO NOTHING waits for a concurrent uncommitted twin.
-      INSERT INTO usage_idempotency_keys AS k (subscription_id, idempotency_key, usage_id, created_at)
-      VALUES (t.subscription_id, t.idempotency_key, t.id, t.created_at)
-      ON CONFLICT (subscription_id, idempotency_key) DO NOTHING
-      RETURNING k.usage_id INTO v_id;
-      IF v_id IS NOT NULL THEN
-        INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-          operation_type, status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, message_length,
-          idempotency_key, period_start, created_at)
-        VALUES (v_id, t.subscription_id, t.channel, t.chatbot_id, t.session_id, t.user_identifier,
-          t.operation_type, 'estimated', t.estimated, t.estimated, t.billed, t.multiplier, t.message_length,
-          t.idempotency_key, t.period_start, t.created_at);
-      END IF;
-    END IF;
+    -- Claims the key first, if any: a twin that holds it uncommitted is waited for.
+    SELECT w.id INTO v_id FROM omnimeter_write_turns(ARRAY[ROW(t.id, t.subscription_id, t.channel, t.chatbot_id,
+      t.session_id, t.user_identifier, t.operation_type, 'estimated', NULL, t.estimated, t.estimated, t.billed,
+      t.multiplier, t.message_length, t.idempotency_key, t.period_start, t.created_at, NULL)::omnimeter_ledger_row]) w;
 
     IF v_id IS NULL THEN
       -- A twin committed by another transaction while this one waited: take the charge back.
