@@ -20,7 +20,7 @@ describe("a migration's psql include lines", () => {
     const migration = new URL("migrations/0009_x.sql", root)
     const text = "-- apply f\n\\ir ../f.sql\nGRANT EXECUTE ON FUNCTION f() TO someone;\n"
     expect(await expandIncludes(text, migration)).toBe(
-      "-- apply f\nCREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n\nGRANT EXECUTE ON FUNCTION f() TO someone;\n",
+      "-- apply f\nSET check_function_bodies = off;\nCREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n\nRESET check_function_bodies;\nGRANT EXECUTE ON FUNCTION f() TO someone;\n",
     )
   })
 

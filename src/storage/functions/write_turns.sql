@@ -8,7 +8,12 @@
 -- callers make their lock order. Returns the rows written.
 CREATE OR REPLACE FUNCTION omnimeter_write_turns(p_rows omnimeter_ledger_row[])
 RETURNS TABLE (id uuid, subscription_id uuid, period_start timestamptz, billed_tokens bigint, status text)
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+-- The result's column names are also the ledger's; in this body a bare name is the column.
+#variable_conflict use_column
+BEGIN
+  -- PL/pgSQL, not SQL: its plan is prepared once per session, an SQL function's on every call.
+  RETURN QUERY
   WITH input AS MATERIALIZED (
     SELECT r.* FROM unnest(p_rows) WITH ORDINALITY AS r
   ), plain AS (
@@ -45,5 +50,5 @@ LANGUAGE sql AS $$
     RETURNING token_usage_logs.id, token_usage_logs.subscription_id, token_usage_logs.period_start,
       token_usage_logs.billed_tokens, token_usage_logs.status
   )
-  SELECT * FROM plain UNION ALL SELECT * FROM keyed
-$$;
+  SELECT * FROM plain UNION ALL SELECT * FROM keyed;
+END $$;
