@@ -1,7 +1,8 @@
 /**
  * The usage ledger and the quota counters. Every write here is one SQL statement, so it is atomic on its
- * own and needs no explicit transaction. The hot path charges through `consumeBatch` (group commit); the
- * single-turn `omnimeter_consume` of migration 0002 stays in the schema but the service no longer calls it.
+ * own and needs no explicit transaction. Live turns are decided by `consumeBatch` (group commit,
+ * src/storage/functions/consume_batch.sql); live and imported turns enter the ledger through one function,
+ * src/storage/functions/write_turns.sql.
  */
 import { type Kysely, sql } from "kysely"
 import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
@@ -340,9 +341,9 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
     denial_reason: t.denialReason ?? null,
     billed: t.denialReason ? 0 : t.billedTokens,
   }))
-  // A keyed, charged turn claims its key in usage_idempotency_keys first (ON CONFLICT DO NOTHING: an
-  // earlier import, a live turn, a concurrent twin that commits, or an earlier twin in this batch keeps
-  // it); only the turns that claimed their key, the unkeyed ones and denials (which hold no key) are written.
+  // omnimeter_write_turns (src/storage/functions/write_turns.sql) writes them as live turns are written:
+  // a keyed, charged turn claims its key first, and one whose key is held (an earlier import, a live turn,
+  // a concurrent twin that commits, or an earlier twin in this batch) is not written. Denials hold no key.
   const result = await sql<{ inserted: number }>`
     with input as materialized (
       select gen_random_uuid() as id, x.* from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (
@@ -350,25 +351,13 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
           operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
           idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text))
         with ordinality as x
-    ), claimed as (
-      insert into usage_idempotency_keys (subscription_id, idempotency_key, usage_id, created_at)
-      select subscription_id, idempotency_key, id, created_at from input
-      where idempotency_key is not null and denial_reason is null
-      order by ordinality
-      on conflict (subscription_id, idempotency_key) do nothing
-      returning usage_id
     ), written as (
-      insert into token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-        operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
-        idempotency_key, period_start, created_at, settled_at)
-      select id, subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
-        case when denial_reason is null then 'settled' else 'denied' end, denial_reason,
-        raw_tokens, raw_tokens, billed, token_multiplier, idempotency_key, period_start, created_at,
-        case when denial_reason is null then created_at end
-      from input
-      where idempotency_key is null or denial_reason is not null or id in (select usage_id from claimed)
-      order by ordinality
-      returning subscription_id, period_start, billed_tokens, status
+      select w.* from omnimeter_write_turns(array(
+        select row(id, subscription_id, channel, chatbot_id, session_id, user_identifier, operation_type,
+          case when denial_reason is null then 'settled' else 'denied' end, denial_reason,
+          raw_tokens, raw_tokens, billed, token_multiplier, null, idempotency_key, period_start, created_at,
+          case when denial_reason is null then created_at end)::omnimeter_ledger_row
+        from input order by ordinality)) w
     ), counted as (
       insert into quota_counters as q (subscription_id, period_start, used_tokens)
       select subscription_id, period_start, sum(billed_tokens)::bigint from written where status <> 'denied' group by 1, 2

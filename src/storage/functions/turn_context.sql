@@ -1,0 +1,17 @@
+-- A turn's subscription and the overrides of its channel.
+CREATE OR REPLACE FUNCTION omnimeter_turn_context(p_entity_type text, p_entity_id text, p_channel text)
+RETURNS TABLE (
+  id uuid, entity_id text, entity_type text, plan text, token_limit bigint, status text, timezone text,
+  period_anchor timestamptz, created_at timestamptz, updated_at timestamptz,
+  enabled boolean, requests_per_minute integer, tokens_per_minute integer, max_message_length integer,
+  token_multiplier numeric, priority smallint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY
+    SELECT s.id, s.entity_id, s.entity_type, s.plan, s.token_limit, s.status, s.timezone, s.period_anchor,
+      s.created_at, s.updated_at, c.enabled, c.requests_per_minute, c.tokens_per_minute, c.max_message_length,
+      c.token_multiplier, c.priority
+    FROM subscriptions s
+    LEFT JOIN channel_configurations c ON c.subscription_id = s.id AND c.channel = p_channel
+    WHERE s.entity_type = p_entity_type AND s.entity_id = p_entity_id;
+END $$;

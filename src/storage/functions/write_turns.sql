@@ -1,0 +1,54 @@
+-- The one way a decided turn enters the ledger, for live turns (omnimeter_consume_batch's fast and exact
+-- paths) and imported ones (insertImportedTurns). The caller has already charged the quota counter (live)
+-- or charges it from what this returns (import). A charged turn with an idempotency key claims the key in
+-- usage_idempotency_keys first: ON CONFLICT DO NOTHING waits for a twin that holds the key uncommitted,
+-- and a key already held (an earlier turn, import or twin in these rows) is not claimed, so that turn is
+-- not written and is missing from the result; the caller gives its charge back or skips it. Rows without a
+-- key and denials (which hold no key) are always written. Rows are written in the order given, which
+-- callers make their lock order. Returns the rows written.
+CREATE OR REPLACE FUNCTION omnimeter_write_turns(p_rows omnimeter_ledger_row[])
+RETURNS TABLE (id uuid, subscription_id uuid, period_start timestamptz, billed_tokens bigint, status text)
+LANGUAGE plpgsql AS $$
+-- The result's column names are also the ledger's; in this body a bare name is the column.
+#variable_conflict use_column
+BEGIN
+  -- PL/pgSQL, not SQL: its plan is prepared once per session, an SQL function's on every call.
+  RETURN QUERY
+  WITH input AS MATERIALIZED (
+    SELECT r.* FROM unnest(p_rows) WITH ORDINALITY AS r
+  ), plain AS (
+    -- No key to claim: a plain insert, without ON CONFLICT's speculative insertion.
+    INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
+      operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
+      message_length, idempotency_key, period_start, created_at, settled_at)
+    SELECT r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
+      r.operation_type, r.status, r.denial_reason, r.estimated_tokens, r.raw_tokens, r.billed_tokens,
+      r.token_multiplier, r.message_length, r.idempotency_key, r.period_start, r.created_at, r.settled_at
+    FROM input r
+    WHERE r.idempotency_key IS NULL OR r.status = 'denied'
+    ORDER BY r.ordinality
+    RETURNING token_usage_logs.id, token_usage_logs.subscription_id, token_usage_logs.period_start,
+      token_usage_logs.billed_tokens, token_usage_logs.status
+  ), claimed AS (
+    INSERT INTO usage_idempotency_keys (subscription_id, idempotency_key, usage_id, created_at)
+    SELECT r.subscription_id, r.idempotency_key, r.id, r.created_at
+    FROM input r
+    WHERE r.idempotency_key IS NOT NULL AND r.status <> 'denied'
+    ORDER BY r.ordinality
+    ON CONFLICT (subscription_id, idempotency_key) DO NOTHING
+    RETURNING usage_idempotency_keys.usage_id
+  ), keyed AS (
+    INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
+      operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
+      message_length, idempotency_key, period_start, created_at, settled_at)
+    SELECT r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
+      r.operation_type, r.status, r.denial_reason, r.estimated_tokens, r.raw_tokens, r.billed_tokens,
+      r.token_multiplier, r.message_length, r.idempotency_key, r.period_start, r.created_at, r.settled_at
+    FROM input r
+    WHERE r.id IN (SELECT c.usage_id FROM claimed c)
+    ORDER BY r.ordinality
+    RETURNING token_usage_logs.id, token_usage_logs.subscription_id, token_usage_logs.period_start,
+      token_usage_logs.billed_tokens, token_usage_logs.status
+  )
+  SELECT * FROM plain UNION ALL SELECT * FROM keyed;
+END $$;
