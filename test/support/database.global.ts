@@ -40,6 +40,8 @@ async function postgresTemplate(
   try {
     // Closed before any copy: CREATE DATABASE copies a template only while nobody is connected to it.
     await (await openDatabase({ databaseUrl: template.url, poolSize: 1 })).close()
+    // Behind a transaction pooler (npm run test:pgbouncer) the pooler keeps its server connections open.
+    await template.disconnectAll()
     project.provide("postgresTemplate", template.name)
   } catch (error) {
     await template.drop()

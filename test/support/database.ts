@@ -52,9 +52,13 @@ export interface ScratchOptions {
 }
 
 /** Creates a PostgreSQL database and returns its name, its URL and a function that drops it. */
-export async function createScratchPostgres(
-  options: ScratchOptions = {},
-): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+export async function createScratchPostgres(options: ScratchOptions = {}): Promise<{
+  name: string
+  url: string
+  /** Ends every session on it, such as the server connections a pooler keeps after its clients left. */
+  disconnectAll: () => Promise<void>
+  drop: () => Promise<void>
+}> {
   const baseUrl = options.baseUrl ?? postgresBaseUrl()
   const name = `omnimeter_test_${randomBytes(6).toString("hex")}`
   const template = options.template ? ` template ${options.template}` : ""
@@ -64,6 +68,13 @@ export async function createScratchPostgres(
   return {
     name,
     url: url.toString(),
+    disconnectAll: () =>
+      admin(baseUrl, (client) =>
+        client.query(
+          "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+          [name],
+        ),
+      ).then(() => {}),
     drop: () =>
       admin(baseUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
   }
