@@ -9,6 +9,7 @@ import { type Channel, isChannel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
 import { OmnimeterError, ValidationError } from "../core/errors.js"
 import type { Subscription } from "../core/subscription.js"
+import type { TenantScope } from "../core/tenant.js"
 import {
   eachDay,
   type LocalDate,
@@ -17,9 +18,9 @@ import {
   offsetsAreWholeHours,
   zonedStartOfDay,
 } from "../core/time-zones.js"
-import type { TenantScope } from "../meter/meter.js"
 import type { Database } from "../storage/database.js"
 import type { DB } from "../storage/schema.js"
+import { withScope } from "../storage/scoped.js"
 import { findSubscriptionById } from "../storage/subscriptions.js"
 import type { Comparison, ComprehensiveAnalytics, Period, TrendPoint, Trends } from "./answers.js"
 import {
@@ -334,7 +335,7 @@ export class AnalyticsService {
 
   private async inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
     try {
-      return await (scope ? this.database.withTenant(scope.subscriptionId, fn) : fn(this.database.db))
+      return await withScope(this.database, scope, fn)
     } catch (error) {
       // A zone the runtime knows but the database's zone data does not (they ship separately).
       if (isUnknownTimeZoneError(error)) {
