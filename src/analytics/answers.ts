@@ -33,7 +33,11 @@ export interface DailyPoint {
 export type TrendDirection = "increasing" | "decreasing" | "stable"
 export type PerformanceRating = "Excellent" | "Good" | "Average" | "Poor"
 
-/** The counts and derived figures shared by a channel and the totals. */
+/**
+ * The counts and derived figures shared by a channel and the totals. The names follow the wire (see the
+ * glossary in ARCHITECTURE.md): `tokensUsed` is billed tokens, `messageCount` the allowed turns,
+ * `deniedCount` the denied ones.
+ */
 export interface UsageFigures {
   tokensUsed: number
   rawTokens: number
