@@ -18,7 +18,7 @@ import { InstanceHeartbeat } from "./limits/instances.js"
 import type { RateLimiter } from "./limits/rate-limiter.js"
 import { createRedisClient, RedisRateLimiter } from "./limits/redis.js"
 import { type RateLimiterStatus, ResilientRateLimiter } from "./limits/resilient.js"
-import { Meter } from "./meter/meter.js"
+import { createMeter, type Meter } from "./meter/meter.js"
 import { jsonLogger, type Logger } from "./observability/log.js"
 import { Metrics } from "./observability/metrics.js"
 import type { DatabaseAvailability } from "./storage/connection.js"
@@ -103,7 +103,7 @@ export async function buildContainer(
       }
     : await buildRateLimiter(config, clock, metrics, overrides.log ?? jsonLogger(config.logLevel))
   const rateLimiter = limits.rateLimiter
-  const meter = new Meter({
+  const meter = await createMeter({
     database,
     rateLimiter,
     clock,
@@ -111,7 +111,7 @@ export async function buildContainer(
     ...(config.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: config.contextCacheTtlMs } : {}),
     groupCommit: {
       maxBatch: config.groupCommitMaxBatch,
-      maxInFlight: database.kind === "pglite" ? 1 : config.groupCommitInFlight,
+      maxInFlight: config.groupCommitInFlight,
       onBatch: (size, seconds) => metrics.observeBatch(size, seconds),
     },
   })

@@ -51,6 +51,7 @@ export {
   type PlanDefinition,
 } from "./core/plans.js"
 export type { Subscription } from "./core/subscription.js"
+export type { TenantScope } from "./core/tenant.js"
 export { InProcessRateLimiter } from "./limits/in-process.js"
 export type { RateLimiter, RateLimitRequest, RateLimitResult, RateLimitState } from "./limits/rate-limiter.js"
 export type {
@@ -68,5 +69,5 @@ export type {
   SettleInput,
   UpdateSubscriptionInput,
 } from "./meter/inputs.js"
-export { createMeter, Meter, type MeterOptions, type TenantScope } from "./meter/meter.js"
+export { createMeter, Meter, type MeterOptions } from "./meter/meter.js"
 export { type Database, type DatabaseOptions, openDatabase } from "./storage/database.js"

@@ -14,7 +14,7 @@ import {
 import type { Clock } from "../core/clock.js"
 import { OmnimeterError, ValidationError } from "../core/errors.js"
 import type { Subscription } from "../core/subscription.js"
-import type { TenantScope } from "../meter/meter.js"
+import type { TenantScope } from "../core/tenant.js"
 import {
   type AlertRow,
   type DeliveryLogRow,

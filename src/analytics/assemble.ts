@@ -18,12 +18,14 @@ import type { Channel } from "../core/channels.js"
 import { DENIAL_REASONS, type DenialReason } from "../core/decision.js"
 import type { LocalDate } from "../core/time-zones.js"
 import type {
-  ChannelStatsBody,
-  ComparisonBody,
-  ComparisonRowBody,
-  DeniedByReasonBody,
-  TotalStatsBody,
-} from "../http/analytics-schemas.js"
+  ChannelScores,
+  Comparison,
+  ComparisonRow,
+  DailyPoint,
+  DeniedByReason,
+  HourlyBucket,
+  UsageFigures,
+} from "./answers.js"
 import type { LocalDayUsageRow, LocalHourUsageRow, UniqueUsersRow, UsageRow } from "./queries.js"
 
 /** Everything counted for one channel (or the total) over a period. */
@@ -32,7 +34,7 @@ export interface Figures {
   rawTokens: number
   messages: number
   denied: number
-  deniedByReason: DeniedByReasonBody
+  deniedByReason: DeniedByReason
   hourlyTokens: number[]
   hourlyMessages: number[]
   dailyTokens: Map<string, number>
@@ -48,7 +50,7 @@ function emptyFigures(): Figures {
     rawTokens: 0,
     messages: 0,
     denied: 0,
-    deniedByReason: Object.fromEntries(DENIAL_REASONS.map((reason) => [reason, 0])) as DeniedByReasonBody,
+    deniedByReason: Object.fromEntries(DENIAL_REASONS.map((reason) => [reason, 0])) as DeniedByReason,
     hourlyTokens: Array<number>(24).fill(0),
     hourlyMessages: Array<number>(24).fill(0),
     dailyTokens: new Map(),
@@ -143,56 +145,49 @@ export interface PeriodFigures {
   previousUsers: number
 }
 
-type UsageFields = Omit<TotalStatsBody, "hourly_distribution" | "daily_trends">
-
 /** The counts and derived figures shared by a channel and the totals. */
-export function usageFields(figures: PeriodFigures, dates: readonly LocalDate[]): UsageFields {
+export function usageFields(figures: PeriodFigures, dates: readonly LocalDate[]): UsageFigures {
   const { current, previous } = figures
   const trend = trendDirection(dates.map((date) => current.dailyTokens.get(date) ?? 0))
   return {
-    tokens_used: current.tokens,
-    raw_tokens: current.rawTokens,
-    message_count: current.messages,
-    denied_count: current.denied,
-    denied_by_reason: current.deniedByReason,
-    unique_users: figures.users,
-    avg_tokens_per_message: avgTokensPerMessage(current.tokens, current.messages),
-    peak_usage_hour: peakHour(current.hourlyTokens),
+    tokensUsed: current.tokens,
+    rawTokens: current.rawTokens,
+    messageCount: current.messages,
+    deniedCount: current.denied,
+    deniedByReason: current.deniedByReason,
+    uniqueUsers: figures.users,
+    avgTokensPerMessage: avgTokensPerMessage(current.tokens, current.messages),
+    peakUsageHour: peakHour(current.hourlyTokens),
     growth: {
-      tokens_used: growthPercent(current.tokens, previous.tokens),
-      message_count: growthPercent(current.messages, previous.messages),
-      unique_users: growthPercent(figures.users, figures.previousUsers),
+      tokensUsed: growthPercent(current.tokens, previous.tokens),
+      messageCount: growthPercent(current.messages, previous.messages),
+      uniqueUsers: growthPercent(figures.users, figures.previousUsers),
     },
     previous: {
-      tokens_used: previous.tokens,
-      message_count: previous.messages,
-      unique_users: figures.previousUsers,
+      tokensUsed: previous.tokens,
+      messageCount: previous.messages,
+      uniqueUsers: figures.previousUsers,
     },
-    trend_direction: trend.direction,
-    trend_slope: trend.slope,
+    trendDirection: trend.direction,
+    trendSlope: trend.slope,
   }
 }
 
-export function hourlyDistribution(figures: Figures): TotalStatsBody["hourly_distribution"] {
+export function hourlyDistribution(figures: Figures): HourlyBucket[] {
   return figures.hourlyTokens.map((tokens, hour) => ({
     hour,
-    tokens_used: tokens,
-    message_count: figures.hourlyMessages[hour] ?? 0,
+    tokensUsed: tokens,
+    messageCount: figures.hourlyMessages[hour] ?? 0,
   }))
 }
 
-export function dailyTrends(figures: Figures, dates: readonly LocalDate[]): TotalStatsBody["daily_trends"] {
+export function dailyTrends(figures: Figures, dates: readonly LocalDate[]): DailyPoint[] {
   return dates.map((date) => ({
     date,
-    tokens_used: figures.dailyTokens.get(date) ?? 0,
-    message_count: figures.dailyMessages.get(date) ?? 0,
+    tokensUsed: figures.dailyTokens.get(date) ?? 0,
+    messageCount: figures.dailyMessages.get(date) ?? 0,
   }))
 }
-
-type ChannelScores = Pick<
-  ChannelStatsBody,
-  "usage_share" | "messages_per_1k_tokens" | "efficiency_score" | "performance_rating"
->
 
 /** Share, efficiency and rating of each channel, relative to the channels of the answer. */
 export function channelScores(channels: ReadonlyMap<Channel, Figures>): Map<Channel, ChannelScores> {
@@ -209,10 +204,10 @@ export function channelScores(channels: ReadonlyMap<Channel, Figures>): Map<Chan
       return [
         channel,
         {
-          usage_share: shares[channel] ?? 0,
-          messages_per_1k_tokens: messagesPerThousandTokens(f.messages, f.tokens),
-          efficiency_score: score,
-          performance_rating: performanceRating(score),
+          usageShare: shares[channel] ?? 0,
+          messagesPer1kTokens: messagesPerThousandTokens(f.messages, f.tokens),
+          efficiencyScore: score,
+          performanceRating: performanceRating(score),
         },
       ]
     }),
@@ -220,17 +215,17 @@ export function channelScores(channels: ReadonlyMap<Channel, Figures>): Map<Chan
 }
 
 /**
- * The channels ranked by tokens_used (most first; ties keep the given order) with the best and worst
+ * The channels ranked by tokensUsed (most first; ties keep the given order) with the best and worst
  * channel per metric.
  */
 export function rankChannels(
-  rows: ReadonlyArray<Omit<ComparisonRowBody, "rank">>,
-): Pick<ComparisonBody, "channels" | "best_and_worst"> {
+  rows: ReadonlyArray<Omit<ComparisonRow, "rank">>,
+): Pick<Comparison, "channels" | "bestAndWorst"> {
   const ranked = rows
     .map((row, index) => ({ row, index }))
-    .sort((a, b) => b.row.tokens_used - a.row.tokens_used || a.index - b.index)
+    .sort((a, b) => b.row.tokensUsed - a.row.tokensUsed || a.index - b.index)
     .map(({ row }, index) => ({ rank: index + 1, ...row }))
-  const metric = (value: (row: ComparisonRowBody) => number | null, higherIsBetter = true) => {
+  const metric = (value: (row: ComparisonRow) => number | null, higherIsBetter = true) => {
     const pair = bestAndWorst(
       Object.fromEntries(ranked.map((row) => [row.channel, value(row)])),
       higherIsBetter,
@@ -239,17 +234,14 @@ export function rankChannels(
   }
   return {
     channels: ranked,
-    best_and_worst: {
-      tokens_used: metric((row) => row.tokens_used),
-      message_count: metric((row) => row.message_count),
-      unique_users: metric((row) => row.unique_users),
-      avg_tokens_per_message: metric(
-        (row) => (row.message_count === 0 ? null : row.avg_tokens_per_message),
-        false,
-      ),
-      usage_share: metric((row) => row.usage_share),
-      efficiency_score: metric((row) => row.efficiency_score),
-      tokens_growth: metric((row) => row.growth.tokens_used),
+    bestAndWorst: {
+      tokensUsed: metric((row) => row.tokensUsed),
+      messageCount: metric((row) => row.messageCount),
+      uniqueUsers: metric((row) => row.uniqueUsers),
+      avgTokensPerMessage: metric((row) => (row.messageCount === 0 ? null : row.avgTokensPerMessage), false),
+      usageShare: metric((row) => row.usageShare),
+      efficiencyScore: metric((row) => row.efficiencyScore),
+      tokensGrowth: metric((row) => row.growth.tokensUsed),
     },
   }
 }

@@ -9,6 +9,7 @@ import { type Channel, isChannel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
 import { OmnimeterError, ValidationError } from "../core/errors.js"
 import type { Subscription } from "../core/subscription.js"
+import type { TenantScope } from "../core/tenant.js"
 import {
   eachDay,
   type LocalDate,
@@ -17,17 +18,11 @@ import {
   offsetsAreWholeHours,
   zonedStartOfDay,
 } from "../core/time-zones.js"
-import type {
-  ComparisonBody,
-  ComprehensiveAnalyticsBody,
-  PeriodBody,
-  TrendPointBody,
-  TrendsBody,
-} from "../http/analytics-schemas.js"
-import type { TenantScope } from "../meter/meter.js"
 import type { Database } from "../storage/database.js"
 import type { DB } from "../storage/schema.js"
+import { withScope } from "../storage/scoped.js"
 import { findSubscriptionById } from "../storage/subscriptions.js"
+import type { Comparison, ComprehensiveAnalytics, Period, TrendPoint, Trends } from "./answers.js"
 import {
   channelScores,
   dailyTrends,
@@ -90,7 +85,7 @@ const onGrid = (instant: Date) => instant.getTime() % QUARTER_HOUR_MS === 0
  * @example
  * const analytics = new AnalyticsService({ database, clock: systemClock })
  * const answer = await analytics.comprehensive(subscriptionId, { from: "2026-11-01", to: "2026-11-25" })
- * answer.channels.find((c) => c.channel === "whatsapp")?.peak_usage_hour
+ * answer.channels.find((c) => c.channel === "whatsapp")?.peakUsageHour
  */
 export class AnalyticsService {
   private readonly database: Database
@@ -108,7 +103,7 @@ export class AnalyticsService {
     subscriptionId: string,
     query: AnalyticsQuery,
     scope?: TenantScope,
-  ): Promise<ComprehensiveAnalyticsBody> {
+  ): Promise<ComprehensiveAnalytics> {
     return this.inScope(scope, async (db) => {
       const r = await this.resolve(db, subscriptionId, query)
       const { current, previous, users, previousUsers } = await this.readPeriods(db, r)
@@ -127,8 +122,8 @@ export class AnalyticsService {
             channel,
             ...usageFields(figures, r.dates),
             ...required(scores.get(channel)),
-            hourly_distribution: hourlyDistribution(figures.current),
-            daily_trends: dailyTrends(figures.current, r.dates),
+            hourlyDistribution: hourlyDistribution(figures.current),
+            dailyTrends: dailyTrends(figures.current, r.dates),
           }
         }),
         totals: {
@@ -141,19 +136,15 @@ export class AnalyticsService {
             },
             r.dates,
           ),
-          hourly_distribution: hourlyDistribution(current.total),
-          daily_trends: dailyTrends(current.total, r.dates),
+          hourlyDistribution: hourlyDistribution(current.total),
+          dailyTrends: dailyTrends(current.total, r.dates),
         },
       }
     })
   }
 
-  /** The channels side by side, ranked by tokens_used, with the best and worst channel per metric. */
-  async comparison(
-    subscriptionId: string,
-    query: AnalyticsQuery,
-    scope?: TenantScope,
-  ): Promise<ComparisonBody> {
+  /** The channels side by side, ranked by tokensUsed, with the best and worst channel per metric. */
+  async comparison(subscriptionId: string, query: AnalyticsQuery, scope?: TenantScope): Promise<Comparison> {
     return this.inScope(scope, async (db) => {
       const r = await this.resolve(db, subscriptionId, query)
       const { current, previous, users, previousUsers } = await this.readPeriods(db, r)
@@ -184,12 +175,12 @@ export class AnalyticsService {
         ...this.header(r),
         ...rankChannels(rows),
         totals: {
-          tokens_used: total.tokens_used,
-          raw_tokens: total.raw_tokens,
-          message_count: total.message_count,
-          denied_count: total.denied_count,
-          unique_users: total.unique_users,
-          avg_tokens_per_message: total.avg_tokens_per_message,
+          tokensUsed: total.tokensUsed,
+          rawTokens: total.rawTokens,
+          messageCount: total.messageCount,
+          deniedCount: total.deniedCount,
+          uniqueUsers: total.uniqueUsers,
+          avgTokensPerMessage: total.avgTokensPerMessage,
         },
       }
     })
@@ -201,7 +192,7 @@ export class AnalyticsService {
     channelName: string,
     query: TrendsQuery,
     scope?: TenantScope,
-  ): Promise<TrendsBody> {
+  ): Promise<Trends> {
     if (!isChannel(channelName)) throw new ValidationError("channel", `unknown channel "${channelName}"`)
     const channel = channelName
     return this.inScope(scope, async (db) => {
@@ -244,18 +235,18 @@ export class AnalyticsService {
     })
   }
 
-  private async hourlyPoints(db: Kysely<DB>, r: Resolved): Promise<TrendPointBody[]> {
+  private async hourlyPoints(db: Kysely<DB>, r: Resolved): Promise<TrendPoint[]> {
     const rows = await r.queries.usageByLocalHourStart(db, { ...r.current, timeZone: r.range.timeZone })
-    const byStart = new Map<number, TrendPointBody>()
+    const byStart = new Map<number, TrendPoint>()
     const points = localHoursBetween(r.current.start, r.current.end, r.range.timeZone).map((hour) => {
-      const point: TrendPointBody = {
-        start: hour.start.toISOString(),
+      const point: TrendPoint = {
+        start: hour.start,
         date: hour.date,
         hour: hour.hour,
-        tokens_used: 0,
-        raw_tokens: 0,
-        message_count: 0,
-        denied_count: 0,
+        tokensUsed: 0,
+        rawTokens: 0,
+        messageCount: 0,
+        deniedCount: 0,
       }
       byStart.set(hour.start.getTime(), point)
       return point
@@ -275,11 +266,11 @@ export class AnalyticsService {
 
   private header(r: Resolved) {
     return {
-      subscription_id: r.subscription.id,
+      subscriptionId: r.subscription.id,
       timezone: r.range.timeZone,
       period: period(r.range.from, r.range.to, r.range.days, r.current),
-      previous_period: period(r.range.previousFrom, r.range.previousTo, r.range.days, r.previous),
-      generated_at: new Date(this.clock.now()).toISOString(),
+      previousPeriod: period(r.range.previousFrom, r.range.previousTo, r.range.days, r.previous),
+      generatedAt: new Date(this.clock.now()),
     }
   }
 
@@ -344,7 +335,7 @@ export class AnalyticsService {
 
   private async inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
     try {
-      return await (scope ? this.database.withTenant(scope.subscriptionId, fn) : fn(this.database.db))
+      return await withScope(this.database, scope, fn)
     } catch (error) {
       // A zone the runtime knows but the database's zone data does not (they ship separately).
       if (isUnknownTimeZoneError(error)) {
@@ -355,17 +346,17 @@ export class AnalyticsService {
   }
 }
 
-function dailyPoints(r: Resolved, channel: Channel, days: readonly LocalDayUsageRow[]): TrendPointBody[] {
-  const byDate = new Map<string, TrendPointBody>()
+function dailyPoints(r: Resolved, channel: Channel, days: readonly LocalDayUsageRow[]): TrendPoint[] {
+  const byDate = new Map<string, TrendPoint>()
   const points = r.dates.map((date) => {
-    const point: TrendPointBody = {
-      start: zonedStartOfDay(date, r.range.timeZone).toISOString(),
+    const point: TrendPoint = {
+      start: zonedStartOfDay(date, r.range.timeZone),
       date,
       hour: null,
-      tokens_used: 0,
-      raw_tokens: 0,
-      message_count: 0,
-      denied_count: 0,
+      tokensUsed: 0,
+      rawTokens: 0,
+      messageCount: 0,
+      deniedCount: 0,
     }
     byDate.set(date, point)
     return point
@@ -387,20 +378,20 @@ function isUnknownTimeZoneError(error: unknown): error is Error {
 }
 
 function addToPoint(
-  point: TrendPointBody,
+  point: TrendPoint,
   row: { denialReason: string; turns: number; tokens: number; rawTokens: number },
 ): void {
   if (row.denialReason === "") {
-    point.tokens_used += row.tokens
-    point.raw_tokens += row.rawTokens
-    point.message_count += row.turns
+    point.tokensUsed += row.tokens
+    point.rawTokens += row.rawTokens
+    point.messageCount += row.turns
   } else {
-    point.denied_count += row.turns
+    point.deniedCount += row.turns
   }
 }
 
-function period(from: LocalDate, to: LocalDate, days: number, instants: QueryRange): PeriodBody {
-  return { from, to, days, start: instants.start.toISOString(), end: instants.end.toISOString() }
+function period(from: LocalDate, to: LocalDate, days: number, instants: QueryRange): Period {
+  return { from, to, days, start: instants.start, end: instants.end }
 }
 
 function required<T>(value: T | undefined): T {

@@ -78,3 +78,13 @@ export const Id = (maxLength: number, description?: string) =>
 /** A timestamp under the time rule. */
 export const DateTime = (description?: string) =>
   Type.String({ format: "date-time", ...(description ? { description } : {}) })
+
+/** A UUID (the form of every id omnimeter generates), as a path parameter or a body field. */
+export const Uuid = (description?: string) =>
+  Type.String({ format: "uuid", maxLength: 36, ...(description ? { description } : {}) })
+
+/** `schema` or null: a field that is always present, null when it has no value. */
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(
+  schema: T,
+  description?: string,
+) => Type.Union([schema, Type.Null()], description ? { description } : {})

@@ -31,3 +31,13 @@ export function uuidV7Time(id: string): number | undefined {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(id)) return undefined
   return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * Whether `value` is a UUID in its canonical text form (any version): checked before an id reaches SQL.
+ * @example isUuid("0190a5f2-8c1e-7000-8000-000000000000") // true
+ */
+export function isUuid(value: string): boolean {
+  return UUID.test(value)
+}

@@ -15,7 +15,7 @@ import {
 import { type Insight, rankInsights } from "../core/insights.js"
 import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
-import type { TenantScope } from "../meter/meter.js"
+import type { TenantScope } from "../core/tenant.js"
 import type { Database } from "../storage/database.js"
 import { usedTokensInPeriod } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"

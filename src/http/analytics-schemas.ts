@@ -6,12 +6,8 @@
  */
 import { type Static, Type } from "typebox"
 import { DENIAL_REASONS } from "../core/decision.js"
+import { DateTime, Nullable, Uuid } from "../core/formats.js"
 import { ChannelSchema, OneOf } from "../meter/inputs.js"
-
-const Uuid = Type.String({ format: "uuid", maxLength: 36 })
-const DateTime = Type.String({ format: "date-time" })
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, description: string) =>
-  Type.Union([schema, Type.Null()], { description })
 
 /** Query parameters every analytics endpoint accepts. */
 const rangeQuery = {
@@ -60,22 +56,16 @@ export const TrendsQuery = Type.Object(
 )
 export type TrendsQuery = Static<typeof TrendsQuery>
 
-export const AnalyticsParams = Type.Object({ subscription_id: Uuid })
-export const TrendsParams = Type.Object({ subscription_id: Uuid, channel: Type.String({ maxLength: 32 }) })
+export const AnalyticsParams = Type.Object({ subscription_id: Uuid() })
+export const TrendsParams = Type.Object({ subscription_id: Uuid(), channel: Type.String({ maxLength: 32 }) })
 
 export const PeriodSchema = Type.Object(
   {
     from: Type.String({ description: "First local day (included)." }),
     to: Type.String({ description: "Last local day (included)." }),
     days: Type.Integer({ description: "Number of local days in the period." }),
-    start: Type.String({
-      format: "date-time",
-      description: "The instant the period starts (start of `from` in the timezone).",
-    }),
-    end: Type.String({
-      format: "date-time",
-      description: "The instant the period ends, excluded (start of the day after `to`).",
-    }),
+    start: DateTime("The instant the period starts (start of `from` in the timezone)."),
+    end: DateTime("The instant the period ends, excluded (start of the day after `to`)."),
   },
   {
     description:
@@ -211,7 +201,7 @@ const answerHeader = {
   timezone: Type.String({ description: "The IANA timezone days and hours are counted in." }),
   period: PeriodSchema,
   previous_period: PeriodSchema,
-  generated_at: DateTime,
+  generated_at: DateTime(),
 }
 
 export const ComprehensiveAnalyticsSchema = Type.Object({
@@ -278,7 +268,7 @@ export const ComparisonSchema = Type.Object({
 export type ComparisonBody = Static<typeof ComparisonSchema>
 
 export const TrendPointSchema = Type.Object({
-  start: Type.String({ format: "date-time", description: "The instant the day or hour starts." }),
+  start: DateTime("The instant the day or hour starts."),
   date: Type.String({ description: "Local day (YYYY-MM-DD)." }),
   hour: Nullable(
     Type.Integer({ minimum: 0, maximum: 23 }),

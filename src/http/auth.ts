@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify"
 import type { KeyService, Principal } from "../auth/keys.js"
 import { OmnimeterError } from "../core/errors.js"
-import type { TenantScope } from "../meter/meter.js"
+import type { TenantScope } from "../core/tenant.js"
 
 declare module "fastify" {
   interface FastifyRequest {

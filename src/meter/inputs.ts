@@ -12,24 +12,36 @@ export const OneOf = <T extends readonly string[]>(values: T, description?: stri
 export const ChannelSchema = OneOf(CHANNELS, "A channel a chat turn arrives on.")
 export const PlanSchema = OneOf(PLANS, "A subscription plan.")
 export const StatusSchema = OneOf(SUBSCRIPTION_STATUSES, "A subscription's status.")
-export const TokenCount = Type.Integer({ minimum: 0, maximum: MAX_TOKENS_PER_TURN })
+/** A turn's token count: an estimate, the tokens it really used, or an imported line's. */
+export const TokenCount = (description?: string) =>
+  Type.Integer({ minimum: 0, maximum: MAX_TOKENS_PER_TURN, ...(description ? { description } : {}) })
+
+/*
+ * The five input shapes, written once. The HTTP API's bodies are these with snake_case names
+ * (src/http/schemas.ts derives them with src/core/casing.ts); the descriptions are the OpenAPI document's.
+ */
 
 export const ConsumeInputSchema = Type.Object(
   {
-    entityId: Id(255),
-    entityType: Id(64),
-    estimatedTokens: TokenCount,
-    operationType: Type.Optional(Id(64)),
+    entityId: Id(255, "Who pays: your customer's id."),
+    entityType: Id(64, "What kind of entity entity_id is, e.g. organization."),
+    estimatedTokens: TokenCount("Tokens the turn is expected to use."),
+    operationType: Type.Optional(Id(64, "What the turn is, e.g. chat (default).")),
     channel: ChannelSchema,
-    chatbotId: Type.Optional(Id(255)),
-    sessionId: Type.Optional(Id(255)),
-    userIdentifier: Type.Optional(Id(255)),
-    /** The user's message; its length is checked against the channel's limit. */
-    message: Type.Optional(Type.String({ maxLength: 1_000_000 })),
-    /** Or just its length in Unicode code points. */
-    messageLength: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
-    /** Makes retries safe: the same key for the same subscription returns the first charged decision. */
-    idempotencyKey: Type.Optional(Id(255)),
+    chatbotId: Type.Optional(Id(255, "Which of your bots answers.")),
+    sessionId: Type.Optional(Id(255, "The conversation.")),
+    userIdentifier: Type.Optional(Id(255, "The end user, for unique-user analytics.")),
+    message: Type.Optional(
+      Type.String({ maxLength: 1_000_000, description: "The user's message; its length is checked." }),
+    ),
+    /** In Unicode code points. */
+    messageLength: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1_000_000, description: "Or just its length." }),
+    ),
+    /** The same key for the same subscription returns the first charged decision. */
+    idempotencyKey: Type.Optional(
+      Id(255, "Makes retries safe; also accepted as the Idempotency-Key header."),
+    ),
   },
   { additionalProperties: false },
 )
@@ -37,24 +49,27 @@ export type ConsumeInput = Static<typeof ConsumeInputSchema>
 
 export const SettleInputSchema = Type.Object(
   {
-    actualTokens: TokenCount,
-    /** How the turn went, for channel health. */
-    outcome: Type.Optional(Type.Union([Type.Literal("ok"), Type.Literal("error")])),
+    actualTokens: TokenCount(),
+    outcome: Type.Optional(OneOf(["ok", "error"] as const, "How the turn went, for channel health.")),
     latencyMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
   },
   { additionalProperties: false },
 )
 export type SettleInput = Static<typeof SettleInputSchema>
 
+/** A token limit for a period: up to 10^15, far above any real plan, and exact in a JavaScript number. */
+const TokenLimit = (description?: string) =>
+  Type.Integer({ minimum: 0, maximum: 1e15, ...(description ? { description } : {}) })
+
 export const CreateSubscriptionSchema = Type.Object(
   {
-    entityId: Id(255),
-    entityType: Id(64),
+    entityId: Id(255, "Your customer's id."),
+    entityType: Id(64, "What kind of entity, e.g. organization."),
     plan: PlanSchema,
-    tokenLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e15 })),
-    timezone: Type.Optional(Id(64)),
-    /** Anchor of the monthly billing periods (ISO 8601); default now. */
-    periodStart: Type.Optional(DateTime()),
+    tokenLimit: Type.Optional(TokenLimit("Default: the plan's.")),
+    timezone: Type.Optional(Id(64, "IANA timezone for analytics.")),
+    /** Anchor of the monthly billing periods. */
+    periodStart: Type.Optional(DateTime("Billing anchor; default now. From 1970 to 9999.")),
     status: Type.Optional(StatusSchema),
   },
   { additionalProperties: false },
@@ -64,7 +79,7 @@ export type CreateSubscriptionInput = Static<typeof CreateSubscriptionSchema>
 export const UpdateSubscriptionSchema = Type.Object(
   {
     plan: Type.Optional(PlanSchema),
-    tokenLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e15 })),
+    tokenLimit: Type.Optional(TokenLimit()),
     status: Type.Optional(StatusSchema),
     timezone: Type.Optional(Id(64)),
   },
@@ -72,16 +87,23 @@ export const UpdateSubscriptionSchema = Type.Object(
 )
 export type UpdateSubscriptionInput = Static<typeof UpdateSubscriptionSchema>
 
+/** An integer setting within its bounds from CHANNEL_SETTING_BOUNDS, the one place they are written. */
+const Bounded = ({ min, max }: { min: number; max: number }) => Type.Integer({ minimum: min, maximum: max })
 const b = CHANNEL_SETTING_BOUNDS
 export const ChannelConfigPatchSchema = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean()),
-    requestsPerMinute: Type.Optional(Type.Integer(b.requestsPerMinute)),
-    tokensPerMinute: Type.Optional(Type.Integer(b.tokensPerMinute)),
-    maxMessageLength: Type.Optional(Type.Integer(b.maxMessageLength)),
-    /** 0.01 to 10, at most two decimals. */
-    tokenMultiplier: Type.Optional(Type.Number({ minimum: 0.01, maximum: 10 })),
-    priority: Type.Optional(Type.Integer(b.priority)),
+    requestsPerMinute: Type.Optional(Bounded(b.requestsPerMinute)),
+    tokensPerMinute: Type.Optional(Bounded(b.tokensPerMinute)),
+    maxMessageLength: Type.Optional(Bounded(b.maxMessageLength)),
+    tokenMultiplier: Type.Optional(
+      Type.Number({
+        minimum: b.multiplierHundredths.min / 100,
+        maximum: b.multiplierHundredths.max / 100,
+        description: "At most two decimals.",
+      }),
+    ),
+    priority: Type.Optional(Bounded(b.priority)),
   },
   { additionalProperties: false },
 )

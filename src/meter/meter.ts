@@ -9,12 +9,10 @@
  */
 
 import type { Kysely } from "kysely"
-import { billedTokens, hundredthsToMultiplier, multiplierToHundredths } from "../core/billing.js"
-import { CHANNELS, type Channel } from "../core/channels.js"
+import { billedTokens, hundredthsToMultiplier } from "../core/billing.js"
+import type { Channel } from "../core/channels.js"
 import { type Clock, systemClock } from "../core/clock.js"
 import {
-  type ChannelOverrides,
-  channelNotInPlan,
   type Denial,
   messageLengthOf,
   preflight,
@@ -24,10 +22,10 @@ import {
   subscriptionNotFound,
 } from "../core/decision.js"
 import { DatabaseUnavailableError, OmnimeterError, ValidationError } from "../core/errors.js"
-import { uuidV7 } from "../core/ids.js"
+import { isUuid, uuidV7 } from "../core/ids.js"
 import { billingPeriodAt } from "../core/period.js"
-import { cheapestPlanIncluding, PLAN_DEFINITIONS, planIncludes } from "../core/plans.js"
 import { isValidTimeZone, type Subscription } from "../core/subscription.js"
+import type { TenantScope } from "../core/tenant.js"
 import { validate } from "../core/validate.js"
 import { InProcessRateLimiter } from "../limits/in-process.js"
 import type { RateLimiter, RateLimitState } from "../limits/rate-limiter.js"
@@ -44,15 +42,9 @@ import {
   usedTokensInPeriod,
 } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
-import {
-  findSubscriptionById,
-  findSubscriptionForTurn,
-  insertSubscription,
-  listChannelOverrides,
-  listSubscriptions,
-  updateSubscription,
-  upsertChannelOverrides,
-} from "../storage/subscriptions.js"
+import { withScope } from "../storage/scoped.js"
+import { findSubscriptionForTurn } from "../storage/subscriptions.js"
+import { ChannelConfigService } from "./channel-config.js"
 import { ContextCache, type TurnContext } from "./context-cache.js"
 import type {
   AllowedDecision,
@@ -64,24 +56,16 @@ import type {
 } from "./decisions.js"
 import {
   type ChannelConfigPatch,
-  ChannelConfigPatchSchema,
   type ConsumeInput,
   ConsumeInputSchema,
   type CreateSubscriptionInput,
-  CreateSubscriptionSchema,
   type SettleInput,
   SettleInputSchema,
   type UpdateSubscriptionInput,
-  UpdateSubscriptionSchema,
 } from "./inputs.js"
+import { requireUuid, SubscriptionService } from "./subscriptions.js"
 
-/**
- * Limits an operation to one subscription: what a subscription's API key may see. Without a scope the
- * caller is trusted with every subscription (the library in the operator's backend, the admin key).
- */
-export interface TenantScope {
-  subscriptionId: string
-}
+export type { TenantScope } from "../core/tenant.js"
 
 /** Hot-path knobs; the defaults suit both databases. */
 export interface MeterTuning {
@@ -97,7 +81,10 @@ export interface MeterTuning {
    * since staleness is about real time and the wall clock can jump; tests pass their manual clock.
    */
   contextCacheClock?: Clock
-  /** Group commit: most turns per batch, and most batches in flight (default 1 on PGlite, 4 on PostgreSQL). */
+  /**
+   * Group commit: most turns per batch, and most batches in flight (default 4, and never more than the
+   * database runs at once: 1 on the embedded database).
+   */
   groupCommit?: Omit<GroupCommitOptions<BatchTurn, BatchOutcome>, "laneOf" | "unknownOutcome">
 }
 
@@ -155,12 +142,27 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   )
 }
 
+/**
+ * Every default of a meter, in one place: {@link createMeter} (the library) and the server's composition
+ * root (src/container.ts, which calls createMeter with its configuration) both build through here.
+ */
+export const METER_DEFAULTS = Object.freeze({
+  defaultTimezone: "UTC",
+  /** One process owns the database (the embedded one): every change goes through this meter and is seen. */
+  contextCacheTtlMsSingleProcess: 60_000,
+  /** Other instances may change a subscription; this bounds how long this one decides with the old settings. */
+  contextCacheTtlMsShared: 1_000,
+  /** Batches in flight at once, at most the transactions the database can run at once. */
+  groupCommitInFlight: 4,
+})
+
 export class Meter {
   private readonly database: Database
   private readonly limiter: RateLimiter
   private readonly clock: Clock
-  private readonly defaultTimezone: string
   private readonly contexts: ContextCache
+  private readonly subscriptions: SubscriptionService
+  private readonly channelConfigs: ChannelConfigService
   /** Every ledger write of the hot path goes through here: one statement and one commit per batch. */
   private readonly ledger: GroupCommitter<BatchTurn, BatchOutcome>
 
@@ -171,20 +173,31 @@ export class Meter {
     this.database = dependencies.database
     this.limiter = dependencies.rateLimiter
     this.clock = dependencies.clock
-    this.defaultTimezone = dependencies.defaultTimezone ?? "UTC"
-    if (!isValidTimeZone(this.defaultTimezone))
-      throw new ValidationError("defaultTimezone", `unknown IANA timezone "${this.defaultTimezone}"`)
-    // PGlite: one process owns the data directory, so every change goes through this meter and is seen.
-    const defaultTtlMs = this.database.kind === "pglite" ? 60_000 : 1_000
+    const defaultTimezone = dependencies.defaultTimezone ?? METER_DEFAULTS.defaultTimezone
+    if (!isValidTimeZone(defaultTimezone))
+      throw new ValidationError("defaultTimezone", `unknown IANA timezone "${defaultTimezone}"`)
+    const defaultTtlMs = this.database.capabilities.singleProcess
+      ? METER_DEFAULTS.contextCacheTtlMsSingleProcess
+      : METER_DEFAULTS.contextCacheTtlMsShared
     const cacheClock = dependencies.contextCacheClock
     this.contexts = new ContextCache({
       ttlMs: dependencies.contextCacheTtlMs ?? defaultTtlMs,
       ...(cacheClock ? { now: () => cacheClock.now() } : {}),
     })
+    const management = {
+      database: this.database,
+      clock: this.clock,
+      invalidate: (subscriptionId: string) => this.contexts.invalidate(subscriptionId),
+    }
+    this.subscriptions = new SubscriptionService({ ...management, defaultTimezone })
+    this.channelConfigs = new ChannelConfigService(management)
     const db = this.database.db
     this.ledger = new GroupCommitter((turns) => consumeBatch(db, turns), {
-      maxInFlight: this.database.kind === "pglite" ? 1 : 4,
       ...dependencies.groupCommit,
+      maxInFlight: Math.min(
+        dependencies.groupCommit?.maxInFlight ?? METER_DEFAULTS.groupCommitInFlight,
+        this.database.capabilities.maxTransactionsInFlight,
+      ),
       // One subscription, one lane: batches in flight together never share a quota counter row.
       laneOf: (turn) => Number.parseInt(turn.subscriptionId.slice(0, 8), 16),
       unknownOutcome: {
@@ -331,7 +344,7 @@ export class Meter {
     channel: Channel,
     scope: TenantScope | undefined,
   ): Promise<TurnContext | undefined> {
-    if (scope) this.requireUuid(scope.subscriptionId)
+    if (scope) requireUuid(scope.subscriptionId)
     let context = this.contexts.get(entityType, entityId, channel)
     if (!context) {
       const generation = this.contexts.generation
@@ -385,7 +398,7 @@ export class Meter {
    * atomically. Settling twice throws `usage_already_settled`; an unknown id throws `usage_not_found`.
    */
   async settle(usageId: string, input: SettleInput, scope?: TenantScope): Promise<SettleResult> {
-    if (!UUID.test(usageId)) throw new ValidationError("usageId", "must be a UUID")
+    if (!isUuid(usageId)) throw new ValidationError("usageId", "must be a UUID")
     const settle = validate(SettleInputSchema, input)
     const outcome = await this.inScope(scope, (db) =>
       settleUsage(db, {
@@ -423,124 +436,49 @@ export class Meter {
   }
 
   /** Creates a subscription; the token limit defaults to the plan's. */
-  async createSubscription(input: CreateSubscriptionInput): Promise<Subscription> {
-    const create = validate(CreateSubscriptionSchema, input)
-    const timezone = create.timezone ?? this.defaultTimezone
-    if (!isValidTimeZone(timezone))
-      throw new ValidationError("timezone", `unknown IANA timezone "${timezone}"`)
-    return insertSubscription(this.database.db, {
-      entityId: create.entityId,
-      entityType: create.entityType,
-      plan: create.plan,
-      tokenLimit: create.tokenLimit ?? PLAN_DEFINITIONS[create.plan].defaultTokenLimit,
-      timezone,
-      periodAnchor: create.periodStart ? new Date(create.periodStart) : new Date(this.clock.now()),
-      status: create.status ?? "active",
-    })
+  createSubscription(input: CreateSubscriptionInput): Promise<Subscription> {
+    return this.subscriptions.create(input)
   }
 
   /** The subscription, or a `subscription_not_found` error (also for one outside `scope`). */
-  async getSubscription(subscriptionId: string, scope?: TenantScope): Promise<Subscription> {
-    return this.inScope(scope, (db) => this.requireSubscription(db, subscriptionId))
+  getSubscription(subscriptionId: string, scope?: TenantScope): Promise<Subscription> {
+    return this.subscriptions.get(subscriptionId, scope)
   }
 
   /** Subscriptions in id order, `limit` (1-500) at a time, after the `after` id. */
-  async listSubscriptions(limit = 100, after?: string): Promise<Subscription[]> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-      throw new ValidationError("limit", "must be 1 to 500")
-    if (after !== undefined) this.requireUuid(after)
-    return listSubscriptions(this.database.db, limit, after)
+  listSubscriptions(limit = 100, after?: string): Promise<Subscription[]> {
+    return this.subscriptions.list(limit, after)
   }
 
   /**
    * Changes plan, limit, status or timezone, effective at once. A downgrade disables the channels the new
    * plan lacks (their overrides stay, and apply again if the plan comes back).
    */
-  async updateSubscription(subscriptionId: string, input: UpdateSubscriptionInput): Promise<Subscription> {
-    const patch = validate(UpdateSubscriptionSchema, input)
-    if (patch.timezone !== undefined && !isValidTimeZone(patch.timezone)) {
-      throw new ValidationError("timezone", `unknown IANA timezone "${patch.timezone}"`)
-    }
-    this.requireUuid(subscriptionId)
-    const updated = await updateSubscription(
-      this.database.db,
-      subscriptionId,
-      patch,
-      new Date(this.clock.now()),
-    )
-    this.contexts.invalidate(subscriptionId)
-    if (!updated) throw notFound(subscriptionId)
-    return updated
+  updateSubscription(subscriptionId: string, input: UpdateSubscriptionInput): Promise<Subscription> {
+    return this.subscriptions.update(subscriptionId, input)
   }
 
   /** Quota used and left in the subscription's current billing period. */
-  async getQuota(subscriptionId: string, scope?: TenantScope): Promise<QuotaStatus> {
-    return this.inScope(scope, async (db) => {
-      const subscription = await this.requireSubscription(db, subscriptionId)
-      const period = billingPeriodAt(subscription.periodAnchor, new Date(this.clock.now()))
-      const used = await usedTokensInPeriod(db, subscription.id, period.start)
-      return {
-        subscriptionId,
-        periodStart: period.start,
-        periodEnd: period.end,
-        tokenLimit: subscription.tokenLimit,
-        usedTokens: used,
-        remainingTokens: Math.max(0, subscription.tokenLimit - used),
-      }
-    })
+  getQuota(subscriptionId: string, scope?: TenantScope): Promise<QuotaStatus> {
+    return this.subscriptions.quota(subscriptionId, scope)
   }
 
   /** Every channel's effective configuration for the subscription. */
-  async getChannelConfigs(subscriptionId: string, scope?: TenantScope): Promise<ChannelConfig[]> {
-    return this.inScope(scope, async (db) => {
-      const subscription = await this.requireSubscription(db, subscriptionId)
-      const overrides = await listChannelOverrides(db, subscriptionId)
-      return CHANNELS.map((channel) => channelConfig(subscription, channel, overrides[channel]))
-    })
+  getChannelConfigs(subscriptionId: string, scope?: TenantScope): Promise<ChannelConfig[]> {
+    return this.channelConfigs.list(subscriptionId, scope)
   }
 
   /**
    * Updates some of a channel's settings for one subscription. Enabling a channel the plan lacks throws
    * `channel_not_in_plan` naming the plan that unlocks it.
    */
-  async updateChannelConfig(
+  updateChannelConfig(
     subscriptionId: string,
     channel: Channel,
     input: ChannelConfigPatch,
     scope?: TenantScope,
   ): Promise<ChannelConfig> {
-    if (!CHANNELS.includes(channel)) throw new ValidationError("channel", `unknown channel "${channel}"`)
-    const patch = validate(ChannelConfigPatchSchema, input)
-    let multiplierHundredths: number | undefined
-    if (patch.tokenMultiplier !== undefined) {
-      multiplierHundredths = multiplierToHundredths(patch.tokenMultiplier)
-      if (multiplierHundredths === undefined)
-        throw new ValidationError("token_multiplier", "must have at most two decimals")
-    }
-    const updated = await this.inScope(scope, async (db) => {
-      const subscription = await this.requireSubscription(db, subscriptionId)
-      if (patch.enabled === true && !planIncludes(subscription.plan, channel)) {
-        const denial = channelNotInPlan(subscription.plan, channel)
-        throw new OmnimeterError("channel_not_in_plan", `enabled: ${denial.message}`, {
-          field: "enabled",
-          requiredPlan: denial.requiredPlan,
-        })
-      }
-      const overrides: ChannelOverrides = {
-        ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
-        ...(patch.requestsPerMinute !== undefined ? { requestsPerMinute: patch.requestsPerMinute } : {}),
-        ...(patch.tokensPerMinute !== undefined ? { tokensPerMinute: patch.tokensPerMinute } : {}),
-        ...(patch.maxMessageLength !== undefined ? { maxMessageLength: patch.maxMessageLength } : {}),
-        ...(multiplierHundredths !== undefined ? { multiplierHundredths } : {}),
-        ...(patch.priority !== undefined ? { priority: patch.priority } : {}),
-      }
-      await upsertChannelOverrides(db, subscriptionId, channel, overrides, new Date(this.clock.now()))
-      const all = await listChannelOverrides(db, subscriptionId)
-      return channelConfig(subscription, channel, all[channel])
-    })
-    // After the commit: a turn reading between an earlier invalidation and the commit would re-cache the old row.
-    this.contexts.invalidate(subscriptionId)
-    return updated
+    return this.channelConfigs.update(subscriptionId, channel, input, scope)
   }
 
   /** Closes the rate limiter and, when the meter opened it, the database. */
@@ -551,63 +489,10 @@ export class Meter {
   }
 
   private inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
-    if (!scope) return fn(this.database.db)
-    this.requireUuid(scope.subscriptionId)
-    return this.database.withTenant(scope.subscriptionId, fn)
+    return withScope(this.database, scope, fn)
   }
-
-  private async requireSubscription(db: Kysely<DB>, subscriptionId: string): Promise<Subscription> {
-    this.requireUuid(subscriptionId)
-    const subscription = await findSubscriptionById(db, subscriptionId)
-    if (!subscription) throw notFound(subscriptionId)
-    return subscription
-  }
-
-  private requireUuid(subscriptionId: string): void {
-    if (!UUID.test(subscriptionId)) throw new ValidationError("subscription_id", "must be a UUID")
-  }
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-function notFound(subscriptionId: string): OmnimeterError {
-  return new OmnimeterError("subscription_not_found", `No subscription ${subscriptionId} exists.`, {
-    subscriptionId,
-  })
 }
 
 function deny(channel: Channel, subscriptionId: string | undefined, denial: Denial): DeniedDecision {
   return { allowed: false, channel, ...(subscriptionId ? { subscriptionId } : {}), ...denial }
-}
-
-const OVERRIDE_FIELDS = {
-  enabled: "enabled",
-  requestsPerMinute: "requests_per_minute",
-  tokensPerMinute: "tokens_per_minute",
-  maxMessageLength: "max_message_length",
-  multiplierHundredths: "token_multiplier",
-  priority: "priority",
-} as const
-
-function channelConfig(
-  subscription: Subscription,
-  channel: Channel,
-  overrides?: ChannelOverrides,
-): ChannelConfig {
-  const settings = resolveChannelSettings(subscription.plan, channel, overrides)
-  const inPlan = planIncludes(subscription.plan, channel)
-  return {
-    channel,
-    inPlan,
-    ...(inPlan ? {} : { requiredPlan: cheapestPlanIncluding(channel) }),
-    enabled: settings.enabled,
-    requestsPerMinute: settings.requestsPerMinute,
-    tokensPerMinute: settings.tokensPerMinute,
-    maxMessageLength: settings.maxMessageLength,
-    tokenMultiplier: hundredthsToMultiplier(settings.multiplierHundredths),
-    priority: settings.priority,
-    overridden: Object.entries(OVERRIDE_FIELDS)
-      .filter(([key]) => overrides?.[key as keyof ChannelOverrides] != null)
-      .map(([, name]) => name),
-  }
 }

@@ -44,7 +44,7 @@ export const ImportLineSchema = Type.Object(
     operation_type: Type.Optional(Id(64)),
     idempotency_key: Type.Optional(Id(255)),
     created_at: DateTime(),
-    raw_tokens: TokenCount,
+    raw_tokens: TokenCount(),
   },
   { additionalProperties: false },
 )

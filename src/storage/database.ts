@@ -38,8 +38,17 @@ export interface DatabaseOptions {
   loadDataDir?: Blob | undefined
 }
 
+/** What code above storage may rely on, so that it never asks which database this is. */
+export interface DatabaseCapabilities {
+  /** Most transactions that can run at once (the embedded database has one connection; PostgreSQL its pool). */
+  readonly maxTransactionsInFlight: number
+  /** Whether this process is the database's only user (the embedded database's data-dir lock). */
+  readonly singleProcess: boolean
+}
+
 export interface Database {
   readonly kind: DatabaseKind
+  readonly capabilities: DatabaseCapabilities
   /** The service's view: every subscription. */
   readonly db: Kysely<DB>
   /** Runs `fn` in a transaction that row level security limits to one subscription. */
@@ -91,6 +100,7 @@ async function openPostgres(
   })
   return makeDatabase(
     "postgres",
+    { maxTransactionsInFlight: poolSize, singleProcess: false },
     db,
     async () => {},
     () => pool.availability(),
@@ -116,7 +126,9 @@ async function openPGlite(
     await migrateToLatest(db as Kysely<unknown>)
     await afterMigrations?.(pglite)
     await sql.raw(PGLITE_SESSION_SETUP).execute(db)
-    return makeDatabase("pglite", db, async () => unlock())
+    return makeDatabase("pglite", { maxTransactionsInFlight: 1, singleProcess: true }, db, async () =>
+      unlock(),
+    )
   } catch (error) {
     unlock()
     throw error
@@ -144,6 +156,7 @@ const ALWAYS_AVAILABLE = (): DatabaseAvailability => ({ available: true })
 
 function makeDatabase(
   kind: DatabaseKind,
+  capabilities: DatabaseCapabilities,
   db: Kysely<DB>,
   afterClose: () => Promise<void>,
   availability: () => DatabaseAvailability = ALWAYS_AVAILABLE,
@@ -151,6 +164,7 @@ function makeDatabase(
   let closed = false
   return {
     kind,
+    capabilities,
     db,
     withTenant: (subscriptionId, fn) =>
       db.transaction().execute(async (trx) => {

@@ -472,7 +472,7 @@ describe.each(SCENARIOS.map((scenario, i) => ({ ...scenario, seed: 1000 + i })))
       const ledger = new AnalyticsService({ database: t.container.database, clock, source: "ledger" })
       const rollups = t.container.analytics
       const q = { from: shiftDate(scenario.from, -3), to: shiftDate(scenario.to, 1) }
-      const strip = <T extends { generated_at: string }>(body: T) => ({ ...body, generated_at: "" })
+      const strip = <T extends { generatedAt: Date }>(answer: T) => ({ ...answer, generatedAt: new Date(0) })
       expect(strip(await rollups.comprehensive(data.id, q))).toEqual(
         strip(await ledger.comprehensive(data.id, q)),
       )

@@ -1,20 +1,21 @@
 /** A subscription's alerts (newest first) and its alert settings (quota thresholds). */
 import { type Static, Type } from "typebox"
 import { ALERT_TYPES } from "../../core/alerts.js"
+import { DateTime, Nullable, Uuid } from "../../core/formats.js"
 import { OneOf } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
-const Params = Type.Object({ id: Type.String({ format: "uuid", maxLength: 36 }) })
+const Params = Type.Object({ id: Uuid() })
 
 export const AlertSchema = Type.Object({
   id: Type.String({ description: "The event id; webhooks carry it as Omnimeter-Event-Id." }),
   seq: Type.Integer({ description: "Order of occurrence; page with ?before=seq." }),
   type: OneOf(ALERT_TYPES, "What happened."),
-  channel: Type.Union([Type.String(), Type.Null()]),
+  channel: Nullable(Type.String()),
   data: Type.Record(Type.String(), Type.Unknown(), { description: "The event's facts; see the README." }),
-  occurred_at: Type.String({ format: "date-time" }),
+  occurred_at: DateTime(),
 })
 
 /** One alert as the API lists it (the dashboard imports this type). */
@@ -58,9 +59,10 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
         response: {
           200: Type.Object({
             alerts: Type.Array(AlertSchema),
-            next_before: Type.Union([Type.Integer(), Type.Null()], {
-              description: "Pass as ?before= for the next page; null on the last page.",
-            }),
+            next_before: Nullable(
+              Type.Integer(),
+              "Pass as ?before= for the next page; null on the last page.",
+            ),
           }),
           ...errorResponses(400, 401, 404, 500),
         },

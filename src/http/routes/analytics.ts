@@ -1,4 +1,6 @@
 /** Channel analytics (issue 4): comprehensive, channel comparison, one channel's trends. */
+
+import { wireForm } from "../../core/casing.js"
 import {
   AnalyticsParams,
   AnalyticsQuery,
@@ -36,7 +38,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
     },
     async (request) => {
       const id = request.params.subscription_id
-      return analytics.comprehensive(id, request.query, scopeFor(request, id))
+      return wireForm(await analytics.comprehensive(id, request.query, scopeFor(request, id)))
     },
   )
 
@@ -56,7 +58,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
     },
     async (request) => {
       const id = request.params.subscription_id
-      return analytics.comparison(id, request.query, scopeFor(request, id))
+      return wireForm(await analytics.comparison(id, request.query, scopeFor(request, id)))
     },
   )
 
@@ -76,7 +78,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
     },
     async (request) => {
       const { subscription_id: id, channel } = request.params
-      return analytics.trends(id, channel, request.query, scopeFor(request, id))
+      return wireForm(await analytics.trends(id, channel, request.query, scopeFor(request, id)))
     },
   )
 }

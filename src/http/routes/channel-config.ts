@@ -1,5 +1,6 @@
 /** Per-subscription channel configuration: read all, update one channel partially. */
 import { Type } from "typebox"
+import { camelCaseKeys } from "../../core/casing.js"
 import { isChannel } from "../../core/channels.js"
 import { ValidationError } from "../../core/errors.js"
 import { authenticate, scopeFor } from "../auth.js"
@@ -57,20 +58,7 @@ export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
       const { subscription_id: id, channel } = request.params
       const scope = scopeFor(request, id)
       if (!isChannel(channel)) throw new ValidationError("channel", `unknown channel "${channel}"`)
-      const b = request.body
-      const config = await meter.updateChannelConfig(
-        id,
-        channel,
-        {
-          ...(b.enabled !== undefined ? { enabled: b.enabled } : {}),
-          ...(b.requests_per_minute !== undefined ? { requestsPerMinute: b.requests_per_minute } : {}),
-          ...(b.tokens_per_minute !== undefined ? { tokensPerMinute: b.tokens_per_minute } : {}),
-          ...(b.max_message_length !== undefined ? { maxMessageLength: b.max_message_length } : {}),
-          ...(b.token_multiplier !== undefined ? { tokenMultiplier: b.token_multiplier } : {}),
-          ...(b.priority !== undefined ? { priority: b.priority } : {}),
-        },
-        scope,
-      )
+      const config = await meter.updateChannelConfig(id, channel, camelCaseKeys(request.body), scope)
       return channelConfigBody(config)
     },
   )

@@ -1,5 +1,6 @@
 /** GET .../forecast and GET .../insights: the period projected forward, and ranked recommendations. */
 import { type Static, Type } from "typebox"
+import { DateTime, Nullable } from "../../core/formats.js"
 import { INSIGHT_KINDS } from "../../core/insights.js"
 import type { Projection, SubscriptionForecast } from "../../forecast/service.js"
 import { OneOf } from "../../meter/inputs.js"
@@ -8,7 +9,6 @@ import { errorResponses } from "../errors.js"
 import { SubscriptionIdParams } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
-const DateTime = Type.String({ format: "date-time" })
 const Method = OneOf(
   ["holt_winters", "daily_mean", "run_rate", "none"] as const,
   "holt_winters: two weeks of history or more; daily_mean: under two weeks; run_rate: under a day; none: no usage.",
@@ -25,16 +25,17 @@ const projectionFields = {
 export const ForecastSchema = Type.Object(
   {
     subscription_id: Type.String(),
-    generated_at: DateTime,
-    period_start: DateTime,
-    period_end: DateTime,
+    generated_at: DateTime(),
+    period_start: DateTime(),
+    period_end: DateTime(),
     token_limit: Type.Integer(),
     history_days: Type.Integer({ description: "Whole days of history the model used (at most 56)." }),
     total: Type.Object({
       ...projectionFields,
-      quota_exhausted_at: Type.Union([DateTime, Type.Null()], {
-        description: "When the quota is projected to run out within this period; null if it lasts.",
-      }),
+      quota_exhausted_at: Nullable(
+        DateTime(),
+        "When the quota is projected to run out within this period; null if it lasts.",
+      ),
     }),
     channels: Type.Array(Type.Object({ channel: Type.String(), ...projectionFields })),
   },
@@ -45,7 +46,7 @@ export type ForecastBody = Static<typeof ForecastSchema>
 
 export const InsightSchema = Type.Object({
   kind: OneOf(INSIGHT_KINDS, "What the recommendation is about."),
-  channel: Type.Union([Type.String(), Type.Null()]),
+  channel: Nullable(Type.String()),
   severity: OneOf(["high", "medium", "low"] as const),
   score: Type.Number({ description: "0-100; the list is sorted by it." }),
   title: Type.String(),
@@ -120,7 +121,7 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
         response: {
           200: Type.Object({
             subscription_id: Type.String(),
-            generated_at: DateTime,
+            generated_at: DateTime(),
             insights: Type.Array(InsightSchema),
             forecast: Type.Ref("Forecast"),
           }),

@@ -1,13 +1,11 @@
 /** Subscription API keys (admin): issue (shown once), list, revoke. */
 import { Type } from "typebox"
 import { OmnimeterError } from "../../core/errors.js"
-import { Text } from "../../core/formats.js"
+import { Text, Uuid } from "../../core/formats.js"
 import { authenticate, requireAdmin, scopeFor } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { IssuedKeySchema, KeyListSchema } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
-
-const Uuid = Type.String({ format: "uuid", maxLength: 36 })
 
 export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   const auth = authenticate(keys)
@@ -21,7 +19,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
         tags,
         summary: "Issue a subscription key (admin); the key is in this answer only",
         security: bearerSecurity,
-        params: Type.Object({ id: Uuid }),
+        params: Type.Object({ id: Uuid() }),
         body: Type.Optional(
           Type.Object({ label: Type.Optional(Text(200)) }, { additionalProperties: false }),
         ),
@@ -53,7 +51,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
         tags,
         summary: "List a subscription's keys (admin), without their secrets",
         security: bearerSecurity,
-        params: Type.Object({ id: Uuid }),
+        params: Type.Object({ id: Uuid() }),
         response: { 200: KeyListSchema, ...errorResponses(400, 401, 403, 404, 500) },
       },
     },
@@ -83,7 +81,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
         tags,
         summary: "Revoke a subscription key (admin)",
         security: bearerSecurity,
-        params: Type.Object({ id: Uuid, key_id: Uuid }),
+        params: Type.Object({ id: Uuid(), key_id: Uuid() }),
         response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 500) },
       },
     },

@@ -1,5 +1,7 @@
 /** Subscriptions: create, list, read (with the current period's quota), update. */
 import { Type } from "typebox"
+import { camelCaseKeys } from "../../core/casing.js"
+import { Nullable } from "../../core/formats.js"
 import { authenticate, requireAdmin, scopeFor } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { subscriptionBody } from "../mappers.js"
@@ -24,16 +26,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     },
     async (request, reply) => {
       requireAdmin(request)
-      const b = request.body
-      const subscription = await meter.createSubscription({
-        entityId: b.entity_id,
-        entityType: b.entity_type,
-        plan: b.plan,
-        ...(b.token_limit !== undefined ? { tokenLimit: b.token_limit } : {}),
-        ...(b.timezone !== undefined ? { timezone: b.timezone } : {}),
-        ...(b.period_start !== undefined ? { periodStart: b.period_start } : {}),
-        ...(b.status !== undefined ? { status: b.status } : {}),
-      })
+      const subscription = await meter.createSubscription(camelCaseKeys(request.body))
       reply.status(201)
       return subscriptionBody(subscription, await meter.getQuota(subscription.id))
     },
@@ -56,9 +49,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
         response: {
           200: Type.Object({
             subscriptions: Type.Array(Type.Ref("Subscription")),
-            next_after: Type.Union([Type.String(), Type.Null()], {
-              description: "Pass as `after` for the next page.",
-            }),
+            next_after: Nullable(Type.String(), "Pass as `after` for the next page."),
           }),
           ...errorResponses(400, 401, 403, 500),
         },
@@ -111,13 +102,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     async (request) => {
       scopeFor(request, request.params.id)
       requireAdmin(request)
-      const b = request.body
-      const subscription = await meter.updateSubscription(request.params.id, {
-        ...(b.plan !== undefined ? { plan: b.plan } : {}),
-        ...(b.token_limit !== undefined ? { tokenLimit: b.token_limit } : {}),
-        ...(b.status !== undefined ? { status: b.status } : {}),
-        ...(b.timezone !== undefined ? { timezone: b.timezone } : {}),
-      })
+      const subscription = await meter.updateSubscription(request.params.id, camelCaseKeys(request.body))
       return subscriptionBody(subscription, await meter.getQuota(subscription.id))
     },
   )

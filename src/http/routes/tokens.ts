@@ -2,6 +2,7 @@
 import { performance } from "node:perf_hooks"
 import type { FastifyReply } from "fastify"
 import { Type } from "typebox"
+import { camelCaseKeys } from "../../core/casing.js"
 import { ValidationError } from "../../core/errors.js"
 import { isText, TEXT_RULE } from "../../core/formats.js"
 import type { Decision } from "../../meter/decisions.js"
@@ -70,19 +71,7 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics, config }) 
       const key = idempotencyKey(body.idempotency_key, request.headers["idempotency-key"])
       const started = performance.now()
       const decision = await meter.validateAndConsumeTokens(
-        {
-          entityId: body.entity_id,
-          entityType: body.entity_type,
-          estimatedTokens: body.estimated_tokens,
-          channel: body.channel,
-          ...(body.operation_type !== undefined ? { operationType: body.operation_type } : {}),
-          ...(body.chatbot_id !== undefined ? { chatbotId: body.chatbot_id } : {}),
-          ...(body.session_id !== undefined ? { sessionId: body.session_id } : {}),
-          ...(body.user_identifier !== undefined ? { userIdentifier: body.user_identifier } : {}),
-          ...(body.message !== undefined ? { message: body.message } : {}),
-          ...(body.message_length !== undefined ? { messageLength: body.message_length } : {}),
-          ...(key !== undefined ? { idempotencyKey: key } : {}),
-        },
+        { ...camelCaseKeys(body), ...(key !== undefined ? { idempotencyKey: key } : {}) },
         callerScope(request),
       )
       metrics.observeDecision(decision, (performance.now() - started) / 1000)
@@ -109,16 +98,8 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics, config }) 
       },
     },
     async (request) => {
-      const body = request.body
-      const result = await meter.settle(
-        body.usage_id,
-        {
-          actualTokens: body.actual_tokens,
-          ...(body.outcome !== undefined ? { outcome: body.outcome } : {}),
-          ...(body.latency_ms !== undefined ? { latencyMs: body.latency_ms } : {}),
-        },
-        callerScope(request),
-      )
+      const { usage_id: usageId, ...settle } = request.body
+      const result = await meter.settle(usageId, camelCaseKeys(settle), callerScope(request))
       return settleBody(result)
     },
   )

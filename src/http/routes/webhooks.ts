@@ -5,17 +5,12 @@
 import { type Static, Type } from "typebox"
 import type { Endpoint } from "../../alerts/service.js"
 import { ALERT_TYPES } from "../../core/alerts.js"
-import { Text } from "../../core/formats.js"
+import { DateTime, Nullable, Text, Uuid } from "../../core/formats.js"
 import { OneOf } from "../../meter/inputs.js"
 import type { DeliveryLogRow } from "../../storage/alerts.js"
 import { authenticate, scopeFor } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
-
-const Uuid = Type.String({ format: "uuid", maxLength: 36 })
-const DateTime = Type.String({ format: "date-time" })
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, description?: string) =>
-  Type.Union([schema, Type.Null()], description ? { description } : {})
 
 const EventTypes = Type.Array(OneOf(ALERT_TYPES, "An event type."), {
   minItems: 1,
@@ -38,8 +33,8 @@ export const WebhookEndpointSchema = Type.Object(
     description: Nullable(Type.String()),
     event_types: Type.Array(Type.String()),
     enabled: Type.Boolean(),
-    created_at: DateTime,
-    updated_at: DateTime,
+    created_at: DateTime(),
+    updated_at: DateTime(),
   },
   { $id: "WebhookEndpoint", description: "A webhook endpoint, without its secret." },
 )
@@ -80,16 +75,16 @@ export const DeliverySchema = Type.Object({
     "failed: every attempt failed; no more retries.",
   ),
   attempts: Type.Integer(),
-  next_attempt_at: Nullable(DateTime, "When a pending delivery is retried; null when due at once or done."),
-  last_attempt_at: Nullable(DateTime),
+  next_attempt_at: Nullable(DateTime(), "When a pending delivery is retried; null when due at once or done."),
+  last_attempt_at: Nullable(DateTime()),
   last_status_code: Nullable(Type.Integer()),
   last_error: Nullable(Type.String()),
-  delivered_at: Nullable(DateTime),
-  created_at: DateTime,
+  delivered_at: Nullable(DateTime()),
+  created_at: DateTime(),
 })
 
-const Params = Type.Object({ id: Uuid })
-const EndpointParams = Type.Object({ id: Uuid, webhook_id: Uuid })
+const Params = Type.Object({ id: Uuid() })
+const EndpointParams = Type.Object({ id: Uuid(), webhook_id: Uuid() })
 /** A webhook endpoint as the API answers it, and one delivery-log row (the dashboard imports these). */
 export type EndpointBody = Static<typeof WebhookEndpointSchema>
 export type DeliveryBody = Static<typeof DeliverySchema>

@@ -1,0 +1,125 @@
+/**
+ * The analytics answers as domain values (camelCase, instants as Dates). `http` maps them to the API's
+ * snake_case bodies (src/http/analytics-schemas.ts, where every metric's definition is written) with the
+ * one mapper in src/core/casing.ts; the compiler checks that the two agree field for field.
+ */
+import type { Channel } from "../core/channels.js"
+import type { DenialReason } from "../core/decision.js"
+
+/** A range of local days and the exact interval it covers, end excluded. */
+export interface Period {
+  from: string
+  to: string
+  days: number
+  start: Date
+  end: Date
+}
+
+/** Denied turns by reason, every reason present. */
+export type DeniedByReason = Record<DenialReason, number>
+
+export interface HourlyBucket {
+  hour: number
+  tokensUsed: number
+  messageCount: number
+}
+
+export interface DailyPoint {
+  date: string
+  tokensUsed: number
+  messageCount: number
+}
+
+export type TrendDirection = "increasing" | "decreasing" | "stable"
+export type PerformanceRating = "Excellent" | "Good" | "Average" | "Poor"
+
+/**
+ * The counts and derived figures shared by a channel and the totals. The names follow the wire (see the
+ * glossary in ARCHITECTURE.md): `tokensUsed` is billed tokens, `messageCount` the allowed turns,
+ * `deniedCount` the denied ones.
+ */
+export interface UsageFigures {
+  tokensUsed: number
+  rawTokens: number
+  messageCount: number
+  deniedCount: number
+  deniedByReason: DeniedByReason
+  uniqueUsers: number
+  avgTokensPerMessage: number
+  peakUsageHour: number | null
+  growth: { tokensUsed: number | null; messageCount: number | null; uniqueUsers: number | null }
+  previous: { tokensUsed: number; messageCount: number; uniqueUsers: number }
+  trendDirection: TrendDirection
+  trendSlope: number
+}
+
+/** A channel's share, efficiency and rating, relative to the channels of the answer. */
+export interface ChannelScores {
+  usageShare: number
+  messagesPer1kTokens: number | null
+  efficiencyScore: number | null
+  performanceRating: PerformanceRating | null
+}
+
+export interface TotalStats extends UsageFigures {
+  hourlyDistribution: HourlyBucket[]
+  dailyTrends: DailyPoint[]
+}
+
+export interface ChannelStats extends TotalStats, ChannelScores {
+  channel: Channel
+}
+
+interface AnswerHeader {
+  subscriptionId: string
+  timezone: string
+  period: Period
+  previousPeriod: Period
+  generatedAt: Date
+}
+
+export interface ComprehensiveAnalytics extends AnswerHeader {
+  channels: ChannelStats[]
+  totals: TotalStats
+}
+
+export interface ComparisonRow extends UsageFigures, ChannelScores {
+  rank: number
+  channel: Channel
+}
+
+export type BestWorst = { best: Channel; worst: Channel } | null
+
+export interface Comparison extends AnswerHeader {
+  channels: ComparisonRow[]
+  bestAndWorst: {
+    tokensUsed: BestWorst
+    messageCount: BestWorst
+    uniqueUsers: BestWorst
+    avgTokensPerMessage: BestWorst
+    usageShare: BestWorst
+    efficiencyScore: BestWorst
+    tokensGrowth: BestWorst
+  }
+  totals: Pick<
+    UsageFigures,
+    "tokensUsed" | "rawTokens" | "messageCount" | "deniedCount" | "uniqueUsers" | "avgTokensPerMessage"
+  >
+}
+
+export interface TrendPoint {
+  start: Date
+  date: string
+  hour: number | null
+  tokensUsed: number
+  rawTokens: number
+  messageCount: number
+  deniedCount: number
+}
+
+export interface Trends extends AnswerHeader {
+  channel: Channel
+  granularity: "daily" | "hourly"
+  points: TrendPoint[]
+  summary: UsageFigures
+}
