@@ -1,6 +1,6 @@
--- One charging rule (issue 12). From here on every database function is a file in src/storage/functions
--- holding its current definition; a migration applies it with a psql include line (ARCHITECTURE.md,
--- "Database functions"). The files were first written as migrations 0001-0008 left the functions.
+-- One charging rule (issue 12). Every database function is a file in src/storage/functions holding its
+-- current definition; a migration applies it with a psql include line (ARCHITECTURE.md, "Database
+-- functions"), as 0008 does. The files were first written as migrations 0001-0008 left the functions.
 --
 -- * omnimeter_write_turns writes decided turns to the ledger, claiming a charged turn's idempotency key
 --   first. omnimeter_consume_batch's fast and exact paths and the usage import (insertImportedTurns) all
