@@ -59,11 +59,23 @@ export function snakeCaseProperties<P extends Record<string, unknown>>(propertie
  * @example camelCaseKeys({ entity_id: "e1", chatbot_id: undefined }) // { entityId: "e1" }
  */
 export function camelCaseKeys<T extends object>(body: T): CamelCaseKeys<T> {
-  return Object.fromEntries(
-    Object.entries(body)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => [camelCase(k), v]),
-  ) as CamelCaseKeys<T>
+  const result: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(body)) if (value !== undefined) result[camelKey(key)] = value
+  return result as CamelCaseKeys<T>
+}
+
+/**
+ * Key names repeat on every request of the hot path, and the schemas admit only their own: remembered
+ * (a bounded map, in case a caller's body ever brings names of its own).
+ */
+const CAMEL_KEYS = new Map<string, string>()
+function camelKey(key: string): string {
+  let camel = CAMEL_KEYS.get(key)
+  if (camel === undefined) {
+    camel = camelCase(key)
+    if (CAMEL_KEYS.size < 1024) CAMEL_KEYS.set(key, camel)
+  }
+  return camel
 }
 
 /**
