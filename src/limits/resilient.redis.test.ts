@@ -2,11 +2,10 @@
  * The resilient limiter against a real Redis that dies, hangs and comes back: each test runs its own
  * `redis-server` child on a random port, so it can be killed without touching the shared test server.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import net from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Redis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
+import { freePort, type RunningProcess, startRedisServer } from "../../test/support/processes.js"
 import type { RateLimitResult } from "./rate-limiter.js"
 import { createRedisClient, type RedisClient, RedisRateLimiter } from "./redis.js"
 import {
@@ -19,23 +18,14 @@ const request = { key: "sub:whatsapp", requestsPerMinute: 3, tokensPerMinute: 1_
 
 /** A throwaway redis-server: no persistence, killed after each test. */
 class RedisServer {
-  private process: ChildProcess | undefined
+  private process: RunningProcess | undefined
 
   private constructor(readonly port: number) {}
 
-  /** Starts on a free random port (retrying if another process takes it first). */
   static async start(): Promise<RedisServer> {
-    for (let attempt = 0; attempt < 5; attempt += 1) {
-      const server = new RedisServer(20_000 + Math.floor(Math.random() * 20_000))
-      if (!(await portIsFree(server.port))) continue
-      try {
-        await server.restart()
-        return server
-      } catch {
-        await server.kill()
-      }
-    }
-    throw new Error("could not start redis-server on a free port")
+    const server = new RedisServer(await freePort())
+    await server.restart()
+    return server
   }
 
   get url(): string {
@@ -43,63 +33,21 @@ class RedisServer {
   }
 
   /** (Re)starts the server on its port and resolves once it accepts connections. */
-  restart(): Promise<void> {
-    const child = spawn(
-      "redis-server",
-      [
-        "--port",
-        String(this.port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        // DEBUG SLEEP makes this server slow on purpose.
-        "--enable-debug-command",
-        "local",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    )
-    this.process = child
-    return new Promise((resolve, reject) => {
-      let output = ""
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 5_000)
-      child.stdout?.on("data", (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes("Ready to accept connections")) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      child.once("exit", () => {
-        clearTimeout(timer)
-        reject(new Error(`redis-server exited:\n${output}`))
-      })
-    })
+  async restart(): Promise<void> {
+    this.process = await startRedisServer(this.port)
   }
 
   /** Freezes the server: connections stay open but nothing is answered, like a hung host. */
   pause(): void {
-    this.process?.kill("SIGSTOP")
+    this.process?.child.kill("SIGSTOP")
   }
 
+  /** Stops it with no grace (SIGTERM, then SIGKILL at once: a frozen server too); resolves once it exited. */
   async kill(): Promise<void> {
-    const child = this.process
+    const running = this.process
     this.process = undefined
-    if (!child || child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise((resolve) => child.once("exit", resolve))
-    child.kill("SIGKILL")
-    await exited
+    await running?.stop(0)
   }
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer()
-    probe.once("error", () => resolve(false))
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)))
-  })
 }
 
 let server: RedisServer | undefined

@@ -1,6 +1,6 @@
 import pg from "pg"
 import { describe, expect, it } from "vitest"
-import { freePort } from "../../test/support/postgres-cluster.js"
+import { freePort } from "../../test/support/processes.js"
 import { DatabaseUnavailableError, OmnimeterError } from "../core/errors.js"
 import { type DatabaseAvailability, GuardedPool, isConnectionLoss } from "./connection.js"
 

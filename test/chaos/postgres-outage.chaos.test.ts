@@ -11,8 +11,8 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createSubscription, type TestSubscription } from "../support/fleet.js"
 import { ADMIN_KEY } from "../support/http.js"
-import { freePort, type PostgresCluster, startPostgresCluster } from "../support/postgres-cluster.js"
-import { type ServerProcess, startServerProcess } from "../support/processes.js"
+import { type PostgresCluster, startPostgresCluster } from "../support/postgres-cluster.js"
+import { freePort, type ServerProcess, startServerProcess } from "../support/processes.js"
 
 const DATABASE = "outage"
 const headers = { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }

@@ -20,8 +20,7 @@ import {
   metricSum,
 } from "../support/fleet.js"
 import { ADMIN_KEY } from "../support/http.js"
-import { freePort } from "../support/postgres-cluster.js"
-import { type ServerProcess, startServerProcess } from "../support/processes.js"
+import { freePort, type ServerProcess, startServerProcess } from "../support/processes.js"
 import { type RedisCluster, startRedisCluster } from "../support/redis-cluster.js"
 
 const PREFIX = `omnimeter-chaos-${randomBytes(4).toString("hex")}:`

@@ -29,8 +29,8 @@ import {
   runLoad,
 } from "../support/fleet.js"
 import { ADMIN_KEY } from "../support/http.js"
-import { freePort } from "../support/postgres-cluster.js"
 import {
+  freePort,
   type RunningProcess,
   type ServerProcess,
   startRedisServer,

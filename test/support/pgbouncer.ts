@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import pg from "pg"
-import { freePort } from "./postgres-cluster.js"
+import { freePort } from "./processes.js"
 
 export const PGBOUNCER_PATH = process.env.OMNIMETER_TEST_PGBOUNCER ?? "/usr/sbin/pgbouncer"
 

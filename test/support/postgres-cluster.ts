@@ -6,26 +6,13 @@
  */
 import { execFile, execFileSync } from "node:child_process"
 import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs"
-import net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import pg from "pg"
+import { freePort } from "./processes.js"
 
 const exec = promisify(execFile)
-
-/** A free TCP port on 127.0.0.1 (bound, read, released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 function binary(name: string): string {
   const dir = process.env.OMNIMETER_TEST_PG_BIN

@@ -3,6 +3,7 @@
  * through tsx, so no build is needed) and a private redis-server. Each is stopped by its own pid only.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import net from "node:net"
 import { fileURLToPath } from "node:url"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
@@ -131,4 +132,17 @@ export async function startRedisServer(port: number): Promise<RunningProcess> {
   })
   await Promise.race([waitForOutput(redis, /Ready to accept connections/, 20_000), failed])
   return redis
+}
+
+/** A free TCP port on 127.0.0.1 (bound, read, released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
 }

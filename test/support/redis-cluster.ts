@@ -9,8 +9,7 @@ import net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { freePort } from "./postgres-cluster.js"
-import { redisServerPath } from "./processes.js"
+import { freePort, redisServerPath } from "./processes.js"
 
 const exec = promisify(execFile)
 
