@@ -8,6 +8,11 @@ import { randomBytes } from "node:crypto"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createScratchPostgres } from "./support/database.js"
+import {
+  createSubscription,
+  ledgerOf as ledgerOfSubscription,
+  type TestSubscription,
+} from "./support/fleet.js"
 import { ADMIN_KEY } from "./support/http.js"
 import { type ServerProcess, startServerProcess } from "./support/processes.js"
 
@@ -53,25 +58,9 @@ async function call(instance: number, method: string, path: string, body?: unkno
   return { status: response.status, body: (await response.json()) as Record<string, unknown> }
 }
 
-async function subscription(
-  tokenLimit: number,
-  requestsPerMinute: number,
-): Promise<{ id: string; entityId: string }> {
-  const entityId = `multi-${randomBytes(6).toString("hex")}`
-  const created = await call(0, "POST", "/api/subscriptions", {
-    entity_id: entityId,
-    entity_type: "organization",
-    plan: "enterprise",
-    token_limit: tokenLimit,
-  })
-  expect(created.status).toBe(201)
-  const id = String(created.body.id)
-  const configured = await call(0, "PUT", `/api/onboarding/subscription/${id}/channels/website/config`, {
-    requests_per_minute: requestsPerMinute,
-    tokens_per_minute: 100_000_000,
-  })
-  expect(configured.status).toBe(200)
-  return { id, entityId }
+/** A subscription whose `website` channel allows `requestsPerMinute`, made through the first instance. */
+function subscription(tokenLimit: number, requestsPerMinute: number): Promise<TestSubscription> {
+  return createSubscription(servers[0] as ServerProcess, tokenLimit, requestsPerMinute)
 }
 
 /** Runs `count` calls, `concurrency` at a time, the i-th on instance i mod 3. */
@@ -106,25 +95,9 @@ function consume(instance: number, entityId: string, estimatedTokens: number, ke
   )
 }
 
-async function ledgerOf(subscriptionId: string) {
-  const rows = await sql.query<{ status: string; denial_reason: string | null; billed: string; n: string }>(
-    `select status, denial_reason, sum(billed_tokens) as billed, count(*) as n from token_usage_logs
-     where subscription_id = $1 group by 1, 2`,
-    [subscriptionId],
-  )
-  const counter = await sql.query<{ used: string }>(
-    "select coalesce(sum(used_tokens), 0) as used from quota_counters where subscription_id = $1",
-    [subscriptionId],
-  )
-  const charged = rows.rows.filter((r) => r.status !== "denied")
-  return {
-    chargedRows: charged.reduce((sum, r) => sum + Number(r.n), 0),
-    chargedTokens: charged.reduce((sum, r) => sum + Number(r.billed), 0),
-    counter: Number(counter.rows[0]?.used ?? 0),
-    denials: Object.fromEntries(
-      rows.rows.filter((r) => r.status === "denied").map((r) => [r.denial_reason, Number(r.n)]),
-    ),
-  }
+/** The ledger as SQL sees it (test/support/fleet.ts), on this suite's database. */
+function ledgerOf(subscriptionId: string) {
+  return ledgerOfSubscription(sql, subscriptionId)
 }
 
 describe("three instances on one PostgreSQL and one Redis", () => {
