@@ -4,6 +4,7 @@
  */
 import { OmnimeterError } from "./core/errors.js"
 import { isValidTimeZone } from "./core/subscription.js"
+import { METER_DEFAULTS } from "./meter/defaults.js"
 
 export interface Config {
   host: string
@@ -148,7 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const headersTimeoutMs = integer(env, "OMNIMETER_HEADERS_TIMEOUT_MS", 10_000, 500, 600_000)
   if (headersTimeoutMs > requestTimeoutMs)
     bad("OMNIMETER_HEADERS_TIMEOUT_MS", "must not be longer than OMNIMETER_REQUEST_TIMEOUT_MS")
-  const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
+  const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || METER_DEFAULTS.defaultTimezone
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
   return Object.freeze({
@@ -186,8 +187,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     contextCacheTtlMs: env.OMNIMETER_CONTEXT_CACHE_MS
       ? integer(env, "OMNIMETER_CONTEXT_CACHE_MS", 1000, 0, 600_000)
       : undefined,
-    groupCommitMaxBatch: integer(env, "OMNIMETER_GROUP_COMMIT_MAX_BATCH", 256, 1, 10_000),
-    groupCommitInFlight: integer(env, "OMNIMETER_GROUP_COMMIT_IN_FLIGHT", 4, 1, 64),
+    groupCommitMaxBatch: integer(
+      env,
+      "OMNIMETER_GROUP_COMMIT_MAX_BATCH",
+      METER_DEFAULTS.groupCommitMaxBatch,
+      1,
+      10_000,
+    ),
+    groupCommitInFlight: integer(
+      env,
+      "OMNIMETER_GROUP_COMMIT_IN_FLIGHT",
+      METER_DEFAULTS.groupCommitInFlight,
+      1,
+      64,
+    ),
     ledgerRetentionMonths: integer(env, "OMNIMETER_LEDGER_RETENTION_MONTHS", 0, 0, 1200),
   })
 }

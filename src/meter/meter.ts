@@ -54,6 +54,7 @@ import type {
   QuotaStatus,
   SettleResult,
 } from "./decisions.js"
+import { METER_DEFAULTS } from "./defaults.js"
 import {
   type ChannelConfigPatch,
   type ConsumeInput,
@@ -142,19 +143,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   )
 }
 
-/**
- * Every default of a meter, in one place: {@link createMeter} (the library) and the server's composition
- * root (src/container.ts, which calls createMeter with its configuration) both build through here.
- */
-export const METER_DEFAULTS = Object.freeze({
-  defaultTimezone: "UTC",
-  /** One process owns the database (the embedded one): every change goes through this meter and is seen. */
-  contextCacheTtlMsSingleProcess: 60_000,
-  /** Other instances may change a subscription; this bounds how long this one decides with the old settings. */
-  contextCacheTtlMsShared: 1_000,
-  /** Batches in flight at once, at most the transactions the database can run at once. */
-  groupCommitInFlight: 4,
-})
+export { METER_DEFAULTS } from "./defaults.js"
 
 export class Meter {
   private readonly database: Database

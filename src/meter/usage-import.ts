@@ -19,7 +19,7 @@ import { CHANNELS, type Channel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
 import { resolveChannelSettings } from "../core/decision.js"
 import { type ErrorCode, OmnimeterError } from "../core/errors.js"
-import { DateTime, Id } from "../core/formats.js"
+import { DateTime, Id, Uuid } from "../core/formats.js"
 import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
 import { validate } from "../core/validate.js"
@@ -34,7 +34,7 @@ import { ChannelSchema, TokenCount } from "./inputs.js"
 
 export const ImportLineSchema = Type.Object(
   {
-    subscription_id: Type.Optional(Type.String({ format: "uuid" })),
+    subscription_id: Type.Optional(Uuid()),
     entity_id: Type.Optional(Id(255)),
     entity_type: Type.Optional(Id(64)),
     channel: ChannelSchema,

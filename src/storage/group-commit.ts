@@ -34,6 +34,9 @@
  *   bounded by one connection's statement rate (times the batch size).
  */
 
+/** The defaults of {@link GroupCommitOptions}. */
+export const GROUP_COMMIT_DEFAULTS = Object.freeze({ maxBatch: 256, maxInFlight: 4 })
+
 export interface GroupCommitOptions<I = unknown, O = unknown> {
   /** Most items per batch. Default 256. */
   maxBatch?: number
@@ -111,8 +114,8 @@ export class GroupCommitter<I, O> {
     private readonly execute: (items: I[]) => Promise<O[]>,
     options: GroupCommitOptions<I, O> = {},
   ) {
-    this.maxBatch = options.maxBatch ?? 256
-    const maxInFlight = options.maxInFlight ?? 4
+    this.maxBatch = options.maxBatch ?? GROUP_COMMIT_DEFAULTS.maxBatch
+    const maxInFlight = options.maxInFlight ?? GROUP_COMMIT_DEFAULTS.maxInFlight
     this.conflictRetries = options.conflictRetries ?? 3
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1)
       throw new RangeError(`maxBatch must be a positive integer (got ${this.maxBatch})`)

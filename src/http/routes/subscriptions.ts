@@ -1,7 +1,7 @@
 /** Subscriptions: create, list, read (with the current period's quota), update. */
 import { Type } from "typebox"
 import { camelCaseKeys } from "../../core/casing.js"
-import { Nullable } from "../../core/formats.js"
+import { Nullable, Uuid } from "../../core/formats.js"
 import { authenticate, requireAdmin, scopeFor } from "../auth.js"
 import { errorResponses } from "../errors.js"
 import { subscriptionBody } from "../mappers.js"
@@ -42,9 +42,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
         security: bearerSecurity,
         querystring: Type.Object({
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-          after: Type.Optional(
-            Type.String({ format: "uuid", description: "Return subscriptions after this id." }),
-          ),
+          after: Type.Optional(Uuid("Return subscriptions after this id.")),
         }),
         response: {
           200: Type.Object({
