@@ -341,7 +341,8 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
     denial_reason: t.denialReason ?? null,
     billed: t.denialReason ? 0 : t.billedTokens,
   }))
-  // omnimeter_write_turns (src/storage/functions/write_turns.sql) writes them as live turns are written:
+  // omnimeter_write_turns (src/storage/functions/write_turns.sql) writes them as live turns are written, and
+  // omnimeter_charge_quota (charge_quota.sql) adds them to the counters as it adds live turns:
   // a keyed, charged turn claims its key first, and one whose key is held (an earlier import, a live turn,
   // a concurrent twin that commits, or an earlier twin in this batch) is not written. Denials hold no key.
   const result = await sql<{ inserted: number }>`
@@ -358,11 +359,14 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
           raw_tokens, raw_tokens, billed, token_multiplier, null, idempotency_key, period_start, created_at,
           case when denial_reason is null then created_at end)::omnimeter_ledger_row
         from input order by ordinality)) w
+    ), charges as (
+      select subscription_id, period_start, sum(billed_tokens)::bigint as tokens
+      from written where status <> 'denied' group by 1, 2
     ), counted as (
-      insert into quota_counters as q (subscription_id, period_start, used_tokens)
-      select subscription_id, period_start, sum(billed_tokens)::bigint from written where status <> 'denied' group by 1, 2
-      on conflict (subscription_id, period_start) do update set used_tokens = q.used_tokens + excluded.used_tokens
-      returning 1
+      -- History is charged uncapped: those turns happened, whatever the limit says today.
+      select c.* from omnimeter_charge_quota(
+        array(select subscription_id from charges), array(select period_start from charges),
+        array(select tokens from charges), false) c
     )
     select (select count(*) from written)::int as inserted, (select count(*) from counted)::int as periods
   `.execute(db)

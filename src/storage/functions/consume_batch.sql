@@ -51,16 +51,11 @@ BEGIN
         SELECT 1 FROM usage_idempotency_keys k
         WHERE k.subscription_id = g.subscription_id AND k.idempotency_key = g.idempotency_key))
   ), charged AS (
-    INSERT INTO quota_counters AS q (subscription_id, period_start, used_tokens)
-    SELECT g.subscription_id, g.period_start, g.total
-    FROM groups g JOIN subscriptions s ON s.id = g.subscription_id
-    WHERE g.total <= s.token_limit
-    ORDER BY g.subscription_id, g.period_start
-    ON CONFLICT (subscription_id, period_start) DO UPDATE
-      SET used_tokens = q.used_tokens + excluded.used_tokens
-      WHERE q.used_tokens + excluded.used_tokens
-        <= (SELECT s2.token_limit FROM subscriptions s2 WHERE s2.id = q.subscription_id)
-    RETURNING q.subscription_id, q.period_start, q.used_tokens
+    SELECT c.* FROM omnimeter_charge_quota(
+      ARRAY(SELECT g.subscription_id FROM groups g ORDER BY g.subscription_id, g.period_start),
+      ARRAY(SELECT g.period_start FROM groups g ORDER BY g.subscription_id, g.period_start),
+      ARRAY(SELECT g.total FROM groups g ORDER BY g.subscription_id, g.period_start),
+      true) c
   )
   -- (No join of one CTE with another here or below: the planner cannot estimate CTE sizes and picks
   -- nested loops, which made a batch of 256 quadratic; group totals are recomputed by window instead.)
@@ -173,14 +168,8 @@ BEGIN
       CONTINUE;
     END IF;
 
-    IF t.billed <= v_limit THEN
-      INSERT INTO quota_counters AS q (subscription_id, period_start, used_tokens)
-      VALUES (t.subscription_id, t.period_start, t.billed)
-      ON CONFLICT (subscription_id, period_start) DO UPDATE
-        SET used_tokens = q.used_tokens + excluded.used_tokens
-        WHERE q.used_tokens + excluded.used_tokens <= v_limit
-      RETURNING q.used_tokens INTO v_used;
-    END IF;
+    SELECT c.used_tokens INTO v_used
+    FROM omnimeter_charge_quota(ARRAY[t.subscription_id], ARRAY[t.period_start], ARRAY[t.billed], true) c;
 
     IF v_used IS NULL THEN
       -- Over quota. A keyed turn whose twin was charged meanwhile (the twin held the counter row this turn
