@@ -34,11 +34,11 @@ import { type GroupCommitOptions, GroupCommitter } from "../storage/group-commit
 import {
   type BatchOutcome,
   type BatchTurn,
-  type ChargedUsage,
+  type ChargedTurn,
   consumeBatch,
   findBatchOutcomes,
-  findChargedUsageByKey,
-  settleUsage,
+  findChargedTurnByKey,
+  settleTurn,
   usedTokensInPeriod,
 } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
@@ -263,7 +263,7 @@ export class Meter {
     }
 
     if (turn.idempotencyKey) {
-      const previous = await findChargedUsageByKey(this.database.db, subscription.id, turn.idempotencyKey)
+      const previous = await findChargedTurnByKey(this.database.db, subscription.id, turn.idempotencyKey)
       if (previous) return this.replay(subscription, previous, settings.priority)
     }
 
@@ -353,14 +353,14 @@ export class Meter {
   ): Promise<AllowedDecision> {
     const previous =
       turn.idempotencyKey &&
-      (await findChargedUsageByKey(this.database.db, subscription.id, turn.idempotencyKey))
+      (await findChargedTurnByKey(this.database.db, subscription.id, turn.idempotencyKey))
     if (!previous) throw new OmnimeterError("internal_error", "idempotent turn vanished after a key conflict")
     return this.replay(subscription, previous, priority)
   }
 
   private async replay(
     subscription: Subscription,
-    previous: ChargedUsage,
+    previous: ChargedTurn,
     priority: number,
   ): Promise<AllowedDecision> {
     const period = billingPeriodAt(subscription.periodAnchor, previous.periodStart)
@@ -390,7 +390,7 @@ export class Meter {
     if (!isUuid(usageId)) throw new ValidationError("usageId", "must be a UUID")
     const settle = validate(SettleInputSchema, input)
     const outcome = await this.inScope(scope, (db) =>
-      settleUsage(db, {
+      settleTurn(db, {
         usageId,
         actualTokens: settle.actualTokens,
         settledAt: new Date(this.clock.now()),

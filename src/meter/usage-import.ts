@@ -99,7 +99,7 @@ interface Target {
 }
 
 /** Imports NDJSON lines from `lines` (one string per line, without the newline). */
-export async function importUsage(
+export async function importTurns(
   database: Database,
   clock: Clock,
   lines: AsyncIterable<string>,

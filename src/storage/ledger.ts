@@ -167,7 +167,7 @@ export async function findBatchOutcomes(
 }
 
 /** A charged (not denied) ledger row, as replays and settlement need it. */
-export interface ChargedUsage {
+export interface ChargedTurn {
   usageId: string
   subscriptionId: string
   channel: Channel
@@ -180,11 +180,11 @@ export interface ChargedUsage {
   createdAt: Date
 }
 
-export async function findChargedUsageByKey(
+export async function findChargedTurnByKey(
   db: Kysely<DB>,
   subscriptionId: string,
   idempotencyKey: string,
-): Promise<ChargedUsage | undefined> {
+): Promise<ChargedTurn | undefined> {
   // The key table finds the row's id and month (a miss, the common case, ends here with one primary-key
   // probe); the ledger row is then read from that one partition. Two plain queries plan faster than a join
   // over every partition, which matters on this per-turn path.
@@ -263,7 +263,7 @@ export type SettleOutcome =
  * and then find the row no longer `estimated`, so it changes nothing. Billing uses numeric arithmetic in
  * the database: `ceil(actual * multiplier)` is exact there too.
  */
-export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promise<SettleOutcome> {
+export async function settleTurn(db: Kysely<DB>, request: SettleRequest): Promise<SettleOutcome> {
   const result = await sql<{
     subscription_id: string
     channel: string

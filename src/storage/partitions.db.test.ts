@@ -11,13 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createScratchPostgres, openTestDatabase, testEngine } from "../../test/support/database.js"
 import { uuidV7 } from "../core/ids.js"
 import type { Database } from "./database.js"
-import {
-  type BatchTurn,
-  consumeBatch,
-  type ImportedTurn,
-  insertImportedTurns,
-  settleUsage,
-} from "./ledger.js"
+import { type BatchTurn, consumeBatch, type ImportedTurn, insertImportedTurns, settleTurn } from "./ledger.js"
 import { migrateToLatest, SqlFileMigrationProvider } from "./migrator.js"
 import {
   dropExpiredLedgerPartitions,
@@ -216,7 +210,7 @@ describe("the partitioned ledger", () => {
       [may, 4],
       [old, 13],
     ] as const) {
-      const outcome = await settleUsage(database.db, {
+      const outcome = await settleTurn(database.db, {
         usageId,
         actualTokens: actual,
         settledAt: new Date("2031-06-01T00:00:00Z"),
@@ -228,7 +222,7 @@ describe("the partitioned ledger", () => {
     expect(await counter(database.db, sub, new Date("2031-03-01T00:00:00Z"))).toBe(25)
     expect(await counter(database.db, sub, new Date("2031-05-01T00:00:00Z"))).toBe(4)
     expect(await counter(database.db, sub, new Date("2019-06-01T00:00:00Z"))).toBe(13)
-    const again = await settleUsage(database.db, {
+    const again = await settleTurn(database.db, {
       usageId: may,
       actualTokens: 99,
       settledAt: new Date("2031-06-01T00:00:00Z"),
@@ -236,7 +230,7 @@ describe("the partitioned ledger", () => {
       latencyMs: 5,
     })
     expect(again.kind).toBe("already_settled")
-    const missing = await settleUsage(database.db, {
+    const missing = await settleTurn(database.db, {
       usageId: randomUUID(),
       actualTokens: 1,
       settledAt: new Date("2031-06-01T00:00:00Z"),
@@ -483,7 +477,7 @@ describe("migration 0007 on an existing ledger", () => {
         turn(sub, "2026-11-03T00:00:00Z", { idempotencyKey: "denied-key" }),
       ])
       expect(denied?.kind).toBe("allowed")
-      const settled = await settleUsage(db, {
+      const settled = await settleTurn(db, {
         usageId: sept.usageId,
         actualTokens: 30,
         settledAt: new Date("2026-11-03T00:00:00Z"),

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Channel } from "../../src/core/channels.js"
 import { ManualClock } from "../../src/core/clock.js"
-import { importUsage } from "../../src/meter/usage-import.js"
+import { importTurns } from "../../src/meter/usage-import.js"
 import { listAlerts } from "../../src/storage/alerts.js"
 import { startTestApp, type TestApp } from "../support/http.js"
 
@@ -48,7 +48,7 @@ async function history(subscriptionId: string, channel: Channel, start: number, 
       })
     }
   }
-  const report = await importUsage(t.container.database, clock, lines())
+  const report = await importTurns(t.container.database, clock, lines())
   expect(report.rejectedCount).toBe(0)
 }
 

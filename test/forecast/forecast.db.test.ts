@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Channel } from "../../src/core/channels.js"
 import { ManualClock } from "../../src/core/clock.js"
-import { importUsage } from "../../src/meter/usage-import.js"
+import { importTurns as importLines } from "../../src/meter/usage-import.js"
 import { startTestApp, type TestApp } from "../support/http.js"
 import { expectDocumented } from "../support/openapi.js"
 
@@ -33,7 +33,7 @@ async function importTurns(
       })
     }
   }
-  const report = await importUsage(t.container.database, clock, lines())
+  const report = await importLines(t.container.database, clock, lines())
   expect(report.rejectedCount).toBe(0)
 }
 

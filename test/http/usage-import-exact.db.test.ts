@@ -6,7 +6,7 @@
 import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ManualClock } from "../../src/core/clock.js"
-import { ImportInterruptedError, importUsage } from "../../src/meter/usage-import.js"
+import { ImportInterruptedError, importTurns } from "../../src/meter/usage-import.js"
 import { startTestApp, type TestApp } from "../support/http.js"
 import { expectDocumented } from "../support/openapi.js"
 
@@ -228,7 +228,7 @@ describe("an import cut off part-way", () => {
       yield "not json"
       throw new Error("connection reset by peer")
     }
-    const error = await importUsage(t.container.database, clock, broken(), { batchSize: 1000 }).catch(
+    const error = await importTurns(t.container.database, clock, broken(), { batchSize: 1000 }).catch(
       (e: unknown) => e,
     )
     expect(error).toBeInstanceOf(ImportInterruptedError)

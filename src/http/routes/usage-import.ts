@@ -2,7 +2,7 @@
 import { createInterface } from "node:readline"
 import { type Readable, Transform } from "node:stream"
 import { OmnimeterError } from "../../core/errors.js"
-import { importUsage } from "../../meter/usage-import.js"
+import { importTurns } from "../../meter/usage-import.js"
 import { authenticate, requireAdmin } from "../auth.js"
 import { errorResponses, ImportReportSchema } from "../errors.js"
 import { onRequestTimeout } from "../request-timeout.js"
@@ -108,7 +108,7 @@ export const usageImportRoutes: RouteModule = (app, container) => {
           )
         })
         const lines = createInterface({ input: limited, crlfDelay: Number.POSITIVE_INFINITY })
-        const report = await importUsage(
+        const report = await importTurns(
           container.database,
           container.clock,
           completeLines(lines, limit, limiter.exceeded),
