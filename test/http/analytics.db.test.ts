@@ -640,7 +640,11 @@ describe("the partial-day rule: trend and growth read only the complete days", (
   const expected = {
     completeTokens: 7 * 20 * perTurn,
     previousTokens: 7 * 18 * perTurn,
-    growth: { tokens_used: percent(140, 126), message_count: percent(140, 126), unique_users: percent(15, 9) },
+    growth: {
+      tokens_used: percent(140, 126),
+      message_count: percent(140, 126),
+      unique_users: percent(15, 9),
+    },
   }
 
   it("a period that includes today keeps today in its totals but out of its trend and growth", async () => {
