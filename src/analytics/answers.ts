@@ -13,6 +13,11 @@ export interface Period {
   days: number
   start: Date
   end: Date
+  /**
+   * The last complete local day of the period: `to` once the period is over, the day before today while
+   * it runs, null when not one of its days is over yet. Trend and growth read only the complete days.
+   */
+  completeTo: string | null
 }
 
 /** Denied turns by reason, every reason present. */
@@ -48,6 +53,8 @@ export interface UsageFigures {
   avgTokensPerMessage: number
   peakUsageHour: number | null
   growth: { tokensUsed: number | null; messageCount: number | null; uniqueUsers: number | null }
+  /** The figures of the period's complete days, which growth compares with `previous`. */
+  complete: { tokensUsed: number; messageCount: number; uniqueUsers: number }
   previous: { tokensUsed: number; messageCount: number; uniqueUsers: number }
   trendDirection: TrendDirection
   trendSlope: number

@@ -141,14 +141,31 @@ export function usersFromRows(rows: readonly UniqueUsersRow[]): UsersByChannel {
 export interface PeriodFigures {
   current: Figures
   users: number
+  /** Distinct users of the complete days (see `usageFields`). */
+  completeUsers: number
   previous: Figures
   previousUsers: number
 }
 
-/** The counts and derived figures shared by a channel and the totals. */
-export function usageFields(figures: PeriodFigures, dates: readonly LocalDate[]): UsageFigures {
+const sumOver = (values: ReadonlyMap<string, number>, dates: readonly LocalDate[]) =>
+  dates.reduce((sum, date) => sum + (values.get(date) ?? 0), 0)
+
+/**
+ * The counts and derived figures shared by a channel and the totals. `completeDates` are the period's days
+ * that are over: the trend is fitted on them, and growth compares their figures with `previous` (as many
+ * days just before the period), so today's unfinished day never reads as a fall. No complete day: stable,
+ * and every growth null.
+ */
+export function usageFields(figures: PeriodFigures, completeDates: readonly LocalDate[]): UsageFigures {
   const { current, previous } = figures
-  const trend = trendDirection(dates.map((date) => current.dailyTokens.get(date) ?? 0))
+  const trend = trendDirection(completeDates.map((date) => current.dailyTokens.get(date) ?? 0))
+  const complete = {
+    tokensUsed: sumOver(current.dailyTokens, completeDates),
+    messageCount: sumOver(current.dailyMessages, completeDates),
+    uniqueUsers: figures.completeUsers,
+  }
+  const growth = (now: number, before: number) =>
+    completeDates.length === 0 ? null : growthPercent(now, before)
   return {
     tokensUsed: current.tokens,
     rawTokens: current.rawTokens,
@@ -159,10 +176,11 @@ export function usageFields(figures: PeriodFigures, dates: readonly LocalDate[])
     avgTokensPerMessage: avgTokensPerMessage(current.tokens, current.messages),
     peakUsageHour: peakHour(current.hourlyTokens),
     growth: {
-      tokensUsed: growthPercent(current.tokens, previous.tokens),
-      messageCount: growthPercent(current.messages, previous.messages),
-      uniqueUsers: growthPercent(figures.users, figures.previousUsers),
+      tokensUsed: growth(complete.tokensUsed, previous.tokens),
+      messageCount: growth(complete.messageCount, previous.messages),
+      uniqueUsers: growth(complete.uniqueUsers, figures.previousUsers),
     },
+    complete,
     previous: {
       tokensUsed: previous.tokens,
       messageCount: previous.messages,

@@ -11,11 +11,14 @@ import { OmnimeterError, ValidationError } from "../core/errors.js"
 import type { Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../core/tenant.js"
 import {
+  addDays,
+  daysBetweenInclusive,
   eachDay,
   type LocalDate,
   localHoursBetween,
   localRangeToInstants,
   offsetsAreWholeHours,
+  todayIn,
   zonedStartOfDay,
 } from "../core/time-zones.js"
 import type { Database } from "../storage/database.js"
@@ -72,8 +75,15 @@ interface Resolved {
   subscription: Subscription
   range: AnalyticsRange
   dates: LocalDate[]
+  /** The period's days that are over (all of them once the period is), which trend and growth read. */
+  completeDates: LocalDate[]
+  /** The complete days' instants while the period runs (for their users); null when all days are. */
+  complete: QueryRange | null
   current: QueryRange
+  /** What growth compares against: as many days as `completeDates`, immediately before the period. */
   previous: QueryRange
+  previousFrom: LocalDate
+  previousTo: LocalDate
   queries: AnalyticsQueries
 }
 
@@ -106,11 +116,12 @@ export class AnalyticsService {
   ): Promise<ComprehensiveAnalytics> {
     return this.inScope(scope, async (db) => {
       const r = await this.resolve(db, subscriptionId, query)
-      const { current, previous, users, previousUsers } = await this.readPeriods(db, r)
+      const { current, previous, users, completeUsers, previousUsers } = await this.readPeriods(db, r)
       const scores = channelScores(current.channels)
       const figuresOf = (channel: Channel): PeriodFigures => ({
         current: required(current.channels.get(channel)),
         users: users.channels.get(channel) ?? 0,
+        completeUsers: completeUsers.channels.get(channel) ?? 0,
         previous: required(previous.channels.get(channel)),
         previousUsers: previousUsers.channels.get(channel) ?? 0,
       })
@@ -120,7 +131,7 @@ export class AnalyticsService {
           const figures = figuresOf(channel)
           return {
             channel,
-            ...usageFields(figures, r.dates),
+            ...usageFields(figures, r.completeDates),
             ...required(scores.get(channel)),
             hourlyDistribution: hourlyDistribution(figures.current),
             dailyTrends: dailyTrends(figures.current, r.dates),
@@ -131,10 +142,11 @@ export class AnalyticsService {
             {
               current: current.total,
               users: users.total,
+              completeUsers: completeUsers.total,
               previous: previous.total,
               previousUsers: previousUsers.total,
             },
-            r.dates,
+            r.completeDates,
           ),
           hourlyDistribution: hourlyDistribution(current.total),
           dailyTrends: dailyTrends(current.total, r.dates),
@@ -147,7 +159,7 @@ export class AnalyticsService {
   async comparison(subscriptionId: string, query: AnalyticsQuery, scope?: TenantScope): Promise<Comparison> {
     return this.inScope(scope, async (db) => {
       const r = await this.resolve(db, subscriptionId, query)
-      const { current, previous, users, previousUsers } = await this.readPeriods(db, r)
+      const { current, previous, users, completeUsers, previousUsers } = await this.readPeriods(db, r)
       const scores = channelScores(current.channels)
       const rows = r.range.channels.map((channel) => ({
         channel,
@@ -155,10 +167,11 @@ export class AnalyticsService {
           {
             current: required(current.channels.get(channel)),
             users: users.channels.get(channel) ?? 0,
+            completeUsers: completeUsers.channels.get(channel) ?? 0,
             previous: required(previous.channels.get(channel)),
             previousUsers: previousUsers.channels.get(channel) ?? 0,
           },
-          r.dates,
+          r.completeDates,
         ),
         ...required(scores.get(channel)),
       }))
@@ -166,10 +179,11 @@ export class AnalyticsService {
         {
           current: current.total,
           users: users.total,
+          completeUsers: completeUsers.total,
           previous: previous.total,
           previousUsers: previousUsers.total,
         },
-        r.dates,
+        r.completeDates,
       )
       return {
         ...this.header(r),
@@ -212,8 +226,12 @@ export class AnalyticsService {
         range: { ...resolved.range, channels: [channel] },
         current: { ...resolved.current, channels: [channel] },
         previous: { ...resolved.previous, channels: [channel] },
+        complete: resolved.complete === null ? null : { ...resolved.complete, channels: [channel] },
       }
-      const { current, previous, users, previousUsers, localDays } = await this.readPeriods(db, r)
+      const { current, previous, users, completeUsers, previousUsers, localDays } = await this.readPeriods(
+        db,
+        r,
+      )
       const figures = required(current.channels.get(channel))
       const points =
         granularity === "daily" ? dailyPoints(r, channel, localDays) : await this.hourlyPoints(db, r)
@@ -226,10 +244,11 @@ export class AnalyticsService {
           {
             current: figures,
             users: users.channels.get(channel) ?? 0,
+            completeUsers: completeUsers.channels.get(channel) ?? 0,
             previous: required(previous.channels.get(channel)),
             previousUsers: previousUsers.channels.get(channel) ?? 0,
           },
-          r.dates,
+          r.completeDates,
         ),
       }
     })
@@ -265,11 +284,12 @@ export class AnalyticsService {
   }
 
   private header(r: Resolved) {
+    const previousDays = daysBetweenInclusive(r.previousFrom, r.previousTo)
     return {
       subscriptionId: r.subscription.id,
       timezone: r.range.timeZone,
-      period: period(r.range.from, r.range.to, r.range.days, r.current),
-      previousPeriod: period(r.range.previousFrom, r.range.previousTo, r.range.days, r.previous),
+      period: period(r.range.from, r.range.to, r.range.days, r.current, r.completeDates.at(-1) ?? null),
+      previousPeriod: period(r.previousFrom, r.previousTo, previousDays, r.previous, r.previousTo),
       generatedAt: new Date(this.clock.now()),
     }
   }
@@ -279,14 +299,25 @@ export class AnalyticsService {
     if (subscription === undefined) {
       throw new OmnimeterError("subscription_not_found", `No subscription ${subscriptionId} exists.`)
     }
-    const range = resolveAnalyticsRange(query, subscription.timezone, new Date(this.clock.now()))
+    const now = new Date(this.clock.now())
+    const range = resolveAnalyticsRange(query, subscription.timezone, now)
     const at = (from: LocalDate, to: LocalDate): QueryRange => ({
       subscriptionId,
       ...localRangeToInstants(from, to, range.timeZone),
       channels: range.channels,
     })
     const current = at(range.from, range.to)
-    const previous = at(range.previousFrom, range.previousTo)
+    // The partial-day rule: today is not over and later days have not begun, so trend and growth read only
+    // the days before today, and growth compares them with as many days just before the period.
+    const dates = eachDay(range.from, range.to)
+    const today = todayIn(range.timeZone, now)
+    const completeDates = dates.filter((date) => date < today)
+    const running = completeDates.length < dates.length && completeDates.length > 0
+    const previousFrom = running ? addDays(range.from, -completeDates.length) : range.previousFrom
+    const previousTo = range.previousTo
+    const previous = at(previousFrom, previousTo)
+    const lastComplete = completeDates.at(-1)
+    const complete = running && lastComplete !== undefined ? at(range.from, lastComplete) : null
     // Buckets are 15 minutes of UTC: a period whose edges fall off that grid (a 19th-century local mean time)
     // is answered from the ledger, exactly, rather than approximately from the rollups.
     const aligned = [current.start, current.end, previous.start, previous.end].every(onGrid)
@@ -296,7 +327,18 @@ export class AnalyticsService {
         : offsetsAreWholeHours(previous.start, current.end, range.timeZone)
           ? hourlyRollupQueries
           : rollupQueries
-    return { subscription, range, dates: eachDay(range.from, range.to), current, previous, queries }
+    return {
+      subscription,
+      range,
+      dates,
+      completeDates,
+      complete,
+      current,
+      previous,
+      previousFrom,
+      previousTo,
+      queries,
+    }
   }
 
   private async readPeriods(
@@ -306,6 +348,7 @@ export class AnalyticsService {
     current: FiguresByChannel
     previous: FiguresByChannel
     users: UsersByChannel
+    completeUsers: UsersByChannel
     previousUsers: UsersByChannel
     localDays: LocalDayUsageRow[]
   }> {
@@ -320,14 +363,21 @@ export class AnalyticsService {
     const users = usersFromRows(userRows)
     const previous = figuresFromTotals(channels, previousRows)
     // No allowed turn before: no users either, and nothing to read.
+    const none: UsersByChannel = { channels: new Map<Channel, number>(), total: 0 }
     const previousUsers =
-      previous.total.messages === 0
-        ? { channels: new Map<Channel, number>(), total: 0 }
-        : usersFromRows(await r.queries.uniqueUsers(db, r.previous))
+      previous.total.messages === 0 ? none : usersFromRows(await r.queries.uniqueUsers(db, r.previous))
+    // Users of the complete days only: all of the period's once it is over, none before its first day ends.
+    const completeUsers =
+      r.completeDates.length === 0
+        ? none
+        : r.complete === null
+          ? users
+          : usersFromRows(await r.queries.uniqueUsers(db, r.complete))
     return {
       current: figuresFromLocalRows(channels, local.days, local.hours),
       previous,
       users,
+      completeUsers,
       previousUsers,
       localDays: local.days,
     }
@@ -390,8 +440,14 @@ function addToPoint(
   }
 }
 
-function period(from: LocalDate, to: LocalDate, days: number, instants: QueryRange): Period {
-  return { from, to, days, start: instants.start, end: instants.end }
+function period(
+  from: LocalDate,
+  to: LocalDate,
+  days: number,
+  instants: QueryRange,
+  completeTo: LocalDate | null,
+): Period {
+  return { from, to, days, start: instants.start, end: instants.end, completeTo }
 }
 
 function required<T>(value: T | undefined): T {

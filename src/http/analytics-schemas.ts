@@ -66,6 +66,10 @@ export const PeriodSchema = Type.Object(
     days: Type.Integer({ description: "Number of local days in the period." }),
     start: DateTime("The instant the period starts (start of `from` in the timezone)."),
     end: DateTime("The instant the period ends, excluded (start of the day after `to`)."),
+    complete_to: Nullable(
+      Type.String(),
+      "The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days.",
+    ),
   },
   {
     description:
@@ -91,7 +95,7 @@ export const GrowthSchema = Type.Object(
   },
   {
     description:
-      "100 * (current - previous) / previous against the equally long period immediately before, rounded to 2 decimals (half away from zero); null when the previous value is 0.",
+      "100 * (complete - previous) / previous, rounded to 2 decimals (half away from zero): the period's complete days (`complete`, see period.complete_to) against as many days immediately before them (`previous`, see previous_period). A period that is over compares all its days with the equally long period before; one that includes today leaves today (partial) and any later day out of both sides, so an unfinished day never reads as a fall. Null when the previous value is 0, and when no day of the period is complete.",
   },
 )
 
@@ -102,6 +106,18 @@ export const PreviousPeriodTotalsSchema = Type.Object(
     unique_users: Type.Integer(),
   },
   { description: "The same counts over the previous period, which growth compares against." },
+)
+
+export const CompletePeriodTotalsSchema = Type.Object(
+  {
+    tokens_used: Type.Integer(),
+    message_count: Type.Integer(),
+    unique_users: Type.Integer(),
+  },
+  {
+    description:
+      "The same counts over the period's complete days (from `from` to period.complete_to; all of it once the period is over; zero when no day is complete): what growth compares with `previous`.",
+  },
 )
 
 export const HourlyBucketSchema = Type.Object({
@@ -120,7 +136,7 @@ export type DailyPointBody = Static<typeof DailyPointSchema>
 
 const TrendDirectionSchema = OneOf(
   ["increasing", "decreasing", "stable"] as const,
-  "Least-squares slope of daily tokens_used over the period's days (zero-filled); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).",
+  "Least-squares slope of daily tokens_used over the period's complete days (zero-filled; today, partial, and later days are left out, see period.complete_to); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).",
 )
 const RatingSchema = Nullable(
   OneOf(["Excellent", "Good", "Average", "Poor"] as const),
@@ -149,9 +165,12 @@ const usageFields = {
     "Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage.",
   ),
   growth: GrowthSchema,
+  complete: CompletePeriodTotalsSchema,
   previous: PreviousPeriodTotalsSchema,
   trend_direction: TrendDirectionSchema,
-  trend_slope: Type.Number({ description: "The least-squares slope, tokens per day." }),
+  trend_slope: Type.Number({
+    description: "The least-squares slope over the complete days, tokens per day.",
+  }),
 }
 
 const channelScoreFields = {
@@ -200,6 +219,7 @@ const answerHeader = {
   subscription_id: Type.String(),
   timezone: Type.String({ description: "The IANA timezone days and hours are counted in." }),
   period: PeriodSchema,
+  // The days growth compares against (see GrowthSchema): as many as the period has complete days.
   previous_period: PeriodSchema,
   generated_at: DateTime(),
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import type { Socket } from "node:net"
+import compress from "@fastify/compress"
 import swagger from "@fastify/swagger"
 import swaggerUi from "@fastify/swagger-ui"
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox"
@@ -131,6 +132,11 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     )
   })
 
+  // Before the dashboard's static files, whose streams it must wrap. Brotli at quality 4 (the plugin's
+  // default; 11 costs far more CPU for a few percent) or gzip, whichever the client prefers; responses
+  // under 1 kB and event streams go out as they are. Request bodies are not inflated: the body limit
+  // counts bytes as they arrive, and no client of this API sends compressed bodies.
+  await app.register(compress, { encodings: ["br", "gzip"], globalDecompression: false })
   // After the hooks, so the dashboard's files carry the request id and are counted too.
   const dashboardDir = options.dashboardDir ?? DEFAULT_DASHBOARD_DIR
   const dashboard = dashboardDir !== false && (await registerDashboard(app, dashboardDir))

@@ -558,8 +558,14 @@ describe("freshness", () => {
     const sub = await t.subscription({ timezone: "Pacific/Kiritimati" })
     clock.set(new Date("2026-12-01T12:00:00Z")) // already 2026-12-02 in Kiritimati (+14)
     const body = (await get(`/api/onboarding/analytics/${sub.id}`, sub.key)).json()
-    expect(body.period).toMatchObject({ from: "2026-11-03", to: "2026-12-02", days: 30 })
-    expect(body.previous_period).toMatchObject({ from: "2026-10-04", to: "2026-11-02", days: 30 })
+    expect(body.period).toMatchObject({
+      from: "2026-11-03",
+      to: "2026-12-02",
+      days: 30,
+      complete_to: "2026-12-01",
+    })
+    // Today is partial, so growth compares the 29 complete days with the 29 before them.
+    expect(body.previous_period).toMatchObject({ from: "2026-10-05", to: "2026-11-02", days: 29 })
     expect(body.totals.daily_trends).toHaveLength(30)
     const utc = (await get(`/api/onboarding/analytics/${sub.id}?tz=UTC`, sub.key)).json()
     expect(utc.period).toMatchObject({ from: "2026-11-02", to: "2026-12-01" })
@@ -591,5 +597,134 @@ describe("freshness", () => {
     )
     expect(users).toMatchObject({ website: 1, whatsapp: 2, api: 0 })
     expect(body.totals.unique_users).toBe(2)
+  })
+})
+
+describe("the partial-day rule: trend and growth read only the complete days", () => {
+  // Clock: 2026-12-01 12:00 UTC. Seven flat days (20 turns each) before today, the seven before them with
+  // 18 a day, and today, unfinished, with one turn so far.
+  const RAW = 100
+  const perTurn = billed(RAW, "website")
+  let sub: { id: string; key: string }
+  const dayOf = (offset: number) => new Date(Date.UTC(2026, 10, 17 + offset)).toISOString().slice(0, 10)
+
+  beforeAll(async () => {
+    sub = await t.subscription({ period_start: "2025-01-01T00:00:00Z", timezone: "UTC" })
+    const lines: string[] = []
+    const line = (day: string, i: number, user: string) =>
+      JSON.stringify({
+        subscription_id: sub.id,
+        channel: "website",
+        created_at: `${day}T${String(1 + (i % 9)).padStart(2, "0")}:00:${String(i).padStart(2, "0")}Z`,
+        raw_tokens: RAW,
+        user_identifier: user,
+      })
+    for (let offset = 0; offset < 14; offset += 1) {
+      const previous = offset < 7
+      for (let i = 0; i < (previous ? 18 : 20); i += 1) {
+        lines.push(line(dayOf(offset), i, previous ? `p-user-${i % 9}` : `c-user-${i % 15}`))
+      }
+    }
+    lines.push(line("2026-12-01", 0, "today-only"))
+    const res = await t.request({
+      method: "POST",
+      url: "/api/usage/import",
+      headers: { "content-type": "application/x-ndjson" },
+      payload: lines.join("\n"),
+    })
+    expect(res.json().imported).toBe(7 * 18 + 7 * 20 + 1)
+  })
+
+  // Recomputed here from the turns written above, not from the service's formulas.
+  const percent = (now: number, before: number) => Math.round((10_000 * (now - before)) / before) / 100
+  const expected = {
+    completeTokens: 7 * 20 * perTurn,
+    previousTokens: 7 * 18 * perTurn,
+    growth: {
+      tokens_used: percent(140, 126),
+      message_count: percent(140, 126),
+      unique_users: percent(15, 9),
+    },
+  }
+
+  it("a period that includes today keeps today in its totals but out of its trend and growth", async () => {
+    const res = await get(`/api/onboarding/analytics/${sub.id}?from=2026-11-24&to=2026-12-01`, sub.key)
+    expect(res.statusCode).toBe(200)
+    const body = res.json()
+    expect(body.period).toMatchObject({ from: "2026-11-24", to: "2026-12-01", days: 8 })
+    expect(body.period.complete_to).toBe("2026-11-30")
+    expect(body.previous_period).toMatchObject({ from: "2026-11-17", to: "2026-11-23", days: 7 })
+    const website = body.channels.find((c: { channel: string }) => c.channel === "website")
+    for (const figures of [website, body.totals]) {
+      expect(figures.tokens_used).toBe(expected.completeTokens + perTurn)
+      expect(figures.message_count).toBe(141)
+      expect(figures.unique_users).toBe(16)
+      expect(figures.complete).toEqual({
+        tokens_used: expected.completeTokens,
+        message_count: 140,
+        unique_users: 15,
+      })
+      expect(figures.previous).toEqual({
+        tokens_used: expected.previousTokens,
+        message_count: 126,
+        unique_users: 9,
+      })
+      expect(figures.growth).toEqual(expected.growth)
+      // Seven flat days: stable. With today's one turn as the eighth point, the fitted line fell by 63%.
+      expect(figures.trend_direction).toBe("stable")
+      expect(figures.trend_slope).toBe(0)
+    }
+    expectDocumented(t.app, "GET", ROUTE, res)
+  })
+
+  it("the comparison and a channel's trends follow the same rule", async () => {
+    const query = "from=2026-11-24&to=2026-12-01"
+    const comparison = await get(`/api/onboarding/analytics/${sub.id}/channels/comparison?${query}`, sub.key)
+    const row = comparison.json().channels.find((c: { channel: string }) => c.channel === "website")
+    expect(row).toMatchObject({ trend_direction: "stable", growth: expected.growth })
+    expect(comparison.json().period.complete_to).toBe("2026-11-30")
+    expectDocumented(t.app, "GET", COMPARISON, comparison)
+    for (const granularity of ["daily", "hourly"]) {
+      const trends = await get(
+        `/api/onboarding/analytics/${sub.id}/channels/website/trends?${query}&granularity=${granularity}`,
+        sub.key,
+      )
+      expect(trends.json().summary, granularity).toMatchObject({
+        trend_direction: "stable",
+        growth: expected.growth,
+        complete: { tokens_used: expected.completeTokens },
+      })
+      expectDocumented(t.app, "GET", TRENDS, trends)
+    }
+  })
+
+  it("a period that is over compares all its days with the equally long period before", async () => {
+    const body = (
+      await get(`/api/onboarding/analytics/${sub.id}?from=2026-11-24&to=2026-11-30`, sub.key)
+    ).json()
+    expect(body.period.complete_to).toBe("2026-11-30")
+    expect(body.previous_period).toMatchObject({ from: "2026-11-17", to: "2026-11-23", days: 7 })
+    expect(body.totals.tokens_used).toBe(body.totals.complete.tokens_used)
+    expect(body.totals.growth).toEqual(expected.growth)
+  })
+
+  it("today alone has no complete day: growth is null everywhere and the trend stable", async () => {
+    const body = (
+      await get(`/api/onboarding/analytics/${sub.id}?from=2026-12-01&to=2026-12-01`, sub.key)
+    ).json()
+    expect(body.period.complete_to).toBeNull()
+    expect(body.totals.tokens_used).toBe(perTurn)
+    expect(body.totals.complete).toEqual({ tokens_used: 0, message_count: 0, unique_users: 0 })
+    expect(body.totals.growth).toEqual({ tokens_used: null, message_count: null, unique_users: null })
+    expect(body.totals.trend_direction).toBe("stable")
+  })
+
+  it("days after today count as not yet complete, like today", async () => {
+    const body = (
+      await get(`/api/onboarding/analytics/${sub.id}?from=2026-11-24&to=2026-12-05`, sub.key)
+    ).json()
+    expect(body.period.complete_to).toBe("2026-11-30")
+    expect(body.totals.growth).toEqual(expected.growth)
+    expect(body.totals.trend_direction).toBe("stable")
   })
 })

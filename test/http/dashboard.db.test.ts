@@ -6,11 +6,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { brotliDecompressSync, gunzipSync } from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startTestApp, type TestApp } from "../support/http.js"
 import { expectDocumented } from "../support/openapi.js"
 
 const html = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" }
+// Over the 1 kB under which compressing does not pay.
+const BIG_SCRIPT = Array.from({ length: 400 }, (_, i) => `export const value${i} = ${i * 7};`).join("\n")
 let dir: string
 let t: TestApp
 
@@ -19,6 +22,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, "assets"))
   writeFileSync(join(dir, "index.html"), "<!doctype html><title>omnimeter</title><div id=root></div>")
   writeFileSync(join(dir, "assets", "index-abc123.js"), "console.log('dashboard')")
+  writeFileSync(join(dir, "assets", "big-def456.js"), BIG_SCRIPT)
   t = await startTestApp({ dashboardDir: dir })
 })
 afterAll(async () => {
@@ -96,6 +100,47 @@ describe("serving the dashboard", () => {
     expect(Object.keys(doc.json().paths).some((path) => path.startsWith("/assets"))).toBe(false)
     const docs = await t.request({ method: "GET", url: "/docs", key: null, headers: html })
     expect([200, 302]).toContain(docs.statusCode)
+  })
+})
+
+describe("compressed responses", () => {
+  it("sends the dashboard's scripts with brotli or gzip, whichever the browser accepts, and says so", async () => {
+    for (const [accept, encoding, decode] of [
+      ["br, gzip", "br", brotliDecompressSync],
+      ["gzip", "gzip", gunzipSync],
+    ] as const) {
+      const res = await t.request({
+        method: "GET",
+        url: "/assets/big-def456.js",
+        key: null,
+        headers: { "accept-encoding": accept },
+      })
+      expect(res.statusCode, accept).toBe(200)
+      expect(res.headers["content-encoding"], accept).toBe(encoding)
+      expect(res.headers.vary, accept).toMatch(/accept-encoding/i)
+      expect(res.rawPayload.length, accept).toBeLessThan(BIG_SCRIPT.length / 2)
+      expect(decode(res.rawPayload).toString("utf8"), accept).toBe(BIG_SCRIPT)
+    }
+  })
+
+  it("compresses the API's JSON, and sends it plain to a client that accepts no encoding", async () => {
+    const gzipped = await t.request({
+      method: "GET",
+      url: "/openapi.json",
+      key: null,
+      headers: { "accept-encoding": "gzip" },
+    })
+    expect(gzipped.headers["content-encoding"]).toBe("gzip")
+    const plain = await t.request({ method: "GET", url: "/openapi.json", key: null })
+    expect(plain.headers["content-encoding"]).toBeUndefined()
+    expect(JSON.parse(gunzipSync(gzipped.rawPayload).toString("utf8"))).toEqual(plain.json())
+    expect(gzipped.rawPayload.length).toBeLessThan(plain.rawPayload.length / 4)
+  })
+
+  it("leaves a small JSON answer as it is, where compressing would not pay", async () => {
+    const res = await t.request({ method: "GET", url: "/api/me", headers: { "accept-encoding": "br, gzip" } })
+    expect(res.headers["content-encoding"]).toBeUndefined()
+    expect(res.json()).toEqual({ kind: "admin", subscription_id: null })
   })
 })
 

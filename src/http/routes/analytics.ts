@@ -15,7 +15,7 @@ import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
 const PERIOD_RULES =
-  "Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens."
+  "Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens. The partial-day rule: `to` defaults to today, which is not over, so its figures count the turns so far; trend_direction, trend_slope and growth read only the period's complete days (period.complete_to), and growth compares them with as many days just before (previous_period)."
 
 export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
   const auth = authenticate(keys)
