@@ -37,7 +37,9 @@ async function snapshot(subscriptionId: string) {
   const users = await sql<Record<string, unknown>>`
     select (make_date(year, 1, 1) + i)::text as day, channel, chatbot_id, user_identifier
     from channel_user_days, generate_series(0, 365) as i
-    where subscription_id = ${subscriptionId} and get_bit(days, i) = 1 order by 1, 2, 3, 4`.execute(database.db)
+    where subscription_id = ${subscriptionId} and get_bit(days, i) = 1 order by 1, 2, 3, 4`.execute(
+    database.db,
+  )
   return { buckets: buckets.rows, hourly: hourly.rows, users: users.rows }
 }
 
@@ -188,7 +190,9 @@ describe("rollup triggers", () => {
     )
     const rollups = await expectConsistent(id)
     expect(rollups.buckets).toEqual([expect.objectContaining({ turn_count: 1, tokens_used: 11 })])
-    expect(rollups.users).toEqual([{ day: "2026-04-01", channel: "telegram", chatbot_id: "", user_identifier: "a" }])
+    expect(rollups.users).toEqual([
+      { day: "2026-04-01", channel: "telegram", chatbot_id: "", user_identifier: "a" },
+    ])
     const emptied = await sql<{ n: number }>`select count(*)::int as n from channel_usage_buckets
       where subscription_id = ${id} and turn_count = 0`.execute(database.db)
     expect(emptied.rows[0]?.n).toBe(0)
