@@ -25,17 +25,21 @@ afterAll(async () => {
 
 async function snapshot(subscriptionId: string) {
   const buckets = await sql<Record<string, unknown>>`
-    select bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens from channel_usage_buckets
+    select bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens
+    from channel_usage_buckets
     where subscription_id = ${subscriptionId} and (turn_count <> 0 or tokens_used <> 0 or raw_tokens <> 0)
-    order by 1, 2, 3`.execute(database.db)
+    order by 1, 2, 3, 4`.execute(database.db)
   const hourly = await sql<Record<string, unknown>>`
-    select bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens from channel_usage_hourly
+    select bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens
+    from channel_usage_hourly
     where subscription_id = ${subscriptionId} and (turn_count <> 0 or tokens_used <> 0 or raw_tokens <> 0)
-    order by 1, 2, 3`.execute(database.db)
+    order by 1, 2, 3, 4`.execute(database.db)
   const users = await sql<Record<string, unknown>>`
-    select (make_date(year, 1, 1) + i)::text as day, channel, user_identifier
+    select (make_date(year, 1, 1) + i)::text as day, channel, chatbot_id, user_identifier
     from channel_user_days, generate_series(0, 365) as i
-    where subscription_id = ${subscriptionId} and get_bit(days, i) = 1 order by 1, 2, 3`.execute(database.db)
+    where subscription_id = ${subscriptionId} and get_bit(days, i) = 1 order by 1, 2, 3, 4`.execute(
+    database.db,
+  )
   return { buckets: buckets.rows, hourly: hourly.rows, users: users.rows }
 }
 
@@ -62,16 +66,23 @@ async function subscription(): Promise<{ id: string; who: { entityId: string; en
 /** Many turns in one statement, as a group commit or an import writes them. */
 async function insertMany(
   subscriptionId: string,
-  rows: Array<{ at: string; channel: string; user: string | null; tokens: number; denied?: string }>,
+  rows: Array<{
+    at: string
+    channel: string
+    user: string | null
+    tokens: number
+    denied?: string
+    chatbot?: string
+  }>,
 ) {
   await sql`
-    insert into token_usage_logs (subscription_id, channel, user_identifier, operation_type, status, denial_reason,
-      estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
-    select ${subscriptionId}::uuid, x.channel, x.user_identifier, 'chat',
+    insert into token_usage_logs (subscription_id, channel, chatbot_id, user_identifier, operation_type, status,
+      denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
+    select ${subscriptionId}::uuid, x.channel, x.chatbot, x.user_identifier, 'chat',
       case when x.denied is null then 'estimated' else 'denied' end, x.denied, x.tokens, x.tokens,
       case when x.denied is null then x.tokens else 0 end, 1, x.at
     from jsonb_to_recordset(${JSON.stringify(rows.map((r) => ({ ...r, user_identifier: r.user })))}::jsonb)
-      as x(at timestamptz, channel text, user_identifier text, tokens bigint, denied text)`.execute(
+      as x(at timestamptz, channel text, chatbot text, user_identifier text, tokens bigint, denied text)`.execute(
     database.db,
   )
 }
@@ -98,10 +109,10 @@ describe("rollup triggers", () => {
       tokens_used: 30,
     })
     expect(rollups.users).toEqual([
-      { day: "2026-02-01", channel: "api", user_identifier: "a" },
-      { day: "2026-02-01", channel: "website", user_identifier: "a" },
-      { day: "2026-02-01", channel: "website", user_identifier: "b" },
-      { day: "2026-02-02", channel: "api", user_identifier: "a" },
+      { day: "2026-02-01", channel: "api", chatbot_id: "", user_identifier: "a" },
+      { day: "2026-02-01", channel: "website", chatbot_id: "", user_identifier: "a" },
+      { day: "2026-02-01", channel: "website", chatbot_id: "", user_identifier: "b" },
+      { day: "2026-02-02", channel: "api", chatbot_id: "", user_identifier: "a" },
     ])
   })
 
@@ -131,13 +142,39 @@ describe("rollup triggers", () => {
     )
     const rollups = await expectConsistent(id)
     expect(rollups.users).toEqual([
-      { day: "2026-03-01", channel: "website", user_identifier: "b" },
-      { day: "2026-03-03", channel: "website", user_identifier: "z" },
+      { day: "2026-03-01", channel: "website", chatbot_id: "", user_identifier: "b" },
+      { day: "2026-03-03", channel: "website", chatbot_id: "", user_identifier: "z" },
     ])
     await sql`update token_usage_logs set status = 'denied', denial_reason = 'quota_exceeded', billed_tokens = 0
       where subscription_id = ${id} and user_identifier = 'b'`.execute(database.db)
     expect((await expectConsistent(id)).users).toEqual([
-      { day: "2026-03-03", channel: "website", user_identifier: "z" },
+      { day: "2026-03-03", channel: "website", chatbot_id: "", user_identifier: "z" },
+    ])
+  })
+
+  it("each chatbot has its own buckets and user days, and a correction of the chatbot moves the turn", async () => {
+    const { id } = await subscription()
+    await insertMany(id, [
+      { at: "2026-05-01T10:00:00Z", channel: "website", user: "a", tokens: 10, chatbot: "sales" },
+      { at: "2026-05-01T10:01:00Z", channel: "website", user: "a", tokens: 20, chatbot: "support" },
+      { at: "2026-05-01T10:02:00Z", channel: "website", user: "b", tokens: 30 },
+    ])
+    const rollups = await expectConsistent(id)
+    expect(rollups.buckets.map((b) => [b.chatbot_id, b.tokens_used])).toEqual([
+      ["", 30],
+      ["sales", 10],
+      ["support", 20],
+    ])
+    await sql`update token_usage_logs set chatbot_id = 'support'
+      where subscription_id = ${id} and chatbot_id = 'sales'`.execute(database.db)
+    const moved = await expectConsistent(id)
+    expect(moved.buckets.map((b) => [b.chatbot_id, b.turn_count, b.tokens_used])).toEqual([
+      ["", 1, 30],
+      ["support", 2, 30],
+    ])
+    expect(moved.users).toEqual([
+      { day: "2026-05-01", channel: "website", chatbot_id: "", user_identifier: "b" },
+      { day: "2026-05-01", channel: "website", chatbot_id: "support", user_identifier: "a" },
     ])
   })
 
@@ -153,7 +190,9 @@ describe("rollup triggers", () => {
     )
     const rollups = await expectConsistent(id)
     expect(rollups.buckets).toEqual([expect.objectContaining({ turn_count: 1, tokens_used: 11 })])
-    expect(rollups.users).toEqual([{ day: "2026-04-01", channel: "telegram", user_identifier: "a" }])
+    expect(rollups.users).toEqual([
+      { day: "2026-04-01", channel: "telegram", chatbot_id: "", user_identifier: "a" },
+    ])
     const emptied = await sql<{ n: number }>`select count(*)::int as n from channel_usage_buckets
       where subscription_id = ${id} and turn_count = 0`.execute(database.db)
     expect(emptied.rows[0]?.n).toBe(0)

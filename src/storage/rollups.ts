@@ -25,18 +25,18 @@ export async function rebuildRollups(db: Kysely<DB>, subscriptionId?: string): P
       await sql`delete from ${sql.table(table)} where ${only("subscription_id")}`.execute(trx)
       await sql`
         insert into ${sql.table(table)}
-          (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
-        select subscription_id, ${sql.raw(bucket)}(created_at), channel, coalesce(denial_reason, ''), count(*),
-          sum(billed_tokens), sum(raw_tokens)
+          (subscription_id, bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens)
+        select subscription_id, ${sql.raw(bucket)}(created_at), channel, coalesce(chatbot_id, ''),
+          coalesce(denial_reason, ''), count(*), sum(billed_tokens), sum(raw_tokens)
         from token_usage_logs where ${only("subscription_id")}
-        group by 1, 2, 3, 4`.execute(trx)
+        group by 1, 2, 3, 4, 5`.execute(trx)
     }
     await sql`
-      insert into channel_user_days (subscription_id, year, channel, user_identifier, days)
-      select subscription_id, extract(year from created_at at time zone 'UTC'), channel, user_identifier,
-        bit_or(omnimeter_day_bit(created_at))
+      insert into channel_user_days (subscription_id, year, channel, chatbot_id, user_identifier, days)
+      select subscription_id, extract(year from created_at at time zone 'UTC'), channel,
+        coalesce(chatbot_id, ''), user_identifier, bit_or(omnimeter_day_bit(created_at))
       from token_usage_logs
       where ${only("subscription_id")} and status <> 'denied' and user_identifier <> ''
-      group by 1, 2, 3, 4`.execute(trx)
+      group by 1, 2, 3, 4, 5`.execute(trx)
   })
 }

@@ -87,6 +87,8 @@ export interface ChannelUsageBucketsTable {
   subscription_id: string
   bucket_start: Timestamp
   channel: string
+  /** The turns' chatbot_id, '' for turns that named none (migration 0014). */
+  chatbot_id: string
   /** '' for allowed turns, else the denial reason. */
   denial_reason: string
   turn_count: number
@@ -99,6 +101,8 @@ export interface ChannelUserDaysTable {
   subscription_id: string
   year: number
   channel: string
+  /** The turns' chatbot_id, '' for turns that named none (migration 0014). */
+  chatbot_id: string
   user_identifier: string
   /** bit(366): bit d is day of year d + 1, as a string of 0s and 1s. */
   days: string

@@ -6,37 +6,38 @@ DECLARE
   v_forget jsonb;
 BEGIN
   WITH changes AS (
-    SELECT subscription_id, bucket_start, channel, denial_reason, sum(turns) AS turns, sum(billed) AS billed,
-      sum(raw) AS raw
+    SELECT subscription_id, bucket_start, channel, chatbot_id, denial_reason, sum(turns) AS turns,
+      sum(billed) AS billed, sum(raw) AS raw
     FROM (
       SELECT subscription_id, omnimeter_bucket(created_at) AS bucket_start, channel,
-        coalesce(denial_reason, '') AS denial_reason, 1 AS turns, billed_tokens AS billed, raw_tokens AS raw
+        coalesce(chatbot_id, '') AS chatbot_id, coalesce(denial_reason, '') AS denial_reason, 1 AS turns,
+        billed_tokens AS billed, raw_tokens AS raw
       FROM updated_rows
       UNION ALL
-      SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(denial_reason, ''), -1,
-        -billed_tokens, -raw_tokens
+      SELECT subscription_id, omnimeter_bucket(created_at), channel, coalesce(chatbot_id, ''),
+        coalesce(denial_reason, ''), -1, -billed_tokens, -raw_tokens
       FROM previous_rows
     ) AS versions
-    GROUP BY 1, 2, 3, 4
+    GROUP BY 1, 2, 3, 4, 5
     HAVING sum(turns) <> 0 OR sum(billed) <> 0 OR sum(raw) <> 0
   ), quarter_hours AS (
     INSERT INTO channel_usage_buckets AS b
-      (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
+      (subscription_id, bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens)
     SELECT * FROM changes
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (subscription_id, bucket_start, channel, chatbot_id, denial_reason) DO UPDATE
       SET turn_count = b.turn_count + excluded.turn_count,
           tokens_used = b.tokens_used + excluded.tokens_used,
           raw_tokens = b.raw_tokens + excluded.raw_tokens
   )
   INSERT INTO channel_usage_hourly AS h
-    (subscription_id, bucket_start, channel, denial_reason, turn_count, tokens_used, raw_tokens)
-  SELECT subscription_id, omnimeter_hour_bucket(bucket_start), channel, denial_reason, sum(turns), sum(billed),
-    sum(raw)
+    (subscription_id, bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens)
+  SELECT subscription_id, omnimeter_hour_bucket(bucket_start), channel, chatbot_id, denial_reason, sum(turns),
+    sum(billed), sum(raw)
   FROM changes
-  GROUP BY 1, 2, 3, 4
-  ORDER BY 1, 2, 3, 4
-  ON CONFLICT (subscription_id, bucket_start, channel, denial_reason) DO UPDATE
+  GROUP BY 1, 2, 3, 4, 5
+  ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (subscription_id, bucket_start, channel, chatbot_id, denial_reason) DO UPDATE
     SET turn_count = h.turn_count + excluded.turn_count,
         tokens_used = h.tokens_used + excluded.tokens_used,
         raw_tokens = h.raw_tokens + excluded.raw_tokens;
@@ -47,20 +48,23 @@ BEGIN
     WHERE (o.status = 'denied') <> (n.status = 'denied')
       OR o.subscription_id <> n.subscription_id OR o.channel <> n.channel
       OR o.user_identifier IS DISTINCT FROM n.user_identifier
+      OR o.chatbot_id IS DISTINCT FROM n.chatbot_id
       OR (o.created_at AT TIME ZONE 'UTC')::date <> (n.created_at AT TIME ZONE 'UTC')::date
   ) THEN
-    INSERT INTO channel_user_days AS u (subscription_id, year, channel, user_identifier, days)
-    SELECT subscription_id, extract(year FROM created_at AT TIME ZONE 'UTC'), channel, user_identifier,
+    INSERT INTO channel_user_days AS u (subscription_id, year, channel, chatbot_id, user_identifier, days)
+    SELECT subscription_id, extract(year FROM created_at AT TIME ZONE 'UTC'), channel,
+      coalesce(chatbot_id, ''), user_identifier,
       bit_or(omnimeter_day_bit(created_at))
     FROM updated_rows
     WHERE status <> 'denied' AND user_identifier <> ''
-    GROUP BY 1, 2, 3, 4
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (subscription_id, year, channel, user_identifier) DO UPDATE
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (subscription_id, year, channel, chatbot_id, user_identifier) DO UPDATE
       SET days = u.days | excluded.days
       WHERE (u.days | excluded.days) <> u.days;
     SELECT jsonb_agg(DISTINCT jsonb_build_object('subscription_id', subscription_id,
-        'day', (created_at AT TIME ZONE 'UTC')::date, 'channel', channel, 'user_identifier', user_identifier))
+        'day', (created_at AT TIME ZONE 'UTC')::date, 'channel', channel, 'chatbot_id', coalesce(chatbot_id, ''),
+      'user_identifier', user_identifier))
       INTO v_forget
     FROM previous_rows WHERE status <> 'denied' AND user_identifier <> '';
     IF v_forget IS NOT NULL THEN
