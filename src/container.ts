@@ -12,6 +12,7 @@ import { KeyService } from "./auth/keys.js"
 import type { BackgroundJob } from "./background.js"
 import type { Config } from "./config.js"
 import { type Clock, systemClock } from "./core/clock.js"
+import { DashboardService } from "./dashboards/service.js"
 import { ForecastService } from "./forecast/service.js"
 import { InProcessRateLimiter } from "./limits/in-process.js"
 import { InstanceHeartbeat } from "./limits/instances.js"
@@ -36,6 +37,8 @@ export interface Container {
   metrics: Metrics
   alerts: AlertService
   forecasts: ForecastService
+  /** Saved dashboards (issue 16). */
+  dashboards: DashboardService
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
@@ -119,6 +122,7 @@ export async function buildContainer(
   const analytics = new AnalyticsService({ database, clock })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
+  const dashboards = new DashboardService({ database, clock })
   const webhookWorker = new DeliveryWorker({
     database,
     clock,
@@ -150,6 +154,7 @@ export async function buildContainer(
     metrics,
     alerts,
     forecasts,
+    dashboards,
     webhookWorker,
     detectors,
     ledgerMaintenance,

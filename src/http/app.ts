@@ -20,6 +20,7 @@ import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
+import { dashboardRoutes } from "./routes/dashboards.js"
 import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
@@ -183,6 +184,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     webhookRoutes,
     alertRoutes,
     forecastRoutes,
+    dashboardRoutes,
   ]) {
     routes(app, container)
   }
