@@ -8,6 +8,7 @@ import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
 import { AnalyticsService } from "./analytics/service.js"
+import { SubscriptionOverviewService } from "./analytics/subscription-overview.js"
 import { KeyService } from "./auth/keys.js"
 import type { BackgroundJob } from "./background.js"
 import type { Config } from "./config.js"
@@ -39,6 +40,8 @@ export interface Container {
   forecasts: ForecastService
   /** Saved dashboards (issue 16). */
   dashboards: DashboardService
+  /** The operator's ranking of every subscription (issue 16). */
+  subscriptionOverview: SubscriptionOverviewService
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
@@ -123,6 +126,7 @@ export async function buildContainer(
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
   const dashboards = new DashboardService({ database, clock })
+  const subscriptionOverview = new SubscriptionOverviewService({ database, clock })
   const webhookWorker = new DeliveryWorker({
     database,
     clock,
@@ -155,6 +159,7 @@ export async function buildContainer(
     alerts,
     forecasts,
     dashboards,
+    subscriptionOverview,
     webhookWorker,
     detectors,
     ledgerMaintenance,

@@ -16,6 +16,7 @@ import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboar
 import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
 import { handleRequestTimeout } from "./request-timeout.js"
+import { adminRoutes } from "./routes/admin.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
@@ -185,6 +186,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     alertRoutes,
     forecastRoutes,
     dashboardRoutes,
+    adminRoutes,
   ]) {
     routes(app, container)
   }
