@@ -8,10 +8,12 @@ import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
 import { AnalyticsService } from "./analytics/service.js"
+import { SubscriptionOverviewService } from "./analytics/subscription-overview.js"
 import { KeyService } from "./auth/keys.js"
 import type { BackgroundJob } from "./background.js"
 import type { Config } from "./config.js"
 import { type Clock, systemClock } from "./core/clock.js"
+import { DashboardService } from "./dashboards/service.js"
 import { ForecastService } from "./forecast/service.js"
 import { InProcessRateLimiter } from "./limits/in-process.js"
 import { InstanceHeartbeat } from "./limits/instances.js"
@@ -36,6 +38,10 @@ export interface Container {
   metrics: Metrics
   alerts: AlertService
   forecasts: ForecastService
+  /** Saved dashboards (issue 16). */
+  dashboards: DashboardService
+  /** The operator's ranking of every subscription (issue 16). */
+  subscriptionOverview: SubscriptionOverviewService
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
@@ -119,6 +125,8 @@ export async function buildContainer(
   const analytics = new AnalyticsService({ database, clock })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
+  const dashboards = new DashboardService({ database, clock })
+  const subscriptionOverview = new SubscriptionOverviewService({ database, clock })
   const webhookWorker = new DeliveryWorker({
     database,
     clock,
@@ -150,6 +158,8 @@ export async function buildContainer(
     metrics,
     alerts,
     forecasts,
+    dashboards,
+    subscriptionOverview,
     webhookWorker,
     detectors,
     ledgerMaintenance,

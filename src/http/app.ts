@@ -17,10 +17,12 @@ import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboar
 import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
 import { handleRequestTimeout } from "./request-timeout.js"
+import { adminRoutes } from "./routes/admin.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
+import { dashboardRoutes } from "./routes/dashboards.js"
 import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
@@ -189,6 +191,8 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     webhookRoutes,
     alertRoutes,
     forecastRoutes,
+    dashboardRoutes,
+    adminRoutes,
   ]) {
     routes(app, container)
   }

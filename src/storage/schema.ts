@@ -155,7 +155,20 @@ export interface WebhookDeliveriesTable {
   created_at: Generated<Date>
 }
 
+/** Saved dashboards (migration 0015): a name and an ordered list of widgets, per subscription. */
+export interface DashboardsTable {
+  id: Generated<string>
+  subscription_id: string
+  name: string
+  /** A JSON array of widgets (src/core/dashboards.ts); written as JSON text. */
+  widgets: ColumnType<unknown[], string, string>
+  version: Generated<number>
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+}
+
 export interface DB {
+  dashboards: DashboardsTable
   alert_settings: AlertSettingsTable
   alerts: AlertsTable
   webhook_endpoints: WebhookEndpointsTable

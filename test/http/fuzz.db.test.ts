@@ -5,9 +5,9 @@
  *   1. no 5xx;
  *   2. every error is the one envelope, with `request_id` equal to the X-Request-Id header;
  *   3. a 4xx changes no state: quota, ledger, subscriptions (and their channel settings), keys, webhooks,
- *      alert settings and queued deliveries are compared by SQL before and after. The one documented
- *      exception: a consume denial writes exactly one denied ledger row (billed 0) for analytics, except
- *      `subscription_not_found`, which writes none.
+ *      alert settings, queued deliveries and saved dashboards are compared by SQL before and after. The
+ *      one documented exception: a consume denial writes exactly one denied ledger row (billed 0) for
+ *      analytics, except `subscription_not_found`, which writes none.
  *
  * Bounded: a fixed seed and a fixed number of requests (OMNIMETER_FUZZ_RUNS, default 2500;
  * OMNIMETER_FUZZ_SEED to explore another sequence). The run prints the request count and the status
@@ -59,6 +59,16 @@ async function createWebhook(subscriptionId: string): Promise<string> {
   return res.json().id
 }
 
+async function createDashboard(subscriptionId: string): Promise<string> {
+  const res = await t.request({
+    method: "POST",
+    url: `/api/subscriptions/${subscriptionId}/dashboards`,
+    payload: { name: `Fixture ${Math.random().toString(36).slice(2)}`, widgets: [{ kind: "totals" }] },
+  })
+  if (res.statusCode !== 201) throw new Error(`fixture dashboard refused: ${res.body}`)
+  return res.json().id
+}
+
 async function issueKey(subscriptionId: string): Promise<{ key: string; id: string }> {
   const res = await t.request({
     method: "POST",
@@ -98,6 +108,12 @@ async function repairFixtures(): Promise<void> {
       payload: { enabled: true, requests_per_minute: 1_000_000, tokens_per_minute: 1_000_000_000 },
     })
   }
+  const views = await t.request({
+    method: "GET",
+    url: `/api/subscriptions/${fixtures.subscriptionA}/dashboards`,
+  })
+  if (!(views.json().dashboards as { id: string }[]).some((d) => d.id === fixtures.dashboardA))
+    fixtures.dashboardA = await createDashboard(fixtures.subscriptionA ?? "")
   fixtures.usageA = await consumeOne(fixtures.entityA ?? "")
 }
 
@@ -117,6 +133,8 @@ beforeAll(async () => {
     webhookB: await createWebhook(b.id),
   })
   fixtures.webhookA = await createWebhook(a.id)
+  fixtures.dashboardA = await createDashboard(a.id)
+  fixtures.dashboardB = await createDashboard(b.id)
   fixtures.spareKeyA = (await issueKey(a.id)).id
   fixtures.usageA = await consumeOne(a.entityId, a.key)
 }, 120_000)
@@ -155,7 +173,8 @@ async function snapshot(): Promise<Snapshot> {
       ${hash("webhook_endpoints")},
       ${hash("alert_settings")},
       ${hash("alerts")},
-      ${hash("webhook_deliveries")}
+      ${hash("webhook_deliveries")},
+      ${hash("dashboards")}
     ) as state,
     (select json_object_agg(reason, n) from (
       select denial_reason as reason, count(*) as n from token_usage_logs where status = 'denied' group by 1
@@ -250,6 +269,7 @@ describe(`fuzzing every endpoint from the OpenAPI document (${testEngine})`, () 
         after: subscriptionIds,
         key_id: ["@@spareKeyA@@", "@@keyB@@"],
         webhook_id: ["@@webhookA@@", "@@webhookB@@"],
+        dashboard_id: ["@@dashboardA@@", "@@dashboardB@@"],
         usage_id: ["@@usageA@@", "@@usageB@@"],
         entity_id: ["@@entityA@@", "@@entityB@@"],
         entity_type: ["organization"],
