@@ -28,6 +28,8 @@ export interface Config {
   /** Send the rate-limit decisions of one event-loop turn as one script call (one per slot on a Cluster). */
   redisBatch: boolean
   dataDir: string
+  /** The embedded database's buffer cache (its shared_buffers), in MiB; more speeds large reads, costs RSS. */
+  embeddedSharedBuffersMb: number
   /** The operator's admin key; when absent one is generated at first start and shown once. */
   adminKey: string | undefined
   /** Largest body of POST /api/tokens/consume, in bytes (it may carry the user's message). */
@@ -165,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     redisKeyPrefix,
     redisBatch: redisBatch === "true",
     dataDir: env.OMNIMETER_DATA_DIR || "./.omnimeter",
+    embeddedSharedBuffersMb: integer(env, "OMNIMETER_EMBEDDED_SHARED_BUFFERS_MB", 16, 1, 65_536),
     adminKey,
     bodyLimitBytes: integer(env, "OMNIMETER_BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
     jsonBodyLimitBytes: integer(env, "OMNIMETER_JSON_BODY_LIMIT_BYTES", 65_536, 1024, 1_073_741_824),

@@ -90,6 +90,7 @@ export async function buildContainer(
     (await openDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
+      embeddedSharedBuffersMb: config.embeddedSharedBuffersMb,
       poolSize: config.poolSize,
       // A lost database is loud: counted, shown in /metrics and /readyz, and logged by the server.
       onAvailabilityChange: (availability) => {

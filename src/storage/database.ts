@@ -36,6 +36,8 @@ export interface DatabaseOptions {
    * database only (tests load one migrated snapshot instead of migrating every test file's database).
    */
   loadDataDir?: Blob | undefined
+  /** Embedded database only: its buffer cache (PostgreSQL's shared_buffers), in MiB. Default 16. */
+  embeddedSharedBuffersMb?: number | undefined
 }
 
 /** What code above storage may rely on, so that it never asks which database this is. */
@@ -67,7 +69,24 @@ const parseInt8 = (value: string) => Number(value)
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   return options.databaseUrl
     ? openPostgres(options.databaseUrl, options.poolSize ?? 20, options.onAvailabilityChange)
-    : openPGlite(options.dataDir ?? ":memory:", options.loadDataDir)
+    : openPGlite(options.dataDir ?? ":memory:", options.loadDataDir, options.embeddedSharedBuffersMb)
+}
+
+/**
+ * PostgreSQL settings of the embedded database, chosen for a process that shares its host with a chat
+ * backend. PGlite's WebAssembly memory only grows, and PostgreSQL's defaults are sized for a server of its
+ * own: 128 MB of shared_buffers (touched as pages are read, so an idle server held most of it) and a 64 MB
+ * maintenance_work_mem that an index build or a vacuum grows the heap to for good. The embedded database
+ * reads its files through the operating system's page cache (and an in-memory one from JavaScript memory),
+ * so a small buffer cache costs a copy, not a disk read. bench/RESULTS.md ("Memory") has the figures.
+ */
+function embeddedSettings(sharedBuffersMb: number): string[] {
+  return [
+    ...PGlite.defaultStartParams,
+    ...["-c", `shared_buffers=${sharedBuffersMb}MB`],
+    ...["-c", "maintenance_work_mem=16MB"],
+    ...["-c", "temp_buffers=2MB"],
+  ]
 }
 
 async function openPostgres(
@@ -110,6 +129,7 @@ async function openPostgres(
 async function openPGlite(
   dataDir: string,
   loadDataDir: Blob | undefined,
+  sharedBuffersMb = 16,
   afterMigrations?: (pglite: PGlite) => Promise<void>,
 ): Promise<Database> {
   const inMemory = dataDir === ":memory:"
@@ -120,6 +140,7 @@ async function openPGlite(
     const pglite = new PGlite({
       dataDir: inMemory ? undefined : join(dataDir, "pgdata"),
       parsers: { 20: parseInt8 },
+      startParams: embeddedSettings(sharedBuffersMb),
       ...(loadDataDir ? { loadDataDir } : {}),
     })
     const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
@@ -144,7 +165,7 @@ async function openPGlite(
  */
 export async function dumpMigratedEmbeddedDatabase(): Promise<Blob> {
   let archive: Blob | undefined
-  const database = await openPGlite(":memory:", undefined, async (pglite) => {
+  const database = await openPGlite(":memory:", undefined, undefined, async (pglite) => {
     archive = await pglite.dumpDataDir("none")
   })
   await database.close()

@@ -71,7 +71,9 @@ export class SqlFileMigrationProvider implements MigrationProvider {
  * migration, with nothing of it applied.
  */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
-  const migrator = new Migrator({ db, provider: new SqlFileMigrationProvider() })
+  const provider = new SqlFileMigrationProvider()
+  if (await allApplied(db, Object.keys(await provider.getMigrations()))) return { results: [] }
+  const migrator = new Migrator({ db, provider })
   const result = await migrator.migrateToLatest()
   if (result.error) {
     const failed = result.results?.find((r) => r.status === "Error")?.migrationName ?? "unknown"
@@ -79,4 +81,21 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationRes
     throw new OmnimeterError("internal_error", `migration ${failed} failed: ${cause}`)
   }
   return result
+}
+
+/**
+ * Whether the database has recorded exactly these migrations: then there is nothing to do, and start-up
+ * skips the migrator's own checks (its advisory lock and a catalog introspection, about a second on the
+ * embedded database). Anything else, including a database without the bookkeeping table, goes through
+ * the migrator, which takes its lock and applies or reports what differs.
+ */
+async function allApplied(db: Kysely<unknown>, names: string[]): Promise<boolean> {
+  const exists = await sql<{
+    found: boolean
+  }>`select to_regclass('kysely_migration') is not null as found`.execute(db)
+  if (!exists.rows[0]?.found) return false
+  const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
+  const recorded = applied.rows.map((row) => row.name).sort()
+  const expected = [...names].sort()
+  return recorded.length === expected.length && recorded.every((name, i) => name === expected[i])
 }
