@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type ChannelFacts, type InsightFacts, rankInsights } from "./insights.js"
+import { type ChannelFacts, formatInstant, type InsightFacts, rankInsights } from "./insights.js"
 
 const DAY = 86_400_000
 const quiet = (channel: string, overrides: Partial<ChannelFacts> = {}): ChannelFacts => ({
@@ -112,5 +112,15 @@ describe("insights", () => {
     ])
     expect(result[0]).toMatchObject({ severity: "high", score: 90, evidence: { days_before_period_end: 10 } })
     expect(rankInsights(facts({ quotaExhaustedAt: 30 * DAY }))).toEqual([])
+  })
+
+  it("write instants in the subscription's timezone and name it", () => {
+    expect(formatInstant(Date.UTC(2026, 11, 15, 14, 24), "Europe/Berlin")).toBe(
+      "Dec 15, 2026, 15:24 (Europe/Berlin)",
+    )
+    const [insight] = rankInsights(
+      facts({ quotaExhaustedAt: 20 * DAY + 3_600_000, timeZone: "Asia/Kolkata", quotaState: "runs_out" }),
+    )
+    expect(insight?.explanation).toContain("Jan 21, 1970, 06:30 (Asia/Kolkata)")
   })
 })

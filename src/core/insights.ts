@@ -45,8 +45,18 @@ export interface ChannelFacts {
 export interface InsightFacts {
   plan: Plan
   channels: readonly ChannelFacts[]
-  /** The forecast's projected quota exhaustion (ms) within the period, or null. */
+  /**
+   * The forecast's quota exhaustion (ms): projected within the period ("runs_out"), or when turns began to
+   * be refused ("spent", "over"); null when the quota lasts.
+   */
   quotaExhaustedAt: number | null
+  /** See QuotaState in src/forecast/service.ts; absent means judged from quotaExhaustedAt alone. */
+  quotaState?: "none" | "lasts" | "runs_out" | "spent" | "over"
+  usedTokens?: number
+  /** Demand projected past the quota until the period ends. */
+  deniedTokens?: number
+  /** The subscription's timezone, in which dates in explanations are written (UTC when absent). */
+  timeZone?: string
   periodEnd: number
   now: number
   tokenLimit: number
@@ -69,6 +79,24 @@ export const INSIGHT_RULES = Object.freeze({
 })
 
 const DAY = 86_400_000
+
+/**
+ * An instant for an explanation, in the subscription's timezone and naming it, as the dashboard shows it.
+ * @example formatInstant(Date.UTC(2026, 11, 15, 14, 24), "Europe/Berlin") // "Dec 15, 2026, 15:24 (Europe/Berlin)"
+ */
+export function formatInstant(ms: number, timeZone = "UTC"): string {
+  const text = new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  }).format(new Date(ms))
+  return `${text} (${timeZone})`
+}
+
 const percent = (value: number) => `${Math.round(value * 1000) / 10}%`
 const channelName = (channel: Channel) => CHANNEL_DEFINITIONS[channel].label
 
@@ -81,7 +109,30 @@ export function rankInsights(facts: InsightFacts): Insight[] {
   const rules = INSIGHT_RULES
   const insights: Insight[] = []
 
-  if (facts.quotaExhaustedAt !== null && facts.quotaExhaustedAt < facts.periodEnd) {
+  const zone = facts.timeZone ?? "UTC"
+  const tokens = (value: number) => Math.round(value).toLocaleString("en-US")
+  if ((facts.quotaState === "spent" || facts.quotaState === "over") && facts.usedTokens !== undefined) {
+    const over = facts.usedTokens - facts.tokenLimit
+    const since = facts.quotaExhaustedAt
+    insights.push({
+      kind: "quota_exhaustion_projected",
+      channel: null,
+      severity: "high",
+      score: 100,
+      title:
+        facts.quotaState === "over"
+          ? "More tokens used than the quota allows"
+          : "Quota spent: turns are refused until the period ends",
+      explanation: `${tokens(facts.usedTokens)} of the ${tokens(facts.tokenLimit)}-token quota are used${over > 0 ? `, ${tokens(over)} over it` : ""}${since === null ? "" : `; turns have been denied with quota_exceeded since ${formatInstant(since, zone)}`}. About ${tokens(facts.deniedTokens ?? 0)} more tokens of demand are forecast before the period ends on ${formatInstant(facts.periodEnd, zone)}, and will be denied.`,
+      action: "Raise the token limit or move to a larger plan to serve them.",
+      evidence: {
+        used_tokens: facts.usedTokens,
+        token_limit: facts.tokenLimit,
+        quota_exhausted_at: since === null ? null : new Date(since).toISOString(),
+        denied_tokens_forecast: facts.deniedTokens ?? 0,
+      },
+    })
+  } else if (facts.quotaExhaustedAt !== null && facts.quotaExhaustedAt < facts.periodEnd) {
     const daysEarly = (facts.periodEnd - facts.quotaExhaustedAt) / DAY
     insights.push({
       kind: "quota_exhaustion_projected",
@@ -89,10 +140,11 @@ export function rankInsights(facts: InsightFacts): Insight[] {
       severity: daysEarly >= 3 ? "high" : "medium",
       score: Math.min(100, 80 + daysEarly),
       title: "Quota projected to run out before the period ends",
-      explanation: `At the forecast pace the ${facts.tokenLimit.toLocaleString("en-US")}-token quota runs out on ${new Date(facts.quotaExhaustedAt).toISOString().slice(0, 10)}, ${Math.round(daysEarly * 10) / 10} days before the period ends; turns after that are denied with quota_exceeded.`,
+      explanation: `At the forecast pace the ${facts.tokenLimit.toLocaleString("en-US")}-token quota runs out on ${formatInstant(facts.quotaExhaustedAt, zone)}, ${Math.round(daysEarly * 10) / 10} days before the period ends; turns after that are denied with quota_exceeded.`,
       action: "Raise the token limit or move to a larger plan before then.",
       evidence: {
         projected_tokens: Math.round(facts.projectedTokens),
+        denied_tokens_forecast: Math.round(facts.deniedTokens ?? 0),
         token_limit: facts.tokenLimit,
         quota_exhausted_at: new Date(facts.quotaExhaustedAt).toISOString(),
         days_before_period_end: Math.round(daysEarly * 10) / 10,

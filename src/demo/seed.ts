@@ -1,13 +1,32 @@
-/** Seeds the demo: three subscriptions on different plans and timezones, 30 days of traffic each. */
+/**
+ * Seeds the demo: three subscriptions on different plans, timezones and billing periods, `days` days of
+ * traffic each, decided the way the live path decides them. The history is synthetic, but every turn is
+ * admitted or denied by the product's own promises: a channel outside the plan is refused
+ * (channel_not_in_plan), each channel's rolling-minute request and token limits hold (rate_limited), and once
+ * a billing period's quota is spent, turns are refused (quota_exceeded) instead of being let through.
+ *
+ * The story it tells: acme-retail's WhatsApp broadcast six days ago (a usage spike, a burst of rate-limit
+ * denials, and WhatsApp's replies slowing and failing for a while: channel health degraded, then recovered);
+ * globex-support launching a second assistant when its billing period began and spending its quota about
+ * three days before now (the 50%, 80% and 95% alerts at the moments
+ * they were crossed, with the figures of those moments, then quota_exceeded denials); initech's end users
+ * trying channels its basic plan lacks. The alerts are raised by the real detectors, run at the historical
+ * instants, so each carries its own time and figures.
+ */
+import { sql } from "kysely"
+import { HealthDetector, RateLimitDetector, SpikeDetector } from "../alerts/detectors.js"
+import { DEFAULT_QUOTA_THRESHOLDS } from "../core/alerts.js"
 import { billedTokens } from "../core/billing.js"
-import { CHANNEL_DEFINITIONS, type Channel } from "../core/channels.js"
+import { CHANNEL_DEFINITIONS, CHANNELS, type Channel } from "../core/channels.js"
+import type { DenialReason } from "../core/decision.js"
 import { billingPeriodAt } from "../core/period.js"
 import { PLAN_DEFINITIONS, type Plan } from "../core/plans.js"
 import type { Subscription } from "../core/subscription.js"
 import type { Meter } from "../meter/meter.js"
+import { insertAlert } from "../storage/alerts.js"
 import type { Database } from "../storage/database.js"
 import { type ImportedTurn, insertImportedTurns } from "../storage/ledger.js"
-import { syntheticTraffic } from "./traffic.js"
+import { type SyntheticTurn, seededRandom, syntheticTraffic } from "./traffic.js"
 
 export interface DemoSubscription {
   entityId: string
@@ -15,6 +34,17 @@ export interface DemoSubscription {
   timezone: string
   utcOffsetMinutes: number
   scale: number
+  /** How long ago the current billing period began, in days. */
+  periodAgeDays: number
+  /**
+   * The token limit: a fixed number, or "runs out" to set it so the current period's demand spends it
+   * about `runsOutDaysAgo` days before now.
+   */
+  tokenLimit: number | { runsOutDaysAgo: number }
+  /** A second assistant launched when the current billing period began, doubling the traffic. */
+  secondAssistant?: boolean
+  /** A WhatsApp broadcast this many days ago, at 18:00 local time. */
+  broadcastDaysAgo?: number
 }
 
 export const DEMO_SUBSCRIPTIONS: readonly DemoSubscription[] = [
@@ -24,6 +54,9 @@ export const DEMO_SUBSCRIPTIONS: readonly DemoSubscription[] = [
     timezone: "America/New_York",
     utcOffsetMinutes: -300,
     scale: 1,
+    periodAgeDays: 12,
+    tokenLimit: 3 * PLAN_DEFINITIONS.enterprise.defaultTokenLimit,
+    broadcastDaysAgo: 6,
   },
   {
     entityId: "globex-support",
@@ -31,9 +64,26 @@ export const DEMO_SUBSCRIPTIONS: readonly DemoSubscription[] = [
     timezone: "Europe/Berlin",
     utcOffsetMinutes: 60,
     scale: 0.6,
+    periodAgeDays: 20,
+    tokenLimit: { runsOutDaysAgo: 3 },
+    secondAssistant: true,
   },
-  { entityId: "initech", plan: "basic", timezone: "Asia/Kolkata", utcOffsetMinutes: 330, scale: 0.3 },
+  {
+    entityId: "initech",
+    plan: "basic",
+    timezone: "Asia/Kolkata",
+    utcOffsetMinutes: 330,
+    scale: 0.3,
+    periodAgeDays: 5,
+    tokenLimit: 20 * PLAN_DEFINITIONS.basic.defaultTokenLimit,
+  },
 ]
+
+/** Share of a channel's usual traffic that end users still send on a channel the plan lacks. */
+const OUTSIDE_PLAN_SCALE = 0.04
+const MINUTE = 60_000
+const HOUR = 3_600_000
+const DAY = 86_400_000
 
 /** Creates the demo subscriptions and their last `days` days of traffic, ending at `now`. */
 export async function seedDemo(
@@ -42,52 +92,276 @@ export async function seedDemo(
   now: Date,
   days = 30,
 ): Promise<Subscription[]> {
-  const start = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - days * 86_400_000)
+  const start = new Date(Math.floor(now.getTime() / HOUR) * HOUR - days * DAY)
   const created: Subscription[] = []
   for (const [index, demo] of DEMO_SUBSCRIPTIONS.entries()) {
+    const plan = PLAN_DEFINITIONS[demo.plan]
+    const periodStart = new Date(start.getTime() + (days - demo.periodAgeDays) * DAY)
+    const traffic = demoTraffic(demo, index, start, days, now, periodStart)
+    const tokenLimit =
+      typeof demo.tokenLimit === "number"
+        ? demo.tokenLimit
+        : limitSpentBy(
+            traffic,
+            plan.channels,
+            periodStart,
+            now.getTime() - demo.tokenLimit.runsOutDaysAgo * DAY,
+          )
     const subscription = await meter.createSubscription({
       entityId: demo.entityId,
       entityType: "organization",
       plan: demo.plan,
-      tokenLimit: PLAN_DEFINITIONS[demo.plan].defaultTokenLimit * (demo.plan === "basic" ? 20 : 3),
+      tokenLimit,
       timezone: demo.timezone,
-      periodStart: new Date(now.getTime() - 12 * 86_400_000).toISOString(),
+      periodStart: periodStart.toISOString(),
     })
     created.push(subscription)
-    const channels = PLAN_DEFINITIONS[demo.plan].channels
-    let batch: ImportedTurn[] = []
-    const traffic = syntheticTraffic({
-      start,
-      days,
-      utcOffsetMinutes: demo.utcOffsetMinutes,
-      channels,
-      seed: 1000 + index,
-      scale: demo.scale,
-    })
-    for (const turn of traffic) {
-      if (turn.createdAt.getTime() > now.getTime()) continue
-      const multiplier = CHANNEL_DEFINITIONS[turn.channel as Channel].defaults.multiplierHundredths
-      batch.push({
-        subscriptionId: subscription.id,
-        channel: turn.channel,
-        chatbotId: turn.chatbotId,
-        sessionId: turn.sessionId,
-        userIdentifier: turn.userIdentifier,
-        operationType: "chat",
-        rawTokens: turn.rawTokens,
-        billedTokens: billedTokens(turn.rawTokens, multiplier),
-        multiplierHundredths: multiplier,
-        idempotencyKey: null,
-        createdAt: turn.createdAt,
-        periodStart: billingPeriodAt(subscription.periodAnchor, turn.createdAt).start,
-        ...(turn.denialReason ? { denialReason: turn.denialReason } : {}),
-      })
-      if (batch.length >= 2000) {
-        await insertImportedTurns(database.db, batch)
-        batch = []
-      }
+    const { turns, crossings } = admit(traffic, subscription, plan.channels)
+    await writeHistory(database, turns, crossings)
+    if (demo.broadcastDaysAgo !== undefined) {
+      await replayBroadcast(database, subscription.id, broadcastStart(demo, now))
     }
-    await insertImportedTurns(database.db, batch)
   }
   return created
+}
+
+/** Every turn end users sent, in time order: the plan's channels, a trickle on the others, a broadcast. */
+function demoTraffic(
+  demo: DemoSubscription,
+  index: number,
+  start: Date,
+  days: number,
+  now: Date,
+  periodStart: Date,
+): SyntheticTurn[] {
+  const inPlan = PLAN_DEFINITIONS[demo.plan].channels
+  const base = { start, days, utcOffsetMinutes: demo.utcOffsetMinutes }
+  const launched =
+    demo.secondAssistant === true
+      ? syntheticTraffic({
+          ...base,
+          start: periodStart,
+          days: Math.ceil((now.getTime() - periodStart.getTime()) / DAY),
+          channels: inPlan,
+          seed: 4000 + index,
+          scale: demo.scale,
+        })
+      : []
+  const turns = [
+    ...syntheticTraffic({ ...base, channels: inPlan, seed: 1000 + index, scale: demo.scale }),
+    ...[...launched].map((turn) => ({ ...turn, chatbotId: "returns-bot" })),
+    ...syntheticTraffic({
+      ...base,
+      channels: CHANNELS.filter((channel) => !inPlan.includes(channel)),
+      seed: 2000 + index,
+      scale: demo.scale * OUTSIDE_PLAN_SCALE,
+    }),
+  ]
+  if (demo.broadcastDaysAgo !== undefined) turns.push(...broadcastTraffic(broadcastStart(demo, now), index))
+  return turns
+    .filter((turn) => turn.createdAt.getTime() <= now.getTime())
+    .map((turn) =>
+      // The traffic model's own rate_limited denials are random; here the limits themselves decide.
+      turn.denialReason === "rate_limited" ? { ...turn, denialReason: undefined } : turn,
+    )
+    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+}
+
+/** 18:00 local time, `broadcastDaysAgo` days before now, as an instant. */
+function broadcastStart(demo: DemoSubscription, now: Date): Date {
+  const day = Math.floor(now.getTime() / DAY) * DAY - (demo.broadcastDaysAgo ?? 0) * DAY
+  return new Date(day + (18 * 60 - demo.utcOffsetMinutes) * MINUTE)
+}
+
+/**
+ * A WhatsApp broadcast's replies: 90 turns a minute for 12 minutes (over WhatsApp's 60 a minute), then 40 a
+ * minute for the next 40, from recipients who mostly never wrote before.
+ */
+function broadcastTraffic(at: Date, seed: number): SyntheticTurn[] {
+  const random = seededRandom(3000 + seed)
+  const turns: SyntheticTurn[] = []
+  for (let minute = 0; minute < 52; minute += 1) {
+    const perMinute = minute < 12 ? 90 : 40
+    for (let i = 0; i < perMinute; i += 1) {
+      const user = Math.floor(random() * 2500)
+      turns.push({
+        channel: "whatsapp",
+        createdAt: new Date(at.getTime() + minute * MINUTE + Math.floor(random() * MINUTE)),
+        rawTokens: Math.max(1, Math.round(180 * Math.exp((random() - 0.5) * 0.8))),
+        userIdentifier: `whatsapp-broadcast-${user}`,
+        sessionId: `whatsapp-broadcast-${user}`,
+        chatbotId: "sales-bot",
+      })
+    }
+  }
+  return turns
+}
+
+/** The billed demand of the plan's channels from `periodStart` to `until`, rounded down to 10,000 tokens. */
+function limitSpentBy(
+  traffic: readonly SyntheticTurn[],
+  channels: readonly Channel[],
+  periodStart: Date,
+  until: number,
+): number {
+  let demand = 0
+  for (const turn of traffic) {
+    const at = turn.createdAt.getTime()
+    if (at < periodStart.getTime() || at >= until || turn.denialReason || !channels.includes(turn.channel))
+      continue
+    demand += billedTokens(turn.rawTokens, CHANNEL_DEFINITIONS[turn.channel].defaults.multiplierHundredths)
+  }
+  return Math.max(10_000, Math.floor(demand / 10_000) * 10_000)
+}
+
+/** A quota threshold crossed by one turn: the index of the turn in the admitted list and its time. */
+interface Crossing {
+  index: number
+  threshold: number
+  at: Date
+  periodStart: Date
+}
+
+/**
+ * Decides every turn as the live path would, in time order: the plan, the message length (the traffic's
+ * own message_too_long denials), the channel's rolling 60-second request and token limits, then the
+ * billing period's quota. Pure; answers the ledger rows and where each quota threshold was crossed.
+ */
+export function admit(
+  traffic: readonly SyntheticTurn[],
+  subscription: Subscription,
+  channels: readonly Channel[],
+): { turns: ImportedTurn[]; crossings: Crossing[] } {
+  const windows = new Map<Channel, { at: number; raw: number }[]>()
+  const used = new Map<number, number>()
+  const turns: ImportedTurn[] = []
+  const crossings: Crossing[] = []
+  const limit = subscription.tokenLimit
+  for (const turn of traffic) {
+    const settings = CHANNEL_DEFINITIONS[turn.channel].defaults
+    const at = turn.createdAt.getTime()
+    const periodStart = billingPeriodAt(subscription.periodAnchor, turn.createdAt).start
+    const billed = billedTokens(turn.rawTokens, settings.multiplierHundredths)
+    const window = (windows.get(turn.channel) ?? []).filter((entry) => entry.at > at - MINUTE)
+    windows.set(turn.channel, window)
+    const spent = used.get(periodStart.getTime()) ?? 0
+    let denial: DenialReason | undefined
+    if (!channels.includes(turn.channel)) denial = "channel_not_in_plan"
+    else if (turn.denialReason) denial = turn.denialReason
+    else if (
+      window.length + 1 > settings.requestsPerMinute ||
+      window.reduce((sum, entry) => sum + entry.raw, 0) + turn.rawTokens > settings.tokensPerMinute
+    )
+      denial = "rate_limited"
+    else if (spent + billed > limit) denial = "quota_exceeded"
+    if (denial === undefined) {
+      window.push({ at, raw: turn.rawTokens })
+      used.set(periodStart.getTime(), spent + billed)
+      for (const threshold of DEFAULT_QUOTA_THRESHOLDS) {
+        const mark = Math.ceil(threshold * limit)
+        if (spent < mark && spent + billed >= mark) {
+          crossings.push({ index: turns.length, threshold, at: turn.createdAt, periodStart })
+        }
+      }
+    }
+    turns.push({
+      subscriptionId: subscription.id,
+      channel: turn.channel,
+      chatbotId: turn.chatbotId,
+      sessionId: turn.sessionId,
+      userIdentifier: turn.userIdentifier,
+      operationType: "chat",
+      rawTokens: turn.rawTokens,
+      billedTokens: billed,
+      multiplierHundredths: settings.multiplierHundredths,
+      idempotencyKey: null,
+      createdAt: turn.createdAt,
+      periodStart,
+      ...(denial ? { denialReason: denial } : {}),
+    })
+  }
+  return { turns, crossings }
+}
+
+/**
+ * Writes the turns in batches that end at each quota crossing, so the threshold alert the counter's trigger
+ * raises carries the tokens used at that moment; then dates each such alert at the turn that crossed it
+ * (the trigger stamps the time of writing, which for a replayed history is now).
+ */
+async function writeHistory(
+  database: Database,
+  turns: readonly ImportedTurn[],
+  crossings: readonly Crossing[],
+): Promise<void> {
+  const ends = new Set(crossings.map((c) => c.index))
+  let batch: ImportedTurn[] = []
+  for (const [index, turn] of turns.entries()) {
+    batch.push(turn)
+    if (batch.length >= 2000 || ends.has(index)) {
+      await insertImportedTurns(database.db, batch)
+      batch = []
+    }
+  }
+  await insertImportedTurns(database.db, batch)
+  for (const crossing of crossings) {
+    const subscriptionId = turns[crossing.index]?.subscriptionId
+    if (subscriptionId === undefined) continue
+    await database.db
+      .updateTable("alerts")
+      .set({ occurred_at: crossing.at })
+      .where("subscription_id", "=", subscriptionId)
+      .where("type", "=", "quota.threshold_reached")
+      .where(
+        "dedupe_key",
+        "=",
+        `quota:${Math.floor(crossing.periodStart.getTime() / 1000)}:${String(crossing.threshold)}`,
+      )
+      .execute()
+  }
+}
+
+/**
+ * The broadcast's aftermath, through the real detectors at the instants they would have run: WhatsApp's
+ * settled outcomes (replies slow and failing during the first 12 minutes, healthy after), then minute by
+ * minute the rate-limit pass every 10 minutes, the health pass every 5 and the spike pass every hour.
+ */
+async function replayBroadcast(database: Database, subscriptionId: string, at: Date): Promise<void> {
+  const db = database.db
+  const t0 = at.getTime()
+  const whatsapp = (from: number, to: number) =>
+    db
+      .updateTable("token_usage_logs")
+      .where("subscription_id", "=", subscriptionId)
+      .where("channel", "=", "whatsapp")
+      .where("status", "<>", "denied")
+      .where("created_at", ">=", new Date(from))
+      .where("created_at", "<", new Date(to))
+  // Deterministic per row: a hash of its id picks errors and latencies.
+  const pick = (salt: string) =>
+    sql.raw(`((('x' || substr(md5(id::text || '${salt}'), 1, 8))::bit(32)::int & 1023) / 1023.0)`)
+  await whatsapp(t0 - HOUR, t0 + 2 * HOUR)
+    .set({ outcome: "ok", latency_ms: sql<number>`round(600 + 900 * ${pick("l")})` })
+    .execute()
+  await whatsapp(t0, t0 + 12 * MINUTE)
+    .set({
+      outcome: sql<string>`case when ${pick("e")} < 0.22 then 'error' else 'ok' end`,
+      latency_ms: sql<number>`round(6000 + 9000 * ${pick("l")})`,
+    })
+    .execute()
+  const detectors = {
+    rateLimit: new RateLimitDetector(),
+    spike: new SpikeDetector(),
+    health: new HealthDetector(),
+  }
+  for (let minute = 1; minute <= 120; minute += 1) {
+    const now = t0 + minute * MINUTE
+    const passes = [
+      ...(minute % 10 === 0 ? [detectors.rateLimit] : []),
+      ...(minute % 5 === 0 && minute <= 60 ? [detectors.health] : []),
+      ...(minute % 60 === 0 ? [detectors.spike] : []),
+    ]
+    for (const detector of passes) {
+      for (const alert of await detector.detect(db, subscriptionId, now)) await insertAlert(db, alert)
+    }
+  }
 }

@@ -71,15 +71,44 @@ export interface ChannelActivity {
   rateLimitedWeekBefore: number
 }
 
-/** Per channel, the last 30 days of activity the insights rest on. */
+/** The first turn refused with quota_exceeded in [from, to], or null. */
+export async function firstQuotaRefusal(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  from: Date,
+  to: Date,
+): Promise<Date | null> {
+  const row = await db
+    .selectFrom("token_usage_logs")
+    .select((eb) => eb.fn.min("created_at").as("at"))
+    .where("subscription_id", "=", subscriptionId)
+    .where("created_at", ">=", from)
+    .where("created_at", "<=", to)
+    .where("denial_reason", "=", "quota_exceeded")
+    .executeTakeFirst()
+  return row?.at ? new Date(row.at) : null
+}
+
+/** The instants {@link channelActivity} counts from: local midnights in the subscription's timezone. */
+export interface ActivityWindow {
+  /** Start of the 30 local days (today so far included). */
+  from: Date
+  /** Start of the last 7 local days, and of the 7 before them. */
+  lastWeek: Date
+  weekBefore: Date
+  to: Date
+}
+
+/**
+ * Per channel, the 30 local days of activity the insights rest on: the same days, counted the same way,
+ * as the analytics API's default period, so an insight's figures match the Overview's for those days.
+ */
 export async function channelActivity(
   db: Kysely<DB>,
   subscriptionId: string,
-  now: Date,
+  window: ActivityWindow,
 ): Promise<ChannelActivity[]> {
-  const d30 = new Date(now.getTime() - 30 * DAY_MS)
-  const d14 = new Date(now.getTime() - 14 * DAY_MS)
-  const d7 = new Date(now.getTime() - 7 * DAY_MS)
+  const { from: d30, lastWeek: d7, weekBefore: d14, to: now } = window
   const result = await sql<Record<string, string | number>>`
     select channel,
       count(*) filter (where status <> 'denied') as messages,

@@ -16,11 +16,15 @@ import { type Insight, rankInsights } from "../core/insights.js"
 import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../core/tenant.js"
+import { addDays, todayIn, zonedStartOfDay } from "../core/time-zones.js"
 import type { Database } from "../storage/database.js"
 import { usedTokensInPeriod } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
 import { withVisibleSubscription } from "../storage/scoped.js"
-import { billedTokensByChannel, channelActivity, dailyBilledTokens } from "./queries.js"
+import { billedTokensByChannel, channelActivity, dailyBilledTokens, firstQuotaRefusal } from "./queries.js"
+
+/** Local days the insights read: the last 30, today so far included (the analytics API's default). */
+export const INSIGHT_DAYS = 30
 
 /** Days of history the model looks at: eight weeks of weekly season. */
 export const FORECAST_HISTORY_DAYS = 56
@@ -37,6 +41,13 @@ export interface Projection {
   upper: number
 }
 
+/**
+ * Where the quota stands: "none" (no limit set), "lasts" (the forecast stays under it), "runs_out" (the
+ * forecast reaches it before the period ends), "spent" (turns were already refused with quota_exceeded
+ * this period), "over" (more used than the limit, which happens when the limit is lowered below the use).
+ */
+export type QuotaState = "none" | "lasts" | "runs_out" | "spent" | "over"
+
 export interface SubscriptionForecast {
   subscriptionId: string
   generatedAt: Date
@@ -44,8 +55,16 @@ export interface SubscriptionForecast {
   periodEnd: Date
   tokenLimit: number
   historyDays: number
-  total: Projection & { quotaExhaustedAt: Date | null }
+  total: Projection & {
+    /** When the quota runs out (projected), or ran out (the first quota_exceeded refusal); null if it lasts. */
+    quotaExhaustedAt: Date | null
+    quotaState: QuotaState
+    /** Demand the forecast expects past the quota: turns that will be refused, not billed. */
+    deniedTokens: number
+  }
   channels: Array<Projection & { channel: string }>
+  /** The 30 local days (today so far included) the insights read, in the subscription's timezone. */
+  activityPeriod: { from: string; to: string; timezone: string }
 }
 
 export class ForecastService {
@@ -63,15 +82,27 @@ export class ForecastService {
   ): Promise<{ forecast: SubscriptionForecast; insights: Insight[] }> {
     return this.inScope(scope, subscriptionId, async (db, subscription) => {
       const forecast = await this.project(db, subscription)
-      const channels = await channelActivity(db, subscription.id, forecast.generatedAt)
+      const at = forecast.generatedAt
+      const today = todayIn(subscription.timezone, at)
+      const startOf = (daysAgo: number) => zonedStartOfDay(addDays(today, -daysAgo), subscription.timezone)
+      const channels = await channelActivity(db, subscription.id, {
+        from: startOf(INSIGHT_DAYS - 1),
+        lastWeek: startOf(6),
+        weekBefore: startOf(13),
+        to: at,
+      })
       const insights = rankInsights({
         plan: subscription.plan,
         channels,
         quotaExhaustedAt: forecast.total.quotaExhaustedAt?.getTime() ?? null,
+        quotaState: forecast.total.quotaState,
+        usedTokens: forecast.total.usedTokens,
+        deniedTokens: forecast.total.deniedTokens,
         periodEnd: forecast.periodEnd.getTime(),
-        now: forecast.generatedAt.getTime(),
+        now: at.getTime(),
         tokenLimit: subscription.tokenLimit,
         projectedTokens: forecast.total.projectedTokens,
+        timeZone: subscription.timezone,
       })
       return { forecast, insights }
     })
@@ -114,20 +145,49 @@ export class ForecastService {
     )
     const totalPartial = [...partialDay.values()].reduce((a, b) => a + b, 0)
     const totalResult = forecastDays(totalSeries, horizon, { tokens: totalPartial, elapsedDays: elapsed })
-    const exhaustion = quotaExhaustionAt(used, subscription.tokenLimit, totalResult.daily, now)
+    const limit = subscription.tokenLimit
+    const refusedSince = limit > 0 ? await firstQuotaRefusal(db, subscription.id, period.start, at) : null
+    const exhaustion = quotaExhaustionAt(used, limit, totalResult.daily, now)
+    const runsOut = exhaustion !== null && exhaustion < period.end.getTime()
+    const quotaState: QuotaState =
+      limit === 0
+        ? "none"
+        : used > limit
+          ? "over"
+          : refusedSince !== null || used >= limit
+            ? "spent"
+            : runsOut
+              ? "runs_out"
+              : "lasts"
+    // Turns past the quota are refused, so billed tokens stop at the limit (or at what is already used,
+    // when that is more): the rest of the demand is projected as denied, and each channel's share of the
+    // forecast shrinks in proportion.
+    const ceiling = limit === 0 ? Number.POSITIVE_INFINITY : Math.max(used, limit)
+    const total = capped(projection(totalResult, used), ceiling)
+    const demand = used + totalResult.total
+    const scale = totalResult.total > 0 ? (total.projectedTokens - used) / totalResult.total : 1
+    const timezone = subscription.timezone
+    const today = todayIn(timezone, at)
     return {
       subscriptionId: subscription.id,
       generatedAt: at,
       periodStart: period.start,
       periodEnd: period.end,
-      tokenLimit: subscription.tokenLimit,
+      tokenLimit: limit,
       historyDays: days,
       total: {
-        ...projection(totalResult, used),
+        ...total,
+        quotaState,
         quotaExhaustedAt:
-          exhaustion !== null && exhaustion < period.end.getTime() ? new Date(exhaustion) : null,
+          quotaState === "spent" || quotaState === "over"
+            ? refusedSince
+            : runsOut && exhaustion !== null
+              ? new Date(exhaustion)
+              : null,
+        deniedTokens: Math.max(0, Math.round(demand - total.projectedTokens)),
       },
-      channels,
+      channels: channels.map((c) => scaled(c, scale)),
+      activityPeriod: { from: addDays(today, -(INSIGHT_DAYS - 1)), to: today, timezone },
     }
   }
 
@@ -138,6 +198,32 @@ export class ForecastService {
     fn: (db: Kysely<DB>, subscription: Subscription) => Promise<T>,
   ): Promise<T> {
     return withVisibleSubscription(this.options.database, scope, subscriptionId, fn)
+  }
+}
+
+/** A projection whose billed tokens cannot pass `ceiling`. */
+function capped(p: Projection, ceiling: number): Projection {
+  const cap = (value: number) => Math.min(value, Math.max(ceiling, p.usedTokens))
+  const projectedTokens = cap(p.projectedTokens)
+  return {
+    ...p,
+    projectedTokens,
+    forecastTokens: projectedTokens - p.usedTokens,
+    lower: cap(p.lower),
+    upper: cap(p.upper),
+  }
+}
+
+/** A channel's forecast scaled by `factor` (the share of the total forecast the quota leaves). */
+function scaled<T extends Projection>(p: T, factor: number): T {
+  if (factor >= 1) return p
+  const part = (value: number) => p.usedTokens + Math.round((value - p.usedTokens) * factor)
+  return {
+    ...p,
+    forecastTokens: Math.round(p.forecastTokens * factor),
+    projectedTokens: part(p.projectedTokens),
+    lower: part(p.lower),
+    upper: part(p.upper),
   }
 }
 

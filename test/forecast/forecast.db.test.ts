@@ -91,7 +91,11 @@ describe("GET /api/onboarding/analytics/:subscription_id/forecast", () => {
     )
     expect(body.total.used_tokens).toBe(usedInPeriod)
     expect(body.total.method).toBe("holt_winters")
-    expect(body.total.forecast_tokens).toBe(Math.round(expected))
+    // The quota (20,000) holds less than the pattern asks for: billed stops there, the rest is denied.
+    expect(usedInPeriod + expected).toBeGreaterThan(20_000)
+    expect(body.total.forecast_tokens).toBe(20_000 - usedInPeriod)
+    expect(body.total.denied_tokens).toBe(Math.round(usedInPeriod + expected - 20_000))
+    expect(body.total.quota_state).toBe("runs_out")
     expect(body.total.lower).toBe(body.total.projected_tokens)
     expect(body.channels).toEqual([
       expect.objectContaining({
@@ -129,6 +133,81 @@ describe("GET /api/onboarding/analytics/:subscription_id/forecast", () => {
     // telegram bills 1.05x: 2100 a day.
     expect(body.total.forecast_tokens).toBe(Math.round(2100 * horizon))
     expect(body.total.used_tokens).toBe(5 * 2100)
+  })
+
+  it("projects with denials in mind: billed tokens stop at the quota and the rest of the demand is denied", async () => {
+    const now = clock.now()
+    const sub = await t.subscription({
+      plan: "enterprise",
+      token_limit: 15_000,
+      period_start: new Date(now - 5 * DAY).toISOString(),
+    })
+    // 2,000 raw tokens a day on telegram (1.05x: 2,100 billed): 10,500 used, a daily mean of 2,100 to come.
+    await importTurns(
+      Array.from({ length: 5 }, (_, i) => ({
+        subscriptionId: sub.id,
+        channel: "telegram" as const,
+        at: now - (5 - i) * DAY,
+        tokens: 2000,
+      })),
+    )
+    const forecast = async () => {
+      const res = await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/forecast` })
+      expectDocumented(t.app, "GET", "/api/onboarding/analytics/:subscription_id/forecast", res)
+      return res.json()
+    }
+    const before = await forecast()
+    const horizon = (Date.parse(before.period_end) - now) / DAY
+    const demand = 10_500 + 2100 * horizon
+    expect(before.total).toMatchObject({
+      quota_state: "runs_out",
+      used_tokens: 10_500,
+      projected_tokens: 15_000,
+      forecast_tokens: 4_500,
+      denied_tokens: Math.round(demand - 15_000),
+    })
+    expect(before.total.upper).toBe(15_000)
+    expect(before.channels[0]).toMatchObject({ channel: "telegram", projected_tokens: 15_000 })
+
+    // A turn the quota cannot hold is refused: the quota is spent, since that refusal.
+    const refused = await t.container.meter.validateAndConsumeTokens({
+      entityId: sub.entityId,
+      entityType: "organization",
+      estimatedTokens: 5000,
+      channel: "telegram",
+    })
+    expect(refused).toMatchObject({ allowed: false, reason: "quota_exceeded" })
+    const spent = await forecast()
+    expect(spent.total).toMatchObject({ quota_state: "spent", projected_tokens: 15_000 })
+    expect(Date.parse(spent.total.quota_exhausted_at)).toBe(now)
+
+    // The operator lowers the limit below what is used: over, and nothing more is billed.
+    const lowered = await t.request({
+      method: "PATCH",
+      url: `/api/subscriptions/${sub.id}`,
+      payload: { token_limit: 8_000 },
+    })
+    expect(lowered.statusCode, lowered.body).toBe(200)
+    const over = await forecast()
+    expect(over.total).toMatchObject({
+      quota_state: "over",
+      used_tokens: 10_500,
+      projected_tokens: 10_500,
+      forecast_tokens: 0,
+      lower: 10_500,
+      upper: 10_500,
+      denied_tokens: Math.round(demand - 10_500),
+    })
+    const insights = (
+      await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/insights` })
+    ).json()
+    expect(insights.insights[0]).toMatchObject({
+      kind: "quota_exhaustion_projected",
+      title: "More tokens used than the quota allows",
+      evidence: { used_tokens: 10_500, token_limit: 8_000 },
+    })
+    expect(insights.insights[0].explanation).toContain("2,500 over it")
+    expect(insights.insights[0].explanation).toContain("(UTC)")
   })
 
   it("measures the run rate from the start of the period, not from the first turn", async () => {

@@ -17,7 +17,10 @@ const projectionFields = {
   method: Method,
   used_tokens: Type.Integer({ description: "Billed tokens so far this period." }),
   forecast_tokens: Type.Integer({ description: "Forecast for the rest of the period." }),
-  projected_tokens: Type.Integer({ description: "used + forecast: the period's projected total." }),
+  projected_tokens: Type.Integer({
+    description:
+      "used + forecast: the period's projected billed total. Turns past the quota are denied, so it stops at the token limit (or at used_tokens when that is more); a channel's forecast shrinks in proportion.",
+  }),
   lower: Type.Integer({ description: "95% prediction interval of projected_tokens, lower bound." }),
   upper: Type.Integer({ description: "95% prediction interval of projected_tokens, upper bound." }),
 }
@@ -34,10 +37,25 @@ export const ForecastSchema = Type.Object(
       ...projectionFields,
       quota_exhausted_at: Nullable(
         DateTime(),
-        "When the quota is projected to run out within this period; null if it lasts.",
+        "When the quota runs out: projected within this period (quota_state runs_out), or when turns began to be refused with quota_exceeded (spent, over); null if it lasts.",
       ),
+      quota_state: OneOf(
+        ["none", "lasts", "runs_out", "spent", "over"] as const,
+        "none: no limit set; lasts: the forecast stays under it; runs_out: the forecast reaches it before the period ends; spent: turns were refused with quota_exceeded this period; over: more used than the limit (the limit was lowered below the use).",
+      ),
+      denied_tokens: Type.Integer({
+        description:
+          "Demand forecast past the quota before the period ends: turns that will be denied (quota_exceeded), so not in projected_tokens.",
+      }),
     }),
     channels: Type.Array(Type.Object({ channel: Type.String(), ...projectionFields })),
+    activity_period: Type.Object(
+      { from: Type.String(), to: Type.String(), timezone: Type.String() },
+      {
+        description:
+          "The local days the insights read: the last 30, today so far included, in the subscription's timezone: the analytics API's default period, so their figures match it.",
+      },
+    ),
   },
   { $id: "Forecast" },
 )
@@ -80,8 +98,11 @@ function forecastBody(f: SubscriptionForecast): ForecastBody {
     total: {
       ...projectionBody(f.total),
       quota_exhausted_at: f.total.quotaExhaustedAt?.toISOString() ?? null,
+      quota_state: f.total.quotaState,
+      denied_tokens: f.total.deniedTokens,
     },
     channels: f.channels.map((c) => ({ channel: c.channel, ...projectionBody(c) })),
+    activity_period: f.activityPeriod,
   }
 }
 
