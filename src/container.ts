@@ -24,6 +24,7 @@ import { Metrics } from "./observability/metrics.js"
 import type { DatabaseAvailability } from "./storage/connection.js"
 import { type Database, openDatabase } from "./storage/database.js"
 import { LedgerMaintenanceJob } from "./storage/partitions.js"
+import { TurnLogService } from "./turns/turn-log.js"
 
 export interface Container {
   config: Readonly<Config>
@@ -36,6 +37,8 @@ export interface Container {
   metrics: Metrics
   alerts: AlertService
   forecasts: ForecastService
+  /** The turn log: a subscription's ledger rows, filtered and paged (issue 16). */
+  turns: TurnLogService
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
@@ -119,6 +122,7 @@ export async function buildContainer(
   const analytics = new AnalyticsService({ database, clock })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
+  const turns = new TurnLogService({ database })
   const webhookWorker = new DeliveryWorker({
     database,
     clock,
@@ -150,6 +154,7 @@ export async function buildContainer(
     metrics,
     alerts,
     forecasts,
+    turns,
     webhookWorker,
     detectors,
     ledgerMaintenance,
