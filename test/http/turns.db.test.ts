@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Channel } from "../../src/core/channels.js"
 import { ManualClock } from "../../src/core/clock.js"
 import { EXPORT_PAGE_SIZE } from "../../src/turns/turn-log.js"
+import { parseCsv } from "../support/csv.js"
 import { startTestApp, type TestApp } from "../support/http.js"
 import { expectDocumented } from "../support/openapi.js"
 import { describeSecurityMatrix } from "../support/security-matrix.js"
@@ -253,36 +254,6 @@ describe("the turn log's errors", () => {
     }
   })
 })
-
-/** Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF), independently of the exporter. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = []
-  let row: string[] = []
-  let field = ""
-  let quoted = false
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i]
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"'
-        i += 1
-      } else if (c === '"') quoted = false
-      else field += c
-    } else if (c === '"') quoted = true
-    else if (c === ",") {
-      row.push(field)
-      field = ""
-    } else if (c === "\r" && text[i + 1] === "\n") {
-      row.push(field)
-      rows.push(row)
-      row = []
-      field = ""
-      i += 1
-    } else field += c
-  }
-  if (field !== "" || row.length > 0) rows.push([...row, field])
-  return rows
-}
 
 describe("the turn log as CSV", () => {
   it("?format=csv and Accept: text/csv stream every matching turn, the header naming the documented fields", async () => {
