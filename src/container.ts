@@ -26,6 +26,7 @@ import { Metrics } from "./observability/metrics.js"
 import type { DatabaseAvailability } from "./storage/connection.js"
 import { type Database, openDatabase } from "./storage/database.js"
 import { LedgerMaintenanceJob } from "./storage/partitions.js"
+import { TurnLogService } from "./turns/turn-log.js"
 
 export interface Container {
   config: Readonly<Config>
@@ -42,6 +43,8 @@ export interface Container {
   dashboards: DashboardService
   /** The operator's ranking of every subscription (issue 16). */
   subscriptionOverview: SubscriptionOverviewService
+  /** The turn log: a subscription's ledger rows, filtered and paged (issue 16). */
+  turns: TurnLogService
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
@@ -128,6 +131,7 @@ export async function buildContainer(
   const forecasts = new ForecastService({ database, clock })
   const dashboards = new DashboardService({ database, clock })
   const subscriptionOverview = new SubscriptionOverviewService({ database, clock })
+  const turns = new TurnLogService({ database })
   const webhookWorker = new DeliveryWorker({
     database,
     clock,
@@ -161,6 +165,7 @@ export async function buildContainer(
     forecasts,
     dashboards,
     subscriptionOverview,
+    turns,
     webhookWorker,
     detectors,
     ledgerMaintenance,

@@ -12,12 +12,18 @@ import { type Kysely, type RawBuilder, sql } from "kysely"
 import { CHANNELS, type Channel } from "../core/channels.js"
 import type { DB } from "../storage/schema.js"
 
-/** Which rows a query covers: one subscription, the instants `[start, end)`, some channels. */
+/**
+ * Which rows a query covers: one subscription, the instants `[start, end)`, some channels, and optionally
+ * one chatbot and one end user. The rollups are keyed by chatbot (migration 0014) and answer a chatbot filter;
+ * they hold no end user, so a user filter is for {@link ledgerQueries} only (the service picks it).
+ */
 export interface QueryRange {
   subscriptionId: string
   start: Date
   end: Date
   channels: readonly Channel[]
+  chatbotId?: string | undefined
+  userIdentifier?: string | undefined
 }
 
 /** A range read in a timezone. */
@@ -97,12 +103,28 @@ interface SourceRows {
   rows(range: QueryRange): RawBuilder<unknown>
 }
 
+/** The rollups' condition for the range's chatbot, if any. */
+const rollupChatbot = (range: QueryRange): RawBuilder<unknown> => {
+  if (range.userIdentifier !== undefined) {
+    // A programming error, not a caller's: the rollups cannot answer it and must not ignore it.
+    throw new Error("the rollups hold no end users: a user filter reads the ledger")
+  }
+  return range.chatbotId === undefined ? sql`true` : sql`chatbot_id = ${range.chatbotId}`
+}
+
+/** The ledger's conditions for the range's chatbot and end user, if any. */
+const ledgerFilters = (range: QueryRange): RawBuilder<unknown> =>
+  sql`${range.chatbotId === undefined ? sql`true` : sql`chatbot_id = ${range.chatbotId}`} and ${
+    range.userIdentifier === undefined ? sql`true` : sql`user_identifier = ${range.userIdentifier}`
+  }`
+
 const bucketsOf = (table: "channel_usage_buckets" | "channel_usage_hourly"): SourceRows => ({
   rows: (range) => sql`
     select channel, denial_reason, bucket_start as at, turn_count as turns, tokens_used as tokens, raw_tokens
     from ${sql.table(table)}
     where subscription_id = ${range.subscriptionId} and bucket_start >= ${range.start}
-      and bucket_start < ${range.end} and channel in (${channelList(range.channels)})`,
+      and bucket_start < ${range.end} and channel in (${channelList(range.channels)})
+      and ${rollupChatbot(range)}`,
 })
 
 const ledgerSource: SourceRows = {
@@ -111,7 +133,7 @@ const ledgerSource: SourceRows = {
       1 as turns, billed_tokens as tokens, raw_tokens
     from token_usage_logs
     where subscription_id = ${range.subscriptionId} and created_at >= ${range.start}
-      and created_at < ${range.end} and channel in (${channelList(range.channels)})`,
+      and created_at < ${range.end} and channel in (${channelList(range.channels)}) and ${ledgerFilters(range)}`,
 }
 
 function queriesOver(source: SourceRows, uniqueUsers: AnalyticsQueries["uniqueUsers"]): AnalyticsQueries {
@@ -176,7 +198,8 @@ const channelBit: RawBuilder<number> = sql`case channel ${sql.join(
 const allowedLedgerUsers = (range: QueryRange, start: Date, end: Date): RawBuilder<unknown> => sql`
   select user_identifier, ${channelBit} as channel_bit from token_usage_logs
   where subscription_id = ${range.subscriptionId} and created_at >= ${start} and created_at < ${end}
-    and channel in (${channelList(range.channels)}) and status <> 'denied' and user_identifier <> ''`
+    and channel in (${channelList(range.channels)}) and status <> 'denied' and user_identifier <> ''
+    and ${ledgerFilters(range)}`
 
 /**
  * Distinct users of (user_identifier, channel_bit) rows: one hash aggregate folds each user's channels into
@@ -253,7 +276,7 @@ const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, range) => {
       select user_identifier, ${channelBit} as channel_bit from channel_user_days
       where subscription_id = ${range.subscriptionId}
         and year in (${sql.join(masks.map(([year]) => sql.lit(year)))})
-        and channel in (${channelList(range.channels)})
+        and channel in (${channelList(range.channels)}) and ${rollupChatbot(range)}
         and (days & ${maskOfYear}) <> B'0'::bit(366)
       union all ${allowedLedgerUsers(range, range.start, whole.first)}
       union all ${allowedLedgerUsers(range, whole.end, range.end)}`,

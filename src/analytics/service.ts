@@ -39,6 +39,7 @@ import {
   usageFields,
   usersFromRows,
 } from "./assemble.js"
+import { type BreakdownDimension, type BreakdownItem, type BreakdownSort, breakdown } from "./breakdown.js"
 import {
   type AnalyticsQueries,
   hourlyRollupQueries,
@@ -54,10 +55,38 @@ export interface AnalyticsQuery {
   to?: string | undefined
   tz?: string | undefined
   channels?: string | undefined
+  /** Only the turns of this chatbot (read from the rollups, which are keyed by chatbot). */
+  chatbotId?: string | undefined
+  /** Only the turns of this end user (read from the ledger: the rollups hold no end users). */
+  userIdentifier?: string | undefined
 }
 
 export interface TrendsQuery extends AnalyticsQuery {
   granularity?: "daily" | "hourly" | undefined
+}
+
+/** What a breakdown asks for: the period and filters, the dimension, the order and the page. */
+export interface BreakdownQuery extends AnalyticsQuery {
+  by: BreakdownDimension
+  sort?: BreakdownSort | undefined
+  order?: "asc" | "desc" | undefined
+  limit?: number | undefined
+  offset?: number | undefined
+}
+
+/** One page of a breakdown, with the period it covers. */
+export interface Breakdown {
+  subscriptionId: string
+  timezone: string
+  period: Period
+  by: BreakdownDimension
+  sort: BreakdownSort
+  order: "asc" | "desc"
+  items: BreakdownItem[]
+  totalItems: number
+  /** The offset of the next page; null on the last. */
+  nextOffset: number | null
+  generatedAt: Date
 }
 
 export interface AnalyticsServiceDependencies {
@@ -254,6 +283,33 @@ export class AnalyticsService {
     })
   }
 
+  /**
+   * The period's turns by chatbot, end user or session (see breakdown.ts: read from the ledger). Sorted by
+   * `sort` (default tokens_used; key ascending, everything else descending, unless `order` says).
+   */
+  async breakdown(subscriptionId: string, query: BreakdownQuery, scope?: TenantScope): Promise<Breakdown> {
+    return this.inScope(scope, async (db) => {
+      const r = await this.resolve(db, subscriptionId, query)
+      const sort = query.sort ?? "tokens_used"
+      const order = query.order ?? (sort === "key" ? "asc" : "desc")
+      const limit = query.limit ?? 50
+      const offset = query.offset ?? 0
+      const page = await breakdown(db, r.current, { by: query.by, sort, order, limit, offset })
+      return {
+        subscriptionId: r.subscription.id,
+        timezone: r.range.timeZone,
+        period: period(r.range.from, r.range.to, r.range.days, r.current),
+        by: query.by,
+        sort,
+        order,
+        items: page.items,
+        totalItems: page.totalItems,
+        nextOffset: offset + page.items.length < page.totalItems ? offset + page.items.length : null,
+        generatedAt: new Date(this.clock.now()),
+      }
+    })
+  }
+
   private async hourlyPoints(db: Kysely<DB>, r: Resolved): Promise<TrendPoint[]> {
     const rows = await r.queries.usageByLocalHourStart(db, { ...r.current, timeZone: r.range.timeZone })
     const byStart = new Map<number, TrendPoint>()
@@ -305,6 +361,8 @@ export class AnalyticsService {
       subscriptionId,
       ...localRangeToInstants(from, to, range.timeZone),
       channels: range.channels,
+      chatbotId: query.chatbotId,
+      userIdentifier: query.userIdentifier,
     })
     const current = at(range.from, range.to)
     // The partial-day rule: today is not over and later days have not begun, so trend and growth read only
@@ -319,10 +377,11 @@ export class AnalyticsService {
     const lastComplete = completeDates.at(-1)
     const complete = running && lastComplete !== undefined ? at(range.from, lastComplete) : null
     // Buckets are 15 minutes of UTC: a period whose edges fall off that grid (a 19th-century local mean time)
-    // is answered from the ledger, exactly, rather than approximately from the rollups.
+    // is answered from the ledger, exactly, rather than approximately from the rollups. So is one end user's
+    // usage: the rollups sum over users (the cost: the period's ledger rows of the subscription are read).
     const aligned = [current.start, current.end, previous.start, previous.end].every(onGrid)
     const queries =
-      this.source === "ledger" || !aligned
+      this.source === "ledger" || !aligned || query.userIdentifier !== undefined
         ? ledgerQueries
         : offsetsAreWholeHours(previous.start, current.end, range.timeZone)
           ? hourlyRollupQueries

@@ -6,11 +6,12 @@
  */
 import { type Static, Type } from "typebox"
 import { DENIAL_REASONS } from "../core/decision.js"
-import { DateTime, Nullable, Uuid } from "../core/formats.js"
+import { DateTime, Id, Nullable, Uuid } from "../core/formats.js"
 import { ChannelSchema, OneOf } from "../meter/inputs.js"
+import { FormatParameter } from "./csv.js"
 
 /** Query parameters every analytics endpoint accepts. */
-const rangeQuery = {
+export const rangeQuery = {
   from: Type.Optional(
     Type.String({
       maxLength: 10,
@@ -37,6 +38,19 @@ const rangeQuery = {
       description: "Comma-separated channels to include (e.g. whatsapp,website). Default: all six.",
     }),
   ),
+  chatbot_id: Type.Optional(
+    Id(
+      255,
+      "Only the turns of this chatbot (the consume call's chatbot_id). Read from the rollups, as fast as the unfiltered answer.",
+    ),
+  ),
+  user_identifier: Type.Optional(
+    Id(
+      255,
+      "Only the turns of this end user (the consume call's user_identifier). Read from the ledger: costs a read of the subscription's turns in the period and the one before.",
+    ),
+  ),
+  ...FormatParameter,
 }
 
 export const AnalyticsQuery = Type.Object(rangeQuery, { additionalProperties: false })

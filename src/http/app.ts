@@ -13,6 +13,7 @@ import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyServ
 import type { Config } from "../config.js"
 import type { Container } from "../container.js"
 import type { ErrorCode } from "../core/errors.js"
+import { documentCsvResponses } from "./csv.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
@@ -20,6 +21,7 @@ import { handleRequestTimeout } from "./request-timeout.js"
 import { adminRoutes } from "./routes/admin.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
+import { breakdownRoutes } from "./routes/breakdown.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
 import { dashboardRoutes } from "./routes/dashboards.js"
@@ -29,6 +31,7 @@ import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
+import { turnRoutes } from "./routes/turns.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
 import { WebhookEndpointSchema, webhookRoutes } from "./routes/webhooks.js"
 import { ChannelConfigSchema, DecisionSchema, SettleResultSchema, SubscriptionSchema } from "./schemas.js"
@@ -174,6 +177,8 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
       components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer" } } },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transformObject: (document) =>
+      documentCsvResponses("openapiObject" in document ? document.openapiObject : document.swaggerObject),
   })
   await app.register(swaggerUi, { routePrefix: "/docs" })
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger())
@@ -188,6 +193,8 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     channelConfigRoutes,
     usageImportRoutes,
     analyticsRoutes,
+    breakdownRoutes,
+    turnRoutes,
     webhookRoutes,
     alertRoutes,
     forecastRoutes,

@@ -55,6 +55,11 @@ export function expectDocumented(
   const responses = (operation?.responses ?? {}) as Json
   const documented = responses[String(response.statusCode)] as Json | undefined
   expect(documented, `${method} ${path} documents status ${response.statusCode}`).toBeDefined()
+  if (String(response.headers["content-type"] ?? "").startsWith("text/csv")) {
+    const csv = (documented?.content as Json | undefined)?.["text/csv"]
+    expect(csv, `${method} ${path} documents text/csv for status ${response.statusCode}`).toBeDefined()
+    return
+  }
   const content = (documented?.content as Json | undefined)?.["application/json"] as Json | undefined
   if (!content?.schema) return
   const validate = ajv.compile(rewriteRefs(content.schema) as Json)

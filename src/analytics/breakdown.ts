@@ -1,0 +1,137 @@
+/**
+ * The breakdown of a period's turns by chatbot, end user or session: per item its tokens, turns, users,
+ * denials and last activity, sorted and paged by offset.
+ *
+ * Read from the ledger (the subscription's rows of the period, through its (subscription_id, created_at)
+ * index), in one aggregate: end users and sessions are too many to keep in rollups, and an item's distinct
+ * users and exact last activity are not in them either. The cost grows with the period's turns
+ * (bench/RESULTS.md, "Breakdown"); a page past the first re-runs the aggregate.
+ */
+import { type Kysely, type RawBuilder, sql } from "kysely"
+import type { DB } from "../storage/schema.js"
+import type { QueryRange } from "./queries.js"
+
+export const BREAKDOWN_DIMENSIONS = ["chatbot", "user", "session"] as const
+export type BreakdownDimension = (typeof BREAKDOWN_DIMENSIONS)[number]
+
+export const BREAKDOWN_SORTS = [
+  "tokens_used",
+  "message_count",
+  "denied_count",
+  "turns",
+  "unique_users",
+  "sessions",
+  "last_activity_at",
+  "key",
+] as const
+export type BreakdownSort = (typeof BREAKDOWN_SORTS)[number]
+
+/** One chatbot, end user or session over the period. */
+export interface BreakdownItem {
+  /** The chatbot id, user identifier or session id; null for the turns that named none. */
+  key: string | null
+  tokensUsed: number
+  rawTokens: number
+  messageCount: number
+  deniedCount: number
+  turns: number
+  uniqueUsers: number
+  sessions: number
+  lastActivityAt: Date
+}
+
+export interface BreakdownPage {
+  items: BreakdownItem[]
+  totalItems: number
+}
+
+const COLUMN: Record<BreakdownDimension, RawBuilder<unknown>> = {
+  chatbot: sql.ref("chatbot_id"),
+  user: sql.ref("user_identifier"),
+  session: sql.ref("session_id"),
+}
+
+const SORT_COLUMN: Record<BreakdownSort, RawBuilder<unknown>> = {
+  tokens_used: sql.ref("tokens_used"),
+  message_count: sql.ref("message_count"),
+  denied_count: sql.ref("denied_count"),
+  turns: sql.ref("turns"),
+  unique_users: sql.ref("unique_users"),
+  sessions: sql.ref("sessions"),
+  last_activity_at: sql.ref("last_activity_at"),
+  key: sql.ref("key"),
+}
+
+interface BreakdownRow {
+  key: string | null
+  tokens_used: number | string
+  raw_tokens: number | string
+  message_count: number | string
+  denied_count: number | string
+  turns: number | string
+  unique_users: number | string
+  sessions: number | string
+  last_activity_at: Date | string
+  total_items: number | string
+}
+
+/**
+ * One page of the breakdown of `range` by `by`. Ties are broken by key, so offsets page stably; an empty
+ * key ('') counts with the turns that named none (null).
+ * @example await breakdown(db, range, { by: "chatbot", sort: "tokens_used", order: "desc", limit: 50, offset: 0 })
+ */
+export async function breakdown(
+  db: Kysely<DB>,
+  range: QueryRange,
+  page: { by: BreakdownDimension; sort: BreakdownSort; order: "asc" | "desc"; limit: number; offset: number },
+): Promise<BreakdownPage> {
+  const direction = page.order === "asc" ? sql`asc` : sql`desc`
+  const channels = sql.join(range.channels.map((channel) => sql.lit(channel)))
+  const where = sql`subscription_id = ${range.subscriptionId} and created_at >= ${range.start}
+    and created_at < ${range.end} and channel in (${channels})
+    and ${range.chatbotId === undefined ? sql`true` : sql`chatbot_id = ${range.chatbotId}`}
+    and ${range.userIdentifier === undefined ? sql`true` : sql`user_identifier = ${range.userIdentifier}`}`
+  const result = await sql<BreakdownRow>`
+    with items as (
+      select nullif(${COLUMN[page.by]}, '') as key,
+        coalesce(sum(billed_tokens) filter (where status <> 'denied'), 0)::bigint as tokens_used,
+        coalesce(sum(raw_tokens) filter (where status <> 'denied'), 0)::bigint as raw_tokens,
+        count(*) filter (where status <> 'denied')::bigint as message_count,
+        count(*) filter (where status = 'denied')::bigint as denied_count,
+        count(*)::bigint as turns,
+        count(distinct nullif(user_identifier, '')) filter (where status <> 'denied')::bigint as unique_users,
+        count(distinct nullif(session_id, ''))::bigint as sessions,
+        max(created_at) as last_activity_at
+      from token_usage_logs
+      where ${where}
+      group by 1
+    )
+    select *, count(*) over ()::bigint as total_items from items
+    order by ${SORT_COLUMN[page.sort]} ${direction} nulls last, key asc nulls first
+    limit ${page.limit} offset ${page.offset}`.execute(db)
+  const first = result.rows[0]
+  let totalItems = first === undefined ? 0 : Number(first.total_items)
+  if (first === undefined && page.offset > 0) {
+    // Past the end: the window function saw no row, so count the items on their own.
+    const counted = await sql<{ n: number | string }>`
+      select count(distinct nullif(${COLUMN[page.by]}, ''))::bigint
+        + (count(*) filter (where nullif(${COLUMN[page.by]}, '') is null) > 0)::int as n
+      from token_usage_logs
+      where ${where}`.execute(db)
+    totalItems = Number(counted.rows[0]?.n ?? 0)
+  }
+  return {
+    totalItems,
+    items: result.rows.map((row) => ({
+      key: row.key,
+      tokensUsed: Number(row.tokens_used),
+      rawTokens: Number(row.raw_tokens),
+      messageCount: Number(row.message_count),
+      deniedCount: Number(row.denied_count),
+      turns: Number(row.turns),
+      uniqueUsers: Number(row.unique_users),
+      sessions: Number(row.sessions),
+      lastActivityAt: new Date(row.last_activity_at),
+    })),
+  }
+}
