@@ -5,6 +5,7 @@
  */
 import { loadConfig } from "./config.js"
 import { OmnimeterError } from "./core/errors.js"
+import { seedDemoDashboards } from "./demo/dashboards.js"
 import { seedDemo } from "./demo/seed.js"
 import { startServer, stopOnSignals } from "./server.js"
 import { openDatabase } from "./storage/database.js"
@@ -53,6 +54,7 @@ async function main(command: string | undefined): Promise<void> {
       // 60 days, so that the default 30-day period has a full previous period to show growth against.
       log("seeding 60 days of demo traffic ...")
       const subscriptions = await seedDemo(server.container.meter, server.container.database, new Date(), 60)
+      await seedDemoDashboards(server.container.dashboards, subscriptions)
       const keys = await Promise.all(
         subscriptions.map((s) => server.container.keys.issueSubscriptionKey(s.id, "demo")),
       )

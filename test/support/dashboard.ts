@@ -9,6 +9,7 @@ import type { Page } from "playwright-core"
 import { inject } from "vitest"
 import { loadConfig } from "../../src/config.js"
 import type { Subscription } from "../../src/core/subscription.js"
+import { seedDemoDashboards } from "../../src/demo/dashboards.js"
 import { seedDemo } from "../../src/demo/seed.js"
 import { type RunningServer, startServer } from "../../src/server.js"
 import { openDatabase } from "../../src/storage/database.js"
@@ -55,6 +56,7 @@ export async function startDashboard(options: {
   if (!server) throw new Error(`no free port in ${options.ports[0]}-${options.ports[1] - 1}`)
   const running = server
   const demo = await seedDemo(running.container.meter, running.container.database, new Date(), 60)
+  await seedDemoDashboards(running.container.dashboards, demo)
   const browser = await launchBrowser()
   const { page, errors } = await browser.page()
   return {

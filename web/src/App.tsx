@@ -8,6 +8,7 @@ import type { ChannelCatalog, MeBody, SubscriptionBody } from "./api/types.ts"
 import { Alerts } from "./pages/Alerts.tsx"
 import { ChannelDetail } from "./pages/ChannelDetail.tsx"
 import { Configuration } from "./pages/Configuration.tsx"
+import { DashboardList, DashboardView, NewDashboard } from "./pages/Dashboards.tsx"
 import { Forecast } from "./pages/Forecast.tsx"
 import { Overview } from "./pages/Overview.tsx"
 import { Playground } from "./pages/Playground.tsx"
@@ -153,6 +154,9 @@ function useLastReady<T>(value: T | null): T | null {
 function Page({ path }: { path: string }) {
   const channel = /^\/channels\/([a-z]+)\/?$/.exec(path)?.[1]
   if (channel) return <ChannelDetail channel={channel} />
+  const dashboard = /^\/dashboards\/([\w-]+)\/?$/.exec(path)?.[1]
+  if (dashboard === "new") return <NewDashboard />
+  if (dashboard) return <DashboardView id={dashboard} />
   switch (path.replace(/\/$/, "") || "/") {
     case "/":
       return <Overview />
@@ -160,6 +164,8 @@ function Page({ path }: { path: string }) {
       return <Forecast />
     case "/alerts":
       return <Alerts />
+    case "/dashboards":
+      return <DashboardList />
     case "/configuration":
       return <Configuration />
     case "/playground":
@@ -178,6 +184,7 @@ const NAV = [
   { path: "/", label: "Overview" },
   { path: "/forecast", label: "Forecast" },
   { path: "/alerts", label: "Alerts" },
+  { path: "/dashboards", label: "Dashboards" },
   { path: "/configuration", label: "Configuration" },
   { path: "/playground", label: "Playground" },
 ] as const

@@ -44,6 +44,9 @@ export interface Api {
   get<T>(path: string, query?: Query): Promise<T>
   put<T>(path: string, body: unknown): Promise<T>
   patch<T>(path: string, body: unknown): Promise<T>
+  post<T>(path: string, body: unknown): Promise<T>
+  /** DELETE; resolves with nothing on 204. */
+  delete(path: string): Promise<void>
   /** POST answering every status with its parsed body; for endpoints whose denials are values. */
   postRaw<T>(path: string, body: unknown): Promise<RawResponse<T>>
 }
@@ -109,6 +112,10 @@ export function createApi(key: string, fetcher: typeof fetch = (...args) => fetc
     get: (path, query) => json("GET", withQuery(path, query)),
     put: (path, body) => json("PUT", path, body),
     patch: (path, body) => json("PATCH", path, body),
+    post: (path, body) => json("POST", path, body),
+    delete: async (path) => {
+      await json<unknown>("DELETE", path)
+    },
     async postRaw<T>(path: string, body: unknown) {
       const response = await send("POST", path, body)
       const parsed = await parse(response)

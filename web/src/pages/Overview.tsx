@@ -118,7 +118,7 @@ export function Overview() {
   )
 }
 
-function QuotaCard({ subscription }: { subscription: SubscriptionBody }) {
+export function QuotaCard({ subscription }: { subscription: SubscriptionBody }) {
   const quota = subscription.quota
   if (!quota) return null
   const percent = quota.token_limit > 0 ? Math.min(100, (100 * quota.used_tokens) / quota.token_limit) : 100
@@ -163,7 +163,7 @@ function QuotaCard({ subscription }: { subscription: SubscriptionBody }) {
   )
 }
 
-function Totals({ analytics }: { analytics: ComprehensiveAnalyticsBody }) {
+export function Totals({ analytics }: { analytics: ComprehensiveAnalyticsBody }) {
   const t = analytics.totals
   const denied = t.denied_count
   const cards = [
@@ -227,7 +227,7 @@ function Totals({ analytics }: { analytics: ComprehensiveAnalyticsBody }) {
   )
 }
 
-function ShareCard({ analytics, shown }: { analytics: ComprehensiveAnalyticsBody; shown: string[] }) {
+export function ShareCard({ analytics, shown }: { analytics: ComprehensiveAnalyticsBody; shown: string[] }) {
   const channels = analytics.channels.filter((c) => shown.includes(c.channel))
   return (
     <section className="panel" aria-labelledby="share-title" data-testid="usage-share">
@@ -255,7 +255,7 @@ function ShareCard({ analytics, shown }: { analytics: ComprehensiveAnalyticsBody
   )
 }
 
-function ComparisonTable({ comparison, shown }: { comparison: ComparisonBody; shown: string[] }) {
+export function ComparisonTable({ comparison, shown }: { comparison: ComparisonBody; shown: string[] }) {
   const onLink = useLinkHandler()
   const label = useChannelLabel()
   const { subscription, me } = useWorkspace()
