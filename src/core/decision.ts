@@ -56,6 +56,8 @@ export interface Denial {
   capacity?: CapacityScope
   /** For `capacity_shed`: the priority being shed (this turn's channel's). */
   shedPriority?: number
+  /** For `capacity_shed` and a `reserved` `quota_exceeded`: the channel's priority, 1 to 10. */
+  priority?: number
   /** For `capacity_shed`: the percent of the shared capacity this priority may fill. */
   admitPercent?: number
   /** For `subscription_inactive`. */
@@ -202,6 +204,7 @@ export function capacityShed(
     capacity,
     limit,
     shedPriority: priority,
+    priority,
     admitPercent,
     retryAfterMs,
     message: `${whose} ${what}-per-minute capacity is in use beyond the ${admitPercent}% that priority ${priority} may fill, so ${CHANNEL_DEFINITIONS[channel].label} turns of priority ${priority} are being shed to keep the rest for higher priorities; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
@@ -218,6 +221,7 @@ export function quotaReserved(
   return {
     reason: "quota_exceeded",
     reserved: true,
+    priority,
     remainingTokens,
     message: `This turn needs ${billedTokens} billed tokens; ${remainingTokens} remain for priority ${priority} because the rest of the period's quota is reserved for channels of priority ${minPriority} or more.`,
   }

@@ -46,6 +46,7 @@ export function decisionBody(decision: Decision, requestId: string): DecisionBod
     tokens_per_minute: decision.tokensPerMinute,
     remaining_tokens: decision.remainingTokens,
     reserved: decision.reserved,
+    priority: decision.priority,
     capacity: decision.capacity,
     shed_priority: decision.shedPriority,
     admit_percent: decision.admitPercent,

@@ -47,7 +47,12 @@ export const DecisionSchema = Type.Object(
     token_limit: Type.Optional(Type.Integer()),
     period_start: Type.Optional(DateTime()),
     period_end: Type.Optional(DateTime()),
-    priority: Type.Optional(Type.Integer()),
+    priority: Type.Optional(
+      Type.Integer({
+        description:
+          "The channel's priority, 1 (lowest) to 10: on allowed turns, and on capacity_shed and reserved quota_exceeded denials.",
+      }),
+    ),
     replayed: Type.Optional(Type.Boolean({ description: "True when answering a repeated idempotency key." })),
     reason: Type.Optional(OneOf(DENIAL_REASONS, "Why the turn may not run.")),
     message: Type.Optional(Type.String()),
