@@ -2,6 +2,7 @@
  * Configuration, parsed from the environment once at start-up into a frozen object. Start-up fails fast
  * naming the bad variable. Tests build a Config directly instead of touching process.env.
  */
+import { priorityCurveProblem } from "./core/capacity.js"
 import { OmnimeterError } from "./core/errors.js"
 import { isValidTimeZone } from "./core/subscription.js"
 import { METER_DEFAULTS } from "./meter/defaults.js"
@@ -70,6 +71,14 @@ export interface Config {
    * partitions are dropped (analytics rollups and quota counters are kept). 0 keeps everything.
    */
   ledgerRetentionMonths: number
+  /**
+   * A capacity shared by every subscription of the deployment (e.g. the provider's TPM limit), shed by
+   * channel priority; absent when neither OMNIMETER_CAPACITY_REQUESTS_PER_MINUTE nor
+   * OMNIMETER_CAPACITY_TOKENS_PER_MINUTE is set. Shared across instances through Redis only.
+   */
+  operatorCapacity:
+    | { requestsPerMinute: number | null; tokensPerMinute: number | null; priorityCurve: number[] | null }
+    | undefined
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const
@@ -127,6 +136,25 @@ function redisUrls(env: NodeJS.ProcessEnv): string[] {
   }
   if (protocols.size > 1) bad("REDIS_URL", "mixes redis:// and rediss:// nodes")
   return urls
+}
+
+/** The deployment-wide capacity and its priority curve ("50,56,...,100", ten non-decreasing percents). */
+function operatorCapacity(env: NodeJS.ProcessEnv): Config["operatorCapacity"] {
+  const optional = (variable: string) => (env[variable] ? integer(env, variable, 1, 1, 1_000_000_000) : null)
+  const requestsPerMinute = optional("OMNIMETER_CAPACITY_REQUESTS_PER_MINUTE")
+  const tokensPerMinute = optional("OMNIMETER_CAPACITY_TOKENS_PER_MINUTE")
+  const rawCurve = env.OMNIMETER_CAPACITY_PRIORITY_CURVE
+  let priorityCurve: number[] | null = null
+  if (rawCurve) {
+    priorityCurve = rawCurve.split(",").map((part) => Number(part.trim()))
+    const problem = priorityCurveProblem(priorityCurve)
+    if (problem) bad("OMNIMETER_CAPACITY_PRIORITY_CURVE", problem)
+  }
+  if (requestsPerMinute === null && tokensPerMinute === null) {
+    if (priorityCurve) bad("OMNIMETER_CAPACITY_PRIORITY_CURVE", "needs a capacity to apply to")
+    return undefined
+  }
+  return Object.freeze({ requestsPerMinute, tokensPerMinute, priorityCurve })
 }
 
 /** Reads the configuration from `env` (default `process.env`). */
@@ -205,5 +233,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       64,
     ),
     ledgerRetentionMonths: integer(env, "OMNIMETER_LEDGER_RETENTION_MONTHS", 0, 0, 1200),
+    operatorCapacity: operatorCapacity(env),
   })
 }

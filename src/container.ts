@@ -118,6 +118,7 @@ export async function buildContainer(
     rateLimiter,
     clock,
     defaultTimezone: config.defaultTimezone,
+    ...(config.operatorCapacity ? { operatorCapacity: config.operatorCapacity } : {}),
     ...(config.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: config.contextCacheTtlMs } : {}),
     groupCommit: {
       maxBatch: config.groupCommitMaxBatch,

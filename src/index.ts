@@ -20,6 +20,14 @@ export {
   multiplierToHundredths,
 } from "./core/billing.js"
 export {
+  admissionThreshold,
+  admitPercent,
+  admits,
+  DEFAULT_PRIORITY_CURVE,
+  priorityCurveProblem,
+  quotaLimitFor,
+} from "./core/capacity.js"
+export {
   CHANNEL_DEFINITIONS,
   CHANNELS,
   type Channel,
@@ -31,6 +39,7 @@ export { type Clock, ManualClock, systemClock } from "./core/clock.js"
 export {
   DENIAL_REASONS,
   type DenialReason,
+  LEDGER_DENIAL_REASONS,
   SUBSCRIPTION_STATUSES,
   type SubscriptionStatus,
 } from "./core/decision.js"
@@ -69,5 +78,5 @@ export type {
   SettleInput,
   UpdateSubscriptionInput,
 } from "./meter/inputs.js"
-export { createMeter, Meter, type MeterOptions } from "./meter/meter.js"
+export { createMeter, Meter, type MeterOptions, type OperatorCapacity } from "./meter/meter.js"
 export { type Database, type DatabaseOptions, openDatabase } from "./storage/database.js"

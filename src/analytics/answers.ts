@@ -4,7 +4,7 @@
  * one mapper in src/core/casing.ts; the compiler checks that the two agree field for field.
  */
 import type { Channel } from "../core/channels.js"
-import type { DenialReason } from "../core/decision.js"
+import type { LedgerDenialReason } from "../core/decision.js"
 
 /** A range of local days and the exact interval it covers, end excluded. */
 export interface Period {
@@ -21,7 +21,8 @@ export interface Period {
 }
 
 /** Denied turns by reason, every reason present. */
-export type DeniedByReason = Record<DenialReason, number>
+/** Denied turns by ledger denial reason: `quota_reserved` counts the quota reserve's refusals. */
+export type DeniedByReason = Record<LedgerDenialReason, number>
 
 export interface HourlyBucket {
   hour: number

@@ -15,7 +15,7 @@ import {
   usageShares,
 } from "../core/analytics.js"
 import type { Channel } from "../core/channels.js"
-import { DENIAL_REASONS, type DenialReason } from "../core/decision.js"
+import { LEDGER_DENIAL_REASONS, type LedgerDenialReason } from "../core/decision.js"
 import type { LocalDate } from "../core/time-zones.js"
 import type {
   ChannelScores,
@@ -41,8 +41,8 @@ export interface Figures {
   dailyMessages: Map<string, number>
 }
 
-const isDenialReason = (value: string): value is DenialReason =>
-  (DENIAL_REASONS as readonly string[]).includes(value)
+const isDenialReason = (value: string): value is LedgerDenialReason =>
+  (LEDGER_DENIAL_REASONS as readonly string[]).includes(value)
 
 function emptyFigures(): Figures {
   return {
@@ -50,7 +50,7 @@ function emptyFigures(): Figures {
     rawTokens: 0,
     messages: 0,
     denied: 0,
-    deniedByReason: Object.fromEntries(DENIAL_REASONS.map((reason) => [reason, 0])) as DeniedByReason,
+    deniedByReason: Object.fromEntries(LEDGER_DENIAL_REASONS.map((reason) => [reason, 0])) as DeniedByReason,
     hourlyTokens: Array<number>(24).fill(0),
     hourlyMessages: Array<number>(24).fill(0),
     dailyTokens: new Map(),

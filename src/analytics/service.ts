@@ -298,7 +298,7 @@ export class AnalyticsService {
       return {
         subscriptionId: r.subscription.id,
         timezone: r.range.timeZone,
-        period: period(r.range.from, r.range.to, r.range.days, r.current),
+        period: period(r.range.from, r.range.to, r.range.days, r.current, r.completeDates.at(-1) ?? null),
         by: query.by,
         sort,
         order,

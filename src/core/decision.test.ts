@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { CHANNEL_DEFINITIONS, CHANNELS } from "./channels.js"
 import {
+  capacityShed,
   DENIAL_REASONS,
   messageLengthOf,
   preflight,
@@ -106,7 +107,15 @@ describe("preflight", () => {
   })
 
   it("gives every denial reason a human message", () => {
-    expect(DENIAL_REASONS).toHaveLength(8)
+    expect(DENIAL_REASONS).toHaveLength(9)
     expect(rateLimited("api", "tokens_per_minute", 1500).message).toContain("retry in 2 s")
+    const shed = capacityShed("api", "subscription", "tokens_per_minute", 2, 56, 2500)
+    expect(shed).toMatchObject({
+      reason: "capacity_shed",
+      shedPriority: 2,
+      admitPercent: 56,
+      retryAfterMs: 2500,
+    })
+    expect(shed.message).toContain("priority 2")
   })
 })

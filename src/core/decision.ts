@@ -16,9 +16,20 @@ export const DENIAL_REASONS = [
   "turn_too_large",
   "rate_limited",
   "quota_exceeded",
+  "capacity_shed",
 ] as const
 
 export type DenialReason = (typeof DENIAL_REASONS)[number]
+
+/**
+ * What a denied ledger row may record: every denial reason, and `quota_reserved` for a `quota_exceeded`
+ * decision that only the quota reserve caused (so analytics can tell the reserve's work apart).
+ */
+export const LEDGER_DENIAL_REASONS = [...DENIAL_REASONS, "quota_reserved"] as const
+export type LedgerDenialReason = (typeof LEDGER_DENIAL_REASONS)[number]
+
+/** Which shared capacity shed a turn: its subscription's, or the whole deployment's. */
+export type CapacityScope = "subscription" | "operator"
 
 export const SUBSCRIPTION_STATUSES = ["active", "suspended", "cancelled"] as const
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number]
@@ -37,8 +48,18 @@ export interface Denial {
   limit?: "requests_per_minute" | "tokens_per_minute"
   /** For `turn_too_large`: the channel's tokens-per-minute limit the estimate alone exceeds. */
   tokensPerMinute?: number
-  /** For `quota_exceeded`: what is left in the period. */
+  /** For `quota_exceeded`: what is left in the period (for this turn's priority, when `reserved`). */
   remainingTokens?: number
+  /** For `quota_exceeded`: true when the turn fits the quota but not without the high-priority reserve. */
+  reserved?: boolean
+  /** For `capacity_shed`: whose shared capacity shed the turn. */
+  capacity?: CapacityScope
+  /** For `capacity_shed`: the priority being shed (this turn's channel's). */
+  shedPriority?: number
+  /** For `capacity_shed` and a `reserved` `quota_exceeded`: the channel's priority, 1 to 10. */
+  priority?: number
+  /** For `capacity_shed`: the percent of the shared capacity this priority may fill. */
+  admitPercent?: number
   /** For `subscription_inactive`. */
   status?: SubscriptionStatus
 }
@@ -161,6 +182,48 @@ export function rateLimited(
     limit,
     retryAfterMs,
     message: `The ${CHANNEL_DEFINITIONS[channel].label} ${what}-per-minute limit is reached; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+  }
+}
+
+/**
+ * A turn shed because the shared capacity's window is past what its channel's priority may fill.
+ * `retryAfterMs` is when enough of the window has passed for the turn to fit its priority's threshold.
+ */
+export function capacityShed(
+  channel: Channel,
+  capacity: CapacityScope,
+  limit: "requests_per_minute" | "tokens_per_minute",
+  priority: number,
+  admitPercent: number,
+  retryAfterMs: number,
+): Denial {
+  const whose = capacity === "subscription" ? "The subscription's shared" : "The deployment's shared"
+  const what = limit === "requests_per_minute" ? "requests" : "tokens"
+  return {
+    reason: "capacity_shed",
+    capacity,
+    limit,
+    shedPriority: priority,
+    priority,
+    admitPercent,
+    retryAfterMs,
+    message: `${whose} ${what}-per-minute capacity is in use beyond the ${admitPercent}% that priority ${priority} may fill, so ${CHANNEL_DEFINITIONS[channel].label} turns of priority ${priority} are being shed to keep the rest for higher priorities; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+  }
+}
+
+/** A turn that fits the period's quota only by using the reserve kept for higher priorities. */
+export function quotaReserved(
+  billedTokens: number,
+  remainingTokens: number,
+  priority: number,
+  minPriority: number,
+): Denial {
+  return {
+    reason: "quota_exceeded",
+    reserved: true,
+    priority,
+    remainingTokens,
+    message: `This turn needs ${billedTokens} billed tokens; ${remainingTokens} remain for priority ${priority} because the rest of the period's quota is reserved for channels of priority ${minPriority} or more.`,
   }
 }
 

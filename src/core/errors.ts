@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   "message_too_long",
   "turn_too_large",
   "quota_exceeded",
+  "capacity_shed",
   "usage_not_found",
   "usage_already_settled",
   "channel_not_in_plan",

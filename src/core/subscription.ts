@@ -14,6 +14,16 @@ export interface Subscription {
   timezone: string
   /** Billing periods are whole months counted from this instant. */
   periodAnchor: Date
+  /** Requests per minute shared by all the subscription's channels; null: no shared limit. */
+  requestsPerMinute: number | null
+  /** Estimated (raw) tokens per minute shared by all the subscription's channels; null: no shared limit. */
+  tokensPerMinute: number | null
+  /** Percent of the shared capacity each priority 1..10 may fill; null: the default curve. */
+  priorityCurve: number[] | null
+  /** The last part of the period's quota kept for high priorities, in percent (0: none). */
+  quotaReservePercent: number
+  /** The priority a channel needs to use the quota reserve. */
+  quotaReserveMinPriority: number
   createdAt: Date
   updatedAt: Date
 }

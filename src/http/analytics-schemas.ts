@@ -5,7 +5,7 @@
  * one place it is written for API users; README "Analytics" repeats the formulas.
  */
 import { type Static, Type } from "typebox"
-import { DENIAL_REASONS } from "../core/decision.js"
+import { LEDGER_DENIAL_REASONS } from "../core/decision.js"
 import { DateTime, Id, Nullable, Uuid } from "../core/formats.js"
 import { ChannelSchema, OneOf } from "../meter/inputs.js"
 import { FormatParameter } from "./csv.js"
@@ -93,11 +93,14 @@ export const PeriodSchema = Type.Object(
 export type PeriodBody = Static<typeof PeriodSchema>
 
 export const DeniedByReasonSchema = Type.Object(
-  Object.fromEntries(DENIAL_REASONS.map((reason) => [reason, Type.Integer({ minimum: 0 })])) as Record<
-    (typeof DENIAL_REASONS)[number],
+  Object.fromEntries(LEDGER_DENIAL_REASONS.map((reason) => [reason, Type.Integer({ minimum: 0 })])) as Record<
+    (typeof LEDGER_DENIAL_REASONS)[number],
     ReturnType<typeof Type.Integer>
   >,
-  { description: "Denied turns in the period, by denial reason (every reason present, 0 when none)." },
+  {
+    description:
+      "Denied turns in the period, by denial reason (every reason present, 0 when none). capacity_shed: shed by a shared capacity for the channel's priority; quota_reserved: quota_exceeded decisions that only the high-priority quota reserve refused (not counted under quota_exceeded).",
+  },
 )
 export type DeniedByReasonBody = Static<typeof DeniedByReasonSchema>
 

@@ -20,6 +20,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   message_too_long: 413,
   turn_too_large: 413,
   quota_exceeded: 402,
+  capacity_shed: 429,
   usage_not_found: 404,
   usage_already_settled: 409,
   channel_not_in_plan: 403,

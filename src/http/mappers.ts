@@ -1,4 +1,5 @@
 /** Library values (camelCase, Dates) to API bodies (snake_case, ISO strings). One function per shape. */
+import { DEFAULT_PRIORITY_CURVE } from "../core/capacity.js"
 import type { Subscription } from "../core/subscription.js"
 import type { ChannelConfig, Decision, QuotaStatus, SettleResult } from "../meter/decisions.js"
 import type { DecisionBody, SubscriptionBody } from "./schemas.js"
@@ -44,6 +45,11 @@ export function decisionBody(decision: Decision, requestId: string): DecisionBod
     limit: decision.limit,
     tokens_per_minute: decision.tokensPerMinute,
     remaining_tokens: decision.remainingTokens,
+    reserved: decision.reserved,
+    priority: decision.priority,
+    capacity: decision.capacity,
+    shed_priority: decision.shedPriority,
+    admit_percent: decision.admitPercent,
     status: decision.status,
     rate_limit: rateLimit,
     error: { code: decision.reason, message: decision.message, request_id: requestId },
@@ -72,6 +78,12 @@ export function subscriptionBody(subscription: Subscription, quota?: QuotaStatus
     period_anchor: subscription.periodAnchor.toISOString(),
     created_at: subscription.createdAt.toISOString(),
     updated_at: subscription.updatedAt.toISOString(),
+    requests_per_minute: subscription.requestsPerMinute,
+    tokens_per_minute: subscription.tokensPerMinute,
+    priority_curve: subscription.priorityCurve,
+    effective_priority_curve: [...(subscription.priorityCurve ?? DEFAULT_PRIORITY_CURVE)],
+    quota_reserve_percent: subscription.quotaReservePercent,
+    quota_reserve_min_priority: subscription.quotaReserveMinPriority,
     quota: quota && quotaBody(quota),
   })
 }

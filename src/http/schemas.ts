@@ -47,7 +47,12 @@ export const DecisionSchema = Type.Object(
     token_limit: Type.Optional(Type.Integer()),
     period_start: Type.Optional(DateTime()),
     period_end: Type.Optional(DateTime()),
-    priority: Type.Optional(Type.Integer()),
+    priority: Type.Optional(
+      Type.Integer({
+        description:
+          "The channel's priority, 1 (lowest) to 10: on allowed turns, and on capacity_shed and reserved quota_exceeded denials.",
+      }),
+    ),
     replayed: Type.Optional(Type.Boolean({ description: "True when answering a repeated idempotency key." })),
     reason: Type.Optional(OneOf(DENIAL_REASONS, "Why the turn may not run.")),
     message: Type.Optional(Type.String()),
@@ -58,6 +63,26 @@ export const DecisionSchema = Type.Object(
     limit: Type.Optional(OneOf(["requests_per_minute", "tokens_per_minute"] as const)),
     tokens_per_minute: Type.Optional(
       Type.Integer({ description: "turn_too_large: the channel's limit the estimate alone exceeds." }),
+    ),
+    reserved: Type.Optional(
+      Type.Boolean({
+        description:
+          "quota_exceeded: true when the turn would fit the quota but not without the reserve kept for higher priorities.",
+      }),
+    ),
+    capacity: Type.Optional(
+      OneOf(
+        ["subscription", "operator"] as const,
+        "capacity_shed: whose shared capacity shed the turn, the subscription's or the deployment's.",
+      ),
+    ),
+    shed_priority: Type.Optional(
+      Type.Integer({ description: "capacity_shed: the priority being shed (the turn's channel's)." }),
+    ),
+    admit_percent: Type.Optional(
+      Type.Integer({
+        description: "capacity_shed: the percent of the shared capacity that this priority may fill.",
+      }),
     ),
     status: Type.Optional(StatusSchema),
     rate_limit: Type.Optional(RateLimitSchema),
@@ -116,6 +141,28 @@ export const SubscriptionSchema = Type.Object(
     period_anchor: DateTime(),
     created_at: DateTime(),
     updated_at: DateTime(),
+    requests_per_minute: Nullable(
+      Type.Integer(),
+      "Requests per minute shared by all the subscription's channels; null: no shared limit.",
+    ),
+    tokens_per_minute: Nullable(
+      Type.Integer(),
+      "Estimated tokens per minute shared by all the subscription's channels; null: no shared limit.",
+    ),
+    priority_curve: Nullable(
+      Type.Array(Type.Integer()),
+      "The subscription's own priority curve; null: the default.",
+    ),
+    effective_priority_curve: Type.Array(Type.Integer(), {
+      description:
+        "Percent of the shared capacity that turns of priority 1..10 may fill (index 0 = priority 1): priority_curve, or the default.",
+    }),
+    quota_reserve_percent: Type.Integer({
+      description: "The last part of the period's quota, in percent, kept for high-priority channels.",
+    }),
+    quota_reserve_min_priority: Type.Integer({
+      description: "The priority a channel needs to use the quota reserve.",
+    }),
     quota: Type.Optional(QuotaSchema),
   },
   { $id: "Subscription" },

@@ -80,3 +80,53 @@ describe("the in-process rate limiter", () => {
     expect(await limiter.consume(request)).toMatchObject({ granted: true, remaining: 2 })
   })
 })
+
+describe("shared windows in the in-process rate limiter", () => {
+  const channel = (key: string, threshold: number) => ({
+    key,
+    requestsPerMinute: 1000,
+    tokensPerMinute: 1_000_000,
+    tokens: 100,
+    shared: [{ key: "subscription:s", requestsPerMinute: null, tokensPerMinute: threshold }],
+  })
+
+  it("sheds the lower threshold first, and keeps the rest of the window for the higher one", async () => {
+    const clock = new ManualClock(0)
+    const limiter = new InProcessRateLimiter(clock)
+    // A capacity of 1,000 tokens: the low priority may fill 500, the high one all of it.
+    for (let i = 0; i < 5; i += 1) expect((await limiter.consume(channel("s:api", 500))).granted).toBe(true)
+    const shed = await limiter.consume(channel("s:api", 500))
+    expect(shed).toMatchObject({ granted: false, exceeded: "tokens_per_minute", sharedIndex: 0 })
+    for (let i = 0; i < 5; i += 1)
+      expect((await limiter.consume(channel("s:whatsapp", 1000))).granted).toBe(true)
+    expect(await limiter.consume(channel("s:whatsapp", 1000))).toMatchObject({
+      granted: false,
+      sharedIndex: 0,
+    })
+  })
+
+  it("records a grant in every window or in none, and gives it back from all of them", async () => {
+    const clock = new ManualClock(0)
+    const limiter = new InProcessRateLimiter(clock)
+    const first = await limiter.consume(channel("s:api", 100))
+    expect(first.granted).toBe(true)
+    // The channel's own limit refuses: nothing is recorded in the shared window either.
+    const refused = await limiter.consume({ ...channel("s:web", 1000), requestsPerMinute: 0 })
+    expect(refused).toMatchObject({ granted: false, exceeded: "requests_per_minute" })
+    expect(refused.granted ? undefined : refused.sharedIndex).toBeUndefined()
+    expect(await limiter.consume(channel("s:web", 200))).toMatchObject({ granted: true })
+    expect(await limiter.consume(channel("s:web", 200))).toMatchObject({ granted: false, sharedIndex: 0 })
+    if (first.granted) await limiter.release("s:api", first.reservationId, ["subscription:s"])
+    expect(await limiter.consume(channel("s:web", 200))).toMatchObject({ granted: true })
+  })
+
+  it("says when the shed turn can pass: when enough of the window has left for its threshold", async () => {
+    const clock = new ManualClock(0)
+    const limiter = new InProcessRateLimiter(clock)
+    await limiter.consume(channel("s:api", 1000))
+    clock.advance(10_000)
+    await limiter.consume(channel("s:api", 1000))
+    const shed = await limiter.consume(channel("s:api", 200))
+    expect(shed).toMatchObject({ granted: false, retryAfterMs: 50_000 })
+  })
+})

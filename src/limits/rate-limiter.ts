@@ -12,6 +12,21 @@
 
 export const RATE_WINDOW_MS = 60_000
 
+/**
+ * A window shared by more than one channel (a subscription's capacity, the deployment's), checked and
+ * recorded in the same atomic step as the channel's own limits. Its limits are the thresholds this turn's
+ * priority may fill (`core/capacity.ts`), not the capacity itself: the window's use is shared by every
+ * priority, the threshold is the turn's own.
+ */
+export interface SharedWindowRequest {
+  /** The shared window's key, e.g. `subscription:<id>` or `operator`; never a channel's key. */
+  key: string
+  /** Requests this turn may bring the window up to; null: no request capacity. */
+  requestsPerMinute: number | null
+  /** Tokens this turn may bring the window up to; null: no token capacity. */
+  tokensPerMinute: number | null
+}
+
 export interface RateLimitRequest {
   /** One limit per key: `${subscriptionId}:${channel}`. */
   key: string
@@ -19,6 +34,8 @@ export interface RateLimitRequest {
   tokensPerMinute: number
   /** Tokens this turn asks for (the estimate, before the channel multiplier). */
   tokens: number
+  /** Shared windows the turn must also fit; all or nothing is recorded. */
+  shared?: readonly SharedWindowRequest[]
 }
 
 export interface RateLimitState {
@@ -36,13 +53,18 @@ export type RateLimitResult =
       granted: false
       exceeded: "requests_per_minute" | "tokens_per_minute"
       retryAfterMs: number
+      /** Which of `request.shared` denied the turn; absent when the channel's own limit did. */
+      sharedIndex?: number
     } & RateLimitState)
 
 /** A rate limiter shared by whatever it is shared by: one process, or every process on one Redis. */
 export interface RateLimiter {
   /** Checks both limits and, when they allow it, records the request in the same atomic step. */
   consume(request: RateLimitRequest): Promise<RateLimitResult>
-  /** Gives back a granted reservation (a turn later denied by quota does not count against the limit). */
-  release(key: string, reservationId: string): Promise<void>
+  /**
+   * Gives back a granted reservation (a turn later denied by quota does not count against the limit), from
+   * the channel's window and from the shared windows (`sharedKeys`, the keys of `request.shared`).
+   */
+  release(key: string, reservationId: string, sharedKeys?: readonly string[]): Promise<void>
   close(): Promise<void>
 }

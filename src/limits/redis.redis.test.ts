@@ -271,3 +271,46 @@ function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
   }
 }
+
+describe("shared windows in the Redis rate limiter", () => {
+  it("decides turns with shared windows exactly as the in-process limiter, batched or not, releases included", async () => {
+    for (const batch of [false, true]) {
+      keyPrefix = `omnimeter:test:${randomUUID()}:`
+      const clock = new ManualClock(1_000)
+      const shared = limiterOn(clock, redis, batch)
+      const reference = new InProcessRateLimiter(clock)
+      for (let step = 0; step < 12; step += 1) {
+        const requests = Array.from({ length: 10 }, (_, i) => {
+          const priority = (i * 7 + step) % 10
+          return {
+            key: `sub:${["api", "whatsapp", "web"][i % 3]}`,
+            requestsPerMinute: 20,
+            tokensPerMinute: 50_000,
+            tokens: 50 + ((i * 31 + step * 17) % 300),
+            shared: [
+              {
+                key: "subscription:sub",
+                requestsPerMinute: 10 + priority * 3,
+                tokensPerMinute: 2_000 + priority * 500,
+              },
+              { key: "operator", requestsPerMinute: null, tokensPerMinute: 6_000 + priority * 400 },
+            ],
+          }
+        })
+        const answers = await Promise.all(requests.map((r) => shared.consume(r)))
+        const expected: RateLimitResult[] = []
+        for (const r of requests) expected.push(await reference.consume(r))
+        expect(answers.map(withoutId)).toEqual(expected.map(withoutId))
+        // Give every third grant back in both, then move on.
+        for (const [i, answer] of answers.entries()) {
+          const mirror = expected[i]
+          const r = requests[i]
+          if (i % 3 !== 0 || !answer.granted || !mirror?.granted || !r) continue
+          await shared.release(r.key, answer.reservationId, ["subscription:sub", "operator"])
+          await reference.release(r.key, mirror.reservationId, ["subscription:sub", "operator"])
+        }
+        clock.advance(7_000)
+      }
+    }
+  })
+})

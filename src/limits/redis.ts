@@ -44,12 +44,14 @@ end
 `
 
 /**
- * One decision on one key: prune, check both limits, record. The arithmetic mirrors
- * InProcessRateLimiter.consume line for line. Returns {granted (1|0), reservation id or exceeded limit,
- * retryAfterMs, remaining, resetMs}.
+ * One decision over one or more windows: the channel's own (first), then any shared windows (a
+ * subscription's or the deployment's capacity, at the thresholds of the turn's priority). Prune each, check
+ * each in order, and record the grant in all of them or in none. The arithmetic mirrors
+ * InProcessRateLimiter.consume line for line. A limit below 0 means "no limit of that kind". Returns
+ * {granted (1|0), reservation id or exceeded limit, retryAfterMs, remaining, resetMs, shared index or -1}.
  */
-const CONSUME_ONE = `
-local function consumeOne(log, meta, now, rpm, tpm, tokens, tokensText, window, expiry)
+const CONSUME_WINDOWS = `
+local function pruneWindow(log, meta, now, window, expiry)
   local cutoff = now - window
   local used = tonumber(redis.call('HGET', meta, 'tokens')) or 0
   local expired = redis.call('ZRANGEBYSCORE', log, '-inf', cutoff)
@@ -61,19 +63,17 @@ local function consumeOne(log, meta, now, rpm, tpm, tokens, tokensText, window, 
     redis.call('HSET', meta, 'tokens', used)
     redis.call('PEXPIRE', meta, expiry)
   end
+  return count, used
+end
 
-  local reset = window
-  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-
-  if count + 1 > rpm then
+local function checkWindow(log, count, used, now, rpm, tpm, tokens, window)
+  if rpm >= 0 and count + 1 > rpm then
     local retry = window
     local blocker = redis.call('ZRANGE', log, count - rpm, count - rpm, 'WITHSCORES')
     if blocker[2] then retry = tonumber(blocker[2]) + window - now end
-    return {0, 'requests_per_minute', math.max(1, retry), 0, reset}
+    return 'requests_per_minute', math.max(1, retry)
   end
-
-  if used + tokens > tpm then
+  if tpm >= 0 and used + tokens > tpm then
     local retry = window
     if tokens <= tpm then
       local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
@@ -86,16 +86,47 @@ local function consumeOne(log, meta, now, rpm, tpm, tokens, tokensText, window, 
         end
       end
     end
-    return {0, 'tokens_per_minute', retry, rpm - count, reset}
+    return 'tokens_per_minute', retry
   end
+  return nil, 0
+end
 
-  local seq = redis.call('HINCRBY', meta, 'seq', 1)
-  local id = string.format('%d-%d:%s', now, seq, tokensText)
-  redis.call('ZADD', log, now, id)
-  redis.call('HSET', meta, 'tokens', used + tokens)
-  redis.call('PEXPIRE', log, expiry)
-  redis.call('PEXPIRE', meta, expiry)
-  return {1, id, 0, rpm - count - 1, reset}
+-- keys[base + 2w - 1], keys[base + 2w]: window w's log and meta; limits[2w - 1], limits[2w]: its limits.
+local function consumeWindows(keys, base, limits, n, tokens, tokensText, now, window, expiry)
+  local counts, useds = {}, {}
+  for w = 1, n do
+    counts[w], useds[w] = pruneWindow(keys[base + 2 * w - 1], keys[base + 2 * w], now, window, expiry)
+  end
+  local channelLog = keys[base + 1]
+  local reset = window
+  local oldest = redis.call('ZRANGE', channelLog, 0, 0, 'WITHSCORES')
+  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+  local rpm = limits[1]
+  for w = 1, n do
+    local exceeded, retry = checkWindow(keys[base + 2 * w - 1], counts[w], useds[w], now, limits[2 * w - 1],
+      limits[2 * w], tokens, window)
+    if exceeded then
+      local remaining = rpm - counts[1]
+      if w == 1 and exceeded == 'requests_per_minute' then remaining = 0 end
+      return {0, exceeded, retry, remaining, reset, w - 2}
+    end
+  end
+  local seq = redis.call('HINCRBY', keys[base + 2], 'seq', 1)
+  local id
+  if n == 1 then
+    id = string.format('%d-%d:%s', now, seq, tokensText)
+  else
+    -- Unique in every shared window too: the channel's log name tells apart the counters of its channels.
+    id = string.format('%d-%d@%s:%s', now, seq, channelLog, tokensText)
+  end
+  for w = 1, n do
+    local log, meta = keys[base + 2 * w - 1], keys[base + 2 * w]
+    redis.call('ZADD', log, now, id)
+    redis.call('HSET', meta, 'tokens', useds[w] + tokens)
+    redis.call('PEXPIRE', log, expiry)
+    redis.call('PEXPIRE', meta, expiry)
+  end
+  return {1, id, 0, rpm - counts[1] - 1, reset, -1}
 end
 
 local function scriptNow(given)
@@ -109,46 +140,49 @@ end
 `
 
 /**
- * KEYS: log, meta. ARGV: now ("" for Redis server time), requestsPerMinute, tokensPerMinute, tokens,
- * windowMs, expiryMs.
- */
-const CONSUME_LUA = `
-${TOKENS_OF}
-${CONSUME_ONE}
-local now = scriptNow(ARGV[1])
-return consumeOne(KEYS[1], KEYS[2], now, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[4],
-  tonumber(ARGV[5]), tonumber(ARGV[6]))
-`
-
-/**
- * Many decisions in one call, in the order given, each exactly as CONSUME_LUA would decide it alone.
- * KEYS: log1, meta1, log2, meta2, ... ARGV: now ("" for Redis server time), windowMs, expiryMs, then
- * requestsPerMinute, tokensPerMinute, tokens for each decision. Returns one CONSUME_LUA reply per decision.
+ * Decisions in one call, in the order given, each exactly as alone. KEYS: each decision's windows' log and
+ * meta, channel first. ARGV: now ("" for Redis server time), windowMs, expiryMs, then for each decision:
+ * its window count n, its tokens, and n pairs of (requests, tokens) limits (-1: none). Returns one
+ * consumeWindows reply per decision.
  */
 const CONSUME_MANY_LUA = `
 ${TOKENS_OF}
-${CONSUME_ONE}
+${CONSUME_WINDOWS}
 local now = scriptNow(ARGV[1])
 local window, expiry = tonumber(ARGV[2]), tonumber(ARGV[3])
 local replies = {}
-for n = 1, #KEYS / 2 do
-  local a = 3 + (n - 1) * 3
-  replies[n] = consumeOne(KEYS[2 * n - 1], KEYS[2 * n], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
-    tonumber(ARGV[a + 3]), ARGV[a + 3], window, expiry)
+local a, base = 4, 0
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local tokensText = ARGV[a + 1]
+  local limits = {}
+  for j = 1, 2 * n do limits[j] = tonumber(ARGV[a + 1 + j]) end
+  replies[#replies + 1] = consumeWindows(KEYS, base, limits, n, tonumber(tokensText), tokensText, now, window,
+    expiry)
+  a = a + 2 + 2 * n
+  base = base + 2 * n
 end
 return replies
 `
 
-/** KEYS: log, meta. ARGV: reservation id, expiryMs. Returns 1 when the reservation was still counted. */
+/**
+ * KEYS: pairs of log, meta. ARGV: reservation id, expiryMs. Removes the grant from every window that still
+ * counts it. Returns how many did.
+ */
 const RELEASE_LUA = `
 ${TOKENS_OF}
-local log, meta = KEYS[1], KEYS[2]
-if redis.call('ZREM', log, ARGV[1]) == 0 then return 0 end
-local used = (tonumber(redis.call('HGET', meta, 'tokens')) or 0) - tokensOf(ARGV[1])
-if redis.call('ZCARD', log) == 0 then used = 0 end
-redis.call('HSET', meta, 'tokens', used)
-redis.call('PEXPIRE', meta, ARGV[2])
-return 1
+local released = 0
+for w = 1, #KEYS / 2 do
+  local log, meta = KEYS[2 * w - 1], KEYS[2 * w]
+  if redis.call('ZREM', log, ARGV[1]) == 1 then
+    local used = (tonumber(redis.call('HGET', meta, 'tokens')) or 0) - tokensOf(ARGV[1])
+    if redis.call('ZCARD', log) == 0 then used = 0 end
+    redis.call('HSET', meta, 'tokens', used)
+    redis.call('PEXPIRE', meta, ARGV[2])
+    released = released + 1
+  end
+end
+return released
 `
 
 /** A single Redis server or a Redis Cluster: both run the same scripts, routed by their first key. */
@@ -172,7 +206,6 @@ export class LuaScript {
   }
 }
 
-const consumeScript = new LuaScript(CONSUME_LUA)
 const consumeManyScript = new LuaScript(CONSUME_MANY_LUA)
 const releaseScript = new LuaScript(RELEASE_LUA)
 
@@ -243,6 +276,8 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   consume(request: RateLimitRequest): Promise<RateLimitResult> {
+    // On a Cluster, a turn's windows live in different slots: one script cannot hold them all.
+    if (this.cluster && (request.shared?.length ?? 0) > 0) return this.consumeAcrossSlots(request)
     if (!this.batch) return this.consumeAlone(request)
     return new Promise((resolve, reject) => {
       this.pending.push({ request, resolve, reject })
@@ -276,24 +311,8 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** One script call for the whole batch; a failed call fails each of its decisions (nothing was recorded). */
   private async consumeMany(batch: PendingConsume[]): Promise<void> {
-    const [only] = batch
-    if (batch.length === 1 && only) {
-      await this.consumeAlone(only.request).then(only.resolve, only.reject)
-      return
-    }
     try {
-      const reply = await consumeManyScript.run(
-        this.redis,
-        batch.flatMap((p) => this.keys(p.request.key)),
-        [
-          this.clock ? String(this.clock.now()) : "",
-          RATE_WINDOW_MS,
-          RATE_WINDOW_MS + EXPIRY_MARGIN_MS,
-          ...batch.flatMap((p) => [p.request.requestsPerMinute, p.request.tokensPerMinute, p.request.tokens]),
-        ],
-      )
-      if (!Array.isArray(reply) || reply.length !== batch.length) throw unexpectedReply(reply)
-      const replies: unknown[] = reply
+      const replies = await this.runDecisions(batch.map((p) => p.request))
       for (const [i, p] of batch.entries()) {
         try {
           p.resolve(parseConsumeReply(replies[i], p.request.requestsPerMinute))
@@ -307,19 +326,95 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private async consumeAlone(request: RateLimitRequest): Promise<RateLimitResult> {
-    const reply = await consumeScript.run(this.redis, this.keys(request.key), [
-      this.clock ? String(this.clock.now()) : "",
-      request.requestsPerMinute,
-      request.tokensPerMinute,
-      request.tokens,
-      RATE_WINDOW_MS,
-      RATE_WINDOW_MS + EXPIRY_MARGIN_MS,
-    ])
+    const [reply] = await this.runDecisions([request])
     return parseConsumeReply(reply, request.requestsPerMinute)
   }
 
-  async release(key: string, reservationId: string): Promise<void> {
-    await releaseScript.run(this.redis, this.keys(key), [reservationId, RATE_WINDOW_MS + EXPIRY_MARGIN_MS])
+  /** Runs decisions in one script call; returns one raw reply per decision. */
+  private async runDecisions(requests: readonly RateLimitRequest[]): Promise<unknown[]> {
+    const keys: string[] = []
+    const args: Array<string | number> = [
+      this.clock ? String(this.clock.now()) : "",
+      RATE_WINDOW_MS,
+      RATE_WINDOW_MS + EXPIRY_MARGIN_MS,
+    ]
+    for (const request of requests) {
+      const shared = request.shared ?? []
+      keys.push(...this.keys(request.key), ...shared.flatMap((w) => this.keys(w.key)))
+      args.push(1 + shared.length, request.tokens, request.requestsPerMinute, request.tokensPerMinute)
+      for (const w of shared) args.push(w.requestsPerMinute ?? -1, w.tokensPerMinute ?? -1)
+    }
+    const reply = await consumeManyScript.run(this.redis, keys, args)
+    if (!Array.isArray(reply) || reply.length !== requests.length) throw unexpectedReply(reply)
+    return reply
+  }
+
+  /**
+   * A Redis Cluster with shared windows: each window in its own slot, so each is decided by its own script
+   * call, in order (the channel's first), and a later denial gives the earlier grants back. Never more than
+   * a limit in any window (every grant is checked where it is recorded); two turns racing at a threshold
+   * may both be refused where one would have passed. The reservation id lists one id per window.
+   */
+  private async consumeAcrossSlots(request: RateLimitRequest): Promise<RateLimitResult> {
+    const shared = request.shared ?? []
+    const own = await this.consumeAlone({ ...request, shared: [] })
+    if (!own.granted) return own
+    const ids = [own.reservationId]
+    for (const [index, window] of shared.entries()) {
+      const result = await this.consumeAlone({
+        key: window.key,
+        requestsPerMinute: window.requestsPerMinute ?? Number.MAX_SAFE_INTEGER,
+        tokensPerMinute: window.tokensPerMinute ?? Number.MAX_SAFE_INTEGER,
+        tokens: request.tokens,
+      })
+      if (!result.granted) {
+        await this.release(
+          request.key,
+          ids.join(","),
+          shared.map((w) => w.key),
+        )
+        return {
+          granted: false,
+          exceeded: result.exceeded,
+          retryAfterMs: result.retryAfterMs,
+          sharedIndex: index,
+          limit: own.limit,
+          remaining: own.remaining + 1,
+          resetMs: own.resetMs,
+        }
+      }
+      ids.push(result.reservationId)
+    }
+    return { ...own, reservationId: ids.join(",") }
+  }
+
+  async release(key: string, reservationId: string, sharedKeys: readonly string[] = []): Promise<void> {
+    const expiry = RATE_WINDOW_MS + EXPIRY_MARGIN_MS
+    const windows = [key, ...sharedKeys]
+    if (reservationId.includes(",")) {
+      // Granted window by window (a Cluster): each window holds its own id.
+      const ids = reservationId.split(",")
+      await Promise.all(
+        ids.map((id, i) => {
+          const window = windows[i]
+          return window === undefined
+            ? undefined
+            : releaseScript.run(this.redis, this.keys(window), [id, expiry])
+        }),
+      )
+      return
+    }
+    if (this.cluster && sharedKeys.length > 0) {
+      await Promise.all(
+        windows.map((w) => releaseScript.run(this.redis, this.keys(w), [reservationId, expiry])),
+      )
+      return
+    }
+    await releaseScript.run(
+      this.redis,
+      windows.flatMap((w) => this.keys(w)),
+      [reservationId, expiry],
+    )
   }
 
   /** Does nothing: the client belongs to whoever passed it in. */
@@ -334,9 +429,9 @@ export class RedisRateLimiter implements RateLimiter {
 
 /** Turns the script's array reply into a result, refusing anything that is not the expected shape. */
 function parseConsumeReply(reply: unknown, limit: number): RateLimitResult {
-  if (!Array.isArray(reply) || reply.length !== 5) throw unexpectedReply(reply)
+  if (!Array.isArray(reply) || reply.length !== 6) throw unexpectedReply(reply)
   const values: unknown[] = reply
-  const [granted, detail, retryAfterMs, remaining, resetMs] = values
+  const [granted, detail, retryAfterMs, remaining, resetMs, sharedIndex] = values
   if (
     typeof detail !== "string" ||
     typeof retryAfterMs !== "number" ||
@@ -346,7 +441,15 @@ function parseConsumeReply(reply: unknown, limit: number): RateLimitResult {
     throw unexpectedReply(reply)
   if (granted === 1) return { granted: true, reservationId: detail, limit, remaining, resetMs }
   if (granted === 0 && (detail === "requests_per_minute" || detail === "tokens_per_minute"))
-    return { granted: false, exceeded: detail, retryAfterMs, limit, remaining, resetMs }
+    return {
+      granted: false,
+      exceeded: detail,
+      retryAfterMs,
+      limit,
+      remaining,
+      resetMs,
+      ...(typeof sharedIndex === "number" && sharedIndex >= 0 ? { sharedIndex } : {}),
+    }
   throw unexpectedReply(reply)
 }
 

@@ -174,7 +174,11 @@ export class ResilientRateLimiter implements RateLimiter {
       const result = await withDeadline(this.primary.consume(request), this.deadlineMs)
       this.report(this.breaker.succeeded(route))
       if (!result.granted || this.policy !== "fallback") return tagged(result, "primary")
-      const shadow = this.fallback.record(request.key, request.tokens)
+      const shadow = this.fallback.record(
+        request.key,
+        request.tokens,
+        (request.shared ?? []).map((w) => w.key),
+      )
       return { ...result, reservationId: `${ROUTE_PREFIX.primary}${shadow}|${result.reservationId}` }
     } catch (error) {
       this.failed(route, error)
@@ -200,14 +204,17 @@ export class ResilientRateLimiter implements RateLimiter {
   }
 
   /** Never throws: a release that cannot reach its limiter is dropped (see the design note). */
-  async release(key: string, reservationId: string): Promise<void> {
+  async release(key: string, reservationId: string, sharedKeys: readonly string[] = []): Promise<void> {
     const reservation = parseReservation(reservationId)
     if (reservation === undefined || reservation.route === "unrecorded") return
-    if (reservation.route === "fallback") return this.fallback.release(key, reservation.id)
+    if (reservation.route === "fallback") return this.fallback.release(key, reservation.id, sharedKeys)
     const bar = reservation.id.indexOf("|")
-    if (bar >= 0) await this.fallback.release(key, reservation.id.slice(0, bar))
+    if (bar >= 0) await this.fallback.release(key, reservation.id.slice(0, bar), sharedKeys)
     try {
-      await withDeadline(this.primary.release(key, reservation.id.slice(bar + 1)), this.deadlineMs)
+      await withDeadline(
+        this.primary.release(key, reservation.id.slice(bar + 1), sharedKeys),
+        this.deadlineMs,
+      )
     } catch (error) {
       // Counted like a failed consume: a lost Redis shows in releases too.
       this.failed("primary", error)
@@ -241,6 +248,16 @@ export class ResilientRateLimiter implements RateLimiter {
           ...request,
           requestsPerMinute: fairShare(request.requestsPerMinute, n),
           tokensPerMinute: fairShare(request.tokensPerMinute, n),
+          ...(request.shared
+            ? {
+                shared: request.shared.map((w) => ({
+                  key: w.key,
+                  requestsPerMinute:
+                    w.requestsPerMinute === null ? null : sharedShare(w.requestsPerMinute, n),
+                  tokensPerMinute: w.tokensPerMinute === null ? null : sharedShare(w.tokensPerMinute, n),
+                })),
+              }
+            : {}),
         }
         return tagged(await this.fallback.consume(share), "fallback")
       }
@@ -300,6 +317,11 @@ export class ResilientRateLimiter implements RateLimiter {
  */
 export function fairShare(limit: number, instances: number): number {
   return Math.max(1, Math.floor(limit / Math.max(1, instances)))
+}
+
+/** A shared window's threshold per instance: a fair share, except that a threshold of 0 stays 0. */
+function sharedShare(threshold: number, instances: number): number {
+  return Math.min(threshold, fairShare(threshold, instances))
 }
 
 /**

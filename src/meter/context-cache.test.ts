@@ -15,6 +15,11 @@ function context(id: string, plan: Subscription["plan"] = "basic"): TurnContext 
       periodAnchor: new Date("2026-01-01T00:00:00Z"),
       createdAt: new Date("2026-01-01T00:00:00Z"),
       updatedAt: new Date("2026-01-01T00:00:00Z"),
+      requestsPerMinute: null,
+      tokensPerMinute: null,
+      priorityCurve: null,
+      quotaReservePercent: 0,
+      quotaReserveMinPriority: 8,
     },
     overrides: {},
   }

@@ -1,9 +1,10 @@
 /** The library's input contracts: one schema each, types inferred from them. */
 import { type Static, Type } from "typebox"
 import { MAX_TOKENS_PER_TURN } from "../core/billing.js"
+import { PRIORITY_MAX, PRIORITY_MIN, QUOTA_RESERVE_PERCENT_MAX } from "../core/capacity.js"
 import { CHANNEL_SETTING_BOUNDS, CHANNELS } from "../core/channels.js"
 import { SUBSCRIPTION_STATUSES } from "../core/decision.js"
-import { DateTime, Id } from "../core/formats.js"
+import { DateTime, Id, Nullable } from "../core/formats.js"
 import { PLANS } from "../core/plans.js"
 
 /** A string from a closed list, as a JSON-schema enum (what OpenAPI clients generate best from). */
@@ -61,6 +62,43 @@ export type SettleInput = Static<typeof SettleInputSchema>
 const TokenLimit = (description?: string) =>
   Type.Integer({ minimum: 0, maximum: 1e15, ...(description ? { description } : {}) })
 
+/** The priority-aware admission settings (issue 13), shared by create and update. */
+const AdmissionFields = {
+  requestsPerMinute: Type.Optional(
+    Nullable(
+      Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+      "Requests per minute shared by all the subscription's channels; null: no shared limit (default).",
+    ),
+  ),
+  tokensPerMinute: Type.Optional(
+    Nullable(
+      Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+      "Estimated (raw) tokens per minute shared by all the subscription's channels, e.g. the provider's TPM limit; null: no shared limit (default).",
+    ),
+  ),
+  priorityCurve: Type.Optional(
+    Nullable(
+      Type.Array(Type.Integer({ minimum: 0, maximum: 100 }), { minItems: 10, maxItems: 10 }),
+      "Percent of the shared capacity that turns of each priority 1..10 may fill, non-decreasing; null: the default, 50, 56, 61, 67, 72, 78, 83, 89, 94, 100.",
+    ),
+  ),
+  quotaReservePercent: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: QUOTA_RESERVE_PERCENT_MAX,
+      description:
+        "The last part of the period's quota, in percent (0-50), kept for channels of priority quota_reserve_min_priority or more. Default 0: no reserve.",
+    }),
+  ),
+  quotaReserveMinPriority: Type.Optional(
+    Type.Integer({
+      minimum: PRIORITY_MIN,
+      maximum: PRIORITY_MAX,
+      description: "The priority a channel needs to use the quota reserve. Default 8.",
+    }),
+  ),
+}
+
 export const CreateSubscriptionSchema = Type.Object(
   {
     entityId: Id(255, "Your customer's id."),
@@ -71,6 +109,7 @@ export const CreateSubscriptionSchema = Type.Object(
     /** Anchor of the monthly billing periods. */
     periodStart: Type.Optional(DateTime("Billing anchor; default now. From 1970 to 9999.")),
     status: Type.Optional(StatusSchema),
+    ...AdmissionFields,
   },
   { additionalProperties: false },
 )
@@ -82,6 +121,7 @@ export const UpdateSubscriptionSchema = Type.Object(
     tokenLimit: Type.Optional(TokenLimit()),
     status: Type.Optional(StatusSchema),
     timezone: Type.Optional(Id(64)),
+    ...AdmissionFields,
   },
   { additionalProperties: false },
 )

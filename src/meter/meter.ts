@@ -10,13 +10,23 @@
 
 import type { Kysely } from "kysely"
 import { billedTokens, hundredthsToMultiplier } from "../core/billing.js"
+import {
+  admissionThreshold,
+  admitPercent,
+  type Capacity,
+  priorityCurveProblem,
+  quotaLimitFor,
+} from "../core/capacity.js"
 import type { Channel } from "../core/channels.js"
 import { type Clock, systemClock } from "../core/clock.js"
 import {
+  type CapacityScope,
+  capacityShed,
   type Denial,
   messageLengthOf,
   preflight,
   quotaExceeded,
+  quotaReserved,
   rateLimited,
   resolveChannelSettings,
   subscriptionNotFound,
@@ -28,7 +38,7 @@ import { isValidTimeZone, type Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../core/tenant.js"
 import { validate } from "../core/validate.js"
 import { InProcessRateLimiter } from "../limits/in-process.js"
-import type { RateLimiter, RateLimitState } from "../limits/rate-limiter.js"
+import type { RateLimiter, RateLimitState, SharedWindowRequest } from "../limits/rate-limiter.js"
 import { type Database, type DatabaseOptions, openDatabase } from "../storage/database.js"
 import { type GroupCommitOptions, GroupCommitter } from "../storage/group-commit.js"
 import {
@@ -89,10 +99,22 @@ export interface MeterTuning {
   groupCommit?: Omit<GroupCommitOptions<BatchTurn, BatchOutcome>, "laneOf" | "unknownOutcome">
 }
 
+/**
+ * A capacity shared by every subscription of the deployment (e.g. the LLM provider's tokens-per-minute
+ * limit), shed by channel priority like a subscription's own. Exact across instances only on a shared
+ * limiter (Redis); in-process it is this process's alone.
+ */
+export interface OperatorCapacity extends Capacity {
+  /** Percent of the capacity each priority 1..10 may fill; default: the default curve. */
+  priorityCurve?: readonly number[] | null
+}
+
 /** What a subscription gets when its creator leaves a field out. */
 export interface MeterDefaults {
   /** IANA timezone of subscriptions created without one (default "UTC"); an unknown zone throws at once. */
   defaultTimezone?: string
+  /** The deployment-wide capacity, when the operator sets one (see {@link OperatorCapacity}). */
+  operatorCapacity?: OperatorCapacity
 }
 
 export interface MeterDependencies extends MeterTuning, MeterDefaults {
@@ -138,6 +160,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       ...(options.contextCacheClock !== undefined ? { contextCacheClock: options.contextCacheClock } : {}),
       ...(options.groupCommit !== undefined ? { groupCommit: options.groupCommit } : {}),
       ...(options.defaultTimezone !== undefined ? { defaultTimezone: options.defaultTimezone } : {}),
+      ...(options.operatorCapacity !== undefined ? { operatorCapacity: options.operatorCapacity } : {}),
     },
     ownsDatabase,
   )
@@ -149,6 +172,7 @@ export class Meter {
   private readonly database: Database
   private readonly limiter: RateLimiter
   private readonly clock: Clock
+  private readonly operatorCapacity: OperatorCapacity | undefined
   private readonly contexts: ContextCache
   private readonly subscriptions: SubscriptionService
   private readonly channelConfigs: ChannelConfigService
@@ -162,6 +186,7 @@ export class Meter {
     this.database = dependencies.database
     this.limiter = dependencies.rateLimiter
     this.clock = dependencies.clock
+    this.operatorCapacity = checkedOperatorCapacity(dependencies.operatorCapacity)
     const defaultTimezone = dependencies.defaultTimezone ?? METER_DEFAULTS.defaultTimezone
     if (!isValidTimeZone(defaultTimezone))
       throw new ValidationError("defaultTimezone", `unknown IANA timezone "${defaultTimezone}"`)
@@ -245,6 +270,7 @@ export class Meter {
       periodStart: period.start,
       scope: scope?.subscriptionId ?? null,
       denialReason: null,
+      priority: settings.priority,
     }
 
     const early = preflight({
@@ -268,24 +294,35 @@ export class Meter {
     }
 
     const key = `${subscription.id}:${channel}`
+    const shared = sharedWindows(subscription, this.operatorCapacity, settings.priority)
+    const sharedKeys = shared.map((w) => w.key)
     const rate = await this.limiter.consume({
       key,
       requestsPerMinute: settings.requestsPerMinute,
       tokensPerMinute: settings.tokensPerMinute,
       tokens: input.estimatedTokens,
+      ...(shared.length > 0 ? { shared } : {}),
     })
     const rateLimit: RateLimitState = { limit: rate.limit, remaining: rate.remaining, resetMs: rate.resetMs }
     if (!rate.granted) {
-      const recorded = await this.ledger.submit({ ...turn, denialReason: "rate_limited" })
+      const shedBy = rate.sharedIndex === undefined ? undefined : shared[rate.sharedIndex]
+      const denial = shedBy
+        ? capacityShed(
+            channel,
+            shedBy.scope,
+            rate.exceeded,
+            settings.priority,
+            shedBy.percent,
+            rate.retryAfterMs,
+          )
+        : rateLimited(channel, rate.exceeded, rate.retryAfterMs)
+      const recorded = await this.ledger.submit({ ...turn, denialReason: denial.reason })
       if (recorded.kind === "duplicate") return this.replayTwin(subscription, turn, settings.priority)
-      return {
-        ...deny(channel, subscription.id, rateLimited(channel, rate.exceeded, rate.retryAfterMs)),
-        rateLimit,
-      }
+      return { ...deny(channel, subscription.id, denial), rateLimit }
     }
 
     const outcome = await this.ledger.submit(turn).catch(async (error: unknown) => {
-      await this.limiter.release(key, rate.reservationId)
+      await this.limiter.release(key, rate.reservationId, sharedKeys)
       throw error
     })
     if (outcome.kind === "allowed") {
@@ -306,7 +343,7 @@ export class Meter {
         rateLimit,
       }
     }
-    await this.limiter.release(key, rate.reservationId)
+    await this.limiter.release(key, rate.reservationId, sharedKeys)
     switch (outcome.kind) {
       case "duplicate":
         return this.replayTwin(subscription, turn, settings.priority)
@@ -314,6 +351,16 @@ export class Meter {
         this.contexts.invalidate(subscription.id)
         return deny(channel, undefined, subscriptionNotFound())
       case "quota_exceeded": {
+        if (outcome.reserved) {
+          const reserve = {
+            percent: subscription.quotaReservePercent,
+            minPriority: subscription.quotaReserveMinPriority,
+          }
+          const mayUse = quotaLimitFor(outcome.tokenLimit, reserve, settings.priority)
+          const remaining = Math.max(0, mayUse - outcome.usedTokens)
+          const denial = quotaReserved(billed, remaining, settings.priority, reserve.minPriority)
+          return { ...deny(channel, subscription.id, denial), rateLimit }
+        }
         const remaining = Math.max(0, outcome.tokenLimit - outcome.usedTokens)
         return { ...deny(channel, subscription.id, quotaExceeded(billed, remaining)), rateLimit }
       }
@@ -480,6 +527,58 @@ export class Meter {
   private inScope<T>(scope: TenantScope | undefined, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
     return withScope(this.database, scope, fn)
   }
+}
+
+/** A shared window of a turn, with whose it is and the percent its priority may fill. */
+interface SharedWindow extends SharedWindowRequest {
+  scope: CapacityScope
+  percent: number
+}
+
+/**
+ * The shared windows a turn must fit, at the thresholds of its priority: the subscription's capacity, then
+ * the deployment's. Keys: `subscription:<id>` and `operator`.
+ */
+function sharedWindows(
+  subscription: Subscription,
+  operator: OperatorCapacity | undefined,
+  priority: number,
+): SharedWindow[] {
+  const windows: SharedWindow[] = []
+  const add = (
+    scope: CapacityScope,
+    key: string,
+    capacity: Capacity,
+    curve: readonly number[] | null | undefined,
+  ) => {
+    if (capacity.requestsPerMinute === null && capacity.tokensPerMinute === null) return
+    const percent = admitPercent(priority, curve)
+    windows.push({
+      key,
+      scope,
+      percent,
+      requestsPerMinute:
+        capacity.requestsPerMinute === null ? null : admissionThreshold(capacity.requestsPerMinute, percent),
+      tokensPerMinute:
+        capacity.tokensPerMinute === null ? null : admissionThreshold(capacity.tokensPerMinute, percent),
+    })
+  }
+  add("subscription", `subscription:${subscription.id}`, subscription, subscription.priorityCurve)
+  if (operator) add("operator", "operator", operator, operator.priorityCurve)
+  return windows
+}
+
+function checkedOperatorCapacity(capacity: OperatorCapacity | undefined): OperatorCapacity | undefined {
+  if (!capacity) return undefined
+  for (const field of ["requestsPerMinute", "tokensPerMinute"] as const) {
+    const value = capacity[field]
+    if (value !== null && (!Number.isInteger(value) || value < 1))
+      throw new ValidationError(`operatorCapacity.${field}`, "must be a positive integer or null")
+  }
+  const problem = capacity.priorityCurve ? priorityCurveProblem(capacity.priorityCurve) : undefined
+  if (problem) throw new ValidationError("operatorCapacity.priorityCurve", problem)
+  if (capacity.requestsPerMinute === null && capacity.tokensPerMinute === null) return undefined
+  return capacity
 }
 
 function deny(channel: Channel, subscriptionId: string | undefined, denial: Denial): DeniedDecision {

@@ -3,6 +3,7 @@
  * path reads subscriptions through its context cache; every change here invalidates that cache.
  */
 import type { Kysely } from "kysely"
+import { priorityCurveProblem } from "../core/capacity.js"
 import type { Clock } from "../core/clock.js"
 import { OmnimeterError, ValidationError } from "../core/errors.js"
 import { isUuid } from "../core/ids.js"
@@ -16,6 +17,7 @@ import { usedTokensInPeriod } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
 import { withScope } from "../storage/scoped.js"
 import {
+  type AdmissionSettings,
   findSubscriptionById,
   insertSubscription,
   listSubscriptions,
@@ -55,6 +57,26 @@ export async function requireSubscription(db: Kysely<DB>, subscriptionId: string
   return subscription
 }
 
+/** A priority curve must never give a higher priority less capacity than a lower one. */
+function requireMonotoneCurve(curve: readonly number[] | null | undefined): void {
+  if (!curve) return
+  const problem = priorityCurveProblem(curve)
+  if (problem) throw new ValidationError("priority_curve", problem)
+}
+
+/** The admission settings given (undefined: unchanged; null: cleared), as the storage layer takes them. */
+function admissionSettings(input: CreateSubscriptionInput | UpdateSubscriptionInput): AdmissionSettings {
+  return {
+    ...(input.requestsPerMinute !== undefined ? { requestsPerMinute: input.requestsPerMinute } : {}),
+    ...(input.tokensPerMinute !== undefined ? { tokensPerMinute: input.tokensPerMinute } : {}),
+    ...(input.priorityCurve !== undefined ? { priorityCurve: input.priorityCurve } : {}),
+    ...(input.quotaReservePercent !== undefined ? { quotaReservePercent: input.quotaReservePercent } : {}),
+    ...(input.quotaReserveMinPriority !== undefined
+      ? { quotaReserveMinPriority: input.quotaReserveMinPriority }
+      : {}),
+  }
+}
+
 export class SubscriptionService {
   constructor(
     private readonly deps: ManagementDependencies & {
@@ -66,6 +88,7 @@ export class SubscriptionService {
   /** Creates a subscription; the token limit defaults to the plan's. */
   async create(input: CreateSubscriptionInput): Promise<Subscription> {
     const create = validate(CreateSubscriptionSchema, input)
+    requireMonotoneCurve(create.priorityCurve)
     const timezone = create.timezone ?? this.deps.defaultTimezone
     if (!isValidTimeZone(timezone))
       throw new ValidationError("timezone", `unknown IANA timezone "${timezone}"`)
@@ -77,6 +100,7 @@ export class SubscriptionService {
       timezone,
       periodAnchor: create.periodStart ? new Date(create.periodStart) : new Date(this.deps.clock.now()),
       status: create.status ?? "active",
+      ...admissionSettings(create),
     })
   }
 
@@ -99,6 +123,7 @@ export class SubscriptionService {
    */
   async update(subscriptionId: string, input: UpdateSubscriptionInput): Promise<Subscription> {
     const patch = validate(UpdateSubscriptionSchema, input)
+    requireMonotoneCurve(patch.priorityCurve)
     if (patch.timezone !== undefined && !isValidTimeZone(patch.timezone)) {
       throw new ValidationError("timezone", `unknown IANA timezone "${patch.timezone}"`)
     }
@@ -106,7 +131,7 @@ export class SubscriptionService {
     const updated = await updateSubscription(
       this.deps.database.db,
       subscriptionId,
-      patch,
+      { ...patch, ...admissionSettings(patch) },
       new Date(this.deps.clock.now()),
     )
     this.deps.invalidate(subscriptionId)

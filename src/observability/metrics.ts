@@ -10,6 +10,12 @@ export class Metrics {
     labelNames: ["channel", "outcome"] as const,
     registers: [this.registry],
   })
+  private readonly priorityDenials = new Counter({
+    name: "omnimeter_priority_denials_total",
+    help: "Turns refused to keep shared capacity or the quota reserve for higher priorities, by channel, the channel's priority, and reason (capacity_shed, quota_reserved) with the capacity that shed them (subscription, operator; none for the reserve).",
+    labelNames: ["channel", "priority", "reason", "capacity"] as const,
+    registers: [this.registry],
+  })
   private readonly decisionSeconds = new Histogram({
     name: "omnimeter_decision_duration_seconds",
     help: "Time to decide and record one turn, by channel.",
@@ -89,6 +95,14 @@ export class Metrics {
   observeDecision(decision: Decision, seconds: number): void {
     const outcome = decision.allowed ? (decision.replayed ? "replayed" : "allowed") : decision.reason
     this.decisions.inc({ channel: decision.channel, outcome })
+    if (!decision.allowed && (decision.reason === "capacity_shed" || decision.reserved)) {
+      this.priorityDenials.inc({
+        channel: decision.channel,
+        priority: String(decision.priority ?? ""),
+        reason: decision.reserved ? "quota_reserved" : "capacity_shed",
+        capacity: decision.capacity ?? "none",
+      })
+    }
     this.decisionSeconds.observe({ channel: decision.channel }, seconds)
     if (decision.allowed && !decision.replayed)
       this.billed.inc({ channel: decision.channel }, decision.billedTokens)

@@ -52,6 +52,7 @@ function charge(subscriptionId: string, billed: number, overrides: Partial<Batch
     periodStart: PERIOD,
     scope: null,
     denialReason: null,
+    priority: 5,
     ...overrides,
   }
 }
@@ -259,7 +260,7 @@ describe("a group-commit batch", () => {
     const found = await findBatchOutcomes(database.db, [...turns, neverRun])
     expect(found).toEqual([
       { kind: "allowed", usageId: turns[0]?.id, usedTokens: 110, tokenLimit: 250 },
-      { kind: "quota_exceeded", usedTokens: 110, tokenLimit: 250 },
+      { kind: "quota_exceeded", usedTokens: 110, tokenLimit: 250, reserved: false },
       { kind: "denied" },
       undefined, // a duplicate writes no row; run again, it is a duplicate again
       undefined,

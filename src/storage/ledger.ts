@@ -37,12 +37,15 @@ export interface BatchTurn extends TurnRecord {
   /** The subscription a subscription key's call is limited to; another subscription answers not_found. */
   scope: string | null
   denialReason: DenialReason | null
+  /** The channel's priority 1..10: a turn below the subscription's reserve priority may not use the reserve. */
+  priority: number
 }
 
 export type BatchOutcome =
   /** `tokenLimit` is the limit the database decided with (a cached copy of the subscription may lag). */
   | { kind: "allowed"; usageId: string; usedTokens: number; tokenLimit: number }
-  | { kind: "quota_exceeded"; usedTokens: number; tokenLimit: number }
+  /** `reserved`: the full limit would have covered the turn, but not the part its priority may use. */
+  | { kind: "quota_exceeded"; usedTokens: number; tokenLimit: number; reserved: boolean }
   /** A charged turn with this idempotency key exists (earlier, or a twin in this or a concurrent batch). */
   | { kind: "duplicate" }
   /** The denial given was recorded. */
@@ -52,7 +55,7 @@ export type BatchOutcome =
 
 interface BatchRow {
   i: number
-  outcome: "allowed" | "quota_exceeded" | "duplicate" | "not_found" | "denied"
+  outcome: "allowed" | "quota_exceeded" | "quota_reserved" | "duplicate" | "not_found" | "denied"
   usage_id: string | null
   used_tokens: number
   token_limit: number
@@ -86,6 +89,7 @@ export async function consumeBatch(db: Kysely<DB>, turns: readonly BatchTurn[]):
     created_at: t.createdAt.toISOString(),
     denial_reason: t.denialReason,
     id: t.id,
+    priority: t.priority,
   }))
   const result = await sql<BatchRow>`
     select i, outcome, usage_id, used_tokens, token_limit
@@ -110,10 +114,12 @@ function batchOutcome(row: BatchRow): BatchOutcome {
         tokenLimit: Number(row.token_limit),
       }
     case "quota_exceeded":
+    case "quota_reserved":
       return {
         kind: "quota_exceeded",
         usedTokens: Number(row.used_tokens),
         tokenLimit: Number(row.token_limit),
+        reserved: row.outcome === "quota_reserved",
       }
     case "duplicate":
       return { kind: "duplicate" }
@@ -144,10 +150,11 @@ export async function findBatchOutcomes(
   const result = await sql<{
     id: string
     status: string
+    denial_reason: string | null
     used_tokens: number | null
     token_limit: number | null
   }>`
-    select w.id, l.status, q.used_tokens, s.token_limit
+    select w.id, l.status, l.denial_reason, q.used_tokens, s.token_limit
     from jsonb_to_recordset(${JSON.stringify(wanted)}::jsonb)
       as w(id uuid, created_at timestamptz, subscription_id uuid, period_start timestamptz)
     join token_usage_logs l on l.id = w.id and l.created_at = w.created_at
@@ -162,7 +169,13 @@ export async function findBatchOutcomes(
     const tokenLimit = Number(row.token_limit ?? 0)
     if (row.status !== "denied") return { kind: "allowed", usageId: turn.id, usedTokens, tokenLimit }
     // A denial row: the one this turn was sent to record, or the quota denial the batch decided.
-    return turn.denialReason ? { kind: "denied" } : { kind: "quota_exceeded", usedTokens, tokenLimit }
+    if (turn.denialReason) return { kind: "denied" }
+    return {
+      kind: "quota_exceeded",
+      usedTokens,
+      tokenLimit,
+      reserved: row.denial_reason === "quota_reserved",
+    }
   })
 }
 

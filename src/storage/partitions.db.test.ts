@@ -68,6 +68,7 @@ function turn(subscriptionId: string, at: string, overrides: Partial<BatchTurn> 
     periodStart: monthOf(createdAt),
     scope: null,
     denialReason: null,
+    priority: 5,
     ...overrides,
   }
 }

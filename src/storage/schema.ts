@@ -16,6 +16,13 @@ export interface SubscriptionsTable {
   period_anchor: Timestamp
   created_at: Generated<Date>
   updated_at: Generated<Date>
+  /** Shared by all the subscription's channels (issue 13); null: no shared limit. */
+  capacity_requests_per_minute: number | null
+  capacity_tokens_per_minute: number | null
+  /** Percent of the shared capacity each priority 1..10 may fill; null: the default curve. */
+  priority_curve: number[] | null
+  quota_reserve_percent: Generated<number>
+  quota_reserve_min_priority: Generated<number>
 }
 
 export interface ChannelConfigurationsTable {

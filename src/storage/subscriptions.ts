@@ -1,6 +1,7 @@
 /** Subscriptions and their per-channel overrides. */
 import { type Kysely, type Selectable, sql } from "kysely"
 import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
+import { DEFAULT_QUOTA_RESERVE_MIN_PRIORITY } from "../core/capacity.js"
 import type { Channel } from "../core/channels.js"
 import type { ChannelOverrides, SubscriptionStatus } from "../core/decision.js"
 import { OmnimeterError } from "../core/errors.js"
@@ -27,6 +28,11 @@ function toSubscription(row: Selectable<SubscriptionsTable>): Subscription {
     periodAnchor: row.period_anchor,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    requestsPerMinute: row.capacity_requests_per_minute ?? null,
+    tokensPerMinute: row.capacity_tokens_per_minute ?? null,
+    priorityCurve: row.priority_curve ? row.priority_curve.map(Number) : null,
+    quotaReservePercent: Number(row.quota_reserve_percent ?? 0),
+    quotaReserveMinPriority: Number(row.quota_reserve_min_priority ?? DEFAULT_QUOTA_RESERVE_MIN_PRIORITY),
   }
 }
 
@@ -42,7 +48,34 @@ function toOverrides(row: Partial<Selectable<ChannelConfigurationsTable>>): Chan
   }
 }
 
-export interface NewSubscription {
+/** The priority-aware admission settings of a subscription (issue 13), as stored. */
+export interface AdmissionSettings {
+  requestsPerMinute?: number | null
+  tokensPerMinute?: number | null
+  priorityCurve?: number[] | null
+  quotaReservePercent?: number
+  quotaReserveMinPriority?: number
+}
+
+function admissionColumns(settings: AdmissionSettings) {
+  return {
+    ...(settings.requestsPerMinute !== undefined
+      ? { capacity_requests_per_minute: settings.requestsPerMinute }
+      : {}),
+    ...(settings.tokensPerMinute !== undefined
+      ? { capacity_tokens_per_minute: settings.tokensPerMinute }
+      : {}),
+    ...(settings.priorityCurve !== undefined ? { priority_curve: settings.priorityCurve } : {}),
+    ...(settings.quotaReservePercent !== undefined
+      ? { quota_reserve_percent: settings.quotaReservePercent }
+      : {}),
+    ...(settings.quotaReserveMinPriority !== undefined
+      ? { quota_reserve_min_priority: settings.quotaReserveMinPriority }
+      : {}),
+  }
+}
+
+export interface NewSubscription extends AdmissionSettings {
   entityId: string
   entityType: string
   plan: Plan
@@ -64,6 +97,7 @@ export async function insertSubscription(db: Kysely<DB>, input: NewSubscription)
         timezone: input.timezone,
         period_anchor: input.periodAnchor,
         status: input.status ?? "active",
+        ...admissionColumns(input),
       })
       .returningAll()
       .executeTakeFirstOrThrow()
@@ -120,7 +154,7 @@ export async function findSubscriptionForTurn(
   return { subscription: toSubscription(row), overrides: toOverrides(row) }
 }
 
-export interface SubscriptionPatch {
+export interface SubscriptionPatch extends AdmissionSettings {
   plan?: Plan
   tokenLimit?: number
   status?: SubscriptionStatus
@@ -140,6 +174,7 @@ export async function updateSubscription(
       ...(patch.tokenLimit !== undefined ? { token_limit: patch.tokenLimit } : {}),
       ...(patch.status !== undefined ? { status: patch.status } : {}),
       ...(patch.timezone !== undefined ? { timezone: patch.timezone } : {}),
+      ...admissionColumns(patch),
       updated_at: now,
     })
     .where("id", "=", id)

@@ -10,7 +10,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from "kysely"
 import type { Channel } from "../core/channels.js"
-import type { DenialReason } from "../core/decision.js"
+import type { LedgerDenialReason } from "../core/decision.js"
 import { OmnimeterError, ValidationError } from "../core/errors.js"
 import { isUuid } from "../core/ids.js"
 import type { TenantScope } from "../core/tenant.js"
@@ -31,7 +31,7 @@ export interface Turn {
   /** estimated (charged its estimate, not settled), settled, or denied. */
   status: "estimated" | "settled" | "denied"
   decision: "allowed" | "denied"
-  denialReason: DenialReason | null
+  denialReason: LedgerDenialReason | null
   estimatedTokens: number
   rawTokens: number
   billedTokens: number
@@ -51,7 +51,7 @@ export interface TurnFilter {
   userIdentifier?: string | undefined
   sessionId?: string | undefined
   decision?: "allowed" | "denied" | undefined
-  reason?: DenialReason | undefined
+  reason?: LedgerDenialReason | undefined
   from?: string | undefined
   to?: string | undefined
 }
@@ -98,7 +98,7 @@ function turnOf(row: TurnRow): Turn {
     operationType: row.operation_type,
     status: row.status as Turn["status"],
     decision: row.status === "denied" ? "denied" : "allowed",
-    denialReason: row.denial_reason as DenialReason | null,
+    denialReason: row.denial_reason as LedgerDenialReason | null,
     estimatedTokens: Number(row.estimated_tokens),
     rawTokens: Number(row.raw_tokens),
     billedTokens: Number(row.billed_tokens),

@@ -30,6 +30,8 @@ const DENIAL_REASONS = [
   "turn_too_large",
   "rate_limited",
   "quota_exceeded",
+  "capacity_shed",
+  "quota_reserved",
 ]
 /** Multipliers set on the subscription, in hundredths; the oracle bills with them. */
 const MULTIPLIERS: Record<string, number> = {

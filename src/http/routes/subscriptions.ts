@@ -89,8 +89,9 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
       onRequest: auth,
       schema: {
         tags,
-        summary: "Change plan, token limit, status or timezone (admin); effective at once",
-        description: "A downgrade disables the channels the new plan lacks.",
+        summary: "Change plan, limit, status, timezone, shared capacity or quota reserve (admin)",
+        description:
+          "Effective at once. A downgrade disables the channels the new plan lacks. requests_per_minute and tokens_per_minute set a capacity shared by all the subscription's channels (null removes it); priority_curve (non-decreasing) says how much of it each priority may fill; quota_reserve_percent keeps the last part of the period's quota for channels of quota_reserve_min_priority or more.",
         security: bearerSecurity,
         params: IdParams,
         body: UpdateSubscriptionBody,

@@ -5,7 +5,7 @@
 import { type Static, Type } from "typebox"
 import { camelCaseKeys, wireForm } from "../../core/casing.js"
 import { CHANNELS } from "../../core/channels.js"
-import { DENIAL_REASONS } from "../../core/decision.js"
+import { LEDGER_DENIAL_REASONS } from "../../core/decision.js"
 import { DateTime, Id, Nullable, Uuid } from "../../core/formats.js"
 import { OneOf } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
@@ -23,7 +23,7 @@ export const TurnSchema = Type.Object(
     user_identifier: Nullable(Type.String()),
     operation_type: Type.String(),
     decision: OneOf(["allowed", "denied"] as const, "The consume call's decision."),
-    denial_reason: Nullable(OneOf(DENIAL_REASONS), "Why a denied turn was denied; null when allowed."),
+    denial_reason: Nullable(OneOf(LEDGER_DENIAL_REASONS), "Why a denied turn was denied; null when allowed."),
     status: OneOf(
       ["estimated", "settled", "denied"] as const,
       "estimated: allowed and charged its estimate; settled: its actual tokens replaced the estimate; denied.",
@@ -57,7 +57,7 @@ export const TurnLogQuery = Type.Object(
     user_identifier: Type.Optional(Id(255, "Only this end user's turns.")),
     session_id: Type.Optional(Id(255, "Only this session's turns.")),
     decision: Type.Optional(OneOf(["allowed", "denied"] as const, "Only allowed, or only denied, turns.")),
-    reason: Type.Optional(OneOf(DENIAL_REASONS, "Only turns denied for this reason.")),
+    reason: Type.Optional(OneOf(LEDGER_DENIAL_REASONS, "Only turns denied for this reason.")),
     from: Type.Optional(DateTime("Only turns at or after this instant.")),
     to: Type.Optional(DateTime("Only turns before this instant.")),
     limit: Type.Optional(

@@ -3,7 +3,10 @@
 -- twice). Groups of (subscription, period) that the quota covers are charged on a fast path; the rest one
 -- turn at a time. A keyed turn claims its key in usage_idempotency_keys first; a twin committed meanwhile
 -- gets its charge back and answers 'duplicate'. A keyed turn about to be denied asks
--- omnimeter_twin_charged first, so the twin is replayed instead of a denial written.
+-- omnimeter_twin_charged first, so the twin is replayed instead of a denial written. A subscription's
+-- quota reserve (issue 13) keeps the last quota_reserve_percent of the limit for turns of priority
+-- quota_reserve_min_priority or more: a lower priority is charged only within limit - floor(limit * percent
+-- / 100), decided on the exact path, and a turn only the reserve refuses is recorded as 'quota_reserved'.
 CREATE OR REPLACE FUNCTION omnimeter_consume_batch(p_turns jsonb)
 RETURNS TABLE (i integer, outcome text, usage_id uuid, used_tokens bigint, token_limit bigint)
 LANGUAGE plpgsql AS $$
@@ -27,13 +30,16 @@ DECLARE
   v_used bigint;
   v_id uuid;
   v_twin uuid;
+  v_reserve_percent integer;
+  v_reserve_min_priority integer;
+  v_turn_limit bigint;
 BEGIN
   v_turns := ARRAY(
     SELECT ROW(x.*)::omnimeter_batch_turn FROM jsonb_to_recordset(p_turns) AS x(
       i integer, subscription_id uuid, scope uuid, channel text, chatbot_id text, session_id text,
       user_identifier text, operation_type text, estimated bigint, billed bigint, multiplier numeric,
       message_length integer, idempotency_key text, period_start timestamptz, created_at timestamptz,
-      denial_reason text, id uuid));
+      denial_reason text, id uuid, priority integer));
   IF EXISTS (SELECT 1 FROM unnest(v_turns) u WHERE u.id IS NULL) THEN
     RAISE EXCEPTION 'omnimeter_consume_batch: every turn needs its id (the service assigns it)';
   END IF;
@@ -50,6 +56,9 @@ BEGIN
       AND NOT bool_or(g.idempotency_key IS NOT NULL AND EXISTS (
         SELECT 1 FROM usage_idempotency_keys k
         WHERE k.subscription_id = g.subscription_id AND k.idempotency_key = g.idempotency_key))
+      -- Turns the quota reserve may refuse are decided one at a time (their limit is not the group's).
+      AND NOT EXISTS (SELECT 1 FROM subscriptions r WHERE r.id = g.subscription_id
+        AND r.quota_reserve_percent > 0 AND r.quota_reserve_min_priority > min(coalesce(g.priority, 10)))
   ), charged AS (
     SELECT c.* FROM omnimeter_charge_quota(
       ARRAY(SELECT g.subscription_id FROM groups g ORDER BY g.subscription_id, g.period_start),
@@ -151,13 +160,17 @@ BEGIN
       CONTINUE;
     END IF;
 
-    SELECT s.token_limit INTO v_limit FROM subscriptions s WHERE s.id = t.subscription_id;
+    SELECT s.token_limit, s.quota_reserve_percent, s.quota_reserve_min_priority
+    INTO v_limit, v_reserve_percent, v_reserve_min_priority
+    FROM subscriptions s WHERE s.id = t.subscription_id;
     IF NOT FOUND THEN
       outcome := 'not_found';
       RETURN NEXT;
       CONTINUE;
     END IF;
     token_limit := v_limit;
+    v_turn_limit := CASE WHEN v_reserve_percent > 0 AND coalesce(t.priority, 10) < v_reserve_min_priority
+      THEN v_limit - floor(v_limit * v_reserve_percent / 100.0)::bigint ELSE v_limit END;
 
     IF t.idempotency_key IS NOT NULL AND EXISTS (
       SELECT 1 FROM usage_idempotency_keys k
@@ -169,7 +182,8 @@ BEGIN
     END IF;
 
     SELECT c.used_tokens INTO v_used
-    FROM omnimeter_charge_quota(ARRAY[t.subscription_id], ARRAY[t.period_start], ARRAY[t.billed], true) c;
+    FROM omnimeter_charge_quota(ARRAY[t.subscription_id], ARRAY[t.period_start], ARRAY[t.billed], true,
+      v_turn_limit) c;
 
     IF v_used IS NULL THEN
       -- Over quota. A keyed turn whose twin was charged meanwhile (the twin held the counter row this turn
@@ -181,10 +195,12 @@ BEGIN
       END IF;
       SELECT q.used_tokens INTO v_used FROM quota_counters q
       WHERE q.subscription_id = t.subscription_id AND q.period_start = t.period_start;
+      -- Refused only because of the reserve: the full limit would have covered it.
+      outcome := CASE WHEN v_turn_limit < v_limit AND coalesce(v_used, 0) + t.billed <= v_limit
+        THEN 'quota_reserved' ELSE 'quota_exceeded' END;
       PERFORM FROM omnimeter_write_turns(ARRAY[ROW(t.id, t.subscription_id, t.channel, t.chatbot_id,
-        t.session_id, t.user_identifier, t.operation_type, 'denied', 'quota_exceeded', t.estimated, t.estimated,
+        t.session_id, t.user_identifier, t.operation_type, 'denied', outcome, t.estimated, t.estimated,
         0, t.multiplier, t.message_length, t.idempotency_key, NULL, t.created_at, NULL)::omnimeter_ledger_row]);
-      outcome := 'quota_exceeded';
       used_tokens := coalesce(v_used, 0);
       RETURN NEXT;
       CONTINUE;

@@ -5,4 +5,4 @@
 \ir ../functions/charge_quota.sql
 \ir ../functions/consume_batch.sql
 
-GRANT EXECUTE ON FUNCTION omnimeter_charge_quota(uuid[], timestamptz[], bigint[], boolean) TO omnimeter_app;
+GRANT EXECUTE ON FUNCTION omnimeter_charge_quota(uuid[], timestamptz[], bigint[], boolean, bigint) TO omnimeter_app;
