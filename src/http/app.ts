@@ -24,6 +24,7 @@ import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
+import { outcomeRoutes } from "./routes/outcomes.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
@@ -183,6 +184,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     webhookRoutes,
     alertRoutes,
     forecastRoutes,
+    outcomeRoutes,
   ]) {
     routes(app, container)
   }
