@@ -305,6 +305,81 @@ describe("outcomes and feedback", () => {
   })
 })
 
+describe("backfills through the NDJSON import", () => {
+  it("imports priced turns and outcomes, each outcome once however often the file is sent", async () => {
+    const sub = await t.subscription({ token_limit: 10_000_000 })
+    await putPrice("omni-import", {
+      input_per_million: "3",
+      output_per_million: "15",
+      effective_from: "2026-01-01T00:00:00Z",
+    })
+    const lines = [
+      {
+        subscription_id: sub.id,
+        channel: "api",
+        created_at: "2026-10-10T10:00:00Z",
+        raw_tokens: 300,
+        model: "omni-import",
+        input_tokens: 100,
+        output_tokens: 200,
+        user_identifier: "u9",
+      },
+      {
+        type: "outcome",
+        subscription_id: sub.id,
+        name: "purchase",
+        value: 12.5,
+        user_identifier: "u9",
+        occurred_at: "2026-10-10T11:00:00Z",
+        idempotency_key: "imp-1",
+      },
+      {
+        subscription_id: sub.id,
+        channel: "api",
+        created_at: "2026-10-10T10:00:00Z",
+        raw_tokens: 5,
+        input_tokens: 1,
+        output_tokens: 2,
+      },
+      {
+        type: "outcome",
+        subscription_id: sub.id,
+        name: "lead",
+        value: -1,
+        user_identifier: "u9",
+        occurred_at: "2026-10-10T11:00:00Z",
+        idempotency_key: "imp-2",
+      },
+    ]
+    const send = () =>
+      t.request({
+        method: "POST",
+        url: "/api/usage/import",
+        headers: { "content-type": "application/x-ndjson" },
+        payload: lines.map((line) => JSON.stringify(line)).join("\n"),
+      })
+    const first = await send()
+    expect(first.statusCode, first.body).toBe(200)
+    expect(first.json()).toMatchObject({ imported: 2, duplicates: 0, rejected_count: 2 })
+    expect(first.json().rejected.map((r: { line: number }) => r.line)).toEqual([3, 4])
+    const again = (await send()).json()
+    expect(again.duplicates).toBe(1)
+    const outcomes = await t.container.database.db
+      .selectFrom("outcomes")
+      .select(["name", "value"])
+      .where("subscription_id", "=", sub.id)
+      .execute()
+    expect(outcomes).toEqual([{ name: "purchase", value: "12.500000" }])
+    const costs = await t.container.database.db
+      .selectFrom("turn_details")
+      .select("cost_micros")
+      .where("subscription_id", "=", sub.id)
+      .execute()
+    // 100 x 3 + 200 x 15 micro-units, once per import (turns without keys are imported again).
+    expect(costs.map((c) => Number(c.cost_micros))).toEqual([3300, 3300])
+  })
+})
+
 // ---------------------------------------------------------------------------------------------------------
 // The outcomes answer against a recomputation from the generated events.
 
