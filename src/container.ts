@@ -7,6 +7,7 @@ import { DetectorJob } from "./alerts/detectors.js"
 import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
+import { OutcomeService } from "./analytics/outcomes.js"
 import { AnalyticsService } from "./analytics/service.js"
 import { SubscriptionOverviewService } from "./analytics/subscription-overview.js"
 import { KeyService } from "./auth/keys.js"
@@ -36,6 +37,8 @@ export interface Container {
   meter: Meter
   keys: KeyService
   analytics: AnalyticsService
+  /** Prices, outcomes, feedback and the outcomes answer (issue 14). */
+  outcomes: OutcomeService
   metrics: Metrics
   alerts: AlertService
   forecasts: ForecastService
@@ -119,6 +122,7 @@ export async function buildContainer(
     clock,
     defaultTimezone: config.defaultTimezone,
     ...(config.operatorCapacity ? { operatorCapacity: config.operatorCapacity } : {}),
+    currency: config.currency,
     ...(config.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: config.contextCacheTtlMs } : {}),
     groupCommit: {
       maxBatch: config.groupCommitMaxBatch,
@@ -128,6 +132,7 @@ export async function buildContainer(
   })
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
+  const outcomes = new OutcomeService({ database, clock, currency: config.currency })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
   const dashboards = new DashboardService({ database, clock })
@@ -161,6 +166,7 @@ export async function buildContainer(
     meter,
     keys,
     analytics,
+    outcomes,
     metrics,
     alerts,
     forecasts,

@@ -29,6 +29,7 @@ import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
 import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
+import { outcomeRoutes } from "./routes/outcomes.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { turnRoutes } from "./routes/turns.js"
@@ -200,6 +201,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     forecastRoutes,
     dashboardRoutes,
     adminRoutes,
+    outcomeRoutes,
   ]) {
     routes(app, container)
   }

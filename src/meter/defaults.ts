@@ -7,6 +7,8 @@ import { GROUP_COMMIT_DEFAULTS } from "../storage/group-commit.js"
  */
 export const METER_DEFAULTS = Object.freeze({
   defaultTimezone: "UTC",
+  /** The operator's ISO 4217 currency: prices, costs and outcome values are in it. */
+  currency: "USD",
   /** One process owns the database (the embedded one): every change goes through this meter and is seen. */
   contextCacheTtlMsSingleProcess: 60_000,
   /** Other instances may change a subscription; this bounds how long this one decides with the old settings. */
