@@ -4,7 +4,7 @@
  */
 import { priorityCurveProblem } from "./core/capacity.js"
 import { OmnimeterError } from "./core/errors.js"
-import { isCurrencyCode } from "./core/money.js"
+import { DEFAULT_CURRENCY, isCurrencyCode } from "./core/money.js"
 import { isValidTimeZone } from "./core/subscription.js"
 import { METER_DEFAULTS } from "./meter/defaults.js"
 
@@ -185,7 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || METER_DEFAULTS.defaultTimezone
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
-  const currency = env.OMNIMETER_CURRENCY || "USD"
+  const currency = env.OMNIMETER_CURRENCY || DEFAULT_CURRENCY
   if (!isCurrencyCode(currency)) bad("OMNIMETER_CURRENCY", `"${currency}" is not an ISO 4217 currency code`)
   return Object.freeze({
     host: env.HOST || "127.0.0.1",

@@ -9,6 +9,9 @@
  */
 
 /** Decimal places of a price per million tokens, of an outcome's value, and of a cost in micro-units. */
+/** The operator currency when none is configured (OMNIMETER_CURRENCY). */
+export const DEFAULT_CURRENCY = "USD"
+
 export const MONEY_DECIMALS = 6
 
 /** The currency codes ICU knows as current ISO 4217 codes (Node's Intl data). */

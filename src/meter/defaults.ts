@@ -1,3 +1,4 @@
+import { DEFAULT_CURRENCY } from "../core/money.js"
 import { GROUP_COMMIT_DEFAULTS } from "../storage/group-commit.js"
 
 /**
@@ -8,7 +9,7 @@ import { GROUP_COMMIT_DEFAULTS } from "../storage/group-commit.js"
 export const METER_DEFAULTS = Object.freeze({
   defaultTimezone: "UTC",
   /** The operator's ISO 4217 currency: prices, costs and outcome values are in it. */
-  currency: "USD",
+  currency: DEFAULT_CURRENCY,
   /** One process owns the database (the embedded one): every change goes through this meter and is seen. */
   contextCacheTtlMsSingleProcess: 60_000,
   /** Other instances may change a subscription; this bounds how long this one decides with the old settings. */

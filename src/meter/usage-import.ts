@@ -21,7 +21,7 @@ import type { Clock } from "../core/clock.js"
 import { resolveChannelSettings } from "../core/decision.js"
 import { type ErrorCode, OmnimeterError } from "../core/errors.js"
 import { DateTime, Id, Uuid } from "../core/formats.js"
-import { formatScaled, isCurrencyCode, MONEY_DECIMALS, toScaled } from "../core/money.js"
+import { DEFAULT_CURRENCY, formatScaled, isCurrencyCode, MONEY_DECIMALS, toScaled } from "../core/money.js"
 import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
 import { validate } from "../core/validate.js"
@@ -128,7 +128,7 @@ export async function importTurns(
   const batchSize = options.batchSize ?? 1000
   const maxListed = options.maxRejectedListed ?? 1000
   const maxLineLength = options.maxLineLength ?? 65_536
-  const currency = options.currency ?? "USD"
+  const currency = options.currency ?? DEFAULT_CURRENCY
   const report: ImportReport = { imported: 0, duplicates: 0, rejectedCount: 0, rejected: [] }
   const targets = new Map<string, Target | null>()
   let batch: Array<{ line: number; turn: ImportedTurn }> = []

@@ -4,10 +4,12 @@
  * src/storage/functions/consume_batch.sql); live and imported turns enter the ledger through one function,
  * src/storage/functions/write_turns.sql.
  */
+
 import { type Kysely, sql } from "kysely"
 import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
 import type { Channel } from "../core/channels.js"
 import type { DenialReason } from "../core/decision.js"
+import { DEFAULT_CURRENCY } from "../core/money.js"
 import type { DB } from "./schema.js"
 
 /** What a turn carries into the ledger, whatever its outcome. */
@@ -339,7 +341,7 @@ export async function settleTurn(db: Kysely<DB>, request: SettleRequest): Promis
     from omnimeter_settle(${request.usageId}::uuid, ${request.actualTokens}::bigint,
       ${request.settledAt}::timestamptz, ${request.outcome}::text, ${request.latencyMs}::int,
       ${request.model ?? null}::text, ${request.inputTokens ?? null}::bigint,
-      ${request.outputTokens ?? null}::bigint, ${request.currency ?? "USD"}::text)
+      ${request.outputTokens ?? null}::bigint, ${request.currency ?? DEFAULT_CURRENCY}::text)
   `.execute(db)
   const row = result.rows[0]
   if (row) {
@@ -396,7 +398,7 @@ export async function insertImportedTurns(
   db: Kysely<DB>,
   turns: ImportedTurn[],
   /** The operator's currency, in which turns with a model are priced. */
-  currency = "USD",
+  currency = DEFAULT_CURRENCY,
 ): Promise<number> {
   if (turns.length === 0) return 0
   const rows = turns.map((t) => ({
