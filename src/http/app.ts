@@ -15,6 +15,7 @@ import type { ErrorCode } from "../core/errors.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
+import { finishDocument, OPENAPI_FRAME } from "./openapi.js"
 import { handleRequestTimeout } from "./request-timeout.js"
 import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
@@ -28,7 +29,15 @@ import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
 import { WebhookEndpointSchema, webhookRoutes } from "./routes/webhooks.js"
-import { ChannelConfigSchema, DecisionSchema, SettleResultSchema, SubscriptionSchema } from "./schemas.js"
+import {
+  AllowedDecisionSchema,
+  ChannelConfigSchema,
+  DecisionSchema,
+  DeniedDecisionSchema,
+  ImportLineComponent,
+  SettleResultSchema,
+  SubscriptionSchema,
+} from "./schemas.js"
 import type { App } from "./types.js"
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -145,7 +154,10 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
 
   for (const schema of [
     ErrorEnvelope,
+    AllowedDecisionSchema,
+    DeniedDecisionSchema,
     DecisionSchema,
+    ImportLineComponent,
     SettleResultSchema,
     SubscriptionSchema,
     ChannelConfigSchema,
@@ -155,16 +167,9 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     app.addSchema(schema)
   }
   await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "omnimeter",
-        version: "0.1.0",
-        description:
-          'Meter, limit and explain LLM token usage per channel. Every error answers with the envelope `{ "error": { "code", "message", "request_id" } }`; every response carries X-Request-Id.',
-      },
-      components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer" } } },
-    },
+    openapi: OPENAPI_FRAME,
+    transformObject: (document) =>
+      "openapiObject" in document ? finishDocument(document.openapiObject) : document.swaggerObject,
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
   await app.register(swaggerUi, { routePrefix: "/docs" })

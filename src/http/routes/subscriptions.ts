@@ -17,6 +17,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "createSubscription",
         tags,
         summary: "Create a subscription (admin)",
         security: bearerSecurity,
@@ -37,6 +38,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "listSubscriptions",
         tags,
         summary: "List subscriptions (admin), in id order",
         security: bearerSecurity,
@@ -71,6 +73,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "getSubscription",
         tags,
         summary: "Read a subscription and its current period's quota",
         security: bearerSecurity,
@@ -90,6 +93,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "updateSubscription",
         tags,
         summary: "Change plan, token limit, status or timezone (admin); effective at once",
         description: "A downgrade disables the channels the new plan lacks.",
