@@ -71,7 +71,7 @@ export const TrendsQuery = Type.Object(
 export type TrendsQuery = Static<typeof TrendsQuery>
 
 export const AnalyticsParams = Type.Object({ subscription_id: Uuid() })
-export const TrendsParams = Type.Object({ subscription_id: Uuid(), channel: Type.String({ maxLength: 32 }) })
+export const TrendsParams = Type.Object({ subscription_id: Uuid(), channel: ChannelSchema })
 
 export const PeriodSchema = Type.Object(
   {

@@ -17,6 +17,7 @@ import { documentCsvResponses } from "./csv.js"
 import { DEFAULT_DASHBOARD_DIR, isDashboardPage, registerDashboard, sendDashboardPage } from "./dashboard.js"
 import { canonicalUuids, strictValidatorCompiler } from "./edge-input.js"
 import { ErrorEnvelope, envelope, handleError, STATUS_BY_CODE } from "./errors.js"
+import { finishDocument, OPENAPI_FRAME } from "./openapi.js"
 import { handleRequestTimeout } from "./request-timeout.js"
 import { adminRoutes } from "./routes/admin.js"
 import { alertRoutes } from "./routes/alerts.js"
@@ -35,7 +36,15 @@ import { tokenRoutes } from "./routes/tokens.js"
 import { turnRoutes } from "./routes/turns.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
 import { WebhookEndpointSchema, webhookRoutes } from "./routes/webhooks.js"
-import { ChannelConfigSchema, DecisionSchema, SettleResultSchema, SubscriptionSchema } from "./schemas.js"
+import {
+  AllowedDecisionSchema,
+  ChannelConfigSchema,
+  DecisionSchema,
+  DeniedDecisionSchema,
+  ImportLineComponent,
+  SettleResultSchema,
+  SubscriptionSchema,
+} from "./schemas.js"
 import type { App } from "./types.js"
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -157,7 +166,10 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
 
   for (const schema of [
     ErrorEnvelope,
+    AllowedDecisionSchema,
+    DeniedDecisionSchema,
     DecisionSchema,
+    ImportLineComponent,
     SettleResultSchema,
     SubscriptionSchema,
     ChannelConfigSchema,
@@ -167,19 +179,12 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     app.addSchema(schema)
   }
   await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "omnimeter",
-        version: "0.1.0",
-        description:
-          'Meter, limit and explain LLM token usage per channel. Every error answers with the envelope `{ "error": { "code", "message", "request_id" } }`; every response carries X-Request-Id.',
-      },
-      components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer" } } },
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    openapi: OPENAPI_FRAME,
     transformObject: (document) =>
-      documentCsvResponses("openapiObject" in document ? document.openapiObject : document.swaggerObject),
+      "openapiObject" in document
+        ? finishDocument(documentCsvResponses(document.openapiObject))
+        : document.swaggerObject,
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
   await app.register(swaggerUi, { routePrefix: "/docs" })
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger())

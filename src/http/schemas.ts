@@ -6,8 +6,9 @@
 import { type Static, Type } from "typebox"
 import { snakeCaseProperties } from "../core/casing.js"
 import { CHANNELS } from "../core/channels.js"
-import { DENIAL_REASONS } from "../core/decision.js"
+import { DENIAL_REASONS, SUBSCRIPTION_STATUSES } from "../core/decision.js"
 import { DateTime, Nullable, Uuid } from "../core/formats.js"
+import { PLANS } from "../core/plans.js"
 import {
   ChannelConfigPatchSchema,
   ChannelSchema,
@@ -19,6 +20,7 @@ import {
   StatusSchema,
   UpdateSubscriptionSchema,
 } from "../meter/inputs.js"
+import { ImportLineSchema } from "../meter/usage-import.js"
 
 export const SubscriptionIdParams = Type.Object({ subscription_id: Uuid() })
 export const IdParams = Type.Object({ id: Uuid() })
@@ -28,41 +30,81 @@ export const ConsumeBody = Type.Object(snakeCaseProperties(ConsumeInputSchema.pr
 })
 export type ConsumeBody = Static<typeof ConsumeBody>
 
-export const RateLimitSchema = Type.Object({
-  limit: Type.Integer({ description: "Requests per minute allowed on this channel." }),
-  remaining: Type.Integer(),
-  reset_ms: Type.Integer({ description: "Milliseconds until the oldest counted request leaves the window." }),
-})
-
-export const DecisionSchema = Type.Object(
+export const RateLimitSchema = Type.Object(
   {
-    allowed: Type.Boolean(),
+    limit: Type.Integer({ description: "Requests per minute allowed on this channel." }),
+    remaining: Type.Integer(),
+    reset_ms: Type.Integer({
+      description: "Milliseconds until the oldest counted request leaves the window.",
+    }),
+  },
+  { description: "The channel's rate limit, when the turn reached the limiter." },
+)
+
+const RateLimitState = Type.Optional(RateLimitSchema)
+
+/** An allowed turn: charged and in the ledger before this answer. Every field is always present. */
+export const AllowedDecisionSchema = Type.Object(
+  {
+    allowed: Type.Literal(true),
     channel: ChannelSchema,
+    subscription_id: Type.String(),
+    usage_id: Type.String({ description: "The turn's id: settle it with this." }),
+    multiplier: Type.Number({ description: "The channel's token multiplier, e.g. 1.2." }),
+    raw_tokens: Type.Integer({
+      description: "The estimate the turn was charged for, before the multiplier.",
+    }),
+    billed_tokens: Type.Integer({ description: "ceil(raw_tokens * multiplier): what counts against quota." }),
+    remaining_tokens: Type.Integer(),
+    token_limit: Type.Integer(),
+    period_start: DateTime(),
+    period_end: DateTime(),
+    priority: Type.Integer({ description: "The channel's priority, 1 (lowest) to 10." }),
+    replayed: Type.Boolean({
+      description: "True when answering a repeated idempotency key: nothing was charged this time.",
+    }),
+    rate_limit: RateLimitState,
+  },
+  { $id: "AllowedDecision", description: "The turn may run; it has been charged its estimate." },
+)
+
+/**
+ * A denied turn: a value with its reason and the facts that explain it, and the error envelope's `error`
+ * member, so a caller that handles every non-2xx answer as an envelope reads it too.
+ */
+export const DeniedDecisionSchema = Type.Object(
+  {
+    allowed: Type.Literal(false),
+    channel: ChannelSchema,
+    reason: OneOf(DENIAL_REASONS, "Why the turn may not run."),
+    message: Type.String({ description: "Why, for a person." }),
     subscription_id: Type.Optional(Type.String()),
-    usage_id: Type.Optional(Type.String({ description: "Settle the turn with this id." })),
-    multiplier: Type.Optional(Type.Number()),
-    raw_tokens: Type.Optional(Type.Integer()),
-    billed_tokens: Type.Optional(Type.Integer({ description: "ceil(raw_tokens * multiplier)" })),
-    remaining_tokens: Type.Optional(Type.Integer()),
-    token_limit: Type.Optional(Type.Integer()),
-    period_start: Type.Optional(DateTime()),
-    period_end: Type.Optional(DateTime()),
-    priority: Type.Optional(
-      Type.Integer({
-        description:
-          "The channel's priority, 1 (lowest) to 10: on allowed turns, and on capacity_shed and reserved quota_exceeded denials.",
-      }),
+    required_plan: Type.Optional(
+      OneOf(PLANS, "channel_not_in_plan: the cheapest plan that includes the channel."),
     ),
-    replayed: Type.Optional(Type.Boolean({ description: "True when answering a repeated idempotency key." })),
-    reason: Type.Optional(OneOf(DENIAL_REASONS, "Why the turn may not run.")),
-    message: Type.Optional(Type.String()),
-    required_plan: Type.Optional(PlanSchema),
-    max_message_length: Type.Optional(Type.Integer()),
-    message_length: Type.Optional(Type.Integer()),
-    retry_after_ms: Type.Optional(Type.Integer()),
-    limit: Type.Optional(OneOf(["requests_per_minute", "tokens_per_minute"] as const)),
+    max_message_length: Type.Optional(
+      Type.Integer({ description: "message_too_long: the channel's limit." }),
+    ),
+    message_length: Type.Optional(Type.Integer({ description: "message_too_long: what was sent." })),
+    retry_after_ms: Type.Optional(
+      Type.Integer({ description: "rate_limited: when a retry can succeed (also the Retry-After header)." }),
+    ),
+    limit: Type.Optional(
+      OneOf(
+        ["requests_per_minute", "tokens_per_minute"] as const,
+        "rate_limited, turn_too_large: which limit.",
+      ),
+    ),
     tokens_per_minute: Type.Optional(
       Type.Integer({ description: "turn_too_large: the channel's limit the estimate alone exceeds." }),
+    ),
+    remaining_tokens: Type.Optional(
+      Type.Integer({ description: "quota_exceeded: what is left in the period." }),
+    ),
+    priority: Type.Optional(
+      Type.Integer({
+        description: "capacity_shed and a reserved quota_exceeded: the channel's priority, 1 (lowest) to 10.",
+      }),
     ),
     reserved: Type.Optional(
       Type.Boolean({
@@ -84,18 +126,28 @@ export const DecisionSchema = Type.Object(
         description: "capacity_shed: the percent of the shared capacity that this priority may fill.",
       }),
     ),
-    status: Type.Optional(StatusSchema),
-    rate_limit: Type.Optional(RateLimitSchema),
-    error: Type.Optional(
-      Type.Object(
-        { code: Type.String(), message: Type.String(), request_id: Type.String() },
-        { description: "Present on denials." },
-      ),
+    status: Type.Optional(OneOf(SUBSCRIPTION_STATUSES, "subscription_inactive: the subscription's status.")),
+    rate_limit: RateLimitState,
+    error: Type.Object(
+      {
+        code: OneOf(DENIAL_REASONS, "The denial reason again, as the envelope's code."),
+        message: Type.String(),
+        request_id: Type.String({ description: "The X-Request-Id of the request." }),
+      },
+      { description: "The error envelope's member: the same reason, message and request id." },
     ),
   },
-  { $id: "Decision" },
+  { $id: "DeniedDecision", description: "The turn may not run: nothing was charged." },
 )
-export type DecisionBody = Static<typeof DecisionSchema>
+
+/** A consume call's answer, split on `allowed`. */
+export const DecisionSchema = Type.Union([Type.Ref("AllowedDecision"), Type.Ref("DeniedDecision")], {
+  $id: "Decision",
+  description: "The answer to a consume call: allowed (charged) or denied (with its reason).",
+})
+export type AllowedDecisionBody = Static<typeof AllowedDecisionSchema>
+export type DeniedDecisionBody = Static<typeof DeniedDecisionSchema>
+export type DecisionBody = AllowedDecisionBody | DeniedDecisionBody
 
 export const SettleBody = Type.Object(
   { usage_id: Uuid(), ...snakeCaseProperties(SettleInputSchema.properties) },
@@ -219,7 +271,7 @@ export const ChannelConfigPatchBody = Type.Object(snakeCaseProperties(ChannelCon
   minProperties: 1,
 })
 
-export const ChannelParams = Type.Object({ subscription_id: Uuid(), channel: Type.String({ maxLength: 32 }) })
+export const ChannelParams = Type.Object({ subscription_id: Uuid(), channel: ChannelSchema })
 
 export const ChannelCatalogSchema = Type.Object({
   channels: Type.Array(
@@ -284,3 +336,11 @@ export const MeSchema = Type.Object({
 export type MeBody = Static<typeof MeSchema>
 
 export const ALL_CHANNELS = CHANNELS
+
+/** One line of a usage import's NDJSON body, as a shared schema for the document and generated clients. */
+export const ImportLineComponent = Type.Object(ImportLineSchema.properties, {
+  $id: "ImportLine",
+  additionalProperties: false,
+  description:
+    "One historical turn: `subscription_id`, or `entity_id` + `entity_type`; billed with the channel's multiplier and written as settled.",
+})

@@ -37,6 +37,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "listAlerts",
         tags,
         summary: "A subscription's alerts, newest first",
         security: bearerSecurity,
@@ -97,6 +98,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "getAlertSettings",
         tags,
         summary: "The subscription's alert settings",
         security: bearerSecurity,
@@ -115,6 +117,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "updateAlertSettings",
         tags,
         summary: "Replace the quota thresholds (default 0.5, 0.8, 0.95, 1)",
         description: "Each fraction in (0, 1] with at most three decimals, no repeats, 1 to 10 of them.",

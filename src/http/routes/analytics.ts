@@ -38,6 +38,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "getChannelAnalytics",
         tags,
         summary: "Comprehensive channel analytics of a subscription over a period",
         description: `Per channel: the product's Channel Usage Statistics (channel, tokens_used, message_count, unique_users, avg_tokens_per_message, peak_usage_hour, performance_rating) and raw_tokens, denials by reason, usage_share, efficiency, growth against the period before, trend direction, hourly distribution and daily trends; and the totals. ${FILTERS}: one row per channel with the scalar fields (nested ones as growth.tokens_used), then a row with channel \`total\`. ${PERIOD_RULES}`,
@@ -65,6 +66,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "compareChannels",
         tags,
         summary: "The channels side by side, ranked by tokens_used, with the best and worst per metric",
         description: `${FILTERS}: one row per channel. ${PERIOD_RULES}`,
@@ -92,6 +94,7 @@ export const analyticsRoutes: RouteModule = (app, { analytics, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "getChannelTrends",
         tags,
         summary: "One channel's usage per local day or hour, zero-filled, with its figures",
         description: `granularity=hourly is served for periods of at most 14 days (400 naming granularity otherwise). \`channels\`, when given, must include the channel of the path. ${FILTERS}: one row per point. ${PERIOD_RULES}`,

@@ -39,6 +39,7 @@ export const catalogRoutes: RouteModule = (app) => {
     "/api/onboarding/channels",
     {
       schema: {
+        operationId: "listChannels",
         tags: ["catalog"],
         summary: "Supported channels, their defaults, and which plans include each (public)",
         response: { 200: ChannelCatalogSchema },
@@ -50,6 +51,7 @@ export const catalogRoutes: RouteModule = (app) => {
     "/api/plans",
     {
       schema: {
+        operationId: "listPlans",
         tags: ["catalog"],
         summary: "Plans, their channels and default token limits (public)",
         response: { 200: PlanCatalogSchema },

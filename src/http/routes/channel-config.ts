@@ -23,6 +23,7 @@ export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "listChannelConfigs",
         tags,
         summary: "Every channel's effective configuration for a subscription",
         security: bearerSecurity,
@@ -44,6 +45,7 @@ export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "updateChannelConfig",
         tags,
         summary: "Update some of one channel's settings",
         description:

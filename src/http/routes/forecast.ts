@@ -115,6 +115,7 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "getForecast",
         tags,
         summary: "Projected billed tokens to the end of the billing period, per channel and in total",
         description:
@@ -135,6 +136,7 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "getInsights",
         tags,
         summary: "Ranked, explained recommendations: upsells, rate limits, efficiency, quota",
         security: bearerSecurity,

@@ -21,6 +21,7 @@ export const healthRoutes: RouteModule = (app, container) => {
     "/healthz",
     {
       schema: {
+        operationId: "checkLiveness",
         tags: ["operations"],
         summary: "The process is up",
         response: { 200: Type.Object({ status: Type.String() }) },
@@ -33,6 +34,7 @@ export const healthRoutes: RouteModule = (app, container) => {
     "/readyz",
     {
       schema: {
+        operationId: "checkReadiness",
         tags: ["operations"],
         summary: "The database answers and the rate limiter can serve",
         description:
@@ -62,7 +64,14 @@ export const healthRoutes: RouteModule = (app, container) => {
 
   app.get(
     "/metrics",
-    { schema: { tags: ["operations"], summary: "Prometheus metrics", produces: ["text/plain"] } },
+    {
+      schema: {
+        operationId: "getMetrics",
+        tags: ["operations"],
+        summary: "Prometheus metrics",
+        produces: ["text/plain"],
+      },
+    },
     async (_request, reply) => {
       reply.header("Content-Type", container.metrics.contentType)
       return container.metrics.render()

@@ -16,6 +16,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "createKey",
         tags,
         summary: "Issue a subscription key (admin); the key is in this answer only",
         security: bearerSecurity,
@@ -48,6 +49,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "listKeys",
         tags,
         summary: "List a subscription's keys (admin), without their secrets",
         security: bearerSecurity,
@@ -78,6 +80,7 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "revokeKey",
         tags,
         summary: "Revoke a subscription key (admin)",
         security: bearerSecurity,

@@ -10,6 +10,7 @@ export const meRoutes: RouteModule = (app, { keys }) => {
     {
       onRequest: authenticate(keys),
       schema: {
+        operationId: "getMe",
         tags: ["keys"],
         summary: "Who this API key acts for",
         description:

@@ -17,6 +17,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "createSubscription",
         tags,
         summary: "Create a subscription (admin)",
         security: bearerSecurity,
@@ -37,6 +38,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "listSubscriptions",
         tags,
         summary: "List subscriptions (admin), in id order",
         security: bearerSecurity,
@@ -69,6 +71,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "getSubscription",
         tags,
         summary: "Read a subscription and its current period's quota",
         security: bearerSecurity,
@@ -88,6 +91,7 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "updateSubscription",
         tags,
         summary: "Change plan, limit, status, timezone, shared capacity or quota reserve (admin)",
         description:

@@ -12,7 +12,15 @@ import { decisionBody, settleBody } from "../mappers.js"
 import { ConsumeBody, SettleBody } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
-const DecisionOrError = Type.Union([Type.Ref("Decision"), Type.Ref("ErrorEnvelope")])
+const Denied = (description: string, headers: Record<string, unknown> = RATE_LIMIT_HEADERS) =>
+  Type.Ref("DeniedDecision", { description, headers })
+
+/** Documented on every consume answer that reached the rate limiter (see rateLimitHeaders). */
+const RATE_LIMIT_HEADERS = {
+  "RateLimit-Limit": { type: "integer" },
+  "RateLimit-Remaining": { type: "integer" },
+  "RateLimit-Reset": { type: "integer" },
+}
 
 function idempotencyKey(body: string | undefined, header: string | string[] | undefined): string | undefined {
   const fromHeader = Array.isArray(header) ? header[0] : header
@@ -48,20 +56,37 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics, config }) 
       // The one JSON call allowed a large body: it may carry the user's message.
       bodyLimit: config.bodyLimitBytes,
       schema: {
+        operationId: "consumeTokens",
         tags: ["metering"],
         summary: "Decide whether a chat turn may run, and charge it",
         description:
-          "Checks, in order: subscription active, channel in plan, channel enabled, message length, an estimate larger than the channel's tokens per minute (413 turn_too_large: it can never pass, so no Retry-After), the channel's rate limit, and quota for ceil(estimated_tokens * multiplier). An allowed turn is committed to the ledger before the answer. Denials answer 402/403/404/413/429 with the decision fields and the error envelope in the body.",
+          "Checks, in order: subscription active, channel in plan, channel enabled, message length, an estimate larger than the channel's tokens per minute (413 turn_too_large: it can never pass, so no Retry-After), the channel's rate limit, and quota for ceil(estimated_tokens * multiplier). An allowed turn is committed to the ledger before the answer. Denials answer 402/403/404/413/429 with a DeniedDecision: `allowed: false`, the `reason` and its facts, and the error envelope's `error` member (code = reason). A 413 for a body over the server's limit is the plain envelope (payload_too_large).",
         security: bearerSecurity,
-        headers: Type.Object({ "idempotency-key": Type.Optional(Type.String()) }),
+        headers: Type.Object({
+          "idempotency-key": Type.Optional(
+            Type.String({
+              description:
+                "Makes retries safe: a repeated key answers the first decision (replayed: true) and charges nothing. 1-255 characters; the body's idempotency_key, when both are sent, must equal it.",
+            }),
+          ),
+        }),
         body: ConsumeBody,
         response: {
-          200: Type.Ref("Decision"),
-          402: Type.Ref("Decision"),
-          403: DecisionOrError,
-          404: DecisionOrError,
-          413: DecisionOrError,
-          429: Type.Ref("Decision"),
+          200: Type.Ref("AllowedDecision", {
+            description: "The turn may run: it is charged its estimate and in the ledger.",
+            headers: RATE_LIMIT_HEADERS,
+          }),
+          402: Denied("Denied: quota_exceeded (the period's quota cannot cover the estimate)."),
+          403: Denied("Denied: subscription_inactive, channel_not_in_plan or channel_disabled.", {}),
+          404: Denied(
+            "Denied: subscription_not_found (no subscription for this entity visible to the key).",
+            {},
+          ),
+          413: Type.Union([Type.Ref("DeniedDecision"), Type.Ref("ErrorEnvelope")], {
+            description:
+              "Denied: message_too_long or turn_too_large (a DeniedDecision); or a body over the server's limit (the envelope, payload_too_large).",
+          }),
+          429: Denied("Denied: rate_limited; retry after Retry-After seconds."),
           ...errorResponses(400, 401, 415, 500, 503),
         },
       },
@@ -88,13 +113,17 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics, config }) 
     {
       onRequest: auth,
       schema: {
+        operationId: "settleTokens",
         tags: ["metering"],
         summary: "Replace a turn's estimate with the tokens it really used",
         description:
           "Refunds or charges the difference atomically. Settling twice answers 409 usage_already_settled; an unknown usage_id answers 404 usage_not_found. Both change nothing.",
         security: bearerSecurity,
         body: SettleBody,
-        response: { 200: Type.Ref("SettleResult"), ...errorResponses(400, 401, 404, 409, 500, 503) },
+        response: {
+          200: Type.Ref("SettleResult", { description: "Settled: the difference is refunded or charged." }),
+          ...errorResponses(400, 401, 404, 409, 500, 503),
+        },
       },
     },
     async (request) => {

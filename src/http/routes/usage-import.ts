@@ -1,9 +1,11 @@
 /** POST /api/usage/import (admin): NDJSON backfill, streamed line by line. */
 import { createInterface } from "node:readline"
 import { type Readable, Transform } from "node:stream"
+import { Type } from "typebox"
 import { OmnimeterError } from "../../core/errors.js"
 import { importTurns } from "../../meter/usage-import.js"
 import { authenticate, requireAdmin } from "../auth.js"
+import { strictValidatorCompiler } from "../edge-input.js"
 import { errorResponses, ImportReportSchema } from "../errors.js"
 import { onRequestTimeout } from "../request-timeout.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
@@ -74,22 +76,30 @@ export const usageImportRoutes: RouteModule = (app, container) => {
       "/api/usage/import",
       {
         onRequest: auth,
+        // The body is a stream, validated line by line by the import; the schema above documents it.
+        validatorCompiler: (route) =>
+          route.httpPart === "body" ? () => true : strictValidatorCompiler(route),
         schema: {
+          operationId: "importUsage",
           tags: ["usage"],
           summary: "Import historical turns (admin), one JSON object per line",
           description:
             'Content-Type: application/x-ndjson. Each line: `subscription_id` or `entity_id` + `entity_type`; `channel`, `created_at` (ISO 8601, 1970 to 9999), `raw_tokens`; optional `chatbot_id`, `session_id`, `user_identifier`, `operation_type`, `idempotency_key`, and `model` with `input_tokens` and `output_tokens` (their sum must be raw_tokens), priced at the price in force at created_at. A line with `"type": "outcome"` is an outcome instead, with the fields of POST /api/outcomes (`occurred_at` required) and the subscription as above; outcome lines are written one at a time, once per idempotency key. Billed with the channel\'s configured multiplier and written as settled. Lines are committed in batches of 1,000. A bad line is listed with its number and reason and never blocks the good ones; a repeated idempotency key is skipped. An import that stops part-way (body limit, lost database) answers the error envelope with an `import` member: the lines imported (exactly what was committed), the rejected lines, and `resume_from_line`.',
           security: bearerSecurity,
           consumes: NDJSON_TYPES,
+          body: Type.String({
+            description:
+              "NDJSON: one JSON object per line, each an ImportLine (see components.schemas.ImportLine), separated by \\n or \\r\\n. Read as a stream, and validated line by line.",
+          }),
           response: {
-            200: ImportReportSchema,
+            200: { ...ImportReportSchema, description: "What was imported, skipped and rejected." },
             ...errorResponses(400, 401, 403, 408, 413, 415, 500, 503),
           },
         },
       },
       async (request) => {
         requireAdmin(request)
-        const stream = request.body as Readable | undefined
+        const stream = request.body as unknown as Readable | undefined
         if (!stream || typeof (stream as Readable).pipe !== "function") {
           throw new OmnimeterError("unsupported_media_type", "Send the turns as application/x-ndjson.")
         }

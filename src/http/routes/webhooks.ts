@@ -130,6 +130,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "createWebhook",
         tags,
         summary: "Add a webhook endpoint; the signing secret is in this answer only",
         security: bearerSecurity,
@@ -156,6 +157,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "listWebhooks",
         tags,
         summary: "List a subscription's webhook endpoints (without secrets)",
         security: bearerSecurity,
@@ -177,6 +179,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "updateWebhook",
         tags,
         summary: "Change an endpoint's URL, description, event types or enabled flag",
         security: bearerSecurity,
@@ -203,6 +206,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "deleteWebhook",
         tags,
         summary: "Delete an endpoint, its delivery log and its undelivered events",
         security: bearerSecurity,
@@ -223,6 +227,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "listWebhookDeliveries",
         tags,
         summary: "The endpoint's delivery log, newest first: status, attempts, last error",
         security: bearerSecurity,
@@ -254,6 +259,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
     {
       onRequest: auth,
       schema: {
+        operationId: "testWebhook",
         tags,
         summary: "Queue a signed webhook.test event for this endpoint",
         description:

@@ -5,18 +5,31 @@
 import type { Static } from "typebox"
 import type { ErrorEnvelope } from "../../../src/http/errors.js"
 import type {
+  AllowedDecisionBody,
   ChannelCatalogSchema,
   ChannelConfigListSchema,
   ChannelConfigPatchBody,
   ChannelConfigSchema,
   ConsumeBody,
   DecisionBody,
+  DeniedDecisionBody,
   MeBody,
   PlanCatalogSchema,
   SubscriptionBody,
 } from "../../../src/http/schemas.js"
 
-export type { ConsumeBody, DecisionBody, ErrorEnvelope, MeBody, SubscriptionBody }
+export type {
+  AllowedDecisionBody,
+  ConsumeBody,
+  DecisionBody,
+  DeniedDecisionBody,
+  ErrorEnvelope,
+  MeBody,
+  SubscriptionBody,
+}
+/** A decision as the playground shows it: `allowed`, and whichever of either kind's fields it carries. */
+export type DecisionView = { allowed: boolean } & Partial<Omit<AllowedDecisionBody, "allowed">> &
+  Partial<Omit<DeniedDecisionBody, "allowed">>
 export type ChannelCatalog = Static<typeof ChannelCatalogSchema>
 export type ChannelCatalogEntry = ChannelCatalog["channels"][number]
 export type Channel = ChannelCatalogEntry["channel"]
@@ -28,7 +41,7 @@ export type ChannelConfigList = Omit<Static<typeof ChannelConfigListSchema>, "ch
   channels: ChannelConfig[]
 }
 export type ChannelConfigPatch = Static<typeof ChannelConfigPatchBody>
-export type DenialReason = NonNullable<DecisionBody["reason"]>
+export type DenialReason = DeniedDecisionBody["reason"]
 export interface SubscriptionPage {
   subscriptions: SubscriptionBody[]
   next_after: string | null

@@ -6,7 +6,13 @@
  */
 import { type FormEvent, useId, useMemo, useRef, useState } from "react"
 import { ApiError } from "../api/client.ts"
-import type { ChannelConfig, ChannelConfigList, ConsumeBody, DecisionBody } from "../api/types.ts"
+import type {
+  ChannelConfig,
+  ChannelConfigList,
+  ConsumeBody,
+  DecisionBody,
+  DecisionView,
+} from "../api/types.ts"
 import { ChannelName, useChannelLabel } from "../channels.tsx"
 import { formatInteger, formatMultiplier, formatSeconds } from "../format.ts"
 import { REASON_TEXT } from "../reasons.ts"
@@ -30,7 +36,7 @@ interface Turn {
   messageTokens: number
   estimatedTokens: number
   status: number
-  decision: DecisionBody
+  decision: DecisionView
   rateLimit: RateLimitHeaders | null
   retryAfter: string | null
 }
