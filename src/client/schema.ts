@@ -185,8 +185,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change plan, token limit, status or timezone (admin); effective at once
-         * @description A downgrade disables the channels the new plan lacks.
+         * Change plan, limit, status, timezone, shared capacity or quota reserve (admin)
+         * @description Effective at once. A downgrade disables the channels the new plan lacks. requests_per_minute and tokens_per_minute set a capacity shared by all the subscription's channels (null removes it); priority_curve (non-decreasing) says how much of it each priority may fill; quota_reserve_percent keeps the last part of the period's quota for channels of quota_reserve_min_priority or more.
          */
         patch: operations["updateSubscription"];
         trace?: never;
@@ -272,7 +272,7 @@ export interface paths {
         };
         /**
          * Comprehensive channel analytics of a subscription over a period
-         * @description Per channel: the product's Channel Usage Statistics (channel, tokens_used, message_count, unique_users, avg_tokens_per_message, peak_usage_hour, performance_rating) and raw_tokens, denials by reason, usage_share, efficiency, growth against the period before, trend direction, hourly distribution and daily trends; and the totals. Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens.
+         * @description Per channel: the product's Channel Usage Statistics (channel, tokens_used, message_count, unique_users, avg_tokens_per_message, peak_usage_hour, performance_rating) and raw_tokens, denials by reason, usage_share, efficiency, growth against the period before, trend direction, hourly distribution and daily trends; and the totals. `chatbot_id` and `user_identifier` narrow every figure to one chatbot's or one end user's turns (the previous period's too). `format=csv` or `Accept: text/csv` answers CSV: one row per channel with the scalar fields (nested ones as growth.tokens_used), then a row with channel `total`. Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens. The partial-day rule: `to` defaults to today, which is not over, so its figures count the turns so far; trend_direction, trend_slope and growth read only the period's complete days (period.complete_to), and growth compares them with as many days just before (previous_period).
          */
         get: operations["getChannelAnalytics"];
         put?: never;
@@ -292,7 +292,7 @@ export interface paths {
         };
         /**
          * The channels side by side, ranked by tokens_used, with the best and worst per metric
-         * @description Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens.
+         * @description `chatbot_id` and `user_identifier` narrow every figure to one chatbot's or one end user's turns (the previous period's too). `format=csv` or `Accept: text/csv` answers CSV: one row per channel. Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens. The partial-day rule: `to` defaults to today, which is not over, so its figures count the turns so far; trend_direction, trend_slope and growth read only the period's complete days (period.complete_to), and growth compares them with as many days just before (previous_period).
          */
         get: operations["compareChannels"];
         put?: never;
@@ -312,9 +312,69 @@ export interface paths {
         };
         /**
          * One channel's usage per local day or hour, zero-filled, with its figures
-         * @description granularity=hourly is served for periods of at most 14 days (400 naming granularity otherwise). `channels`, when given, must include the channel of the path. Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens.
+         * @description granularity=hourly is served for periods of at most 14 days (400 naming granularity otherwise). `channels`, when given, must include the channel of the path. `chatbot_id` and `user_identifier` narrow every figure to one chatbot's or one end user's turns (the previous period's too). `format=csv` or `Accept: text/csv` answers CSV: one row per point. Days and hours are counted in the subscription's timezone (or `tz`), exactly, including 23- and 25-hour DST days and half- and quarter-hour offsets. A bad date, `from` after `to`, a period over 400 days, an unknown timezone or an unknown channel answers 400 naming the parameter. Turns count the moment their consume returns; imported turns count on the day they happened; settlement replaces a turn's estimate with its actual tokens. The partial-day rule: `to` defaults to today, which is not over, so its figures count the turns so far; trend_direction, trend_slope and growth read only the period's complete days (period.complete_to), and growth compares them with as many days just before (previous_period).
          */
         get: operations["getChannelTrends"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/onboarding/analytics/{subscription_id}/breakdown": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The period's turns by chatbot, end user or session: tokens, turns, users, denials, last activity
+         * @description Read from the ledger (end users and sessions are not in the rollups): the cost grows with the subscription's turns in the period. The period, timezone, channels, chatbot_id and user_identifier work as in the other analytics endpoints. `format=csv` or `Accept: text/csv` streams every item from `offset` on (not one page), one row per item.
+         */
+        get: operations["getAnalyticsBreakdown"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/turns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A subscription's turns, newest first, filtered and paged by cursor
+         * @description Filters combine (and). A turn written while you page appears above the first page, never twice. `format=csv` or `Accept: text/csv` streams every matching turn from `cursor` on (not one page), read a page at a time, one row per turn. `from` after `to`, a reason with decision=allowed, or a cursor this endpoint did not return answer 400 naming the parameter.
+         */
+        get: operations["listTurns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/turns/{usage_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One turn by its usage_id: its decision and its settlement
+         * @description 404 usage_not_found when the subscription has no such turn.
+         */
+        get: operations["getTurn"];
         put?: never;
         post?: never;
         delete?: never;
@@ -471,6 +531,166 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/subscriptions/{id}/dashboards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a subscription's saved dashboards, oldest first */
+        get: operations["listDashboards"];
+        put?: never;
+        /**
+         * Save a dashboard: a name and an ordered list of widgets with their filters
+         * @description 400 names the field: an unknown widget kind (widgets.N.kind), more than 12 widgets (widgets), a name over 80 characters (name), a one-channel widget without exactly one channel (widgets.N.channels). 409: the name is taken, or the subscription already keeps 50 dashboards.
+         */
+        post: operations["createDashboard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/dashboards/{dashboard_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a saved dashboard, with the days each widget's period covers today */
+        get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        /** Delete a saved dashboard */
+        delete: operations["deleteDashboard"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename a dashboard or replace its widgets (their order is the display order)
+         * @description With `version`, the change applies only if the dashboard is still at that version (409 otherwise: reload and apply again); without it, the last write wins. Every change bumps the version.
+         */
+        patch: operations["updateDashboard"];
+        trace?: never;
+    };
+    "/api/admin/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every subscription ranked by usage, quota used, denials or growth (admin)
+         * @description Usage, denials and growth over a window of whole UTC hours ending at the start of the current hour (the running hour is left out of both windows, so growth compares like for like); quota use over each subscription's current billing period.
+         */
+        get: operations["getSubscriptionOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The price list per model, in the operator's currency */
+        get: operations["listPrices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prices/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a model's prices per million tokens from a moment on (admin)
+         * @description Prices have at most 6 decimals and are in the operator's currency. A price applies to turns whose time is at or after effective_from (default now) and that are settled or imported afterwards: a turn's cost is fixed when it is settled and never rewritten.
+         */
+        put: operations["putPrice"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/outcomes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record that an end user reached a goal (a conversion)
+         * @description Idempotent by idempotency_key (201 recorded, 200 already recorded). value is in the operator's currency; currency, if sent, must be it. occurred_at defaults to now and may be at most 5 minutes ahead. With the admin key, entity_id and entity_type name the subscription.
+         */
+        post: operations["recordOutcome"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record a CSAT (1-5) or thumbs rating of a turn or a session
+         * @description Give usage_id (a turn) or session_id (a session: with the admin key also entity_id and entity_type), and csat or thumbs. Idempotent by idempotency_key (201 recorded, 200 already recorded). Another subscription's turn answers 404.
+         */
+        post: operations["recordFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/onboarding/analytics/{subscription_id}/outcomes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per channel: money cost, conversions, value, ROI, response times, sentiment and CSAT
+         * @description Over a range of local days (from, to, tz, channels as the other analytics endpoints). Turns, costs and sentiment count by the turn's time; outcomes by occurred_at; ratings by when they were given. The totals cover the channels asked for; outcomes no channel could be credited with are in unattributed.
+         */
+        get: operations["getOutcomeAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/usage/import": {
         parameters: {
             query?: never;
@@ -482,7 +702,7 @@ export interface paths {
         put?: never;
         /**
          * Import historical turns (admin), one JSON object per line
-         * @description Content-Type: application/x-ndjson. Each line: `subscription_id` or `entity_id` + `entity_type`; `channel`, `created_at` (ISO 8601, 1970 to 9999), `raw_tokens`; optional `chatbot_id`, `session_id`, `user_identifier`, `operation_type`, `idempotency_key`. Billed with the channel's configured multiplier and written as settled. Lines are committed in batches of 1,000. A bad line is listed with its number and reason and never blocks the good ones; a repeated idempotency key is skipped. An import that stops part-way (body limit, lost database) answers the error envelope with an `import` member: the lines imported (exactly what was committed), the rejected lines, and `resume_from_line`.
+         * @description Content-Type: application/x-ndjson. Each line: `subscription_id` or `entity_id` + `entity_type`; `channel`, `created_at` (ISO 8601, 1970 to 9999), `raw_tokens`; optional `chatbot_id`, `session_id`, `user_identifier`, `operation_type`, `idempotency_key`, and `model` with `input_tokens` and `output_tokens` (their sum must be raw_tokens), priced at the price in force at created_at. A line with `"type": "outcome"` is an outcome instead, with the fields of POST /api/outcomes (`occurred_at` required) and the subscription as above; outcome lines are written one at a time, once per idempotency key. Billed with the channel's configured multiplier and written as settled. Lines are committed in batches of 1,000. A bad line is listed with its number and reason and never blocks the good ones; a repeated idempotency key is skipped. An import that stops part-way (body limit, lost database) answers the error envelope with an `import` member: the lines imported (exactly what was committed), the rejected lines, and `resume_from_line`.
          */
         post: operations["importUsage"];
         delete?: never;
@@ -502,7 +722,7 @@ export interface components {
                  * @description Machine-readable error code.
                  * @enum {string}
                  */
-                code: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "subscription_not_found" | "subscription_inactive" | "channel_disabled" | "message_too_long" | "turn_too_large" | "quota_exceeded" | "usage_not_found" | "usage_already_settled" | "channel_not_in_plan" | "conflict" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "request_header_fields_too_large" | "rate_limited" | "service_unavailable" | "data_dir_locked" | "internal_error";
+                code: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "subscription_not_found" | "subscription_inactive" | "channel_disabled" | "message_too_long" | "turn_too_large" | "quota_exceeded" | "capacity_shed" | "usage_not_found" | "usage_already_settled" | "channel_not_in_plan" | "conflict" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "request_header_fields_too_large" | "rate_limited" | "service_unavailable" | "data_dir_locked" | "internal_error";
                 /** @description What went wrong, for a person. */
                 message: string;
                 /** @description The X-Request-Id of the request, also in every log line. */
@@ -576,7 +796,7 @@ export interface components {
              * @description Why the turn may not run.
              * @enum {string}
              */
-            reason: "subscription_not_found" | "subscription_inactive" | "channel_not_in_plan" | "channel_disabled" | "message_too_long" | "turn_too_large" | "rate_limited" | "quota_exceeded";
+            reason: "subscription_not_found" | "subscription_inactive" | "channel_not_in_plan" | "channel_disabled" | "message_too_long" | "turn_too_large" | "rate_limited" | "quota_exceeded" | "capacity_shed";
             /** @description Why, for a person. */
             message: string;
             subscription_id?: string;
@@ -600,6 +820,19 @@ export interface components {
             tokens_per_minute?: number;
             /** @description quota_exceeded: what is left in the period. */
             remaining_tokens?: number;
+            /** @description capacity_shed and a reserved quota_exceeded: the channel's priority, 1 (lowest) to 10. */
+            priority?: number;
+            /** @description quota_exceeded: true when the turn would fit the quota but not without the reserve kept for higher priorities. */
+            reserved?: boolean;
+            /**
+             * @description capacity_shed: whose shared capacity shed the turn, the subscription's or the deployment's.
+             * @enum {string}
+             */
+            capacity?: "subscription" | "operator";
+            /** @description capacity_shed: the priority being shed (the turn's channel's). */
+            shed_priority?: number;
+            /** @description capacity_shed: the percent of the shared capacity that this priority may fill. */
+            admit_percent?: number;
             /**
              * @description subscription_inactive: the subscription's status.
              * @enum {string}
@@ -619,7 +852,7 @@ export interface components {
                  * @description The denial reason again, as the envelope's code.
                  * @enum {string}
                  */
-                code: "subscription_not_found" | "subscription_inactive" | "channel_not_in_plan" | "channel_disabled" | "message_too_long" | "turn_too_large" | "rate_limited" | "quota_exceeded";
+                code: "subscription_not_found" | "subscription_inactive" | "channel_not_in_plan" | "channel_disabled" | "message_too_long" | "turn_too_large" | "rate_limited" | "quota_exceeded" | "capacity_shed";
                 message: string;
                 /** @description The X-Request-Id of the request. */
                 request_id: string;
@@ -653,6 +886,10 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             raw_tokens: number;
+            /** Format: text */
+            model?: string;
+            input_tokens?: number;
+            output_tokens?: number;
         };
         SettleResult: {
             usage_id: string;
@@ -670,6 +907,10 @@ export interface components {
             remaining_tokens: number;
             /** @description How far the period is over its limit after recording the truth. */
             overage_tokens: number;
+            model: string | null;
+            cost: string | null;
+            /** @description The operator's ISO 4217 currency. */
+            currency: string;
         };
         Subscription: {
             id: string;
@@ -693,6 +934,18 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /** @description Requests per minute shared by all the subscription's channels; null: no shared limit. */
+            requests_per_minute: number | null;
+            /** @description Estimated tokens per minute shared by all the subscription's channels; null: no shared limit. */
+            tokens_per_minute: number | null;
+            /** @description The subscription's own priority curve; null: the default. */
+            priority_curve: number[] | null;
+            /** @description Percent of the shared capacity that turns of priority 1..10 may fill (index 0 = priority 1): priority_curve, or the default. */
+            effective_priority_curve: number[];
+            /** @description The last part of the period's quota, in percent, kept for high-priority channels. */
+            quota_reserve_percent: number;
+            /** @description The priority a channel needs to use the quota reserve. */
+            quota_reserve_min_priority: number;
             quota?: {
                 /** Format: date-time */
                 period_start: string;
@@ -759,14 +1012,21 @@ export interface components {
                 used_tokens: number;
                 /** @description Forecast for the rest of the period. */
                 forecast_tokens: number;
-                /** @description used + forecast: the period's projected total. */
+                /** @description used + forecast: the period's projected billed total. Turns past the quota are denied, so it stops at the token limit (or at used_tokens when that is more); a channel's forecast shrinks in proportion. */
                 projected_tokens: number;
                 /** @description 95% prediction interval of projected_tokens, lower bound. */
                 lower: number;
                 /** @description 95% prediction interval of projected_tokens, upper bound. */
                 upper: number;
-                /** @description When the quota is projected to run out within this period; null if it lasts. */
+                /** @description When the quota runs out: projected within this period (quota_state runs_out), or when turns began to be refused with quota_exceeded (spent, over); null if it lasts. */
                 quota_exhausted_at: string | null;
+                /**
+                 * @description none: no limit set; lasts: the forecast stays under it; runs_out: the forecast reaches it before the period ends; spent: turns were refused with quota_exceeded this period; over: more used than the limit (the limit was lowered below the use).
+                 * @enum {string}
+                 */
+                quota_state: "none" | "lasts" | "runs_out" | "spent" | "over";
+                /** @description Demand forecast past the quota before the period ends: turns that will be denied (quota_exceeded), so not in projected_tokens. */
+                denied_tokens: number;
             };
             channels: {
                 channel: string;
@@ -779,13 +1039,19 @@ export interface components {
                 used_tokens: number;
                 /** @description Forecast for the rest of the period. */
                 forecast_tokens: number;
-                /** @description used + forecast: the period's projected total. */
+                /** @description used + forecast: the period's projected billed total. Turns past the quota are denied, so it stops at the token limit (or at used_tokens when that is more); a channel's forecast shrinks in proportion. */
                 projected_tokens: number;
                 /** @description 95% prediction interval of projected_tokens, lower bound. */
                 lower: number;
                 /** @description 95% prediction interval of projected_tokens, upper bound. */
                 upper: number;
             }[];
+            /** @description The local days the insights read: the last 30, today so far included, in the subscription's timezone: the analytics API's default period, so their figures match it. */
+            activity_period: {
+                from: string;
+                to: string;
+                timezone: string;
+            };
         };
     };
     responses: never;
@@ -1223,6 +1489,13 @@ export interface operations {
                      * @description Makes retries safe; also accepted as the Idempotency-Key header.
                      */
                     idempotency_key?: string;
+                    /**
+                     * Format: text
+                     * @description The LLM model that will answer; settle may name it instead.
+                     */
+                    model?: string;
+                    /** @description Your own sentiment score of the message in [-1, 1] (rounded to 4 decimals); without it, a message is scored with AFINN-165. Only the score is stored. */
+                    sentiment?: number;
                 };
             };
         };
@@ -1372,13 +1645,23 @@ export interface operations {
                 "application/json": {
                     /** Format: uuid */
                     usage_id: string;
-                    actual_tokens: number;
+                    /** @description Required unless input_tokens and output_tokens are both given. */
+                    actual_tokens?: number;
                     /**
                      * @description How the turn went, for channel health.
                      * @enum {string}
                      */
                     outcome?: "ok" | "error";
                     latency_ms?: number;
+                    /**
+                     * Format: text
+                     * @description The model that answered; overrides the one given at consume.
+                     */
+                    model?: string;
+                    /** @description Prompt tokens; with output_tokens, priced at the model's prices. */
+                    input_tokens?: number;
+                    /** @description Completion tokens. With both splits, actual_tokens may be left out: it is their sum. */
+                    output_tokens?: number;
                 };
             };
         };
@@ -1618,6 +1901,16 @@ export interface operations {
                      * @enum {string}
                      */
                     status?: "active" | "suspended" | "cancelled";
+                    /** @description Requests per minute shared by all the subscription's channels; null: no shared limit (default). */
+                    requests_per_minute?: number | null;
+                    /** @description Estimated (raw) tokens per minute shared by all the subscription's channels, e.g. the provider's TPM limit; null: no shared limit (default). */
+                    tokens_per_minute?: number | null;
+                    /** @description Percent of the shared capacity that turns of each priority 1..10 may fill, non-decreasing; null: the default, 50, 56, 61, 67, 72, 78, 83, 89, 94, 100. */
+                    priority_curve?: number[] | null;
+                    /** @description The last part of the period's quota, in percent (0-50), kept for channels of priority quota_reserve_min_priority or more. Default 0: no reserve. */
+                    quota_reserve_percent?: number;
+                    /** @description The priority a channel needs to use the quota reserve. Default 8. */
+                    quota_reserve_min_priority?: number;
                 };
             };
         };
@@ -1834,11 +2127,21 @@ export interface operations {
                     status?: "active" | "suspended" | "cancelled";
                     /** Format: text */
                     timezone?: string;
+                    /** @description Requests per minute shared by all the subscription's channels; null: no shared limit (default). */
+                    requests_per_minute?: number | null;
+                    /** @description Estimated (raw) tokens per minute shared by all the subscription's channels, e.g. the provider's TPM limit; null: no shared limit (default). */
+                    tokens_per_minute?: number | null;
+                    /** @description Percent of the shared capacity that turns of each priority 1..10 may fill, non-decreasing; null: the default, 50, 56, 61, 67, 72, 78, 83, 89, 94, 100. */
+                    priority_curve?: number[] | null;
+                    /** @description The last part of the period's quota, in percent (0-50), kept for channels of priority quota_reserve_min_priority or more. Default 0: no reserve. */
+                    quota_reserve_percent?: number;
+                    /** @description The priority a channel needs to use the quota reserve. Default 8. */
+                    quota_reserve_min_priority?: number;
                 };
             };
         };
         responses: {
-            /** @description Change plan, token limit, status or timezone (admin); effective at once */
+            /** @description Change plan, limit, status, timezone, shared capacity or quota reserve (admin) */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2497,6 +2800,12 @@ export interface operations {
                 tz?: string;
                 /** @description Comma-separated channels to include (e.g. whatsapp,website). Default: all six. */
                 channels?: string;
+                /** @description Only the turns of this chatbot (the consume call's chatbot_id). Read from the rollups, as fast as the unfiltered answer. */
+                chatbot_id?: string;
+                /** @description Only the turns of this end user (the consume call's user_identifier). Read from the ledger: costs a read of the subscription's turns in the period and the one before. */
+                user_identifier?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
             };
             header?: never;
             path: {
@@ -2535,6 +2844,8 @@ export interface operations {
                              * @description The instant the period ends, excluded (start of the day after `to`).
                              */
                             end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
                         };
                         /** @description A range of local days and the exact UTC interval it covers (23- and 25-hour days included). */
                         previous_period: {
@@ -2554,6 +2865,8 @@ export interface operations {
                              * @description The instant the period ends, excluded (start of the day after `to`).
                              */
                             end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
                         };
                         /** Format: date-time */
                         generated_at: string;
@@ -2572,7 +2885,7 @@ export interface operations {
                             message_count: number;
                             /** @description Number of denied turns. */
                             denied_count: number;
-                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). */
+                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). capacity_shed: shed by a shared capacity for the channel's priority; quota_reserved: quota_exceeded decisions that only the high-priority quota reserve refused (not counted under quota_exceeded). */
                             denied_by_reason: {
                                 subscription_not_found: number;
                                 subscription_inactive: number;
@@ -2582,6 +2895,8 @@ export interface operations {
                                 turn_too_large: number;
                                 rate_limited: number;
                                 quota_exceeded: number;
+                                capacity_shed: number;
+                                quota_reserved: number;
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
@@ -2589,7 +2904,7 @@ export interface operations {
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
                             peak_usage_hour: number | null;
-                            /** @description 100 * (current - previous) / previous against the equally long period immediately before, rounded to 2 decimals (half away from zero); null when the previous value is 0. */
+                            /** @description 100 * (complete - previous) / previous, rounded to 2 decimals (half away from zero): the period's complete days (`complete`, see period.complete_to) against as many days immediately before them (`previous`, see previous_period). A period that is over compares all its days with the equally long period before; one that includes today leaves today (partial) and any later day out of both sides, so an unfinished day never reads as a fall. Null when the previous value is 0, and when no day of the period is complete. */
                             growth: {
                                 /** @description Percent change of tokens_used, 2 decimals. */
                                 tokens_used: number | null;
@@ -2598,6 +2913,12 @@ export interface operations {
                                 /** @description Percent change of unique_users, 2 decimals. */
                                 unique_users: number | null;
                             };
+                            /** @description The same counts over the period's complete days (from `from` to period.complete_to; all of it once the period is over; zero when no day is complete): what growth compares with `previous`. */
+                            complete: {
+                                tokens_used: number;
+                                message_count: number;
+                                unique_users: number;
+                            };
                             /** @description The same counts over the previous period, which growth compares against. */
                             previous: {
                                 tokens_used: number;
@@ -2605,11 +2926,11 @@ export interface operations {
                                 unique_users: number;
                             };
                             /**
-                             * @description Least-squares slope of daily tokens_used over the period's days (zero-filled); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
+                             * @description Least-squares slope of daily tokens_used over the period's complete days (zero-filled; today, partial, and later days are left out, see period.complete_to); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
                              * @enum {string}
                              */
                             trend_direction: "increasing" | "decreasing" | "stable";
-                            /** @description The least-squares slope, tokens per day. */
+                            /** @description The least-squares slope over the complete days, tokens per day. */
                             trend_slope: number;
                             /** @description The channel's tokens_used as a percentage of the tokens_used of all channels in the answer, 2 decimals; 0 when none. */
                             usage_share: number;
@@ -2644,7 +2965,7 @@ export interface operations {
                             message_count: number;
                             /** @description Number of denied turns. */
                             denied_count: number;
-                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). */
+                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). capacity_shed: shed by a shared capacity for the channel's priority; quota_reserved: quota_exceeded decisions that only the high-priority quota reserve refused (not counted under quota_exceeded). */
                             denied_by_reason: {
                                 subscription_not_found: number;
                                 subscription_inactive: number;
@@ -2654,6 +2975,8 @@ export interface operations {
                                 turn_too_large: number;
                                 rate_limited: number;
                                 quota_exceeded: number;
+                                capacity_shed: number;
+                                quota_reserved: number;
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
@@ -2661,7 +2984,7 @@ export interface operations {
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
                             peak_usage_hour: number | null;
-                            /** @description 100 * (current - previous) / previous against the equally long period immediately before, rounded to 2 decimals (half away from zero); null when the previous value is 0. */
+                            /** @description 100 * (complete - previous) / previous, rounded to 2 decimals (half away from zero): the period's complete days (`complete`, see period.complete_to) against as many days immediately before them (`previous`, see previous_period). A period that is over compares all its days with the equally long period before; one that includes today leaves today (partial) and any later day out of both sides, so an unfinished day never reads as a fall. Null when the previous value is 0, and when no day of the period is complete. */
                             growth: {
                                 /** @description Percent change of tokens_used, 2 decimals. */
                                 tokens_used: number | null;
@@ -2670,6 +2993,12 @@ export interface operations {
                                 /** @description Percent change of unique_users, 2 decimals. */
                                 unique_users: number | null;
                             };
+                            /** @description The same counts over the period's complete days (from `from` to period.complete_to; all of it once the period is over; zero when no day is complete): what growth compares with `previous`. */
+                            complete: {
+                                tokens_used: number;
+                                message_count: number;
+                                unique_users: number;
+                            };
                             /** @description The same counts over the previous period, which growth compares against. */
                             previous: {
                                 tokens_used: number;
@@ -2677,11 +3006,11 @@ export interface operations {
                                 unique_users: number;
                             };
                             /**
-                             * @description Least-squares slope of daily tokens_used over the period's days (zero-filled); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
+                             * @description Least-squares slope of daily tokens_used over the period's complete days (zero-filled; today, partial, and later days are left out, see period.complete_to); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
                              * @enum {string}
                              */
                             trend_direction: "increasing" | "decreasing" | "stable";
-                            /** @description The least-squares slope, tokens per day. */
+                            /** @description The least-squares slope over the complete days, tokens per day. */
                             trend_slope: number;
                             hourly_distribution: {
                                 /** @description Local hour of day in the timezone. */
@@ -2697,6 +3026,7 @@ export interface operations {
                             }[];
                         };
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -2773,6 +3103,12 @@ export interface operations {
                 tz?: string;
                 /** @description Comma-separated channels to include (e.g. whatsapp,website). Default: all six. */
                 channels?: string;
+                /** @description Only the turns of this chatbot (the consume call's chatbot_id). Read from the rollups, as fast as the unfiltered answer. */
+                chatbot_id?: string;
+                /** @description Only the turns of this end user (the consume call's user_identifier). Read from the ledger: costs a read of the subscription's turns in the period and the one before. */
+                user_identifier?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
             };
             header?: never;
             path: {
@@ -2811,6 +3147,8 @@ export interface operations {
                              * @description The instant the period ends, excluded (start of the day after `to`).
                              */
                             end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
                         };
                         /** @description A range of local days and the exact UTC interval it covers (23- and 25-hour days included). */
                         previous_period: {
@@ -2830,6 +3168,8 @@ export interface operations {
                              * @description The instant the period ends, excluded (start of the day after `to`).
                              */
                             end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
                         };
                         /** Format: date-time */
                         generated_at: string;
@@ -2850,7 +3190,7 @@ export interface operations {
                             message_count: number;
                             /** @description Number of denied turns. */
                             denied_count: number;
-                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). */
+                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). capacity_shed: shed by a shared capacity for the channel's priority; quota_reserved: quota_exceeded decisions that only the high-priority quota reserve refused (not counted under quota_exceeded). */
                             denied_by_reason: {
                                 subscription_not_found: number;
                                 subscription_inactive: number;
@@ -2860,6 +3200,8 @@ export interface operations {
                                 turn_too_large: number;
                                 rate_limited: number;
                                 quota_exceeded: number;
+                                capacity_shed: number;
+                                quota_reserved: number;
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
@@ -2867,7 +3209,7 @@ export interface operations {
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
                             peak_usage_hour: number | null;
-                            /** @description 100 * (current - previous) / previous against the equally long period immediately before, rounded to 2 decimals (half away from zero); null when the previous value is 0. */
+                            /** @description 100 * (complete - previous) / previous, rounded to 2 decimals (half away from zero): the period's complete days (`complete`, see period.complete_to) against as many days immediately before them (`previous`, see previous_period). A period that is over compares all its days with the equally long period before; one that includes today leaves today (partial) and any later day out of both sides, so an unfinished day never reads as a fall. Null when the previous value is 0, and when no day of the period is complete. */
                             growth: {
                                 /** @description Percent change of tokens_used, 2 decimals. */
                                 tokens_used: number | null;
@@ -2876,6 +3218,12 @@ export interface operations {
                                 /** @description Percent change of unique_users, 2 decimals. */
                                 unique_users: number | null;
                             };
+                            /** @description The same counts over the period's complete days (from `from` to period.complete_to; all of it once the period is over; zero when no day is complete): what growth compares with `previous`. */
+                            complete: {
+                                tokens_used: number;
+                                message_count: number;
+                                unique_users: number;
+                            };
                             /** @description The same counts over the previous period, which growth compares against. */
                             previous: {
                                 tokens_used: number;
@@ -2883,11 +3231,11 @@ export interface operations {
                                 unique_users: number;
                             };
                             /**
-                             * @description Least-squares slope of daily tokens_used over the period's days (zero-filled); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
+                             * @description Least-squares slope of daily tokens_used over the period's complete days (zero-filled; today, partial, and later days are left out, see period.complete_to); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
                              * @enum {string}
                              */
                             trend_direction: "increasing" | "decreasing" | "stable";
-                            /** @description The least-squares slope, tokens per day. */
+                            /** @description The least-squares slope over the complete days, tokens per day. */
                             trend_slope: number;
                             /** @description The channel's tokens_used as a percentage of the tokens_used of all channels in the answer, 2 decimals; 0 when none. */
                             usage_share: number;
@@ -3001,6 +3349,7 @@ export interface operations {
                             avg_tokens_per_message: number;
                         };
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -3077,6 +3426,12 @@ export interface operations {
                 tz?: string;
                 /** @description Comma-separated channels to include (e.g. whatsapp,website). Default: all six. */
                 channels?: string;
+                /** @description Only the turns of this chatbot (the consume call's chatbot_id). Read from the rollups, as fast as the unfiltered answer. */
+                chatbot_id?: string;
+                /** @description Only the turns of this end user (the consume call's user_identifier). Read from the ledger: costs a read of the subscription's turns in the period and the one before. */
+                user_identifier?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
                 /** @description One point per local day (default) or per local hour; hourly only for periods of at most 14 days. */
                 granularity?: "daily" | "hourly";
             };
@@ -3119,6 +3474,8 @@ export interface operations {
                              * @description The instant the period ends, excluded (start of the day after `to`).
                              */
                             end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
                         };
                         /** @description A range of local days and the exact UTC interval it covers (23- and 25-hour days included). */
                         previous_period: {
@@ -3138,6 +3495,8 @@ export interface operations {
                              * @description The instant the period ends, excluded (start of the day after `to`).
                              */
                             end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
                         };
                         /** Format: date-time */
                         generated_at: string;
@@ -3174,7 +3533,7 @@ export interface operations {
                             message_count: number;
                             /** @description Number of denied turns. */
                             denied_count: number;
-                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). */
+                            /** @description Denied turns in the period, by denial reason (every reason present, 0 when none). capacity_shed: shed by a shared capacity for the channel's priority; quota_reserved: quota_exceeded decisions that only the high-priority quota reserve refused (not counted under quota_exceeded). */
                             denied_by_reason: {
                                 subscription_not_found: number;
                                 subscription_inactive: number;
@@ -3184,6 +3543,8 @@ export interface operations {
                                 turn_too_large: number;
                                 rate_limited: number;
                                 quota_exceeded: number;
+                                capacity_shed: number;
+                                quota_reserved: number;
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
@@ -3191,7 +3552,7 @@ export interface operations {
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
                             peak_usage_hour: number | null;
-                            /** @description 100 * (current - previous) / previous against the equally long period immediately before, rounded to 2 decimals (half away from zero); null when the previous value is 0. */
+                            /** @description 100 * (complete - previous) / previous, rounded to 2 decimals (half away from zero): the period's complete days (`complete`, see period.complete_to) against as many days immediately before them (`previous`, see previous_period). A period that is over compares all its days with the equally long period before; one that includes today leaves today (partial) and any later day out of both sides, so an unfinished day never reads as a fall. Null when the previous value is 0, and when no day of the period is complete. */
                             growth: {
                                 /** @description Percent change of tokens_used, 2 decimals. */
                                 tokens_used: number | null;
@@ -3200,6 +3561,12 @@ export interface operations {
                                 /** @description Percent change of unique_users, 2 decimals. */
                                 unique_users: number | null;
                             };
+                            /** @description The same counts over the period's complete days (from `from` to period.complete_to; all of it once the period is over; zero when no day is complete): what growth compares with `previous`. */
+                            complete: {
+                                tokens_used: number;
+                                message_count: number;
+                                unique_users: number;
+                            };
                             /** @description The same counts over the previous period, which growth compares against. */
                             previous: {
                                 tokens_used: number;
@@ -3207,13 +3574,469 @@ export interface operations {
                                 unique_users: number;
                             };
                             /**
-                             * @description Least-squares slope of daily tokens_used over the period's days (zero-filled); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
+                             * @description Least-squares slope of daily tokens_used over the period's complete days (zero-filled; today, partial, and later days are left out, see period.complete_to); with mean the average daily tokens: increasing when slope * (days - 1) / mean > 0.10, decreasing when < -0.10, otherwise stable (also stable with fewer than 3 days or no usage).
                              * @enum {string}
                              */
                             trend_direction: "increasing" | "decreasing" | "stable";
-                            /** @description The least-squares slope, tokens per day. */
+                            /** @description The least-squares slope over the complete days, tokens per day. */
                             trend_slope: number;
                         };
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getAnalyticsBreakdown: {
+        parameters: {
+            query: {
+                /** @description First local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: 29 days before `to`. */
+                from?: string;
+                /** @description Last local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: today in the timezone. At most 400 days from `from`. */
+                to?: string;
+                /** @description IANA timezone (e.g. Asia/Kolkata) overriding the subscription's for this request. */
+                tz?: string;
+                /** @description Comma-separated channels to include (e.g. whatsapp,website). Default: all six. */
+                channels?: string;
+                /** @description Only the turns of this chatbot (the consume call's chatbot_id). Read from the rollups, as fast as the unfiltered answer. */
+                chatbot_id?: string;
+                /** @description Only the turns of this end user (the consume call's user_identifier). Read from the ledger: costs a read of the subscription's turns in the period and the one before. */
+                user_identifier?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+                /** @description Group the period's turns by chatbot_id, user_identifier or session_id. */
+                by: "chatbot" | "user" | "session";
+                /** @description The field to sort the items by (default tokens_used); ties go by key. */
+                sort?: "tokens_used" | "message_count" | "denied_count" | "turns" | "unique_users" | "sessions" | "last_activity_at" | "key";
+                /** @description Default: ascending for key, descending for every other field. */
+                order?: "asc" | "desc";
+                /** @description Items per page. */
+                limit?: number;
+                /** @description Items to skip (next_offset of the previous page). A CSV export starts here and runs to the end. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                subscription_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The period's turns by chatbot, end user or session: tokens, turns, users, denials, last activity */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        subscription_id: string;
+                        /** @description The IANA timezone the period's days are counted in. */
+                        timezone: string;
+                        /** @description A range of local days and the exact UTC interval it covers (23- and 25-hour days included). */
+                        period: {
+                            /** @description First local day (included). */
+                            from: string;
+                            /** @description Last local day (included). */
+                            to: string;
+                            /** @description Number of local days in the period. */
+                            days: number;
+                            /**
+                             * Format: date-time
+                             * @description The instant the period starts (start of `from` in the timezone).
+                             */
+                            start: string;
+                            /**
+                             * Format: date-time
+                             * @description The instant the period ends, excluded (start of the day after `to`).
+                             */
+                            end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
+                        };
+                        /** @enum {string} */
+                        by: "chatbot" | "user" | "session";
+                        /** @enum {string} */
+                        sort: "tokens_used" | "message_count" | "denied_count" | "turns" | "unique_users" | "sessions" | "last_activity_at" | "key";
+                        /** @enum {string} */
+                        order: "asc" | "desc";
+                        items: {
+                            /** @description The chatbot_id, user_identifier or session_id; null for the turns that named none (or named ''). */
+                            key: string | null;
+                            /** @description Billed tokens of the item's allowed turns. */
+                            tokens_used: number;
+                            /** @description Raw tokens of the same turns. */
+                            raw_tokens: number;
+                            /** @description Allowed turns. */
+                            message_count: number;
+                            /** @description Denied turns. */
+                            denied_count: number;
+                            /** @description All turns: message_count + denied_count. */
+                            turns: number;
+                            /** @description Distinct non-empty user_identifier values of allowed turns. */
+                            unique_users: number;
+                            /** @description Distinct non-empty session_id values of all turns. */
+                            sessions: number;
+                            /**
+                             * Format: date-time
+                             * @description The instant of the item's latest turn in the period, allowed or denied.
+                             */
+                            last_activity_at: string;
+                        }[];
+                        /** @description Items in the whole breakdown, over every page. */
+                        total_items: number;
+                        /** @description Pass as ?offset= for the next page; null on the last page. */
+                        next_offset: number | null;
+                        /** Format: date-time */
+                        generated_at: string;
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listTurns: {
+        parameters: {
+            query?: {
+                /** @description Only turns on this channel. */
+                channel?: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                /** @description Only this chatbot's turns. */
+                chatbot_id?: string;
+                /** @description Only this end user's turns. */
+                user_identifier?: string;
+                /** @description Only this session's turns. */
+                session_id?: string;
+                /** @description Only allowed, or only denied, turns. */
+                decision?: "allowed" | "denied";
+                /** @description Only turns denied for this reason. */
+                reason?: "subscription_not_found" | "subscription_inactive" | "channel_not_in_plan" | "channel_disabled" | "message_too_long" | "turn_too_large" | "rate_limited" | "quota_exceeded" | "capacity_shed" | "quota_reserved";
+                /** @description Only turns at or after this instant. */
+                from?: string;
+                /** @description Only turns before this instant. */
+                to?: string;
+                /** @description Turns per page. */
+                limit?: number;
+                /** @description next_cursor of the previous page: the turns older than its last. */
+                cursor?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A subscription's turns, newest first, filtered and paged by cursor */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        turns: {
+                            /** @description The turn's id, as the consume call answered it. */
+                            usage_id: string;
+                            /**
+                             * Format: date-time
+                             * @description When the turn was decided (or happened, for an imported turn).
+                             */
+                            created_at: string;
+                            /** @enum {string} */
+                            channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                            chatbot_id: string | null;
+                            session_id: string | null;
+                            user_identifier: string | null;
+                            operation_type: string;
+                            /**
+                             * @description The consume call's decision.
+                             * @enum {string}
+                             */
+                            decision: "allowed" | "denied";
+                            /** @description Why a denied turn was denied; null when allowed. */
+                            denial_reason: ("subscription_not_found" | "subscription_inactive" | "channel_not_in_plan" | "channel_disabled" | "message_too_long" | "turn_too_large" | "rate_limited" | "quota_exceeded" | "capacity_shed" | "quota_reserved") | null;
+                            /**
+                             * @description estimated: allowed and charged its estimate; settled: its actual tokens replaced the estimate; denied.
+                             * @enum {string}
+                             */
+                            status: "estimated" | "settled" | "denied";
+                            /** @description The estimate sent with consume. */
+                            estimated_tokens: number;
+                            /** @description The estimate until settlement, then the actual tokens; 0 when denied. */
+                            raw_tokens: number;
+                            /** @description ceil(raw_tokens * token_multiplier): what the quota counts. */
+                            billed_tokens: number;
+                            /** @description The channel's multiplier when the turn was decided. */
+                            token_multiplier: number;
+                            message_length: number | null;
+                            idempotency_key: string | null;
+                            /** @description The billing period the turn was charged to. */
+                            period_start: string | null;
+                            /** @description When the turn was settled; null until then. */
+                            settled_at: string | null;
+                            /** @description The outcome reported at settlement. */
+                            outcome: string | null;
+                            /** @description The latency reported at settlement. */
+                            latency_ms: number | null;
+                        }[];
+                        /** @description Pass as ?cursor= for the next (older) page; null on the last page. */
+                        next_cursor: string | null;
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getTurn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                usage_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One turn as the ledger recorded it. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The turn's id, as the consume call answered it. */
+                        usage_id: string;
+                        /**
+                         * Format: date-time
+                         * @description When the turn was decided (or happened, for an imported turn).
+                         */
+                        created_at: string;
+                        /** @enum {string} */
+                        channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                        chatbot_id: string | null;
+                        session_id: string | null;
+                        user_identifier: string | null;
+                        operation_type: string;
+                        /**
+                         * @description The consume call's decision.
+                         * @enum {string}
+                         */
+                        decision: "allowed" | "denied";
+                        /** @description Why a denied turn was denied; null when allowed. */
+                        denial_reason: ("subscription_not_found" | "subscription_inactive" | "channel_not_in_plan" | "channel_disabled" | "message_too_long" | "turn_too_large" | "rate_limited" | "quota_exceeded" | "capacity_shed" | "quota_reserved") | null;
+                        /**
+                         * @description estimated: allowed and charged its estimate; settled: its actual tokens replaced the estimate; denied.
+                         * @enum {string}
+                         */
+                        status: "estimated" | "settled" | "denied";
+                        /** @description The estimate sent with consume. */
+                        estimated_tokens: number;
+                        /** @description The estimate until settlement, then the actual tokens; 0 when denied. */
+                        raw_tokens: number;
+                        /** @description ceil(raw_tokens * token_multiplier): what the quota counts. */
+                        billed_tokens: number;
+                        /** @description The channel's multiplier when the turn was decided. */
+                        token_multiplier: number;
+                        message_length: number | null;
+                        idempotency_key: string | null;
+                        /** @description The billing period the turn was charged to. */
+                        period_start: string | null;
+                        /** @description When the turn was settled; null until then. */
+                        settled_at: string | null;
+                        /** @description The outcome reported at settlement. */
+                        outcome: string | null;
+                        /** @description The latency reported at settlement. */
+                        latency_ms: number | null;
                     };
                 };
             };
@@ -4332,6 +5155,1677 @@ export interface operations {
                         }[];
                         forecast: components["schemas"]["Forecast"];
                     };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listDashboards: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description List a subscription's saved dashboards, oldest first */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        dashboards: {
+                            id: string;
+                            subscription_id: string;
+                            name: string;
+                            /** @description The subscription's timezone, which from and to are in. */
+                            timezone: string;
+                            /** @description In display order. */
+                            widgets: {
+                                /**
+                                 * @description What the widget draws: quota, totals, usage_share, daily_tokens, busy_hours, channel_comparison (the Overview's); channel_trend, hourly_distribution (one channel's, name it in channels); denials (by reason).
+                                 * @enum {string}
+                                 */
+                                kind: "quota" | "totals" | "usage_share" | "daily_tokens" | "busy_hours" | "channel_comparison" | "channel_trend" | "hourly_distribution" | "denials";
+                                title: string | null;
+                                /**
+                                 * @description The last N complete local days in the subscription's timezone (today, still running, is left out). Default last_30_days.
+                                 * @enum {string}
+                                 */
+                                period: "last_7_days" | "last_14_days" | "last_30_days" | "last_90_days";
+                                /** @description Empty: every channel. */
+                                channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                                chatbot_id: string | null;
+                                /** @description First local day the period preset covers today (YYYY-MM-DD). */
+                                from: string;
+                                /** @description Last local day it covers: yesterday, the last complete day. */
+                                to: string;
+                            }[];
+                            /** @description Bumped by every change; send it back to refuse lost updates. */
+                            version: number;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: text
+                     * @description Unique within the subscription.
+                     */
+                    name: string;
+                    /** @description In display order, at most 12. */
+                    widgets: {
+                        /**
+                         * @description What the widget draws: quota, totals, usage_share, daily_tokens, busy_hours, channel_comparison (the Overview's); channel_trend, hourly_distribution (one channel's, name it in channels); denials (by reason).
+                         * @enum {string}
+                         */
+                        kind: "quota" | "totals" | "usage_share" | "daily_tokens" | "busy_hours" | "channel_comparison" | "channel_trend" | "hourly_distribution" | "denials";
+                        /** @description Shown instead of the kind's own title. */
+                        title?: string | null;
+                        /**
+                         * @description The last N complete local days in the subscription's timezone (today, still running, is left out). Default last_30_days.
+                         * @enum {string}
+                         */
+                        period?: "last_7_days" | "last_14_days" | "last_30_days" | "last_90_days";
+                        /** @description The channels to include; empty or absent: all of them. channel_trend and hourly_distribution need exactly one. */
+                        channels?: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                        /** @description Only this chatbot's turns (analytics' chatbot_id). */
+                        chatbot_id?: string | null;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description A saved view: a name and an ordered list of widgets with their filters. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        subscription_id: string;
+                        name: string;
+                        /** @description The subscription's timezone, which from and to are in. */
+                        timezone: string;
+                        /** @description In display order. */
+                        widgets: {
+                            /**
+                             * @description What the widget draws: quota, totals, usage_share, daily_tokens, busy_hours, channel_comparison (the Overview's); channel_trend, hourly_distribution (one channel's, name it in channels); denials (by reason).
+                             * @enum {string}
+                             */
+                            kind: "quota" | "totals" | "usage_share" | "daily_tokens" | "busy_hours" | "channel_comparison" | "channel_trend" | "hourly_distribution" | "denials";
+                            title: string | null;
+                            /**
+                             * @description The last N complete local days in the subscription's timezone (today, still running, is left out). Default last_30_days.
+                             * @enum {string}
+                             */
+                            period: "last_7_days" | "last_14_days" | "last_30_days" | "last_90_days";
+                            /** @description Empty: every channel. */
+                            channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                            chatbot_id: string | null;
+                            /** @description First local day the period preset covers today (YYYY-MM-DD). */
+                            from: string;
+                            /** @description Last local day it covers: yesterday, the last complete day. */
+                            to: string;
+                        }[];
+                        /** @description Bumped by every change; send it back to refuse lost updates. */
+                        version: number;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A saved view: a name and an ordered list of widgets with their filters. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        subscription_id: string;
+                        name: string;
+                        /** @description The subscription's timezone, which from and to are in. */
+                        timezone: string;
+                        /** @description In display order. */
+                        widgets: {
+                            /**
+                             * @description What the widget draws: quota, totals, usage_share, daily_tokens, busy_hours, channel_comparison (the Overview's); channel_trend, hourly_distribution (one channel's, name it in channels); denials (by reason).
+                             * @enum {string}
+                             */
+                            kind: "quota" | "totals" | "usage_share" | "daily_tokens" | "busy_hours" | "channel_comparison" | "channel_trend" | "hourly_distribution" | "denials";
+                            title: string | null;
+                            /**
+                             * @description The last N complete local days in the subscription's timezone (today, still running, is left out). Default last_30_days.
+                             * @enum {string}
+                             */
+                            period: "last_7_days" | "last_14_days" | "last_30_days" | "last_90_days";
+                            /** @description Empty: every channel. */
+                            channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                            chatbot_id: string | null;
+                            /** @description First local day the period preset covers today (YYYY-MM-DD). */
+                            from: string;
+                            /** @description Last local day it covers: yesterday, the last complete day. */
+                            to: string;
+                        }[];
+                        /** @description Bumped by every change; send it back to refuse lost updates. */
+                        version: number;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    deleteDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Delete a saved dashboard */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    updateDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: text
+                     * @description Unique within the subscription.
+                     */
+                    name?: string;
+                    /** @description In display order, at most 12. */
+                    widgets?: {
+                        /**
+                         * @description What the widget draws: quota, totals, usage_share, daily_tokens, busy_hours, channel_comparison (the Overview's); channel_trend, hourly_distribution (one channel's, name it in channels); denials (by reason).
+                         * @enum {string}
+                         */
+                        kind: "quota" | "totals" | "usage_share" | "daily_tokens" | "busy_hours" | "channel_comparison" | "channel_trend" | "hourly_distribution" | "denials";
+                        /** @description Shown instead of the kind's own title. */
+                        title?: string | null;
+                        /**
+                         * @description The last N complete local days in the subscription's timezone (today, still running, is left out). Default last_30_days.
+                         * @enum {string}
+                         */
+                        period?: "last_7_days" | "last_14_days" | "last_30_days" | "last_90_days";
+                        /** @description The channels to include; empty or absent: all of them. channel_trend and hourly_distribution need exactly one. */
+                        channels?: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                        /** @description Only this chatbot's turns (analytics' chatbot_id). */
+                        chatbot_id?: string | null;
+                    }[];
+                    /** @description The version this change was made from: refused with 409 when the dashboard changed since. Absent: last write wins. */
+                    version?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A saved view: a name and an ordered list of widgets with their filters. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        subscription_id: string;
+                        name: string;
+                        /** @description The subscription's timezone, which from and to are in. */
+                        timezone: string;
+                        /** @description In display order. */
+                        widgets: {
+                            /**
+                             * @description What the widget draws: quota, totals, usage_share, daily_tokens, busy_hours, channel_comparison (the Overview's); channel_trend, hourly_distribution (one channel's, name it in channels); denials (by reason).
+                             * @enum {string}
+                             */
+                            kind: "quota" | "totals" | "usage_share" | "daily_tokens" | "busy_hours" | "channel_comparison" | "channel_trend" | "hourly_distribution" | "denials";
+                            title: string | null;
+                            /**
+                             * @description The last N complete local days in the subscription's timezone (today, still running, is left out). Default last_30_days.
+                             * @enum {string}
+                             */
+                            period: "last_7_days" | "last_14_days" | "last_30_days" | "last_90_days";
+                            /** @description Empty: every channel. */
+                            channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                            chatbot_id: string | null;
+                            /** @description First local day the period preset covers today (YYYY-MM-DD). */
+                            from: string;
+                            /** @description Last local day it covers: yesterday, the last complete day. */
+                            to: string;
+                        }[];
+                        /** @description Bumped by every change; send it back to refuse lost updates. */
+                        version: number;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getSubscriptionOverview: {
+        parameters: {
+            query?: {
+                /** @description The window: this many x 24 whole UTC hours ending at the start of the current hour (default 7). */
+                days?: number;
+                /** @description tokens_used (usage in the window), quota_used (percent of the limit used this billing period), denied_count (denied turns in the window) or growth (percent change of tokens_used against the window before). */
+                sort?: "tokens_used" | "quota_used" | "denied_count" | "growth";
+                /** @description desc (default): biggest first. */
+                order?: "desc" | "asc";
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every subscription ranked by usage, quota used, denials or growth (admin) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        generated_at: string;
+                        /** @description Whole UTC hours, the same for every subscription whatever its timezone. */
+                        window: {
+                            days: number;
+                            /**
+                             * Format: date-time
+                             * @description Start of the window growth compares against (equally long, just before).
+                             */
+                            previous_start: string;
+                            /** Format: date-time */
+                            start: string;
+                            /**
+                             * Format: date-time
+                             * @description Excluded: the start of the current hour, so both windows are complete hours.
+                             */
+                            end: string;
+                        };
+                        /**
+                         * @description tokens_used (usage in the window), quota_used (percent of the limit used this billing period), denied_count (denied turns in the window) or growth (percent change of tokens_used against the window before).
+                         * @enum {string}
+                         */
+                        sort: "tokens_used" | "quota_used" | "denied_count" | "growth";
+                        /**
+                         * @description desc (default): biggest first.
+                         * @enum {string}
+                         */
+                        order: "desc" | "asc";
+                        /** @description Subscriptions in the ranking; the list holds the first `limit`. */
+                        total: number;
+                        subscriptions: {
+                            /** @description 1..n without gaps, by sort and order; ties by subscription id. */
+                            rank: number;
+                            subscription_id: string;
+                            entity_id: string;
+                            entity_type: string;
+                            /**
+                             * @description A subscription plan.
+                             * @enum {string}
+                             */
+                            plan: "basic" | "professional" | "enterprise";
+                            /**
+                             * @description A subscription's status.
+                             * @enum {string}
+                             */
+                            status: "active" | "suspended" | "cancelled";
+                            token_limit: number;
+                            /**
+                             * Format: date-time
+                             * @description The current billing period's start.
+                             */
+                            period_start: string;
+                            /** Format: date-time */
+                            period_end: string;
+                            /** @description Billed tokens charged this billing period. */
+                            quota_used_tokens: number;
+                            /** @description 100 * quota_used_tokens / token_limit, 2 decimals; over 100 when over quota (settlement can pass the limit); null with a zero limit. */
+                            quota_used_percent: number | null;
+                            over_quota: boolean;
+                            /** @description Billed tokens of allowed turns in the window. */
+                            tokens_used: number;
+                            /** @description Allowed turns in the window. */
+                            message_count: number;
+                            /** @description Denied turns in the window, every reason. */
+                            denied_count: number;
+                            /** @description 100 * denied / (allowed + denied), 2 decimals; null with no turns. */
+                            denial_rate: number | null;
+                            /** @description tokens_used in the window before. */
+                            previous_tokens_used: number;
+                            /** @description 100 * (tokens_used - previous_tokens_used) / previous_tokens_used, 2 decimals; null when previous is 0. */
+                            growth: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listPrices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The price list per model, in the operator's currency */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        currency: string;
+                        prices: {
+                            model: string;
+                            /** @description ISO 4217: the operator's currency (OMNIMETER_CURRENCY). */
+                            currency: string;
+                            /**
+                             * Format: date-time
+                             * @description The price applies to turns from this instant until the model's next price.
+                             */
+                            effective_from: string;
+                            /** @description Price of one million input tokens, exact decimal. */
+                            input_per_million: string;
+                            /** @description Price of one million output tokens, exact decimal. */
+                            output_per_million: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description The request is invalid: `error.field` names the offending field or parameter (validation_error). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    putPrice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Price of one million input (prompt) tokens, at most 6 decimals. */
+                    input_per_million: string | number;
+                    /** @description Price of one million output (completion) tokens, at most 6 decimals. */
+                    output_per_million: string | number;
+                    /** @description ISO 4217; must be the operator's currency (OMNIMETER_CURRENCY) if given. */
+                    currency?: string;
+                    /**
+                     * Format: date-time
+                     * @description From when the price applies (default now). Costs already fixed (settled or imported turns) never change.
+                     */
+                    effective_from?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Set a model's prices per million tokens from a moment on (admin) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: string;
+                        /** @description ISO 4217: the operator's currency (OMNIMETER_CURRENCY). */
+                        currency: string;
+                        /**
+                         * Format: date-time
+                         * @description The price applies to turns from this instant until the model's next price.
+                         */
+                        effective_from: string;
+                        /** @description Price of one million input tokens, exact decimal. */
+                        input_per_million: string;
+                        /** @description Price of one million output tokens, exact decimal. */
+                        output_per_million: string;
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    recordOutcome: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: text
+                     * @description Who the goal was reached for; a subscription key may leave it out.
+                     */
+                    entity_id?: string;
+                    /** Format: text */
+                    entity_type?: string;
+                    /**
+                     * Format: text
+                     * @description The goal, e.g. purchase, lead, ticket_resolved.
+                     */
+                    name: string;
+                    /** @description What the goal is worth, >= 0, at most 6 decimals. */
+                    value?: string | number;
+                    /** @description ISO 4217 code of value; must be the operator's currency. */
+                    currency?: string;
+                    /**
+                     * Format: text
+                     * @description The end user who reached it.
+                     */
+                    user_identifier: string;
+                    /**
+                     * Format: text
+                     * @description The conversation it came from, for attribution.
+                     */
+                    session_id?: string;
+                    /**
+                     * @description A channel a chat turn arrives on.
+                     * @enum {string}
+                     */
+                    channel?: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                    /**
+                     * Format: date-time
+                     * @description When it happened (default now); at most 5 minutes ahead.
+                     */
+                    occurred_at?: string;
+                    /**
+                     * Format: text
+                     * @description Sent twice with the same key, an outcome is recorded once.
+                     */
+                    idempotency_key: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Record that an end user reached a goal (a conversion) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        subscription_id: string;
+                        name: string;
+                        value: string | null;
+                        currency: string | null;
+                        user_identifier: string;
+                        session_id: string | null;
+                        channel: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api") | null;
+                        /** Format: date-time */
+                        occurred_at: string;
+                        idempotency_key: string;
+                        /** @description False when the idempotency key was already recorded (nothing written). */
+                        recorded: boolean;
+                    };
+                };
+            };
+            /** @description Record that an end user reached a goal (a conversion) */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        subscription_id: string;
+                        name: string;
+                        value: string | null;
+                        currency: string | null;
+                        user_identifier: string;
+                        session_id: string | null;
+                        channel: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api") | null;
+                        /** Format: date-time */
+                        occurred_at: string;
+                        idempotency_key: string;
+                        /** @description False when the idempotency key was already recorded (nothing written). */
+                        recorded: boolean;
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    recordFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description The turn rated.
+                     */
+                    usage_id?: string;
+                    /**
+                     * Format: text
+                     * @description Or the session rated.
+                     */
+                    session_id?: string;
+                    /**
+                     * Format: text
+                     * @description With session_id and the admin key: whose session.
+                     */
+                    entity_id?: string;
+                    /** Format: text */
+                    entity_type?: string;
+                    /**
+                     * @description A channel a chat turn arrives on.
+                     * @enum {string}
+                     */
+                    channel?: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                    /** @description CSAT, 1 (worst) to 5 (best). */
+                    csat?: number;
+                    /**
+                     * @description Or a thumbs up or down.
+                     * @enum {string}
+                     */
+                    thumbs?: "up" | "down";
+                    /**
+                     * Format: text
+                     * @description Sent twice with the same key, a rating is recorded once.
+                     */
+                    idempotency_key: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Record a CSAT (1-5) or thumbs rating of a turn or a session */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        subscription_id: string;
+                        usage_id: string | null;
+                        session_id: string | null;
+                        /**
+                         * @description A channel a chat turn arrives on.
+                         * @enum {string}
+                         */
+                        channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                        csat: number | null;
+                        thumbs: ("up" | "down") | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** @description False when the idempotency key was already recorded (nothing written). */
+                        recorded: boolean;
+                    };
+                };
+            };
+            /** @description Record a CSAT (1-5) or thumbs rating of a turn or a session */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        subscription_id: string;
+                        usage_id: string | null;
+                        session_id: string | null;
+                        /**
+                         * @description A channel a chat turn arrives on.
+                         * @enum {string}
+                         */
+                        channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                        csat: number | null;
+                        thumbs: ("up" | "down") | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** @description False when the idempotency key was already recorded (nothing written). */
+                        recorded: boolean;
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getOutcomeAnalytics: {
+        parameters: {
+            query?: {
+                /** @description First local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: 29 days before `to`. */
+                from?: string;
+                /** @description Last local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: today in the timezone. At most 400 days from `from`. */
+                to?: string;
+                /** @description IANA timezone (e.g. Asia/Kolkata) overriding the subscription's for this request. */
+                tz?: string;
+                /** @description Comma-separated channels to include (e.g. whatsapp,website). Default: all six. */
+                channels?: string;
+                /** @description Only the turns of this chatbot (the consume call's chatbot_id). Read from the rollups, as fast as the unfiltered answer. */
+                chatbot_id?: string;
+                /** @description Only the turns of this end user (the consume call's user_identifier). Read from the ledger: costs a read of the subscription's turns in the period and the one before. */
+                user_identifier?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+                /** @description last_touch (default): the outcome's channel, else the latest touch of its session, else of its user, within the lookback; first_touch: the earliest; linear: every touch an equal share. */
+                attribution?: "last_touch" | "first_touch" | "linear";
+                /** @description Attribution lookback in days (default 7). */
+                lookback_days?: number;
+            };
+            header?: never;
+            path: {
+                subscription_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per channel: money cost, conversions, value, ROI, response times, sentiment and CSAT */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        subscription_id: string;
+                        timezone: string;
+                        currency: string;
+                        /** @enum {string} */
+                        attribution: "last_touch" | "first_touch" | "linear";
+                        lookback_days: number;
+                        /** @description A range of local days and the exact UTC interval it covers (23- and 25-hour days included). */
+                        period: {
+                            /** @description First local day (included). */
+                            from: string;
+                            /** @description Last local day (included). */
+                            to: string;
+                            /** @description Number of local days in the period. */
+                            days: number;
+                            /**
+                             * Format: date-time
+                             * @description The instant the period starts (start of `from` in the timezone).
+                             */
+                            start: string;
+                            /**
+                             * Format: date-time
+                             * @description The instant the period ends, excluded (start of the day after `to`).
+                             */
+                            end: string;
+                            /** @description The last complete local day of the period: `to` once the period is over; the day before today while it runs (today is partial, later days have not happened); null when not one of its days is over. trend_direction, trend_slope and growth read only the complete days. */
+                            complete_to: string | null;
+                        };
+                        channels: {
+                            /**
+                             * @description A channel a chat turn arrives on.
+                             * @enum {string}
+                             */
+                            channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                            /** @description Money cost of the period's settled turns, exact: sum over priced turns of input_tokens x input price + output_tokens x output price (per million tokens, in force at the turn's time). */
+                            cost: string;
+                            priced_turns: number;
+                            /** @description Settled turns without a cost: no model, no input/output split, or no price. Never counted as 0. */
+                            unpriced_turns: number;
+                            settled_turns: number;
+                            /** @description Allowed turns. */
+                            turns: number;
+                            /** @description Billed tokens of the allowed turns. */
+                            tokens_used: number;
+                            /** @description Credited outcomes per name (fractions under linear attribution, 4 decimals). */
+                            conversions: {
+                                name: string;
+                                count: number;
+                            }[];
+                            conversion_count: number;
+                            /** @description Distinct sessions of the period's allowed turns. */
+                            sessions: number;
+                            /** @description Of those, sessions an outcome of the period names. */
+                            converted_sessions: number;
+                            conversion_rate: number | null;
+                            /** @description Sum of credited value x share, exact (micro-units under linear attribution). */
+                            value: string;
+                            roi: number | null;
+                            cost_per_conversion: string | null;
+                            tokens_per_conversion: number | null;
+                            /** @description Nearest-rank percentiles of settle's latency_ms over the settled turns: the ceil(p x n)-th smallest value (exact, a value that occurred; no histogram, no interpolation). */
+                            latency_ms: {
+                                p50: number | null;
+                                p90: number | null;
+                                p99: number | null;
+                            };
+                            error_rate: number | null;
+                            sentiment_avg: number | null;
+                            sentiment_count: number;
+                            /** @description very_negative < -0.6 <= negative < -0.2 <= neutral <= 0.2 < positive <= 0.6 < very_positive. */
+                            sentiment_distribution: {
+                                very_negative: number;
+                                negative: number;
+                                neutral: number;
+                                positive: number;
+                                very_positive: number;
+                            };
+                            csat_avg: number | null;
+                            csat_count: number;
+                            thumbs_up: number;
+                            thumbs_down: number;
+                        }[];
+                        totals: {
+                            /** @description Money cost of the period's settled turns, exact: sum over priced turns of input_tokens x input price + output_tokens x output price (per million tokens, in force at the turn's time). */
+                            cost: string;
+                            priced_turns: number;
+                            /** @description Settled turns without a cost: no model, no input/output split, or no price. Never counted as 0. */
+                            unpriced_turns: number;
+                            settled_turns: number;
+                            /** @description Allowed turns. */
+                            turns: number;
+                            /** @description Billed tokens of the allowed turns. */
+                            tokens_used: number;
+                            /** @description Credited outcomes per name (fractions under linear attribution, 4 decimals). */
+                            conversions: {
+                                name: string;
+                                count: number;
+                            }[];
+                            conversion_count: number;
+                            /** @description Distinct sessions of the period's allowed turns. */
+                            sessions: number;
+                            /** @description Of those, sessions an outcome of the period names. */
+                            converted_sessions: number;
+                            conversion_rate: number | null;
+                            /** @description Sum of credited value x share, exact (micro-units under linear attribution). */
+                            value: string;
+                            roi: number | null;
+                            cost_per_conversion: string | null;
+                            tokens_per_conversion: number | null;
+                            /** @description Nearest-rank percentiles of settle's latency_ms over the settled turns: the ceil(p x n)-th smallest value (exact, a value that occurred; no histogram, no interpolation). */
+                            latency_ms: {
+                                p50: number | null;
+                                p90: number | null;
+                                p99: number | null;
+                            };
+                            error_rate: number | null;
+                            sentiment_avg: number | null;
+                            sentiment_count: number;
+                            /** @description very_negative < -0.6 <= negative < -0.2 <= neutral <= 0.2 < positive <= 0.6 < very_positive. */
+                            sentiment_distribution: {
+                                very_negative: number;
+                                negative: number;
+                                neutral: number;
+                                positive: number;
+                                very_positive: number;
+                            };
+                            csat_avg: number | null;
+                            csat_count: number;
+                            thumbs_up: number;
+                            thumbs_down: number;
+                        };
+                        unattributed: {
+                            /** @description Outcomes with no own channel and no touch in the lookback. */
+                            count: number;
+                            /** @description Their value. */
+                            value: string;
+                        };
+                        /** Format: date-time */
+                        generated_at: string;
+                    };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
