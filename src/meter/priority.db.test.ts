@@ -207,3 +207,42 @@ describe("the quota reserve", () => {
     ).rejects.toBeInstanceOf(ValidationError)
   })
 })
+
+describe("the deployment-wide capacity", () => {
+  it("sheds every subscription's low-priority turns by channel priority, across subscriptions", async () => {
+    const shared = new Meter({
+      database,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      operatorCapacity: { requestsPerMinute: null, tokensPerMinute: 1000 },
+    })
+    try {
+      const a = await subscribe({})
+      const b = await subscribe({})
+      const send = (who: { entityId: string; entityType: string }, channel: "api" | "whatsapp") =>
+        shared.validateAndConsumeTokens(turn(who, { channel, estimatedTokens: 100 }))
+      // Priority 2 may fill 560 of the deployment's 1,000 tokens, whichever subscription sends them.
+      for (let i = 0; i < 3; i += 1) expect((await send(a.who, "api")).allowed).toBe(true)
+      for (let i = 0; i < 2; i += 1) expect((await send(b.who, "api")).allowed).toBe(true)
+      expect(await send(b.who, "api")).toMatchObject({ reason: "capacity_shed", capacity: "operator" })
+      for (let i = 0; i < 4; i += 1) expect((await send(a.who, "whatsapp")).allowed).toBe(true)
+      expect(await send(b.who, "whatsapp")).toMatchObject({ reason: "capacity_shed", shedPriority: 9 })
+    } finally {
+      await shared.close()
+      clock.advance(60_000)
+    }
+  })
+
+  it("refuses a bad operator capacity when the meter is built", () => {
+    const build = (operatorCapacity: ConstructorParameters<typeof Meter>[0]["operatorCapacity"]) =>
+      new Meter({ database, rateLimiter: new InProcessRateLimiter(clock), clock, operatorCapacity })
+    expect(() => build({ requestsPerMinute: -1, tokensPerMinute: null })).toThrow(ValidationError)
+    expect(() =>
+      build({
+        requestsPerMinute: 10,
+        tokensPerMinute: null,
+        priorityCurve: [50, 40, 60, 70, 80, 90, 95, 96, 97, 100],
+      }),
+    ).toThrow(/priorityCurve/)
+  })
+})
