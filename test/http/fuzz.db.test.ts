@@ -75,7 +75,14 @@ async function repairFixtures(): Promise<void> {
     await t.request({
       method: "PATCH",
       url: `/api/subscriptions/${id}`,
-      payload: { status: "active", plan: "enterprise", token_limit: 1_000_000_000 },
+      payload: {
+        status: "active",
+        plan: "enterprise",
+        token_limit: 1_000_000_000,
+        requests_per_minute: null,
+        tokens_per_minute: null,
+        quota_reserve_percent: 0,
+      },
     })
   }
   const hooks = await t.request({

@@ -337,7 +337,9 @@ export class SchemaArbitraries {
         return fc.constant(null)
       case "array": {
         const item = schema.items ? this.valid(schema.items) : fc.string()
-        const constraints = { minLength: schema.minItems ?? 0, maxLength: Math.min(schema.maxItems ?? 5, 5) }
+        // At most 5 items, unless the schema asks for more.
+        const minLength = schema.minItems ?? 0
+        const constraints = { minLength, maxLength: Math.max(minLength, Math.min(schema.maxItems ?? 5, 5)) }
         return schema.uniqueItems
           ? fc.uniqueArray(item, { ...constraints, selector: (v) => JSON.stringify(v) })
           : fc.array(item, constraints)
