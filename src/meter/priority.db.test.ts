@@ -75,6 +75,24 @@ describe("a subscription's shared capacity", () => {
     expect((await api()).allowed).toBe(true)
   })
 
+  it("refuses a turn its priority's share could never hold as turn_too_large, not shed with a retry time", async () => {
+    const { who } = await subscribe({ tokensPerMinute: 1000 })
+    const refused = await meter.validateAndConsumeTokens(turn(who, { channel: "api", estimatedTokens: 600 }))
+    expect(refused).toMatchObject({
+      allowed: false,
+      reason: "turn_too_large",
+      capacity: "subscription",
+      tokensPerMinute: 560,
+      priority: 2,
+    })
+    expect(refused.allowed ? undefined : refused.retryAfterMs).toBeUndefined()
+    expect(
+      (await meter.validateAndConsumeTokens(turn(who, { channel: "whatsapp", estimatedTokens: 600 })))
+        .allowed,
+    ).toBe(true)
+    clock.advance(60_000)
+  })
+
   it("records every shed turn in the ledger as capacity_shed, billed nothing", async () => {
     const { who, subscription } = await subscribe({ requestsPerMinute: 10 })
     const decisions: Decision[] = []
