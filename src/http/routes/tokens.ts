@@ -51,7 +51,7 @@ export const tokenRoutes: RouteModule = (app, { meter, keys, metrics, config }) 
         tags: ["metering"],
         summary: "Decide whether a chat turn may run, and charge it",
         description:
-          "Checks, in order: subscription active, channel in plan, channel enabled, message length, an estimate larger than the channel's tokens per minute (413 turn_too_large: it can never pass, so no Retry-After), the channel's rate limit, and quota for ceil(estimated_tokens * multiplier). An allowed turn is committed to the ledger before the answer. Denials answer 402/403/404/413/429 with the decision fields and the error envelope in the body.",
+          "Checks, in order: subscription active, channel in plan, channel enabled, message length, an estimate larger than the channel's tokens per minute (413 turn_too_large: it can never pass, so no Retry-After), the channel's rate limit together with any shared capacity (the subscription's, the deployment's) at the share the channel's priority may fill (429 capacity_shed with retry_after_ms and shed_priority; 413 turn_too_large when the estimate exceeds that share), and quota for ceil(estimated_tokens * multiplier), less the subscription's quota reserve for channels below its reserve priority (402 quota_exceeded with reserved: true). An allowed turn is committed to the ledger before the answer. Denials answer 402/403/404/413/429 with the decision fields and the error envelope in the body.",
         security: bearerSecurity,
         headers: Type.Object({ "idempotency-key": Type.Optional(Type.String()) }),
         body: ConsumeBody,
