@@ -95,3 +95,40 @@ describe("the server's limits in the configuration", () => {
     ).toThrow("OMNIMETER_HEADERS_TIMEOUT_MS")
   })
 })
+
+describe("the deployment-wide capacity", () => {
+  it("is absent unless a capacity is set", () => {
+    expect(loadConfig({}).operatorCapacity).toBeUndefined()
+  })
+
+  it("reads the capacity and an optional priority curve", () => {
+    expect(
+      loadConfig({
+        OMNIMETER_CAPACITY_TOKENS_PER_MINUTE: "2000000",
+        OMNIMETER_CAPACITY_PRIORITY_CURVE: "10, 20, 30, 40, 50, 60, 70, 80, 90, 100",
+      }).operatorCapacity,
+    ).toEqual({
+      requestsPerMinute: null,
+      tokensPerMinute: 2_000_000,
+      priorityCurve: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+    })
+  })
+
+  it.each([
+    [{ OMNIMETER_CAPACITY_TOKENS_PER_MINUTE: "-5" }, "OMNIMETER_CAPACITY_TOKENS_PER_MINUTE"],
+    [{ OMNIMETER_CAPACITY_REQUESTS_PER_MINUTE: "lots" }, "OMNIMETER_CAPACITY_REQUESTS_PER_MINUTE"],
+    [
+      {
+        OMNIMETER_CAPACITY_TOKENS_PER_MINUTE: "1000",
+        OMNIMETER_CAPACITY_PRIORITY_CURVE: "50,40,60,70,80,90,95,96,97,100",
+      },
+      "OMNIMETER_CAPACITY_PRIORITY_CURVE",
+    ],
+    [
+      { OMNIMETER_CAPACITY_PRIORITY_CURVE: "50,56,61,67,72,78,83,89,94,100" },
+      "OMNIMETER_CAPACITY_PRIORITY_CURVE",
+    ],
+  ])("refuses %o at start-up, naming %s", (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(variable)
+  })
+})

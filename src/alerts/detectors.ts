@@ -1,5 +1,5 @@
 /**
- * The periodic detectors: rate_limit.exceeded (per channel per minute), usage.spike_detected/resolved and
+ * The periodic detectors: rate_limit.exceeded and capacity.shed (per channel per minute), usage.spike_detected/resolved and
  * channel.health_degraded/recovered. Each reads one subscription's recent ledger rows with a named query,
  * decides with the pure rules in core/alerts.ts, and writes alerts whose dedupe keys make a repeated or
  * concurrent run (two instances, a restart) harmless. The alert insert fans out to the webhook outbox in
@@ -11,13 +11,16 @@ import { PeriodicJob } from "../background.js"
 import {
   completedMinutes,
   DEFAULT_HEALTH_RULE,
+  DEFAULT_SHED_RULE,
   DEFAULT_SPIKE_RULE,
   evaluateHealth,
   evaluateSpike,
   type HealthRule,
   type HourVolume,
   healthFigures,
+  type ShedRule,
   type SpikeRule,
+  shedAlertDue,
   spikeBaseline,
 } from "../core/alerts.js"
 import { CHANNELS } from "../core/channels.js"
@@ -30,6 +33,7 @@ import {
   firstTurnAt,
   rateLimitDenialsByMinute,
   settledOutcomes,
+  sheddingByMinute,
   volumeInWindows,
 } from "./queries.js"
 
@@ -70,6 +74,47 @@ export class RateLimitDetector implements Detector {
       },
       occurredAt: new Date(row.minuteStart.getTime() + 60_000),
     }))
+  }
+}
+
+/**
+ * capacity.shed: one alert per channel and whole minute in which a rising share of the channel's turns was
+ * shed for higher priorities (core/alerts.ts shedAlertDue), with the counts and the rate. Like
+ * rate_limit.exceeded, a repeated pass changes nothing (the dedupe key names the channel and minute).
+ */
+export class ShedDetector implements Detector {
+  readonly name = "capacity_shed"
+  constructor(
+    private readonly lookbackMinutes = 10,
+    private readonly rule: ShedRule = DEFAULT_SHED_RULE,
+  ) {}
+
+  async detect(db: Kysely<DB>, subscriptionId: string, now: number): Promise<NewAlert[]> {
+    const minutes = completedMinutes(now, this.lookbackMinutes)
+    const first = minutes[0]
+    if (first === undefined) return []
+    const rows = await sheddingByMinute(
+      db,
+      subscriptionId,
+      new Date(first),
+      new Date(first + minutes.length * 60_000),
+    )
+    return rows
+      .filter((row) => shedAlertDue(row.shed, row.turns, this.rule))
+      .map((row) => ({
+        subscriptionId,
+        type: "capacity.shed",
+        channel: row.channel,
+        dedupeKey: `capacity_shed:${row.channel}:${row.minuteStart.toISOString()}`,
+        data: {
+          minute_start: row.minuteStart.toISOString(),
+          minute_end: new Date(row.minuteStart.getTime() + 60_000).toISOString(),
+          shed_turns: row.shed,
+          turns: row.turns,
+          shed_rate: Math.round((row.shed / row.turns) * 10_000) / 10_000,
+        },
+        occurredAt: new Date(row.minuteStart.getTime() + 60_000),
+      }))
   }
 }
 
@@ -205,7 +250,12 @@ export class DetectorJob extends PeriodicJob {
 
   constructor(private readonly options: DetectorJobOptions) {
     super(options.intervalMs ?? 60_000)
-    this.detectors = options.detectors ?? [new RateLimitDetector(), new SpikeDetector(), new HealthDetector()]
+    this.detectors = options.detectors ?? [
+      new RateLimitDetector(),
+      new ShedDetector(),
+      new SpikeDetector(),
+      new HealthDetector(),
+    ]
   }
 
   /** One pass over every active subscription; resolves with the number of new alerts. */

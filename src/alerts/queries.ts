@@ -45,6 +45,43 @@ export async function rateLimitDenialsByMinute(
   }))
 }
 
+export interface MinuteShedding {
+  channel: string
+  minuteStart: Date
+  /** Turns refused for a higher priority's sake: capacity_shed and quota_reserved denials. */
+  shed: number
+  /** Every turn of the channel in the minute, allowed or denied. */
+  turns: number
+}
+
+/** Shed turns and all turns per channel and whole minute in [from, to), for minutes with shedding. */
+export async function sheddingByMinute(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  from: Date,
+  to: Date,
+): Promise<MinuteShedding[]> {
+  const result = await sql<{
+    channel: string
+    minute_start: Date
+    shed: string | number
+    turns: string | number
+  }>`
+    select channel, date_trunc('minute', created_at) as minute_start,
+      count(*) filter (where denial_reason in ('capacity_shed', 'quota_reserved')) as shed, count(*) as turns
+    from token_usage_logs
+    where subscription_id = ${subscriptionId} and created_at >= ${from} and created_at < ${to}
+    group by 1, 2
+    having count(*) filter (where denial_reason in ('capacity_shed', 'quota_reserved')) > 0
+    order by 2, 1`.execute(db)
+  return result.rows.map((r) => ({
+    channel: r.channel,
+    minuteStart: new Date(r.minute_start),
+    shed: Number(r.shed),
+    turns: Number(r.turns),
+  }))
+}
+
 /** Allowed turns (messages) and billed tokens per channel in each of `windows` ([start, end) pairs). */
 export async function volumeInWindows(
   db: Kysely<DB>,

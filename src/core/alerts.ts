@@ -11,6 +11,7 @@ export const ALERT_TYPES = [
   "usage.spike_resolved",
   "channel.health_degraded",
   "channel.health_recovered",
+  "capacity.shed",
 ] as const
 export type AlertType = (typeof ALERT_TYPES)[number]
 
@@ -259,4 +260,26 @@ export function evaluateHealth(
 export function completedMinutes(now: number, lookbackMinutes: number): number[] {
   const current = Math.floor(now / 60_000) * 60_000
   return Array.from({ length: lookbackMinutes }, (_, i) => current - (lookbackMinutes - i) * 60_000)
+}
+
+/**
+ * When a channel's shedding in one minute is worth an alert: at least `minShedTurns` of its turns were
+ * refused to keep shared capacity or the quota reserve for higher priorities (capacity_shed,
+ * quota_reserved), and they were at least `minShedRate` of all its turns that minute. A few sheds at the
+ * edge of a busy window are the curve working; a rising share of them means the channel's demand has
+ * outgrown what its priority may use.
+ */
+export interface ShedRule {
+  minShedTurns: number
+  minShedRate: number
+}
+
+export const DEFAULT_SHED_RULE: ShedRule = Object.freeze({ minShedTurns: 5, minShedRate: 0.1 })
+
+/**
+ * Whether a minute's shedding raises `capacity.shed`.
+ * @example shedAlertDue(12, 60) // true: 12 shed, 20% of 60 turns
+ */
+export function shedAlertDue(shedTurns: number, turns: number, rule: ShedRule = DEFAULT_SHED_RULE): boolean {
+  return shedTurns >= rule.minShedTurns && turns > 0 && shedTurns / turns >= rule.minShedRate
 }

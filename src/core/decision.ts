@@ -171,6 +171,27 @@ export function turnTooLarge(channel: Channel, estimatedTokens: number, tokensPe
   }
 }
 
+/**
+ * A turn whose estimate alone exceeds what its priority may fill of a shared capacity: no wait makes it
+ * pass, so it is not shed with a retry time.
+ */
+export function turnTooLargeForCapacity(
+  capacity: CapacityScope,
+  estimatedTokens: number,
+  threshold: number,
+  priority: number,
+): Denial {
+  const whose = capacity === "subscription" ? "subscription's" : "deployment's"
+  return {
+    reason: "turn_too_large",
+    limit: "tokens_per_minute",
+    tokensPerMinute: threshold,
+    capacity,
+    priority,
+    message: `This turn's estimate of ${estimatedTokens} tokens exceeds the ${threshold} tokens per minute that priority ${priority} may fill of the ${whose} shared capacity, so it can never pass; retrying will not help. Lower the estimate, raise the channel's priority or the capacity.`,
+  }
+}
+
 export function rateLimited(
   channel: Channel,
   limit: "requests_per_minute" | "tokens_per_minute",

@@ -195,6 +195,26 @@ describe("the resilient rate limiter", () => {
     expect(await limiter.consume(tokens)).toMatchObject({ granted: false, exceeded: "tokens_per_minute" })
   })
 
+  it("divides a shared window's threshold by the instances too while in fallback, and gives back from it", async () => {
+    const { primary, limiter } = setup({ instances: () => 3 })
+    await open(limiter, primary)
+    const turn = (key: string) => ({
+      key,
+      requestsPerMinute: 1000,
+      tokensPerMinute: 1_000_000,
+      tokens: 10,
+      shared: [{ key: "subscription:s", requestsPerMinute: 30, tokensPerMinute: null }],
+    })
+    const answers = []
+    for (let i = 0; i < 12; i += 1) answers.push(await limiter.consume(turn(i % 2 === 0 ? "s:api" : "s:web")))
+    // 30 shared requests across three instances: 10 here, whichever channel sends them.
+    expect(answers.filter((a) => a.granted)).toHaveLength(10)
+    expect(answers[10]).toMatchObject({ granted: false, sharedIndex: 0 })
+    const first = answers[0]
+    if (first?.granted) await limiter.release("s:api", first.reservationId, ["subscription:s"])
+    expect((await limiter.consume(turn("s:web"))).granted).toBe(true)
+  })
+
   it("treats a nonsense instance count as one instance", async () => {
     const { primary, limiter } = setup({ instances: () => Number.NaN })
     await open(limiter, primary)

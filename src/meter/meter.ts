@@ -31,6 +31,7 @@ import {
   rateLimited,
   resolveChannelSettings,
   subscriptionNotFound,
+  turnTooLargeForCapacity,
 } from "../core/decision.js"
 import { DatabaseUnavailableError, OmnimeterError, ValidationError } from "../core/errors.js"
 import { isUuid, uuidV7 } from "../core/ids.js"
@@ -310,6 +311,20 @@ export class Meter {
     const key = `${subscription.id}:${channel}`
     const shared = sharedWindows(subscription, this.operatorCapacity, settings.priority)
     const sharedKeys = shared.map((w) => w.key)
+    const tooLarge = shared.find(
+      (w) => w.tokensPerMinute !== null && input.estimatedTokens > w.tokensPerMinute,
+    )
+    if (tooLarge?.tokensPerMinute != null) {
+      const denial = turnTooLargeForCapacity(
+        tooLarge.scope,
+        input.estimatedTokens,
+        tooLarge.tokensPerMinute,
+        settings.priority,
+      )
+      const recorded = await this.ledger.submit({ ...turn, denialReason: denial.reason })
+      if (recorded.kind === "duplicate") return this.replayTwin(subscription, turn, settings.priority)
+      return deny(channel, subscription.id, denial)
+    }
     const rate = await this.limiter.consume({
       key,
       requestsPerMinute: settings.requestsPerMinute,

@@ -75,6 +75,24 @@ describe("a subscription's shared capacity", () => {
     expect((await api()).allowed).toBe(true)
   })
 
+  it("refuses a turn its priority's share could never hold as turn_too_large, not shed with a retry time", async () => {
+    const { who } = await subscribe({ tokensPerMinute: 1000 })
+    const refused = await meter.validateAndConsumeTokens(turn(who, { channel: "api", estimatedTokens: 600 }))
+    expect(refused).toMatchObject({
+      allowed: false,
+      reason: "turn_too_large",
+      capacity: "subscription",
+      tokensPerMinute: 560,
+      priority: 2,
+    })
+    expect(refused.allowed ? undefined : refused.retryAfterMs).toBeUndefined()
+    expect(
+      (await meter.validateAndConsumeTokens(turn(who, { channel: "whatsapp", estimatedTokens: 600 })))
+        .allowed,
+    ).toBe(true)
+    clock.advance(60_000)
+  })
+
   it("records every shed turn in the ledger as capacity_shed, billed nothing", async () => {
     const { who, subscription } = await subscribe({ requestsPerMinute: 10 })
     const decisions: Decision[] = []
@@ -205,5 +223,44 @@ describe("the quota reserve", () => {
     await expect(
       meter.createSubscription({ ...who, plan: "basic", quotaReserveMinPriority: 11 }),
     ).rejects.toBeInstanceOf(ValidationError)
+  })
+})
+
+describe("the deployment-wide capacity", () => {
+  it("sheds every subscription's low-priority turns by channel priority, across subscriptions", async () => {
+    const shared = new Meter({
+      database,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      operatorCapacity: { requestsPerMinute: null, tokensPerMinute: 1000 },
+    })
+    try {
+      const a = await subscribe({})
+      const b = await subscribe({})
+      const send = (who: { entityId: string; entityType: string }, channel: "api" | "whatsapp") =>
+        shared.validateAndConsumeTokens(turn(who, { channel, estimatedTokens: 100 }))
+      // Priority 2 may fill 560 of the deployment's 1,000 tokens, whichever subscription sends them.
+      for (let i = 0; i < 3; i += 1) expect((await send(a.who, "api")).allowed).toBe(true)
+      for (let i = 0; i < 2; i += 1) expect((await send(b.who, "api")).allowed).toBe(true)
+      expect(await send(b.who, "api")).toMatchObject({ reason: "capacity_shed", capacity: "operator" })
+      for (let i = 0; i < 4; i += 1) expect((await send(a.who, "whatsapp")).allowed).toBe(true)
+      expect(await send(b.who, "whatsapp")).toMatchObject({ reason: "capacity_shed", shedPriority: 9 })
+    } finally {
+      await shared.close()
+      clock.advance(60_000)
+    }
+  })
+
+  it("refuses a bad operator capacity when the meter is built", () => {
+    const build = (operatorCapacity: ConstructorParameters<typeof Meter>[0]["operatorCapacity"]) =>
+      new Meter({ database, rateLimiter: new InProcessRateLimiter(clock), clock, operatorCapacity })
+    expect(() => build({ requestsPerMinute: -1, tokensPerMinute: null })).toThrow(ValidationError)
+    expect(() =>
+      build({
+        requestsPerMinute: 10,
+        tokensPerMinute: null,
+        priorityCurve: [50, 40, 60, 70, 80, 90, 95, 96, 97, 100],
+      }),
+    ).toThrow(/priorityCurve/)
   })
 })

@@ -9,4 +9,5 @@ export const ALERT_TEXT: Record<AlertType, string> = {
   "usage.spike_resolved": "Usage spike over",
   "channel.health_degraded": "Channel health degraded",
   "channel.health_recovered": "Channel health recovered",
+  "capacity.shed": "Shed for higher priorities",
 }

@@ -24,3 +24,9 @@ DROP FUNCTION omnimeter_turn_context(text, text, text);
 GRANT EXECUTE ON FUNCTION omnimeter_turn_context(text, text, text) TO omnimeter_app;
 
 \ir ../functions/consume_batch.sql
+
+-- capacity.shed: a minute in which a rising share of a channel's turns was shed for higher priorities.
+ALTER TABLE alerts DROP CONSTRAINT alerts_type_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_type_check CHECK (type IN ('quota.threshold_reached',
+  'rate_limit.exceeded', 'usage.spike_detected', 'usage.spike_resolved', 'channel.health_degraded',
+  'channel.health_recovered', 'capacity.shed', 'webhook.test'));

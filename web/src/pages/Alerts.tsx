@@ -30,6 +30,7 @@ const ALERT_TONE: Record<AlertType, string> = {
   "usage.spike_resolved": "ok",
   "channel.health_degraded": "danger",
   "channel.health_recovered": "ok",
+  "capacity.shed": "warn",
 }
 
 const PAGE_SIZE = 50
@@ -56,6 +57,11 @@ export function alertSummary(alert: AlertBody): string {
     }
     case "rate_limit.exceeded":
       return `${int(num(d, "denied_turns"))} turns denied by the rate limit in one minute.`
+    case "capacity.shed": {
+      const rate = num(d, "shed_rate")
+      const share = rate === undefined ? "?" : formatPercent(Math.round(rate * 1000) / 10)
+      return `${int(num(d, "shed_turns"))} of ${int(num(d, "turns"))} turns (${share}) shed in one minute to keep shared capacity or the quota reserve for higher priorities.`
+    }
     case "usage.spike_detected":
     case "usage.spike_resolved": {
       const verb = alert.type === "usage.spike_detected" ? "stood far above" : "is back near"

@@ -10,6 +10,7 @@ import { ChannelName } from "../channels.tsx"
 import { formatInteger, formatMultiplier } from "../format.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, useAsync } from "../ui/async.tsx"
+import { SharedCapacityForm } from "./SharedCapacity.tsx"
 
 const NUMBER_FIELDS = [
   { key: "requests_per_minute", label: "Requests per minute", hint: "turns in any rolling minute" },
@@ -64,6 +65,7 @@ export function Configuration() {
           <strong>{subscription.plan}</strong> plan. Changes apply to the next turn.
         </p>
       </div>
+      <SharedCapacityForm />
       <AsyncView state={state} retry={retry} label="Loading channel settings…">
         {(list) => (
           <div className="config-grid">

@@ -24,6 +24,7 @@ import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
 import { Growth, TrendArrow } from "../ui/Growth.tsx"
 import { PeriodPicker, usePeriodQuery } from "../ui/PeriodPicker.tsx"
+import { SheddingPanel } from "./SharedCapacity.tsx"
 
 interface OverviewData {
   analytics: ComprehensiveAnalyticsBody
@@ -65,6 +66,7 @@ export function Overview() {
                 timezone={analytics.timezone}
               />
               <Totals analytics={analytics} />
+              <SheddingPanel analytics={analytics} />
               {hasUsage ? (
                 <>
                   <ShareCard analytics={analytics} shown={shown.map((c) => c.channel)} />
