@@ -502,10 +502,19 @@ describe("the dashboard in Chromium", () => {
     const rows = await page
       .locator('[data-testid="comparison"] tbody tr')
       .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-channel")))
-    expect(rows.sort()).toEqual(["website", "whatsapp"])
-    const analytics = await api<ComprehensiveAnalyticsBody>(`/api/onboarding/analytics/${initech.id}`, {
-      key: issued.key,
-    })
+    const period = `from=${await page.locator("#period-from").inputValue()}&to=${await page.locator("#period-to").inputValue()}`
+    const analytics = await api<ComprehensiveAnalyticsBody>(
+      `/api/onboarding/analytics/${initech.id}?${period}`,
+      { key: issued.key },
+    )
+    // The plan's channels, and those its end users tried anyway (denied channel_not_in_plan).
+    expect(rows.sort()).toEqual(
+      analytics.channels
+        .filter((c) => ["website", "whatsapp"].includes(c.channel) || c.denied_count > 0)
+        .map((c) => c.channel)
+        .sort(),
+    )
+    expect(rows).toContain("website")
     expect(await text('[data-testid="total-tokens_used"] [data-value]')).toBe(
       int(analytics.totals.tokens_used),
     )
