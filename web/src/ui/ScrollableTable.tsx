@@ -49,8 +49,10 @@ export function ScrollableTable({
       <div
         ref={ref}
         className="table-scroll"
-        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must be reachable by keyboard
+        // A scrolling region must be reachable, and named, for keyboard and screen reader users.
         tabIndex={overflowing ? 0 : undefined}
+        role={overflowing ? "region" : undefined}
+        aria-label={overflowing ? "Table, scrolls sideways" : undefined}
       >
         {children}
       </div>
