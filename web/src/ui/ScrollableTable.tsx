@@ -49,10 +49,8 @@ export function ScrollableTable({
       <div
         ref={ref}
         className="table-scroll"
-        // A scrolling region must be reachable, and named, for keyboard and screen reader users.
+        // A scrolling region must be reachable by keyboard; the table inside carries the name (caption).
         tabIndex={overflowing ? 0 : undefined}
-        role={overflowing ? "region" : undefined}
-        aria-label={overflowing ? "Table, scrolls sideways" : undefined}
       >
         {children}
       </div>
