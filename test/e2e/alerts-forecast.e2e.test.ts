@@ -33,6 +33,17 @@ const ADMIN_KEY = "om_admin_e2e_alerts_key_0123456789abcdef"
 
 const int = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 })
 const dec = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 2 })
+/** An instant in a subscription's timezone, naming it: the Forecast page writes every time this way. */
+const zoned = (iso: string, timeZone: string) =>
+  `${new Date(iso).toLocaleString("en-US", {
+    timeZone,
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  })} (${timeZone})`
 const local = (iso: string) =>
   new Date(iso).toLocaleString("en-US", {
     year: "numeric",
@@ -160,19 +171,23 @@ describe("the Forecast page", () => {
   it("shows the period's projection, interval, quota, run-out date and method exactly as the API answered", async () => {
     const { forecast, insights } = await openForecast("acme-retail")
     await shot("alerts-01-forecast")
+    const zone = byEntity("acme-retail").timezone
     const total = forecast.total
     expect(total.used_tokens).toBeGreaterThan(0)
     expect(await text('[data-testid="forecast-used"] [data-value]')).toBe(int(total.used_tokens))
     expect(await text('[data-testid="forecast-projected"] [data-value]')).toBe(int(total.projected_tokens))
     expect(await text('[data-testid="forecast-interval"]')).toBe(
-      `95% interval ${int(total.lower)} – ${int(total.upper)}`,
+      `95% interval ${int(total.lower)} – ${int(total.upper)}${total.denied_tokens > 0 ? `; billed stops at the quota, ${int(total.denied_tokens)} more denied` : ""}`,
     )
     expect(await text('[data-testid="forecast-quota"] [data-value]')).toBe(int(forecast.token_limit))
+    expect(["lasts", "runs_out"]).toContain(total.quota_state)
     expect(await text('[data-testid="forecast-runout"] [data-value]')).toBe(
-      total.quota_exhausted_at === null ? "not before the period ends" : local(total.quota_exhausted_at),
+      total.quota_exhausted_at === null
+        ? "not before the period ends"
+        : zoned(total.quota_exhausted_at, zone),
     )
     expect(await text('[data-testid="forecast-period"]')).toBe(
-      `${local(forecast.period_start)} – ${local(forecast.period_end)}`,
+      `${zoned(forecast.period_start, zone)} – ${zoned(forecast.period_end, zone)}`,
     )
     expect(total.method).toBe("holt_winters")
     expect(await text('[data-testid="forecast-method"]')).toContain(
@@ -253,7 +268,7 @@ describe("the Forecast page", () => {
             ? int(value)
             : dec(value)
           : typeof value === "string" && /^\d{4}-\d{2}-\d{2}T/.test(value)
-            ? local(value)
+            ? zoned(value, zone)
             : String(value ?? "–")
       expect(shown, key).toBe(want)
     }
@@ -342,9 +357,10 @@ describe("the Alerts page", () => {
   })
 
   it("shows the empty state for a subscription without alerts or webhook endpoints", async () => {
-    const acme = byEntity("acme-retail")
-    expect((await api<AlertPage>(`/api/subscriptions/${acme.id}/alerts`)).alerts).toEqual([])
-    await open(page, "acme-retail", "Alerts")
+    // initech's demo history crosses no quota threshold and has no incident.
+    const initech = byEntity("initech")
+    expect((await api<AlertPage>(`/api/subscriptions/${initech.id}/alerts`)).alerts).toEqual([])
+    await open(page, "initech", "Alerts")
     await page.getByText("No alerts yet").waitFor()
     await page.getByText("No webhook endpoints").waitFor()
     await shot("alerts-05-alerts-empty")

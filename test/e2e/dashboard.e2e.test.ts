@@ -131,8 +131,12 @@ describe("the dashboard in Chromium", () => {
     await page.locator('[data-testid="comparison"]').waitFor()
     await shot("03-overview")
     const base = `/api/onboarding/analytics/${acme.id}`
-    const analytics = await api<ComprehensiveAnalyticsBody>(base)
-    const comparison = await api<ComparisonBody>(`${base}/channels/comparison`)
+    // The page's own period: the last 30 complete days (the partial-day rule), as the API names them.
+    const period = `from=${await page.locator("#period-from").inputValue()}&to=${await page.locator("#period-to").inputValue()}`
+    const analytics = await api<ComprehensiveAnalyticsBody>(`${base}?${period}`)
+    const comparison = await api<ComparisonBody>(`${base}/channels/comparison?${period}`)
+    expect(analytics.period.days).toBe(30)
+    expect(analytics.period.complete_to).toBe(analytics.period.to)
     const subscription = await api<SubscriptionBody>(`/api/subscriptions/${acme.id}`)
     const t = analytics.totals
     expect(t.message_count).toBeGreaterThan(1000)
@@ -192,11 +196,13 @@ describe("the dashboard in Chromium", () => {
     for (const row of comparison.channels) {
       const cell = (metric: string) =>
         text(`[data-testid="comparison"] tr[data-channel="${row.channel}"] [data-metric="${metric}"]`)
-      expect(await cell("tokens_used")).toMatch(new RegExp(`^${int(row.tokens_used)}( best| worst)?$`))
+      expect(await cell("tokens_used")).toBe(int(row.tokens_used))
       expect(await cell("usage_share")).toBe(pct(row.usage_share))
       expect(await cell("message_count")).toBe(int(row.message_count))
       expect(await cell("unique_users")).toBe(int(row.unique_users))
-      expect(await cell("avg_tokens_per_message")).toBe(dec(row.avg_tokens_per_message))
+      expect(await cell("avg_tokens_per_message")).toMatch(
+        new RegExp(`^${dec(row.avg_tokens_per_message)}( best| worst)?$`),
+      )
       expect(await cell("peak_usage_hour")).toBe(
         row.peak_usage_hour === null ? "–" : hour(row.peak_usage_hour),
       )
@@ -213,10 +219,12 @@ describe("the dashboard in Chromium", () => {
       const growth = page.locator(`[data-testid="comparison"] tr[data-channel="${row.channel}"] .growth`)
       expect(await growth.getAttribute("data-growth")).toBe(String(row.growth.tokens_used))
     }
-    const best = comparison.best_and_worst.tokens_used
+    const best = comparison.best_and_worst.efficiency_score
     if (best) {
       expect(
-        await text(`[data-testid="comparison"] tr[data-channel="${best.best}"] [data-metric="tokens_used"]`),
+        await text(
+          `[data-testid="comparison"] tr[data-channel="${best.best}"] [data-metric="efficiency_score"]`,
+        ),
       ).toMatch(/ best$/)
     }
   })
@@ -320,12 +328,16 @@ describe("the dashboard in Chromium", () => {
     expect(whatsapp?.overridden).toContain("requests_per_minute")
   })
 
-  it("shows the API's validation message next to the field it names", async () => {
+  it("shows the field's rule in plain words next to it", async () => {
     expectedRefusals = ["/channels/whatsapp/config"]
     const form = page.locator('form[data-channel="whatsapp"]')
     await form.getByLabel("Token multiplier").fill("1.234")
     await form.getByRole("button", { name: "Save" }).click()
-    await expect.poll(() => text("#whatsapp-token_multiplier-error")).toBe("must have at most two decimals")
+    await expect
+      .poll(() => text("#whatsapp-token_multiplier-error"))
+      .toBe(
+        "Token multiplier must be a number from 0.01 to 10 with at most two decimals, like 1.25; 1.234 has 3 decimals (round it to 1.23).",
+      )
     await expect.poll(() => form.getByLabel("Token multiplier").getAttribute("aria-invalid")).toBe("true")
     await form.getByLabel("Token multiplier").fill("1.2")
     await form.getByLabel("Priority").fill("11")
@@ -419,9 +431,10 @@ describe("the dashboard in Chromium", () => {
     const form = page.locator('form[data-channel="instagram"]')
     await expect.poll(() => form.getByTestId("locked").textContent()).toContain("enterprise")
     await expect.poll(() => form.locator(".lock-note").textContent()).toContain("enterprise")
-    await form.getByLabel("Enabled").check()
-    await form.getByRole("button", { name: "Save" }).click()
-    await expect.poll(() => text("#instagram-enabled-error")).toMatch(/enterprise/i)
+    // Nothing to edit on a locked channel: every field is disabled and there is no Save to be refused.
+    expect(await form.getByLabel("Enabled").isDisabled()).toBe(true)
+    expect(await form.getByLabel("Token multiplier").isDisabled()).toBe(true)
+    expect(await form.getByRole("button", { name: "Save" }).count()).toBe(0)
     await shot("10-configuration-locked")
 
     await page.getByRole("link", { name: "Playground" }).click()
@@ -489,10 +502,19 @@ describe("the dashboard in Chromium", () => {
     const rows = await page
       .locator('[data-testid="comparison"] tbody tr')
       .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-channel")))
-    expect(rows.sort()).toEqual(["website", "whatsapp"])
-    const analytics = await api<ComprehensiveAnalyticsBody>(`/api/onboarding/analytics/${initech.id}`, {
-      key: issued.key,
-    })
+    const period = `from=${await page.locator("#period-from").inputValue()}&to=${await page.locator("#period-to").inputValue()}`
+    const analytics = await api<ComprehensiveAnalyticsBody>(
+      `/api/onboarding/analytics/${initech.id}?${period}`,
+      { key: issued.key },
+    )
+    // The plan's channels, and those its end users tried anyway (denied channel_not_in_plan).
+    expect(rows.sort()).toEqual(
+      analytics.channels
+        .filter((c) => ["website", "whatsapp"].includes(c.channel) || c.denied_count > 0)
+        .map((c) => c.channel)
+        .sort(),
+    )
+    expect(rows).toContain("website")
     expect(await text('[data-testid="total-tokens_used"] [data-value]')).toBe(
       int(analytics.totals.tokens_used),
     )

@@ -71,3 +71,30 @@ export function formatDay(day: string, withYear = false): string {
 export function formatSeconds(ms: number): string {
   return `${integer.format(Math.ceil(ms / 1000))} s`
 }
+
+/**
+ * An instant in the subscription's timezone, naming the zone, so that a page that counts days in that zone
+ * writes its times in it too: "Nov 25, 2026, 16:05 (Europe/Berlin)".
+ */
+export function formatTimeIn(iso: string | number, timeZone: string): string {
+  const text = new Date(iso).toLocaleString("en-US", {
+    timeZone,
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  })
+  return `${text} (${timeZone})`
+}
+
+/** The time of day of an instant in `timeZone`: "16:05". */
+export function formatClockIn(iso: string | number, timeZone: string): string {
+  return new Date(iso).toLocaleTimeString("en-US", {
+    timeZone,
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  })
+}

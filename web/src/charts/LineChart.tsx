@@ -23,12 +23,15 @@ export function LineChart({
   xLabels,
   unit,
   testId,
+  partialFrom,
 }: {
   title: string
   series: Series[]
   xLabels: string[]
   unit: string
   testId?: string
+  /** Index of the first point of a day that is not over: from there the lines are dashed and shaded. */
+  partialFrom?: number | undefined
 }) {
   const id = useId()
   const [box, WIDTH] = useWidth<HTMLElement>(720)
@@ -40,6 +43,7 @@ export function LineChart({
   const x = (i: number) => PAD.left + (n <= 1 ? innerW / 2 : (innerW * i) / (n - 1))
   const y = (v: number) => PAD.top + innerH - (innerH * v) / max
   const labels = labelIndexes(n, Math.max(2, Math.min(8, Math.floor(innerW / 80))))
+  const partial = partialFrom !== undefined && partialFrom >= 0 && partialFrom < n ? partialFrom : undefined
   return (
     <figure className="chart" data-testid={testId} ref={box}>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={`${id}-title`}>
@@ -63,17 +67,47 @@ export function LineChart({
             {xLabels[i]}
           </text>
         ))}
-        {series.map((s) => (
-          <polyline
-            key={s.key}
-            points={s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ")}
-            fill="none"
-            stroke={s.color}
-            strokeWidth={2}
-            strokeLinejoin="round"
-            data-series={s.key}
-          />
-        ))}
+        {partial !== undefined ? (
+          <g className="partial-zone" data-testid={testId ? `${testId}-partial` : undefined}>
+            <rect
+              x={partial === 0 ? PAD.left : (x(partial - 1) + x(partial)) / 2}
+              y={PAD.top}
+              width={WIDTH - PAD.right - (partial === 0 ? PAD.left : (x(partial - 1) + x(partial)) / 2)}
+              height={innerH}
+            />
+            <text x={WIDTH - PAD.right - 4} y={PAD.top + 12} textAnchor="end" className="axis">
+              partial
+            </text>
+          </g>
+        ) : null}
+        {series.map((s) => {
+          const point = (v: number, i: number) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`
+          const solid = partial === undefined ? s.values : s.values.slice(0, partial)
+          const dashed = partial === undefined ? [] : s.values.slice(Math.max(0, partial - 1))
+          const offset = partial === undefined ? 0 : Math.max(0, partial - 1)
+          return (
+            <g key={s.key} data-series={s.key}>
+              <polyline
+                points={solid.map(point).join(" ")}
+                fill="none"
+                stroke={s.color}
+                strokeWidth={2}
+                strokeLinejoin="round"
+              />
+              {dashed.length > 0 ? (
+                <polyline
+                  points={dashed.map((v, i) => point(v, i + offset)).join(" ")}
+                  fill="none"
+                  stroke={s.color}
+                  strokeWidth={2}
+                  strokeDasharray="4 4"
+                  strokeLinejoin="round"
+                  className="partial-line"
+                />
+              ) : null}
+            </g>
+          )
+        })}
         {hover !== null ? (
           <g>
             <line x1={x(hover)} x2={x(hover)} y1={PAD.top} y2={PAD.top + innerH} className="cursor" />

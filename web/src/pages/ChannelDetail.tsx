@@ -70,6 +70,9 @@ export function ChannelDetail({ channel }: { channel: string }) {
           )
           const maxDenied = Math.max(1, ...denials.map(([, n]) => n))
           const hourlyAllowed = trends.period.days <= 14
+          const completeTo = trends.period.complete_to
+          const firstPartial = trends.points.findIndex((p) => completeTo === null || p.date > completeTo)
+          const partialFrom = firstPartial === -1 ? undefined : firstPartial
           const xLabels = trends.points.map((p) =>
             trends.granularity === "hourly"
               ? `${formatDay(p.date)} ${formatHour(p.hour ?? 0)}`
@@ -150,6 +153,7 @@ export function ChannelDetail({ channel }: { channel: string }) {
                 ) : null}
                 <LineChart
                   testId="channel-trend"
+                  partialFrom={partialFrom}
                   title={`${label(channel)}: tokens per ${trends.granularity === "hourly" ? "hour" : "day"}`}
                   unit="tokens"
                   xLabels={xLabels}
@@ -165,6 +169,7 @@ export function ChannelDetail({ channel }: { channel: string }) {
                 <h3>Turns</h3>
                 <LineChart
                   testId="channel-turns"
+                  partialFrom={partialFrom}
                   title={`${label(channel)}: allowed and denied turns per ${trends.granularity === "hourly" ? "hour" : "day"}`}
                   unit="turns"
                   xLabels={xLabels}

@@ -1,26 +1,19 @@
 /**
- * Per-channel settings. The API is the one judge of validity: the form sends what was typed and shows the
- * API's message next to the field it names. Channels the plan lacks are shown locked, with the plan that
- * unlocks them.
+ * Per-channel settings. Each field says its rule in plain words, checks it before sending, and shows the
+ * rule again when the API refuses a value (the API stays the judge: a refusal it names is shown next to
+ * the field). Channels the plan lacks are shown locked, with the plan that unlocks them, and their fields
+ * cannot be edited.
  */
 import { type FormEvent, useState } from "react"
 import { ApiError } from "../api/client.ts"
 import type { ChannelCatalogEntry, ChannelConfig, ChannelConfigList } from "../api/types.ts"
 import { ChannelName } from "../channels.tsx"
+import { NUMBER_FIELDS, type NumberField, plainFieldError } from "../config-rules.ts"
 import { formatInteger, formatMultiplier } from "../format.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, useAsync } from "../ui/async.tsx"
 import { SharedCapacityForm } from "./SharedCapacity.tsx"
 
-const NUMBER_FIELDS = [
-  { key: "requests_per_minute", label: "Requests per minute", hint: "turns in any rolling minute" },
-  { key: "tokens_per_minute", label: "Tokens per minute", hint: "estimated tokens in any rolling minute" },
-  { key: "max_message_length", label: "Max message length", hint: "characters (Unicode code points)" },
-  { key: "token_multiplier", label: "Token multiplier", hint: "0.01–10, two decimals" },
-  { key: "priority", label: "Priority", hint: "1 (lowest) – 10 (highest)" },
-] as const
-
-type NumberField = (typeof NUMBER_FIELDS)[number]["key"]
 type Draft = Record<NumberField, string> & { enabled: boolean }
 
 function draftOf(config: ChannelConfig): Draft {
@@ -88,11 +81,13 @@ function ChannelForm({ initial, entry }: { initial: ChannelConfig; entry: Channe
   const [config, setConfig] = useState(initial)
   const [draft, setDraft] = useState(() => draftOf(initial))
   const [error, setError] = useState<ApiError | null>(null)
+  const [checks, setChecks] = useState<Partial<Record<NumberField, string>>>({})
   const [saved, setSaved] = useState(false)
   const [busy, setBusy] = useState(false)
   const edit = (next: Draft) => {
     setDraft(next)
     setSaved(false)
+    setChecks({})
   }
 
   const patch = patchOf(config, draft)
@@ -100,14 +95,32 @@ function ChannelForm({ initial, entry }: { initial: ChannelConfig; entry: Channe
   const locked = !config.in_plan
   const id = (field: string) => `${config.channel}-${field}`
   const fieldError = (field: string) => {
+    const checked = checks[field as NumberField]
+    if (checked) return checked
     if (!error || error.field !== field) return null
+    const isNumber = NUMBER_FIELDS.some((f) => f.key === field)
+    // The API's own words are a validator's ("must be <= 10"); the rule in plain words says more.
+    if (isNumber) {
+      return plainFieldError(field as NumberField, draft[field as NumberField]) ?? error.message
+    }
     const prefix = `${field}: `
     return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message
   }
 
   async function submit(event: FormEvent) {
     event.preventDefault()
-    if (!dirty) return
+    if (!dirty || locked) return
+    const found: Partial<Record<NumberField, string>> = {}
+    for (const { key } of NUMBER_FIELDS) {
+      if (!(key in patch)) continue
+      const message = plainFieldError(key, draft[key])
+      if (message) found[key] = message
+    }
+    setChecks(found)
+    if (Object.keys(found).length > 0) {
+      setError(null)
+      return
+    }
     setBusy(true)
     setError(null)
     try {
@@ -161,66 +174,69 @@ function ChannelForm({ initial, entry }: { initial: ChannelConfig; entry: Channe
           unlocks {entry?.label ?? config.channel}.
         </p>
       ) : null}
-      <div className="switch-row">
-        <input
-          id={id("enabled")}
-          type="checkbox"
-          checked={draft.enabled}
-          onChange={(e) => edit({ ...draft, enabled: e.target.checked })}
-          aria-invalid={enabledError ? true : undefined}
-          aria-describedby={enabledError ? id("enabled-error") : locked ? id("lock") : undefined}
-        />
-        <label htmlFor={id("enabled")}>Enabled</label>
-      </div>
-      {enabledError ? (
-        <p className="field-error" id={id("enabled-error")} role="alert">
-          {enabledError}
-        </p>
-      ) : null}
-      <div className="fields">
-        {NUMBER_FIELDS.map((field) => {
-          const message = fieldError(field.key)
-          const defaultValue = entry?.defaults[field.key]
-          const overridden = config.overridden.includes(field.key)
-          return (
-            <div className="field" key={field.key}>
-              <label htmlFor={id(field.key)}>{field.label}</label>
-              <input
-                id={id(field.key)}
-                name={field.key}
-                inputMode={field.key === "token_multiplier" ? "decimal" : "numeric"}
-                value={draft[field.key]}
-                onChange={(e) => edit({ ...draft, [field.key]: e.target.value })}
-                aria-invalid={message ? true : undefined}
-                aria-describedby={`${id(field.key)}-hint${message ? ` ${id(field.key)}-error` : ""}`}
-              />
-              <span className="hint" id={`${id(field.key)}-hint`}>
-                {field.hint}
-                {defaultValue !== undefined ? (
-                  <>
-                    {" · default "}
-                    {field.key === "token_multiplier"
-                      ? formatMultiplier(defaultValue)
-                      : formatInteger(defaultValue)}
-                    {overridden ? <span className="badge badge-custom">custom</span> : null}
-                  </>
-                ) : null}
-              </span>
-              {message ? (
-                <span className="field-error" id={`${id(field.key)}-error`} role="alert">
-                  {message}
+      <fieldset className="channel-fields" disabled={locked}>
+        <legend className="sr-only">{entry?.label ?? config.channel} settings</legend>
+        <div className="switch-row">
+          <input
+            id={id("enabled")}
+            type="checkbox"
+            checked={draft.enabled}
+            onChange={(e) => edit({ ...draft, enabled: e.target.checked })}
+            aria-invalid={enabledError ? true : undefined}
+            aria-describedby={enabledError ? id("enabled-error") : locked ? id("lock") : undefined}
+          />
+          <label htmlFor={id("enabled")}>Enabled</label>
+        </div>
+        {enabledError ? (
+          <p className="field-error" id={id("enabled-error")} role="alert">
+            {enabledError}
+          </p>
+        ) : null}
+        <div className="fields">
+          {NUMBER_FIELDS.map((field) => {
+            const message = fieldError(field.key)
+            const defaultValue = entry?.defaults[field.key]
+            const overridden = config.overridden.includes(field.key)
+            return (
+              <div className="field" key={field.key}>
+                <label htmlFor={id(field.key)}>{field.label}</label>
+                <input
+                  id={id(field.key)}
+                  name={field.key}
+                  inputMode={field.key === "token_multiplier" ? "decimal" : "numeric"}
+                  value={draft[field.key]}
+                  onChange={(e) => edit({ ...draft, [field.key]: e.target.value })}
+                  aria-invalid={message ? true : undefined}
+                  aria-describedby={`${id(field.key)}-hint${message ? ` ${id(field.key)}-error` : ""}`}
+                />
+                <span className="hint" id={`${id(field.key)}-hint`}>
+                  {field.hint}
+                  {defaultValue !== undefined ? (
+                    <>
+                      {" · default "}
+                      {field.key === "token_multiplier"
+                        ? formatMultiplier(defaultValue)
+                        : formatInteger(defaultValue)}
+                      {overridden ? <span className="badge badge-custom">custom</span> : null}
+                    </>
+                  ) : null}
                 </span>
-              ) : null}
-            </div>
-          )
-        })}
-      </div>
+                {message ? (
+                  <span className="field-error" id={`${id(field.key)}-error`} role="alert">
+                    {message}
+                  </span>
+                ) : null}
+              </div>
+            )
+          })}
+        </div>
+      </fieldset>
       {formError ? (
         <p className="field-error" role="alert">
           {formError.message}
         </p>
       ) : null}
-      <div className="form-actions">
+      <div className="form-actions" hidden={locked}>
         <button type="submit" disabled={!dirty || busy}>
           {busy ? "Saving…" : "Save"}
         </button>
@@ -231,6 +247,7 @@ function ChannelForm({ initial, entry }: { initial: ChannelConfig; entry: Channe
           onClick={() => {
             setDraft(draftOf(config))
             setError(null)
+            setChecks({})
           }}
         >
           Reset

@@ -210,10 +210,13 @@ function Comparison({ widget, load }: { widget: DashboardWidgetBody; load: Loade
     <AsyncView state={state} retry={retry} label="Loading…">
       {(comparison) => (
         <ComparisonTable
-          comparison={comparison}
-          shown={comparison.channels
-            .filter((c) => widget.channels.length > 0 || inPlan(c.channel) || c.message_count > 0)
-            .map((c) => c.channel)}
+          comparison={{
+            ...comparison,
+            // The plan's channels and any with turns, as the Overview shows; the rest rank last (no use).
+            channels: comparison.channels.filter(
+              (c) => widget.channels.length > 0 || inPlan(c.channel) || c.message_count > 0,
+            ),
+          }}
         />
       )}
     </AsyncView>

@@ -13,9 +13,11 @@ import type {
 } from "../api/alert-types.ts"
 import { ChannelName, channelColor, useChannelLabel } from "../channels.tsx"
 import { ProjectionChart } from "../charts/ProjectionChart.tsx"
-import { formatDecimal, formatInteger, formatLocalTime, formatPercent } from "../format.ts"
+import { formatDay, formatDecimal, formatInteger, formatPercent, formatTimeIn } from "../format.ts"
+import { href, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
+import { ScrollableTable } from "../ui/ScrollableTable.tsx"
 
 /** What each method means, and when the forecast falls back to it. */
 export const METHOD_TEXT: Record<ForecastMethod, { name: string; note: string }> = {
@@ -52,14 +54,15 @@ export function Forecast() {
         <h1>Forecast</h1>
         <p className="muted">
           The billing period projected to its end from the daily billed tokens, and recommendations from the
-          last 30 days.
+          last 30 days. Days and times in <strong>{subscription.timezone}</strong> (the subscription's
+          timezone).
         </p>
       </div>
       <AsyncView state={state} retry={retry} label="Loading the forecast…">
         {({ forecast, insights }) => (
           <>
             <ForecastSection forecast={forecast} />
-            <InsightsSection insights={insights} />
+            <InsightsSection insights={insights} forecast={forecast} />
           </>
         )}
       </AsyncView>
@@ -67,18 +70,46 @@ export function Forecast() {
   )
 }
 
-function runOutText(forecast: ForecastBody): string {
-  if (forecast.token_limit === 0) return "no quota set"
-  return forecast.total.quota_exhausted_at === null
-    ? "not before the period ends"
-    : formatLocalTime(forecast.total.quota_exhausted_at)
+/** The quota card's heading, figure and note for each quota state. */
+function quotaOutlook(forecast: ForecastBody, zone: string): { label: string; value: string; note: string } {
+  const total = forecast.total
+  const when = total.quota_exhausted_at === null ? "" : formatTimeIn(total.quota_exhausted_at, zone)
+  const denied = `about ${formatInteger(total.denied_tokens)} tokens of demand forecast to be denied`
+  switch (total.quota_state) {
+    case "none":
+      return { label: "Quota", value: "no quota set", note: "nothing is refused for quota" }
+    case "lasts":
+      return { label: "Quota runs out", value: "not before the period ends", note: "at the forecast pace" }
+    case "runs_out":
+      return {
+        label: "Quota runs out",
+        value: when,
+        note: `turns after that are denied (quota_exceeded); ${denied}`,
+      }
+    case "spent":
+      return {
+        label: "Quota spent",
+        value: when === "" ? "now" : `since ${when}`,
+        note: `turns are being denied (quota_exceeded) until the period ends; ${denied}`,
+      }
+    case "over":
+      return {
+        label: "Over the quota",
+        value: `by ${formatInteger(total.used_tokens - forecast.token_limit)} tokens`,
+        note: `the limit is below what is used: every turn is denied (quota_exceeded); ${denied}`,
+      }
+  }
 }
 
 function ForecastSection({ forecast }: { forecast: ForecastBody }) {
   const label = useChannelLabel()
+  const { subscription } = useWorkspace()
+  const zone = subscription.timezone
   const total = forecast.total
   const share = forecast.token_limit > 0 ? (100 * total.projected_tokens) / forecast.token_limit : null
-  const runsOut = total.quota_exhausted_at !== null
+  const usedShare = forecast.token_limit > 0 ? (100 * total.used_tokens) / forecast.token_limit : null
+  const outlook = quotaOutlook(forecast, zone)
+  const runsOut = total.quota_state !== "lasts" && total.quota_state !== "none"
   const channels = [...forecast.channels].sort((a, b) => b.projected_tokens - a.projected_tokens)
   const method = METHOD_TEXT[total.method]
   return (
@@ -86,7 +117,7 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
       <div className="panel-head">
         <h2 id="forecast-title">This billing period</h2>
         <span className="muted small" data-testid="forecast-period">
-          {formatLocalTime(forecast.period_start)} – {formatLocalTime(forecast.period_end)}
+          {formatTimeIn(forecast.period_start, zone)} – {formatTimeIn(forecast.period_end, zone)}
         </span>
       </div>
       <section className="cards" aria-label="Projected totals">
@@ -95,7 +126,15 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
           <div className="card-value" data-value>
             {formatInteger(total.used_tokens)}
           </div>
-          <div className="card-foot muted small">billed tokens this period</div>
+          <div className="card-foot muted small">
+            billed tokens this period
+            {usedShare !== null ? (
+              <span data-testid="forecast-used-share">
+                {" "}
+                ({formatPercent(Math.round(usedShare * 10) / 10)} of the quota)
+              </span>
+            ) : null}
+          </div>
         </div>
         <div className="card" data-testid="forecast-projected">
           <div className="card-label">Projected at period end</div>
@@ -104,6 +143,11 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
           </div>
           <div className="card-foot muted small" data-testid="forecast-interval">
             95% interval {formatInteger(total.lower)} – {formatInteger(total.upper)}
+            {total.denied_tokens > 0 ? (
+              <span data-testid="forecast-denied">
+                ; billed stops at the quota, {formatInteger(total.denied_tokens)} more denied
+              </span>
+            ) : null}
           </div>
         </div>
         <div className="card" data-testid="forecast-quota">
@@ -115,20 +159,22 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
             {share === null ? "no limit" : `${formatPercent(Math.round(share * 10) / 10)} projected`}
           </div>
         </div>
-        <div className={`card ${runsOut ? "card-danger" : "card-ok"}`} data-testid="forecast-runout">
-          <div className="card-label">Quota runs out</div>
+        <div
+          className={`card ${runsOut ? "card-danger" : "card-ok"}`}
+          data-testid="forecast-runout"
+          data-state={total.quota_state}
+        >
+          <div className="card-label">{outlook.label}</div>
           <div className="card-value card-value-text" data-value>
-            {runOutText(forecast)}
+            {outlook.value}
           </div>
-          <div className="card-foot muted small">
-            {runsOut ? "turns after that are denied (quota_exceeded)" : "at the forecast pace"}
-          </div>
+          <div className="card-foot muted small">{outlook.note}</div>
         </div>
       </section>
       <p className="small" data-testid="forecast-method">
         Method: <strong>{method.name}</strong> ({method.note}), on {formatInteger(forecast.history_days)}{" "}
         {forecast.history_days === 1 ? "day" : "days"} of history. Computed{" "}
-        {formatLocalTime(forecast.generated_at)}.
+        {formatTimeIn(forecast.generated_at, zone)}.
       </p>
       {total.used_tokens === 0 && total.projected_tokens === 0 ? (
         <Empty title="No usage to project yet">
@@ -161,7 +207,7 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
               })),
             ]}
           />
-          <div className="table-scroll">
+          <ScrollableTable columns={6} testId="forecast-scroll">
             <table className="forecast-table" data-testid="forecast-channels">
               <caption className="sr-only">Forecast per channel</caption>
               <thead>
@@ -205,7 +251,7 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
                 </tr>
               </tfoot>
             </table>
-          </div>
+          </ScrollableTable>
           <p className="muted small">
             The total is fitted on the total series, so it need not equal the sum of the channels.
           </p>
@@ -227,21 +273,37 @@ function evidenceLabel(key: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1)
 }
 
-function evidenceValue(value: number | string | null): string {
+function evidenceValue(value: number | string | null, zone: string): string {
   if (value === null) return "–"
   if (typeof value === "number") return Number.isInteger(value) ? formatInteger(value) : formatDecimal(value)
-  if (/^\d{4}-\d{2}-\d{2}T/.test(value) && !Number.isNaN(Date.parse(value))) return formatLocalTime(value)
+  if (/^\d{4}-\d{2}-\d{2}T/.test(value) && !Number.isNaN(Date.parse(value))) return formatTimeIn(value, zone)
   return value
 }
 
-function InsightsSection({ insights }: { insights: InsightBody[] }) {
+function InsightsSection({ insights, forecast }: { insights: InsightBody[]; forecast: ForecastBody }) {
   const label = useChannelLabel()
+  const onLink = useLinkHandler()
+  const { subscription, me } = useWorkspace()
+  const days = forecast.activity_period
+  const overview = href("/", {
+    subscription: me.kind === "admin" ? subscription.id : undefined,
+    from: days.from,
+    to: days.to,
+  })
   return (
     <section className="panel" aria-labelledby="insights-title">
       <div className="panel-head">
         <h2 id="insights-title">Insights</h2>
         <span className="muted small">ranked by score (0–100), highest first</span>
       </div>
+      <p className="muted small" data-testid="insights-period">
+        From the 30 days {formatDay(days.from, true)} – {formatDay(days.to, true)} (today so far included), in{" "}
+        {days.timezone}: the same days and figures as{" "}
+        <a href={overview} onClick={onLink}>
+          the Overview for this period
+        </a>
+        .
+      </p>
       {insights.length === 0 ? (
         <Empty title="Nothing to recommend">
           No rule found enough evidence in the last 30 days: the quota lasts, no channel outside the plan is
@@ -279,7 +341,9 @@ function InsightsSection({ insights }: { insights: InsightBody[] }) {
                     <div key={key}>
                       <dt>{evidenceLabel(key)}</dt>
                       <dd data-evidence={key}>
-                        {key === "channel" && typeof value === "string" ? label(value) : evidenceValue(value)}
+                        {key === "channel" && typeof value === "string"
+                          ? label(value)
+                          : evidenceValue(value, days.timezone)}
                       </dd>
                     </div>
                   ))}

@@ -12,39 +12,56 @@ import { ChannelName, channelColor, useChannelLabel } from "../channels.tsx"
 import { Heatmap } from "../charts/Heatmap.tsx"
 import { LineChart } from "../charts/LineChart.tsx"
 import {
+  formatClockIn,
   formatDay,
   formatDecimal,
   formatHour,
   formatInteger,
-  formatLocalTime,
   formatPercent,
+  formatTimeIn,
 } from "../format.ts"
 import { href, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
 import { Growth, TrendArrow } from "../ui/Growth.tsx"
-import { PeriodPicker, usePeriodQuery } from "../ui/PeriodPicker.tsx"
+import { PeriodPicker, todayIn, usePeriodQuery } from "../ui/PeriodPicker.tsx"
+import { ScrollableTable } from "../ui/ScrollableTable.tsx"
 import { SheddingPanel } from "./SharedCapacity.tsx"
 
 interface OverviewData {
   analytics: ComprehensiveAnalyticsBody
-  comparison: ComparisonBody
+  /** The channels shown, side by side: ranked among themselves, so ranks have no gaps. */
+  comparison: ComparisonBody | null
+  /** Today so far, unless the period already is today. */
+  today: ComprehensiveAnalyticsBody | null
 }
 
 export function Overview() {
   const { api, subscription, catalog } = useWorkspace()
   const period = usePeriodQuery()
   const base = `/api/onboarding/analytics/${encodeURIComponent(subscription.id)}`
-  const [state, retry] = useAsync<OverviewData>(async () => {
-    const [analytics, comparison] = await Promise.all([
-      api.get<ComprehensiveAnalyticsBody>(base, period),
-      api.get<ComparisonBody>(`${base}/channels/comparison`, period),
-    ])
-    return { analytics, comparison }
-  }, `${subscription.id}:${period.from}:${period.to}`)
-
   const inPlan = (channel: string) =>
     catalog.channels.find((c) => c.channel === channel)?.plans.includes(subscription.plan) ?? false
+  const shownOf = (analytics: ComprehensiveAnalyticsBody) =>
+    analytics.channels.filter((c) => inPlan(c.channel) || c.message_count > 0 || c.denied_count > 0)
+  const [state, retry] = useAsync<OverviewData>(async () => {
+    const today = todayIn(subscription.timezone)
+    const [analytics, todayAnswer] = await Promise.all([
+      api.get<ComprehensiveAnalyticsBody>(base, period),
+      period.from === today && period.to === today
+        ? Promise.resolve(null)
+        : api.get<ComprehensiveAnalyticsBody>(base, { from: today, to: today }),
+    ])
+    const shown = shownOf(analytics).map((c) => c.channel)
+    const comparison =
+      shown.length === 0
+        ? null
+        : await api.get<ComparisonBody>(`${base}/channels/comparison`, {
+            ...period,
+            channels: shown.join(","),
+          })
+    return { analytics, comparison, today: todayAnswer }
+  }, `${subscription.id}:${period.from}:${period.to}`)
 
   return (
     <div className="page">
@@ -53,11 +70,17 @@ export function Overview() {
       </div>
       <QuotaCard subscription={subscription} />
       <AsyncView state={state} retry={retry} label="Loading analytics…">
-        {({ analytics, comparison }) => {
-          const shown = analytics.channels.filter(
-            (c) => inPlan(c.channel) || c.message_count > 0 || c.denied_count > 0,
-          )
+        {({ analytics, comparison, today }) => {
+          const shown = shownOf(analytics)
           const hasUsage = analytics.totals.message_count > 0 || analytics.totals.denied_count > 0
+          const dates = analytics.totals.daily_trends.map((p) => p.date)
+          const completeTo = analytics.period.complete_to
+          const partialFrom =
+            completeTo === analytics.period.to
+              ? undefined
+              : completeTo === null
+                ? 0
+                : dates.indexOf(completeTo) + 1
           return (
             <>
               <PeriodPicker
@@ -65,6 +88,7 @@ export function Overview() {
                 to={analytics.period.to}
                 timezone={analytics.timezone}
               />
+              {today ? <TodayStrip today={today} timezone={analytics.timezone} /> : null}
               <Totals analytics={analytics} />
               <SheddingPanel analytics={analytics} />
               {hasUsage ? (
@@ -76,7 +100,8 @@ export function Overview() {
                       testId="daily-trends"
                       title="Tokens used per day and channel"
                       unit="tokens"
-                      xLabels={analytics.totals.daily_trends.map((p) => formatDay(p.date))}
+                      xLabels={dates.map((date) => formatDay(date))}
+                      partialFrom={partialFrom}
                       series={shown.map((c) => ({
                         key: c.channel,
                         label: catalog.channels.find((e) => e.channel === c.channel)?.label ?? c.channel,
@@ -88,8 +113,8 @@ export function Overview() {
                   <section className="panel" aria-labelledby="heatmap-title">
                     <h2 id="heatmap-title">Busy hours</h2>
                     <p className="muted small">
-                      Tokens by hour of day ({analytics.timezone}); the darker, the busier. Outlined: each
-                      channel's peak hour.
+                      Tokens by hour of day ({analytics.timezone}), every channel on the same scale: the
+                      darker, the busier. Outlined: each channel's peak hour.
                     </p>
                     <Heatmap
                       title="Tokens by hour of day and channel"
@@ -103,7 +128,7 @@ export function Overview() {
                       }))}
                     />
                   </section>
-                  <ComparisonTable comparison={comparison} shown={shown.map((c) => c.channel)} />
+                  {comparison ? <ComparisonTable comparison={comparison} /> : null}
                 </>
               ) : (
                 <Empty title="No turns in this period">
@@ -123,14 +148,18 @@ export function Overview() {
 export function QuotaCard({ subscription }: { subscription: SubscriptionBody }) {
   const quota = subscription.quota
   if (!quota) return null
-  const percent = quota.token_limit > 0 ? Math.min(100, (100 * quota.used_tokens) / quota.token_limit) : 100
+  // The real share, past 100% when the limit was lowered below the use; the bar stops at full.
+  const share = quota.token_limit > 0 ? (100 * quota.used_tokens) / quota.token_limit : null
+  const percent = share === null ? 100 : Math.min(100, share)
+  const over = quota.token_limit > 0 ? Math.max(0, quota.used_tokens - quota.token_limit) : 0
   const level = percent >= 90 ? "danger" : percent >= 75 ? "warn" : "ok"
+  const zone = subscription.timezone
   return (
     <section className="panel quota" aria-labelledby="quota-title" data-testid="quota">
       <div className="quota-head">
         <h2 id="quota-title">Quota this billing period</h2>
         <span className="muted small">
-          {formatLocalTime(quota.period_start)} – {formatLocalTime(quota.period_end)}
+          {formatTimeIn(quota.period_start, zone)} – {formatTimeIn(quota.period_end, zone)}
         </span>
       </div>
       <meter
@@ -148,19 +177,58 @@ export function QuotaCard({ subscription }: { subscription: SubscriptionBody }) 
           <dt>Used</dt>
           <dd data-testid="quota-used">{formatInteger(quota.used_tokens)}</dd>
         </div>
-        <div>
-          <dt>Remaining</dt>
-          <dd data-testid="quota-remaining">{formatInteger(quota.remaining_tokens)}</dd>
-        </div>
+        {over > 0 ? (
+          <div>
+            <dt>Over the limit by</dt>
+            <dd data-testid="quota-over" className="quota-over">
+              {formatInteger(over)}
+            </dd>
+          </div>
+        ) : (
+          <div>
+            <dt>Remaining</dt>
+            <dd data-testid="quota-remaining">{formatInteger(quota.remaining_tokens)}</dd>
+          </div>
+        )}
         <div>
           <dt>Limit</dt>
           <dd data-testid="quota-limit">{formatInteger(quota.token_limit)}</dd>
         </div>
         <div>
           <dt>Used share</dt>
-          <dd>{formatPercent(Math.round(percent * 10) / 10)}</dd>
+          <dd data-testid="quota-share" className={over > 0 ? "quota-over" : undefined}>
+            {share === null ? "no limit" : formatPercent(Math.round(share * 10) / 10)}
+          </dd>
         </div>
       </dl>
+      {over > 0 ? (
+        <p className="small quota-over" data-testid="quota-over-note">
+          {formatInteger(over)} tokens more than the limit are used (the limit was lowered below the use):
+          every turn is denied (quota_exceeded) until the period ends or the limit is raised.
+        </p>
+      ) : null}
+    </section>
+  )
+}
+
+/** Today so far, apart from the period's complete days: it is not over, so it has no trend or growth. */
+function TodayStrip({ today, timezone }: { today: ComprehensiveAnalyticsBody; timezone: string }) {
+  const t = today.totals
+  return (
+    <section className="today-strip" aria-label="Today so far" data-testid="today">
+      <span className="badge badge-warn">partial</span>
+      <span>
+        Today so far, until {formatClockIn(today.generated_at, timezone)} ({timezone}):
+      </span>
+      <span>
+        <strong data-testid="today-tokens">{formatInteger(t.tokens_used)}</strong> tokens
+      </span>
+      <span>
+        <strong>{formatInteger(t.message_count)}</strong> messages
+      </span>
+      <span>
+        <strong>{formatInteger(t.denied_count)}</strong> denied
+      </span>
     </section>
   )
 }
@@ -257,17 +325,42 @@ export function ShareCard({ analytics, shown }: { analytics: ComprehensiveAnalyt
   )
 }
 
-export function ComparisonTable({ comparison, shown }: { comparison: ComparisonBody; shown: string[] }) {
+/**
+ * What "best" means in each column that has one. Tokens, messages, users and share have no better or worse
+ * (more use is not better use, nor worse), so they carry no badge.
+ */
+const BADGES = {
+  efficiency_score: {
+    best: "most messages per 1,000 tokens",
+    worst: "fewest messages per 1,000 tokens",
+  },
+  avg_tokens_per_message: {
+    best: "fewest tokens per message",
+    worst: "most tokens per message",
+  },
+} as const
+
+export function ComparisonTable({ comparison }: { comparison: ComparisonBody }) {
   const onLink = useLinkHandler()
   const label = useChannelLabel()
   const { subscription, me } = useWorkspace()
-  const rows = comparison.channels.filter((c) => shown.includes(c.channel))
+  const rows = comparison.channels
   const best = comparison.best_and_worst
-  const mark = (metric: keyof typeof best, row: ComparisonRowBody) => {
+  const mark = (metric: keyof typeof BADGES, row: ComparisonRowBody) => {
     const pair = best[metric]
-    if (!pair || rows.length < 2) return null
-    if (pair.best === row.channel) return <span className="badge badge-best">best</span>
-    if (pair.worst === row.channel) return <span className="badge badge-worst">worst</span>
+    if (!pair || rows.length < 2 || pair.best === pair.worst) return null
+    if (pair.best === row.channel)
+      return (
+        <span className="badge badge-best" title={BADGES[metric].best}>
+          best
+        </span>
+      )
+    if (pair.worst === row.channel)
+      return (
+        <span className="badge badge-worst" title={BADGES[metric].worst}>
+          worst
+        </span>
+      )
     return null
   }
   const detail = (channel: string) =>
@@ -280,10 +373,12 @@ export function ComparisonTable({ comparison, shown }: { comparison: ComparisonB
     <section className="panel" aria-labelledby="comparison-title">
       <h2 id="comparison-title">Channel comparison</h2>
       <p className="muted small">
-        Ranked by tokens used. Efficiency: messages per 1,000 tokens, the best channel scoring 100. Growth
-        against the previous {comparison.period.days} days.
+        The channels shown, ranked by tokens used. Efficiency: messages per 1,000 tokens, the best channel
+        scoring 100. Badges: <strong>best</strong>/<strong>worst</strong> efficiency and tokens per message
+        (fewest is best); tokens, messages and users have no better or worse. Trend and growth over the
+        complete days, growth against the {comparison.previous_period.days} days before.
       </p>
-      <div className="table-scroll">
+      <ScrollableTable columns={12} testId="comparison-scroll">
         <table className="comparison" data-testid="comparison">
           <caption className="sr-only">Channels side by side</caption>
           <thead>
@@ -330,7 +425,7 @@ export function ComparisonTable({ comparison, shown }: { comparison: ComparisonB
                   </a>
                 </th>
                 <td className="num" data-metric="tokens_used">
-                  {formatInteger(row.tokens_used)} {mark("tokens_used", row)}
+                  {formatInteger(row.tokens_used)}
                 </td>
                 <td className="num" data-metric="usage_share">
                   {formatPercent(row.usage_share)}
@@ -342,7 +437,7 @@ export function ComparisonTable({ comparison, shown }: { comparison: ComparisonB
                   {formatInteger(row.unique_users)}
                 </td>
                 <td className="num" data-metric="avg_tokens_per_message">
-                  {formatDecimal(row.avg_tokens_per_message)}
+                  {formatDecimal(row.avg_tokens_per_message)} {mark("avg_tokens_per_message", row)}
                 </td>
                 <td className="num" data-metric="peak_usage_hour">
                   {row.peak_usage_hour === null ? "–" : formatHour(row.peak_usage_hour)}
@@ -370,7 +465,7 @@ export function ComparisonTable({ comparison, shown }: { comparison: ComparisonB
             ))}
           </tbody>
         </table>
-      </div>
+      </ScrollableTable>
     </section>
   )
 }
