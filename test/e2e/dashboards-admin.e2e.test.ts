@@ -44,17 +44,12 @@ async function text(selector: string, target: Page = page): Promise<string> {
   return ((await target.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim()
 }
 
-/** Signs in (after signing out of a restored session) on whatever path `url` opens. */
+/** Signs in afresh (forgetting a key the tab kept) on whatever path `url` opens. */
 async function signInAt(target: Page, url: string, key = ADMIN_KEY): Promise<void> {
   await target.goto(url)
-  const signOut = target.getByRole("button", { name: "Sign out" })
-  const keyField = target.getByLabel("API key")
-  await signOut.or(keyField).waitFor()
-  if (await signOut.isVisible()) {
-    await signOut.click()
-    await target.goto(url)
-  }
-  await keyField.fill(key)
+  await target.evaluate("window.sessionStorage.clear()")
+  await target.goto(url)
+  await target.getByLabel("API key").fill(key)
   await target.getByRole("button", { name: "Sign in" }).click()
 }
 
@@ -342,6 +337,14 @@ describe("the admin console", () => {
       await signInAt(phone.page, `${server.url}/`)
       await phone.page.locator('[data-testid="ranking"]').waitFor()
       expect(await overflow(phone.page)).toBeLessThanOrEqual(0)
+      // Every figure of a ranked subscription is on screen, none behind a sideways scroll.
+      for (const metric of ["quota_used", "tokens_used", "denied_count", "growth"]) {
+        const box = await phone.page
+          .locator(`[data-testid="ranking"] tbody tr [data-metric="${metric}"]`)
+          .first()
+          .boundingBox()
+        expect(box && box.x >= 0 && box.x + box.width <= 390, metric).toBe(true)
+      }
       await screenshot(phone.page, "admin-04-phone-console")
       await phone.page.getByRole("link", { name: "Manage acme-retail" }).click()
       await phone.page.getByRole("heading", { name: "acme-retail", level: 1 }).waitFor()

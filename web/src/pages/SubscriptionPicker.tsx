@@ -97,7 +97,7 @@ function AdminHome({ api, onPick }: { api: Api; onPick: (id: string) => void }) 
                     current billing period.
                   </p>
                   <div className="table-scroll">
-                    <table data-testid="ranking">
+                    <table className="ranking" data-testid="ranking">
                       <caption className="sr-only">Subscriptions ranked by {sort}</caption>
                       <thead>
                         <tr>
@@ -136,23 +136,23 @@ function AdminHome({ api, onPick }: { api: Api; onPick: (id: string) => void }) 
                               </button>
                               <div className="muted small">{s.entity_type}</div>
                             </th>
-                            <td>
+                            <td data-label="Plan">
                               <span className={`plan plan-${s.plan}`}>{s.plan}</span>
                             </td>
-                            <td>{s.status}</td>
-                            <td data-metric="quota_used">
+                            <td data-label="Status">{s.status}</td>
+                            <td data-metric="quota_used" data-label="Quota used">
                               <QuotaCell row={s} />
                             </td>
-                            <td className="num" data-metric="tokens_used">
+                            <td className="num" data-metric="tokens_used" data-label="Tokens">
                               {formatInteger(s.tokens_used)}
                             </td>
-                            <td className="num" data-metric="denied_count">
+                            <td className="num" data-metric="denied_count" data-label="Denied">
                               {formatInteger(s.denied_count)}
                               {s.denial_rate !== null ? (
                                 <div className="muted small">{formatPercent(s.denial_rate)} of turns</div>
                               ) : null}
                             </td>
-                            <td className="num" data-metric="growth">
+                            <td className="num" data-metric="growth" data-label="Growth">
                               {s.growth === null ? "–" : formatGrowth(s.growth)}
                             </td>
                             <td>
