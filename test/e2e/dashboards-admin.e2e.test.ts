@@ -331,6 +331,29 @@ describe("the admin console", () => {
     )
   })
 
+  it("lets a subscription's own key disable and delete its endpoint on the Alerts page", async () => {
+    const globex = demoSubscription(demo, "globex-support")
+    const base = `/api/subscriptions/${globex.id}/webhooks`
+    const created = await api<{ id: string }>(base, {
+      method: "POST",
+      body: { url: "https://hooks.example.com/globex", event_types: ["rate_limit.exceeded"] },
+    })
+    const own = await api<{ key: string }>(`/api/subscriptions/${globex.id}/keys`, {
+      method: "POST",
+      body: {},
+    })
+    await signInAt(page, `${server.url}/alerts`, own.key)
+    const row = page.locator(`[data-webhook="${created.id}"]`)
+    await row.getByRole("button", { name: "Disable" }).click()
+    await row.getByText("disabled", { exact: true }).waitFor()
+    expect((await api<{ webhooks: { id: string; enabled: boolean }[] }>(base)).webhooks).toContainEqual(
+      expect.objectContaining({ id: created.id, enabled: false }),
+    )
+    await row.getByRole("button", { name: "Delete…" }).click()
+    await row.getByRole("button", { name: "Delete this endpoint" }).click()
+    await expect.poll(() => page.locator(`[data-webhook="${created.id}"]`).count()).toBe(0)
+  })
+
   it("fits a phone's width: the console and a subscription's page", async () => {
     const phone = await browser.page({ width: 390, height: 844 })
     try {

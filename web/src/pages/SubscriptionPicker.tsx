@@ -14,6 +14,7 @@ import type { PlanCatalog, SubscriptionBody } from "../api/types.ts"
 import { formatGrowth, formatInteger, formatLocalTime, formatPercent } from "../format.ts"
 import { href, navigate, useLinkHandler, useLocation } from "../router.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
+import { EndpointActions, Field, messageFor } from "./EndpointActions.tsx"
 import "../dashboards.css"
 
 export function SubscriptionPicker({ api, onPick }: { api: Api; onPick: (id: string) => void }) {
@@ -29,12 +30,6 @@ const SORTS: { value: OverviewSort; label: string }[] = [
   { value: "denied_count", label: "Denials" },
   { value: "growth", label: "Growth" },
 ]
-
-/** The API's message for `field` (or a field under it), when the error names it. */
-function messageFor(error: ApiError | null, field: string): string | null {
-  const blamed = error?.field
-  return error && blamed && (blamed === field || blamed.startsWith(`${field}.`)) ? error.message : null
-}
 
 function AdminHome({ api, onPick }: { api: Api; onPick: (id: string) => void }) {
   const location = useLocation()
@@ -277,30 +272,6 @@ function CreateSubscription({ api }: { api: Api }) {
         </div>
       </form>
     </section>
-  )
-}
-
-function Field({
-  id,
-  label,
-  error,
-  children,
-}: {
-  id: string
-  label: string
-  error: string | null
-  children: React.ReactNode
-}) {
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      {children}
-      {error ? (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      ) : null}
-    </div>
   )
 }
 
@@ -628,37 +599,6 @@ function EndpointRow({
   endpoint: EndpointBody
   onChanged: () => void
 }) {
-  const id = useId()
-  const url = `${base}/${encodeURIComponent(endpoint.id)}`
-  const [editing, setEditing] = useState(false)
-  const [confirming, setConfirming] = useState(false)
-  const [target, setTarget] = useState(endpoint.url)
-  const [description, setDescription] = useState(endpoint.description ?? "")
-  const [types, setTypes] = useState<string[]>(endpoint.event_types)
-  const [error, setError] = useState<ApiError | null>(null)
-  const act = async (fn: () => Promise<unknown>) => {
-    setError(null)
-    try {
-      await fn()
-      setEditing(false)
-      setConfirming(false)
-      onChanged()
-    } catch (caught) {
-      if (caught instanceof ApiError) setError(caught)
-      else throw caught
-    }
-  }
-  const save = (event: React.FormEvent) => {
-    event.preventDefault()
-    void act(() =>
-      api.patch(url, {
-        url: target,
-        description: description === "" ? null : description,
-        event_types: types,
-      }),
-    )
-  }
-  const placed = ["url", "description", "event_types"].some((f) => messageFor(error, f))
   return (
     <li className="endpoint" data-webhook={endpoint.id}>
       <div className="endpoint-head">
@@ -671,72 +611,12 @@ function EndpointRow({
       <p className="small muted">
         Receives: {endpoint.event_types.map((t) => ALERT_TEXT[t as AlertType] ?? t).join(", ")}
       </p>
-      <div className="row-actions">
-        <button
-          type="button"
-          className="secondary small"
-          onClick={() => act(() => api.patch(url, { enabled: !endpoint.enabled }))}
-        >
-          {endpoint.enabled ? "Disable" : "Enable"}
-        </button>
-        <button type="button" className="secondary small" onClick={() => setEditing((e) => !e)}>
-          {editing ? "Close editor" : "Edit"}
-        </button>
-        {confirming ? (
-          <>
-            <button type="button" className="danger small" onClick={() => act(() => api.delete(url))}>
-              Delete this endpoint
-            </button>
-            <button type="button" className="link small" onClick={() => setConfirming(false)}>
-              Keep
-            </button>
-          </>
-        ) : (
-          <button type="button" className="secondary small" onClick={() => setConfirming(true)}>
-            Delete…
-          </button>
-        )}
-      </div>
-      {editing ? (
-        <form className="endpoint-edit" onSubmit={save} noValidate aria-label={`Edit ${endpoint.url}`}>
-          <Field id={`${id}-url`} label="URL" error={messageFor(error, "url")}>
-            <input id={`${id}-url`} value={target} onChange={(e) => setTarget(e.target.value)} />
-          </Field>
-          <Field id={`${id}-description`} label="Description" error={messageFor(error, "description")}>
-            <input
-              id={`${id}-description`}
-              value={description}
-              onChange={(e) => setDescription(e.target.value)}
-            />
-          </Field>
-          <fieldset className="widget-channels">
-            <legend>Events</legend>
-            {(Object.entries(ALERT_TEXT) as [AlertType, string][]).map(([type, text]) => (
-              <label key={type}>
-                <input
-                  type="checkbox"
-                  checked={types.includes(type)}
-                  onChange={(e) =>
-                    setTypes((current) =>
-                      e.target.checked ? [...current, type] : current.filter((t) => t !== type),
-                    )
-                  }
-                />
-                {text}
-              </label>
-            ))}
-          </fieldset>
-          {messageFor(error, "event_types") ? (
-            <p className="field-error" role="alert">
-              {messageFor(error, "event_types")}
-            </p>
-          ) : null}
-          <div className="form-actions">
-            <button type="submit">Save endpoint</button>
-          </div>
-        </form>
-      ) : null}
-      {error && !placed ? <ErrorMessage error={error} /> : null}
+      <EndpointActions
+        api={api}
+        url={`${base}/${encodeURIComponent(endpoint.id)}`}
+        endpoint={endpoint}
+        onChanged={onChanged}
+      />
     </li>
   )
 }
