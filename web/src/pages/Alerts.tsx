@@ -21,6 +21,7 @@ import { formatDecimal, formatInteger, formatLocalTime, formatPercent } from "..
 import { href, navigate, useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
+import { EndpointActions } from "./EndpointActions.tsx"
 import { WebhookForm } from "./WebhookForm.tsx"
 
 const ALERT_TONE: Record<AlertType, string> = {
@@ -250,7 +251,7 @@ function Webhooks() {
           ) : (
             <ul className="endpoints" data-testid="webhooks">
               {webhooks.map((endpoint) => (
-                <EndpointCard key={endpoint.id} endpoint={endpoint} />
+                <EndpointCard key={endpoint.id} endpoint={endpoint} onChanged={retry} />
               ))}
             </ul>
           )
@@ -279,7 +280,7 @@ const DELIVERY_CLASS: Record<DeliveryBody["status"], string> = {
   failed: "badge-worst",
 }
 
-function EndpointCard({ endpoint }: { endpoint: EndpointBody }) {
+function EndpointCard({ endpoint, onChanged }: { endpoint: EndpointBody; onChanged: () => void }) {
   const { api, subscription } = useWorkspace()
   const base = `/api/subscriptions/${encodeURIComponent(subscription.id)}/webhooks/${encodeURIComponent(endpoint.id)}`
   const [version, setVersion] = useState(0)
@@ -348,6 +349,7 @@ function EndpointCard({ endpoint }: { endpoint: EndpointBody }) {
         ) : null}
       </div>
       {sendError ? <ErrorMessage error={sendError} /> : null}
+      <EndpointActions api={api} url={base} endpoint={endpoint} onChanged={onChanged} />
       <h3 className="endpoint-log-title">Delivery log</h3>
       <AsyncView state={state} retry={retry} label="Loading deliveries…">
         {({ deliveries }) =>
