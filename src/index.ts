@@ -41,6 +41,7 @@ export {
   OmnimeterError,
   ValidationError,
 } from "./core/errors.js"
+export { tokensOfUsage, tokensUsedBy } from "./core/llm-usage.js"
 export { type BillingPeriod, billingPeriodAt } from "./core/period.js"
 export {
   cheapestPlanIncluding,
@@ -62,6 +63,12 @@ export type {
   QuotaStatus,
   SettleResult,
 } from "./meter/decisions.js"
+export {
+  type EstimateTokensOptions,
+  estimateTokens,
+  TOKEN_ENCODINGS,
+  type TokenEncoding,
+} from "./meter/estimate-tokens.js"
 export type {
   ChannelConfigPatch,
   ConsumeInput,
@@ -70,4 +77,10 @@ export type {
   UpdateSubscriptionInput,
 } from "./meter/inputs.js"
 export { createMeter, Meter, type MeterOptions } from "./meter/meter.js"
+export {
+  type MeteredTurn,
+  type MeteredTurnOptions,
+  UnreadableUsageError,
+  type UsageMapping,
+} from "./meter/metered-turn.js"
 export { type Database, type DatabaseOptions, openDatabase } from "./storage/database.js"
