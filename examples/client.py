@@ -7,7 +7,7 @@ import os
 import sys
 import uuid
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "clients", "python"))  # or: pip install ./clients/python
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "clients", "python"))  # or PYTHONPATH=clients/python
 from omnimeter import Channel, Client  # noqa: E402
 
 URL = os.environ.get("OMNIMETER_URL", "http://127.0.0.1:8080")
