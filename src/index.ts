@@ -50,6 +50,7 @@ export {
   OmnimeterError,
   ValidationError,
 } from "./core/errors.js"
+export { tokensOfUsage, tokensUsedBy } from "./core/llm-usage.js"
 export { type BillingPeriod, billingPeriodAt } from "./core/period.js"
 export {
   cheapestPlanIncluding,
@@ -71,6 +72,12 @@ export type {
   QuotaStatus,
   SettleResult,
 } from "./meter/decisions.js"
+export {
+  type EstimateTokensOptions,
+  estimateTokens,
+  TOKEN_ENCODINGS,
+  type TokenEncoding,
+} from "./meter/estimate-tokens.js"
 export type {
   ChannelConfigPatch,
   ConsumeInput,
@@ -79,4 +86,10 @@ export type {
   UpdateSubscriptionInput,
 } from "./meter/inputs.js"
 export { createMeter, Meter, type MeterOptions, type OperatorCapacity } from "./meter/meter.js"
+export {
+  type MeteredTurn,
+  type MeteredTurnOptions,
+  UnreadableUsageError,
+  type UsageMapping,
+} from "./meter/metered-turn.js"
 export { type Database, type DatabaseOptions, openDatabase } from "./storage/database.js"

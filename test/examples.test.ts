@@ -17,6 +17,17 @@ describe("the README's library example", () => {
   })
 })
 
+describe("the metered turn example", () => {
+  it("settles an OpenAI-shaped and an AI SDK-shaped model call with their usage, and refunds a failed one", async () => {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/metered-turn.ts"], {
+      env: { ...process.env, OMNIMETER_DATA_DIR: ":memory:" },
+    })
+    expect(stdout).toMatch(/openai: "It ships today\." used 200 tokens, billed 240 \(estimate was \d+\)/)
+    expect(stdout).toContain("ai sdk: used 42 tokens")
+    expect(stdout).toContain("failed: upstream 503; refunded: true")
+  })
+})
+
 describe("the webhook verification examples", () => {
   it("accept a genuine delivery and reject a forged and a replayed one (TypeScript receiver)", async () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/verify-webhook.ts"], {

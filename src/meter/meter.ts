@@ -77,6 +77,7 @@ import {
   SettleInputSchema,
   type UpdateSubscriptionInput,
 } from "./inputs.js"
+import { type MeteredTurn, type MeteredTurnOptions, runMeteredTurn } from "./metered-turn.js"
 import { requireUuid, SubscriptionService } from "./subscriptions.js"
 
 export type { TenantScope } from "../core/tenant.js"
@@ -253,6 +254,33 @@ export class Meter {
   async validateAndConsumeTokens(input: ConsumeInput, scope?: TenantScope): Promise<Decision> {
     const turn = validate(ConsumeInputSchema, input)
     return this.consume(turn, scope)
+  }
+
+  /**
+   * Meters one LLM turn end to end: consumes, runs `run` only when the turn is allowed, and settles it with
+   * the tokens the result reports (OpenAI `usage.prompt_tokens`/`completion_tokens`, Anthropic
+   * `usage.input_tokens`/`output_tokens`, the Vercel AI SDK's `usage`), or `options.usage(result)`. When
+   * `run` throws, the turn is settled as an error with 0 tokens (its estimate refunded) and the error is
+   * rethrown. A denial is returned as `{ allowed: false, decision }`; `run` never ran.
+   * @example
+   * const turn = await meter.meteredTurn(input, (decision) => openai.chat.completions.create(request))
+   * if (turn.allowed) reply(turn.result.choices[0].message.content)
+   * else reply(`Sorry: ${turn.decision.message}`)
+   */
+  meteredTurn<R>(
+    input: ConsumeInput,
+    run: (decision: AllowedDecision) => Promise<R>,
+    options: MeteredTurnOptions<R> & { scope?: TenantScope } = {},
+  ): Promise<MeteredTurn<AllowedDecision, DeniedDecision, R, SettleResult>> {
+    return runMeteredTurn<AllowedDecision, DeniedDecision, R, SettleResult>(
+      {
+        consume: () => this.validateAndConsumeTokens(input, options.scope),
+        isAllowed: (decision): decision is AllowedDecision => decision.allowed,
+        settle: (decision, outcome) => this.settle(decision.usageId, outcome, options.scope),
+      },
+      run,
+      options,
+    )
   }
 
   private async consume(input: ConsumeInput, scope: TenantScope | undefined): Promise<Decision> {

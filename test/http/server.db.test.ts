@@ -39,6 +39,7 @@ describe("the running service", () => {
     expect(stdout).toContain("consume 200 True 420 RateLimit-Remaining: 59")
     expect(stdout).toContain("settle 200 72")
     expect(stdout).toContain("denied 403 channel_not_in_plan enterprise channel_not_in_plan")
+    expect(stdout).toContain("metered 200 tokens, billed 240")
   })
 
   it("generates an admin key at first start when none is configured, and only then", async () => {
