@@ -21,9 +21,12 @@ import {
 } from "../format.ts"
 import { href, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
-import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
+import { AsyncView, Empty } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { Growth, TrendArrow } from "../ui/Growth.tsx"
+import { LiveSwitch, useLive } from "../ui/live.tsx"
 import { PeriodPicker, usePeriodQuery } from "../ui/PeriodPicker.tsx"
+import "../drilldown.css"
 
 interface OverviewData {
   analytics: ComprehensiveAnalyticsBody
@@ -31,24 +34,28 @@ interface OverviewData {
 }
 
 export function Overview() {
-  const { api, subscription, catalog } = useWorkspace()
+  const { api, subscription, catalog, refreshSubscription } = useWorkspace()
   const period = usePeriodQuery()
   const base = `/api/onboarding/analytics/${encodeURIComponent(subscription.id)}`
-  const [state, retry] = useAsync<OverviewData>(async () => {
+  // Live: each refresh reads the analytics and the subscription's quota again.
+  const live = useLive<OverviewData>(async () => {
     const [analytics, comparison] = await Promise.all([
       api.get<ComprehensiveAnalyticsBody>(base, period),
       api.get<ComparisonBody>(`${base}/channels/comparison`, period),
     ])
+    refreshSubscription()
     return { analytics, comparison }
   }, `${subscription.id}:${period.from}:${period.to}`)
+  const { state, retry } = live
 
   const inPlan = (channel: string) =>
     catalog.channels.find((c) => c.channel === channel)?.plans.includes(subscription.plan) ?? false
 
   return (
     <div className="page">
-      <div className="page-head">
+      <div className="page-head toolbar">
         <h1>Overview</h1>
+        <LiveSwitch live={live} />
       </div>
       <QuotaCard subscription={subscription} />
       <AsyncView state={state} retry={retry} label="Loading analytics…">
@@ -102,6 +109,10 @@ export function Overview() {
                     />
                   </section>
                   <ComparisonTable comparison={comparison} shown={shown.map((c) => c.channel)} />
+                  <p className="muted small">
+                    Every channel's figures of this period as a file:{" "}
+                    <DownloadCsv path={base} query={period} label="Download analytics CSV" />
+                  </p>
                 </>
               ) : (
                 <Empty title="No turns in this period">
@@ -276,7 +287,13 @@ function ComparisonTable({ comparison, shown }: { comparison: ComparisonBody; sh
     })
   return (
     <section className="panel" aria-labelledby="comparison-title">
-      <h2 id="comparison-title">Channel comparison</h2>
+      <div className="toolbar">
+        <h2 id="comparison-title">Channel comparison</h2>
+        <DownloadCsv
+          path={`/api/onboarding/analytics/${encodeURIComponent(subscription.id)}/channels/comparison`}
+          query={{ from: comparison.period.from, to: comparison.period.to }}
+        />
+      </div>
       <p className="muted small">
         Ranked by tokens used. Efficiency: messages per 1,000 tokens, the best channel scoring 100. Growth
         against the previous {comparison.period.days} days.
