@@ -69,11 +69,7 @@ export function Turns() {
   const live = useLive(() => api.get<TurnPage>(path, { ...filters, limit: PAGE }), key)
   // Older pages, loaded on demand below the live first page.
   const [older, setOlder] = useState<{ key: string; turns: TurnBody[]; next: string | null } | null>(null)
-  const [olderError, setOlderError] = useState<Error | null>(null)
-  useEffect(() => {
-    setOlder(null)
-    setOlderError(null)
-  }, [key])
+  const [olderError, setOlderError] = useState<{ key: string; error: Error } | null>(null)
 
   const first = live.state.status === "ready" ? live.state.data : null
   const shownOlder = older?.key === key ? older : null
@@ -91,7 +87,7 @@ export function Turns() {
       const page = await api.get<TurnPage>(path, { ...filters, limit: PAGE, cursor: next })
       setOlder({ key, turns: [...(shownOlder?.turns ?? []), ...page.turns], next: page.next_cursor })
     } catch (error) {
-      setOlderError(error as Error)
+      setOlderError({ key, error: error as Error })
     }
   }
 
@@ -126,7 +122,7 @@ export function Turns() {
           <span className="muted small">
             {turns.length > 0 ? `${formatInteger(turns.length)} shown` : ""}
           </span>
-          {olderError ? <span className="field-error">{olderError.message}</span> : null}
+          {olderError?.key === key ? <span className="field-error">{olderError.error.message}</span> : null}
         </div>
       </section>
     </div>

@@ -145,6 +145,7 @@ export function LiveSwitch({
         <input
           type="checkbox"
           role="switch"
+          aria-checked={live.enabled}
           checked={live.enabled}
           onChange={(event) => live.setEnabled(event.currentTarget.checked)}
         />
