@@ -177,7 +177,7 @@ function BreakdownTable({
   const ariaSort = (sort: BreakdownSort) =>
     answer.sort === sort ? (answer.order === "asc" ? "ascending" : "descending") : undefined
   const header = (sort: BreakdownSort, label: string, numeric = true) => (
-    <th scope="col" className={numeric ? "num" : undefined} aria-sort={ariaSort(sort)}>
+    <th key={sort} scope="col" className={numeric ? "num" : undefined} aria-sort={ariaSort(sort)}>
       <button type="button" className="sort-button" onClick={() => onSort(sort)}>
         {label}
         {answer.sort === sort ? (answer.order === "asc" ? " ▲" : " ▼") : ""}

@@ -141,8 +141,10 @@ function TurnFilters({
   const text = JSON.stringify(filters)
   // biome-ignore lint/correctness/useExhaustiveDependencies: `text` is the filters' value
   useEffect(() => setDraft(filters), [text])
-  const set = (name: Filter) => (event: { currentTarget: { value: string } }) =>
-    setDraft((d) => ({ ...d, [name]: event.currentTarget.value }))
+  const set = (name: Filter) => (event: { currentTarget: { value: string } }) => {
+    const value = event.currentTarget.value
+    setDraft((d) => ({ ...d, [name]: value }))
+  }
   const submit = (event: FormEvent) => {
     event.preventDefault()
     const keep = Object.fromEntries(
