@@ -4,8 +4,8 @@
  *
  * Read from the ledger (the subscription's rows of the period, through its (subscription_id, created_at)
  * index), in one aggregate: end users and sessions are too many to keep in rollups, and an item's distinct
- * users and exact last activity are not in them either. The cost grows with the period's turns
- * (bench/RESULTS.md, "Breakdown"); a page past the first re-runs the aggregate.
+ * users and exact last activity are not in them either. The cost grows with the period's turns; a page past
+ * the first re-runs the aggregate.
  */
 import { type Kysely, type RawBuilder, sql } from "kysely"
 import type { DB } from "../storage/schema.js"

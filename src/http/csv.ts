@@ -87,7 +87,8 @@ function schemaKind(schema: TSchema): string | undefined {
     const branch = s.anyOf.find((b) => (b as { type?: unknown }).type !== "null")
     return branch ? schemaKind(branch) : "null"
   }
-  if (s.type === "object" && s.properties) return "object"
+  // An object without named properties (a record) is one field: its JSON.
+  if (s.type === "object") return s.properties ? "object" : "record"
   return typeof s.type === "string" ? s.type : undefined
 }
 

@@ -328,6 +328,35 @@ describe("the turn log as CSV", () => {
   })
 })
 
+describe("the alerts list as CSV", () => {
+  it("streams every alert, the header naming the alert's fields, data as JSON text", async () => {
+    const sub = await t.subscription({ token_limit: 1000 })
+    for (const tokens of [600, 250, 100]) {
+      await t.container.meter.validateAndConsumeTokens({
+        entityId: sub.entityId,
+        entityType: "organization",
+        estimatedTokens: tokens,
+        channel: "website",
+      })
+    }
+    const json = await t.request({ method: "GET", url: `/api/subscriptions/${sub.id}/alerts`, key: sub.key })
+    const alerts = json.json().alerts as Array<Record<string, unknown>>
+    expect(alerts.length).toBeGreaterThanOrEqual(3)
+    const res = await t.request({
+      method: "GET",
+      url: `/api/subscriptions/${sub.id}/alerts?format=csv&limit=1`,
+      key: sub.key,
+    })
+    expect(res.statusCode).toBe(200)
+    expectDocumented(t.app, "GET", "/api/subscriptions/:id/alerts", res)
+    const [header, ...rows] = parseCsv(res.body)
+    expect(header).toEqual(Object.keys(alerts[0] ?? {}))
+    expect(rows.map((r) => r[0])).toEqual(alerts.map((a) => a.id))
+    const data = header?.indexOf("data") ?? -1
+    expect(rows.map((r) => JSON.parse(r[data] ?? ""))).toEqual(alerts.map((a) => a.data))
+  })
+})
+
 describeSecurityMatrix(
   [
     {

@@ -6,6 +6,7 @@ import { useCallback, useEffect, useMemo, useState } from "react"
 import { type Api, createApi } from "./api/client.ts"
 import type { ChannelCatalog, MeBody, SubscriptionBody } from "./api/types.ts"
 import { Alerts } from "./pages/Alerts.tsx"
+import { Breakdown } from "./pages/Breakdown.tsx"
 import { ChannelDetail } from "./pages/ChannelDetail.tsx"
 import { Configuration } from "./pages/Configuration.tsx"
 import { DashboardList, DashboardView, NewDashboard } from "./pages/Dashboards.tsx"
@@ -14,6 +15,8 @@ import { Overview } from "./pages/Overview.tsx"
 import { Playground } from "./pages/Playground.tsx"
 import { SignIn } from "./pages/SignIn.tsx"
 import { SubscriptionPicker } from "./pages/SubscriptionPicker.tsx"
+import { TurnDetail } from "./pages/TurnDetail.tsx"
+import { Turns } from "./pages/Turns.tsx"
 import { href, navigate, useLinkHandler, useLocation } from "./router.ts"
 import { storedKey, storeKey, type Workspace, WorkspaceContext } from "./session.ts"
 import { ErrorMessage, Loading, useAsync } from "./ui/async.tsx"
@@ -157,9 +160,15 @@ function Page({ path }: { path: string }) {
   const dashboard = /^\/dashboards\/([\w-]+)\/?$/.exec(path)?.[1]
   if (dashboard === "new") return <NewDashboard />
   if (dashboard) return <DashboardView id={dashboard} />
+  const usageId = /^\/turns\/([0-9a-fA-F-]{36})\/?$/.exec(path)?.[1]
+  if (usageId) return <TurnDetail usageId={usageId} />
   switch (path.replace(/\/$/, "") || "/") {
     case "/":
       return <Overview />
+    case "/breakdown":
+      return <Breakdown />
+    case "/turns":
+      return <Turns />
     case "/forecast":
       return <Forecast />
     case "/alerts":
@@ -182,6 +191,8 @@ function Page({ path }: { path: string }) {
 
 const NAV = [
   { path: "/", label: "Overview" },
+  { path: "/breakdown", label: "Breakdown" },
+  { path: "/turns", label: "Turns" },
   { path: "/forecast", label: "Forecast" },
   { path: "/alerts", label: "Alerts" },
   { path: "/dashboards", label: "Dashboards" },

@@ -4,6 +4,7 @@ import { ALERT_TYPES } from "../../core/alerts.js"
 import { DateTime, Nullable, Uuid } from "../../core/formats.js"
 import { OneOf } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, FormatParameter, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
@@ -20,6 +21,9 @@ export const AlertSchema = Type.Object({
 
 /** One alert as the API lists it (the dashboard imports this type). */
 export type AlertBody = Static<typeof AlertSchema>
+
+const ALERT_COLUMNS = csvColumns(AlertSchema)
+const CSV_PAGE = 500
 
 const Thresholds = Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), {
   minItems: 1,
@@ -40,6 +44,8 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
         operationId: "listAlerts",
         tags,
         summary: "A subscription's alerts, newest first",
+        description:
+          "`format=csv` or `Accept: text/csv` streams every alert from `before` on (not one page), `data` as JSON text.",
         security: bearerSecurity,
         params: Params,
         querystring: Type.Object(
@@ -54,6 +60,7 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
               }),
             ),
             type: Type.Optional(OneOf(ALERT_TYPES, "Only this type.")),
+            ...FormatParameter,
           },
           { additionalProperties: false },
         ),
@@ -69,23 +76,37 @@ export const alertRoutes: RouteModule = (app, { alerts, keys }) => {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.id
+      const scope = scopeFor(request, id)
+      const { before, type } = request.query
+      const page = (limit: number, beforeSeq: number | undefined) =>
+        alerts.listAlerts(id, { limit, beforeSeq, type }, scope)
+      const wire = (row: Awaited<ReturnType<typeof page>>[number]) => ({
+        id: row.id,
+        seq: row.seq,
+        type: row.type as (typeof ALERT_TYPES)[number],
+        channel: row.channel,
+        data: row.data,
+        occurred_at: row.occurredAt.toISOString(),
+      })
+      if (wantsCsv(request)) {
+        const first = await page(CSV_PAGE, before)
+        async function* all() {
+          let rows = first
+          for (;;) {
+            yield* rows.map(wire)
+            const last = rows.at(-1)
+            if (rows.length < CSV_PAGE || last === undefined) return
+            rows = await page(CSV_PAGE, last.seq)
+          }
+        }
+        return sendCsv(reply, "alerts", ALERT_COLUMNS, all())
+      }
       const limit = request.query.limit ?? 100
-      const rows = await alerts.listAlerts(
-        id,
-        { limit, beforeSeq: request.query.before, type: request.query.type },
-        scopeFor(request, id),
-      )
+      const rows = await page(limit, before)
       return {
-        alerts: rows.map((row) => ({
-          id: row.id,
-          seq: row.seq,
-          type: row.type as (typeof ALERT_TYPES)[number],
-          channel: row.channel,
-          data: row.data,
-          occurred_at: row.occurredAt.toISOString(),
-        })),
+        alerts: rows.map(wire),
         next_before: rows.length === limit ? (rows.at(-1)?.seq ?? null) : null,
       }
     },

@@ -49,6 +49,8 @@ export interface Api {
   delete(path: string): Promise<void>
   /** POST answering every status with its parsed body; for endpoints whose denials are values. */
   postRaw<T>(path: string, body: unknown): Promise<RawResponse<T>>
+  /** GET as CSV (`format=csv`): the file and the name the server gave it. */
+  csv(path: string, query?: Query): Promise<{ blob: Blob; filename: string }>
 }
 
 async function parse(response: Response): Promise<unknown> {
@@ -83,8 +85,13 @@ function failure(response: Response, body: unknown): ApiError {
 
 /** A client that sends `key` as the bearer token. */
 export function createApi(key: string, fetcher: typeof fetch = (...args) => fetch(...args)): Api {
-  async function send(method: string, path: string, body?: unknown): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${key}`, accept: "application/json" }
+  async function send(
+    method: string,
+    path: string,
+    body?: unknown,
+    accept = "application/json",
+  ): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${key}`, accept }
     if (body !== undefined) headers["content-type"] = "application/json"
     try {
       return await fetcher(path, {
@@ -123,6 +130,13 @@ export function createApi(key: string, fetcher: typeof fetch = (...args) => fetc
         throw failure(response, parsed)
       }
       return { status: response.status, headers: response.headers, body: parsed as T }
+    },
+    async csv(path, query) {
+      const response = await send("GET", withQuery(path, { ...query, format: "csv" }), undefined, "text/csv")
+      if (!response.ok) throw failure(response, await parse(response))
+      const disposition = response.headers.get("content-disposition") ?? ""
+      const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? "export.csv"
+      return { blob: await response.blob(), filename }
     },
   }
 }

@@ -21,6 +21,7 @@ import { formatDecimal, formatInteger, formatLocalTime, formatPercent } from "..
 import { href, navigate, useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { EndpointActions } from "./EndpointActions.tsx"
 import { WebhookForm } from "./WebhookForm.tsx"
 
@@ -131,6 +132,7 @@ function AlertList() {
     <section className="panel" aria-labelledby="alerts-title">
       <div className="panel-head">
         <h2 id="alerts-title">Recent alerts</h2>
+        <DownloadCsv path={path} query={{ type }} />
         <div className="field-inline">
           <label htmlFor="alert-type-filter">Type</label>
           <select id="alert-type-filter" value={type ?? ""} onChange={(event) => setType(event.target.value)}>

@@ -8,6 +8,7 @@ import { REASON_TEXT } from "../reasons.ts"
 import { href, navigate, useLinkHandler, useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { Growth, TrendArrow } from "../ui/Growth.tsx"
 import { PeriodPicker, usePeriodQuery } from "../ui/PeriodPicker.tsx"
 
@@ -125,6 +126,10 @@ export function ChannelDetail({ channel }: { channel: string }) {
               <section className="panel" aria-labelledby="channel-trend-title">
                 <div className="panel-head">
                   <h2 id="channel-trend-title">Trend</h2>
+                  <DownloadCsv
+                    path={`${base}/channels/${encodeURIComponent(channel)}/trends`}
+                    query={{ ...period, granularity }}
+                  />
                   <fieldset className="segmented">
                     <legend className="sr-only">Granularity</legend>
                     <label>

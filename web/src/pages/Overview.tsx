@@ -22,11 +22,14 @@ import {
 } from "../format.ts"
 import { href, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
-import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
+import { AsyncView, Empty } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { Growth, TrendArrow } from "../ui/Growth.tsx"
+import { LiveSwitch, useLive } from "../ui/live.tsx"
 import { PeriodPicker, todayIn, usePeriodQuery } from "../ui/PeriodPicker.tsx"
 import { ScrollableTable } from "../ui/ScrollableTable.tsx"
 import { SheddingPanel } from "./SharedCapacity.tsx"
+import "../drilldown.css"
 
 interface OverviewData {
   analytics: ComprehensiveAnalyticsBody
@@ -37,14 +40,15 @@ interface OverviewData {
 }
 
 export function Overview() {
-  const { api, subscription, catalog } = useWorkspace()
+  const { api, subscription, catalog, refreshSubscription } = useWorkspace()
   const period = usePeriodQuery()
   const base = `/api/onboarding/analytics/${encodeURIComponent(subscription.id)}`
   const inPlan = (channel: string) =>
     catalog.channels.find((c) => c.channel === channel)?.plans.includes(subscription.plan) ?? false
   const shownOf = (analytics: ComprehensiveAnalyticsBody) =>
     analytics.channels.filter((c) => inPlan(c.channel) || c.message_count > 0 || c.denied_count > 0)
-  const [state, retry] = useAsync<OverviewData>(async () => {
+  // Live: each refresh reads the analytics and the subscription's quota again.
+  const live = useLive<OverviewData>(async () => {
     const today = todayIn(subscription.timezone)
     const [analytics, todayAnswer] = await Promise.all([
       api.get<ComprehensiveAnalyticsBody>(base, period),
@@ -60,13 +64,16 @@ export function Overview() {
             ...period,
             channels: shown.join(","),
           })
+    refreshSubscription()
     return { analytics, comparison, today: todayAnswer }
   }, `${subscription.id}:${period.from}:${period.to}`)
+  const { state, retry } = live
 
   return (
     <div className="page">
-      <div className="page-head">
+      <div className="page-head toolbar">
         <h1>Overview</h1>
+        <LiveSwitch live={live} />
       </div>
       <QuotaCard subscription={subscription} />
       <AsyncView state={state} retry={retry} label="Loading analytics…">
@@ -129,6 +136,10 @@ export function Overview() {
                     />
                   </section>
                   {comparison ? <ComparisonTable comparison={comparison} /> : null}
+                  <p className="muted small">
+                    Every channel's figures of this period as a file:{" "}
+                    <DownloadCsv path={base} query={period} label="Download analytics CSV" />
+                  </p>
                 </>
               ) : (
                 <Empty title="No turns in this period">
@@ -371,7 +382,13 @@ export function ComparisonTable({ comparison }: { comparison: ComparisonBody }) 
     })
   return (
     <section className="panel" aria-labelledby="comparison-title">
-      <h2 id="comparison-title">Channel comparison</h2>
+      <div className="toolbar">
+        <h2 id="comparison-title">Channel comparison</h2>
+        <DownloadCsv
+          path={`/api/onboarding/analytics/${encodeURIComponent(subscription.id)}/channels/comparison`}
+          query={{ from: comparison.period.from, to: comparison.period.to }}
+        />
+      </div>
       <p className="muted small">
         The channels shown, ranked by tokens used. Efficiency: messages per 1,000 tokens, the best channel
         scoring 100. Badges: <strong>best</strong>/<strong>worst</strong> efficiency and tokens per message

@@ -1,0 +1,286 @@
+/**
+ * Drill-down, the turn log, CSV downloads and the live view in Chromium (issue 16), against a server on
+ * demo data, at desktop width and at 390 px: each table equals the API's JSON for the same question, a
+ * downloaded CSV equals the API's CSV, a turn written while the turn log is open appears on its own.
+ * Screenshots go to test-results/screenshots/ (drilldown-*). A console error fails the test.
+ */
+import { readFileSync } from "node:fs"
+import type { Page } from "playwright-core"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import type { Subscription } from "../../src/core/subscription.js"
+import type { BreakdownBody } from "../../src/http/routes/breakdown.js"
+import type { TurnBody } from "../../src/http/routes/turns.js"
+import type { ConsoleError } from "../support/browser.js"
+import { parseCsv } from "../support/csv.js"
+import {
+  callApi,
+  type DashboardFixture,
+  demoSubscription,
+  screenshot,
+  startDashboard,
+  takeUnexpectedErrors,
+} from "../support/dashboard.js"
+
+const ADMIN_KEY = "om_admin_e2e_drilldown_0123456789abcdef"
+const int = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 })
+
+let dashboard: DashboardFixture
+let page: Page
+let errors: ConsoleError[]
+let acme: Subscription
+
+function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  return callApi<T>(dashboard.server.url, ADMIN_KEY, path, init)
+}
+
+async function text(target: Page, selector: string): Promise<string> {
+  return ((await target.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim()
+}
+
+/** Signs `target` in as the admin and opens `path` of acme-retail. */
+async function open(target: Page, path: string): Promise<void> {
+  await target.goto(`${dashboard.server.url}/`)
+  await target.getByLabel("API key").fill(ADMIN_KEY)
+  await target.getByRole("button", { name: "Sign in" }).click()
+  await target.getByRole("heading", { name: "Subscriptions" }).waitFor()
+  const separator = path.includes("?") ? "&" : "?"
+  await target.goto(`${dashboard.server.url}${path}${separator}subscription=${acme.id}`)
+}
+
+async function rowIds(target: Page): Promise<string[]> {
+  return target
+    .locator('[data-testid="turn-log"] tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-usage-id") ?? ""))
+}
+
+beforeAll(async () => {
+  dashboard = await startDashboard({ adminKey: ADMIN_KEY, ports: [18700, 18720] })
+  ;({ page, errors } = dashboard)
+  acme = demoSubscription(dashboard.demo, "acme-retail")
+})
+afterAll(async () => dashboard?.close())
+afterEach(() => {
+  expect(takeUnexpectedErrors(errors, [], /status of 4\d\d/)).toEqual([])
+})
+
+describe("drill-down in Chromium", () => {
+  it("the breakdown by chatbot shows the API's items, sorts on a header click, and switches to end users", async () => {
+    await open(page, "/breakdown")
+    await page.getByRole("heading", { name: "Breakdown" }).waitFor()
+    await page.locator('[data-testid="breakdown"]').waitFor()
+    const answer = await api<BreakdownBody>(
+      `/api/onboarding/analytics/${acme.id}/breakdown?by=chatbot&limit=25`,
+    )
+    // The demo's three bots, most tokens first.
+    expect([...answer.items.map((i) => i.key)].sort()).toEqual(["faq-bot", "sales-bot", "support-bot"])
+    const tokens = answer.items.map((i) => i.tokens_used)
+    expect(tokens).toEqual([...tokens].sort((a, b) => b - a))
+    const rows = page.locator('[data-testid="breakdown"] tbody tr')
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-key")))).toEqual(
+      answer.items.map((i) => i.key ?? ""),
+    )
+    for (const item of answer.items) {
+      const cells = await page
+        .locator(`[data-testid="breakdown"] tr[data-key="${item.key}"] td`)
+        .evaluateAll((tds) => tds.map((td) => td.textContent))
+      expect(cells.slice(0, 6)).toEqual(
+        [
+          item.tokens_used,
+          item.message_count,
+          item.denied_count,
+          item.turns,
+          item.unique_users,
+          item.sessions,
+        ].map(int),
+      )
+    }
+    await screenshot(page, "drilldown-01-breakdown-chatbots")
+
+    await page.getByRole("button", { name: /^Tokens/ }).click()
+    await expect.poll(() => new URL(page.url()).searchParams.get("order")).toBe("asc")
+    const ascending = await api<BreakdownBody>(
+      `/api/onboarding/analytics/${acme.id}/breakdown?by=chatbot&sort=tokens_used&order=asc`,
+    )
+    await expect
+      .poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-key"))))
+      .toEqual(ascending.items.map((i) => i.key ?? ""))
+
+    await page.getByRole("link", { name: "End users" }).click()
+    // The tab keeps the order chosen.
+    const users = await api<BreakdownBody>(
+      `/api/onboarding/analytics/${acme.id}/breakdown?by=user&sort=tokens_used&order=asc&limit=25`,
+    )
+    await expect.poll(() => text(page, "#breakdown-title")).toBe(`End users (${int(users.total_items)})`)
+    await expect
+      .poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-key"))))
+      .toEqual(users.items.map((i) => i.key ?? ""))
+    await page.getByRole("button", { name: "Next" }).click()
+    await expect.poll(() => new URL(page.url()).searchParams.get("offset")).toBe("25")
+    await screenshot(page, "drilldown-02-breakdown-users-page-2")
+  })
+
+  it("a chatbot opens the turn log filtered to it, and the denied filter narrows it", async () => {
+    await page.getByRole("link", { name: "Chatbots" }).click()
+    await page.locator('[data-testid="breakdown"] tbody tr').first().waitFor()
+    const top = await page.locator('[data-testid="breakdown"] tbody tr').first().getAttribute("data-key")
+    await page.getByRole("link", { name: top ?? "", exact: true }).click()
+    await page.getByRole("heading", { name: "Turns" }).waitFor()
+    await page.locator('[data-testid="turn-log"]').waitFor()
+    const url = new URL(page.url())
+    expect(url.searchParams.get("chatbot_id")).toBe(top)
+    const since = url.searchParams.get("since") ?? ""
+    const until = url.searchParams.get("until") ?? ""
+    const list = await api<{ turns: TurnBody[] }>(
+      `/api/subscriptions/${acme.id}/turns?chatbot_id=${top}&from=${since}&to=${until}&limit=50`,
+    )
+    expect(list.turns.length).toBe(50)
+    expect(await rowIds(page)).toEqual(list.turns.map((t) => t.usage_id))
+
+    await page.getByLabel("Decision").selectOption("denied")
+    await page.getByRole("button", { name: "Apply filters" }).click()
+    await expect.poll(() => new URL(page.url()).searchParams.get("decision")).toBe("denied")
+    const denied = await api<{ turns: TurnBody[] }>(
+      `/api/subscriptions/${acme.id}/turns?chatbot_id=${top}&from=${since}&to=${until}&decision=denied&limit=50`,
+    )
+    expect(denied.turns.length).toBeGreaterThan(0)
+    await expect.poll(() => rowIds(page)).toEqual(denied.turns.map((t) => t.usage_id))
+    expect(await page.locator('[data-testid="turn-log"] .decision-allowed').count()).toBe(0)
+    await screenshot(page, "drilldown-03-turn-log-denied")
+  })
+
+  it("downloads the turn log as CSV: the API's CSV for the same filters", async () => {
+    const url = new URL(page.url())
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download CSV" }).click(),
+    ])
+    expect(download.suggestedFilename()).toBe("turns.csv")
+    const path = await download.path()
+    const [header, ...rows] = parseCsv(readFileSync(path, "utf8"))
+    const query = new URLSearchParams({
+      chatbot_id: url.searchParams.get("chatbot_id") ?? "",
+      from: url.searchParams.get("since") ?? "",
+      to: url.searchParams.get("until") ?? "",
+      decision: "denied",
+      limit: "500",
+    })
+    const all = await api<{ turns: TurnBody[]; next_cursor: string | null }>(
+      `/api/subscriptions/${acme.id}/turns?${query}`,
+    )
+    expect(all.next_cursor).toBeNull()
+    expect(header?.[0]).toBe("usage_id")
+    expect(rows.map((r) => r[0])).toEqual(all.turns.map((t) => t.usage_id))
+  })
+
+  it("opens one turn: its decision, its settlement and its session's other turns", async () => {
+    const allowed = await api<{ turns: TurnBody[] }>(
+      `/api/subscriptions/${acme.id}/turns?decision=allowed&channel=whatsapp&limit=1`,
+    )
+    const turn = allowed.turns[0]
+    if (!turn?.session_id) throw new Error("no allowed whatsapp turn with a session")
+    await page.goto(`${dashboard.server.url}/turns/${turn.usage_id}?subscription=${acme.id}`)
+    await page.locator('[data-testid="turn-decision"]').waitFor()
+    expect(await text(page, '[data-testid="turn-decision"] h2')).toBe("Decision allowed")
+    expect(await text(page, '[data-testid="turn-decision"]')).toContain(turn.usage_id)
+    expect(await text(page, '[data-testid="turn-settlement"]')).toContain(int(turn.billed_tokens))
+    expect(await text(page, '[data-testid="turn-settlement"]')).toContain(turn.status)
+    const session = await api<{ turns: TurnBody[] }>(
+      `/api/subscriptions/${acme.id}/turns?session_id=${encodeURIComponent(turn.session_id)}&limit=100`,
+    )
+    await expect.poll(() => rowIds(page)).toEqual(session.turns.map((t) => t.usage_id))
+    expect(
+      await page
+        .locator(`[data-testid="turn-log"] tr[data-usage-id="${turn.usage_id}"]`)
+        .getAttribute("aria-current"),
+    ).toBe("true")
+    await screenshot(page, "drilldown-04-one-turn")
+  })
+
+  it("the turn log updates on its own while live, and shows when it last did", async () => {
+    await page.goto(`${dashboard.server.url}/turns?subscription=${acme.id}`)
+    await page.locator('[data-testid="turn-log"]').waitFor()
+    const live = page.getByRole("switch", { name: "Live" })
+    expect(await live.isChecked()).toBe(true)
+    const before = await text(page, '[data-testid="live"]')
+    expect(before).toMatch(/^Live ?Updated \d\d:\d\d:\d\d$/)
+    const decision = await api<{ usage_id: string }>("/api/tokens/consume", {
+      method: "POST",
+      body: {
+        entity_id: "acme-retail",
+        entity_type: "organization",
+        estimated_tokens: 42,
+        channel: "website",
+        chatbot_id: "live-bot",
+        session_id: "live-session",
+      },
+    })
+    await expect
+      .poll(async () => (await rowIds(page))[0], { timeout: 25_000, interval: 500 })
+      .toBe(decision.usage_id)
+    expect(await text(page, '[data-testid="live"]')).not.toBe(before)
+    await screenshot(page, "drilldown-05-turn-log-live")
+    await live.click()
+    expect(await live.isChecked()).toBe(false)
+    await page.reload()
+    await page.locator('[data-testid="turn-log"]').waitFor()
+    expect(await page.getByRole("switch", { name: "Live" }).isChecked()).toBe(false)
+    await page.getByRole("switch", { name: "Live" }).click()
+  })
+
+  it("the overview has the live switch and downloads its comparison as CSV", async () => {
+    await page.goto(`${dashboard.server.url}/?subscription=${acme.id}`)
+    await page.locator('[data-testid="comparison"]').waitFor()
+    expect(await text(page, '[data-testid="live"]')).toMatch(/^Live ?Updated \d\d:\d\d:\d\d$/)
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.locator("#comparison-title").locator("..").getByRole("button", { name: "Download CSV" }).click(),
+    ])
+    expect(download.suggestedFilename()).toMatch(/^channel-comparison-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv$/)
+    const [header, ...rows] = parseCsv(readFileSync(await download.path(), "utf8"))
+    expect(header?.slice(0, 2)).toEqual(["rank", "channel"])
+    expect(rows).toHaveLength(6)
+  })
+})
+
+/** The elements that stick out past the right edge (outside a scrolling table), to name the culprit. */
+const OVERFLOW = `[...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5 && !e.closest(".table-scroll"))
+  .slice(0, 5)
+  .map((e) => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))`
+
+async function expectFits(target: Page): Promise<void> {
+  const sideways = await target.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth")
+  expect(sideways, String(await target.evaluate<string[]>(OVERFLOW))).toBeLessThanOrEqual(0)
+}
+
+describe("drill-down at phone width (390 px)", () => {
+  it.each([
+    ["/breakdown", '[data-testid="breakdown"]', "drilldown-phone-01-breakdown"],
+    ["/turns", '[data-testid="turn-log"]', "drilldown-phone-02-turns"],
+  ])("%s fits the screen: the page does not scroll sideways, its table does", async (path, table, name) => {
+    const phone = await dashboard.browser.page({ width: 390, height: 844 })
+    try {
+      await open(phone.page, path)
+      await phone.page.locator(table).waitFor()
+      await expectFits(phone.page)
+      await screenshot(phone.page, name)
+      expect(phone.errors).toEqual([])
+    } finally {
+      await phone.page.close()
+    }
+  })
+
+  it("one turn fits the screen", async () => {
+    const phone = await dashboard.browser.page({ width: 390, height: 844 })
+    try {
+      const list = await api<{ turns: TurnBody[] }>(`/api/subscriptions/${acme.id}/turns?limit=1`)
+      await open(phone.page, `/turns/${list.turns[0]?.usage_id}`)
+      await phone.page.locator('[data-testid="turn-settlement"]').waitFor()
+      await expectFits(phone.page)
+      await screenshot(phone.page, "drilldown-phone-03-one-turn")
+      expect(phone.errors).toEqual([])
+    } finally {
+      await phone.page.close()
+    }
+  })
+})
