@@ -40,7 +40,8 @@ function serverPid(root: number): number | undefined {
   while (queue.length > 0) {
     const pid = queue.shift() as number
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("dist/cli.js")) return pid
+      const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+      if (args[0]?.endsWith("node") && args.includes("dist/cli.js")) return pid
     } catch {
       // gone meanwhile
     }
