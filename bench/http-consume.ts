@@ -123,6 +123,21 @@ async function batchStats(): Promise<string> {
   return `${batches} batches, mean ${size.toFixed(1)} decisions and ${ms.toFixed(2)} ms per batch statement`
 }
 console.log(`group commit: ${await batchStats()}`)
+/** What the database functions cost per request served since start (setup included: it is small). */
+async function functionProfile(requests: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1500)) // backends report their counts when idle
+  const stats = await server.functionStats()
+  if (stats.length === 0) return
+  console.log(
+    `database functions per consume request (pg_stat_user_functions, since start): ${stats
+      .map(
+        (f) =>
+          `${f.name} ${(f.calls / requests).toFixed(2)} calls, ${((f.totalMs * 1000) / requests).toFixed(0)} us total, ${((f.selfMs * 1000) / requests).toFixed(0)} us self`,
+      )
+      .join("; ")}`,
+  )
+}
+await functionProfile(n)
 if (soakSeconds > 0) {
   const step = Math.max(1, Math.round(soakSeconds / 10))
   const trace: string[] = []

@@ -59,6 +59,11 @@ export interface BenchServer {
   redisLabel: string
   /** PIDs of the PostgreSQL backends of the benchmark database and of the private redis-server. */
   helperPids(): Promise<number[]>
+  /**
+   * PostgreSQL only: calls and time of each omnimeter_* function so far (pg_stat_user_functions; the
+   * benchmark database tracks PL/pgSQL functions). Empty on PGlite, or when the setting was refused.
+   */
+  functionStats(): Promise<Array<{ name: string; calls: number; totalMs: number; selfMs: number }>>
   stop(): Promise<void>
 }
 
@@ -88,6 +93,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   }
   let redisLabel = "no Redis"
   let helperPids: () => Promise<number[]> = async () => []
+  let functionStats: BenchServer["functionStats"] = async () => []
   if (options.mode === "postgres") {
     const admin = new pg.Client({ connectionString: base })
     await admin.connect()
@@ -101,6 +107,30 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       await admin.query(`drop database ${name} with (force)`)
       await admin.end()
     })
+    try {
+      // Needs a superuser (the shared test server's postgres user is one); without it, no function stats.
+      await admin.query(`alter database ${name} set track_functions = 'pl'`)
+    } catch {
+      // not a superuser: functionStats() answers what it can (nothing)
+    }
+    functionStats = async () => {
+      const client = new pg.Client({ connectionString: url.toString() })
+      await client.connect()
+      try {
+        const rows = await client.query<{ name: string; calls: string; total: number; self: number }>(
+          `select funcname as name, calls, total_time as total, self_time as self from pg_stat_user_functions
+           where funcname like 'omnimeter%' order by total_time desc`,
+        )
+        return rows.rows.map((r) => ({
+          name: r.name,
+          calls: Number(r.calls),
+          totalMs: r.total,
+          selfMs: r.self,
+        }))
+      } finally {
+        await client.end()
+      }
+    }
     helperPids = async () => {
       const rows = await admin.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1", [
         name,
@@ -163,6 +193,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     entities,
     redisLabel,
     helperPids: () => helperPids(),
+    functionStats: () => functionStats(),
     stop: async () => {
       server.kill("SIGTERM")
       await new Promise((resolve) => server.once("exit", resolve))
