@@ -9,11 +9,10 @@
  * --soak N: after the measurement, keep the load on for N more seconds and report RSS every N/10 seconds.
  * Needs `npm run build` first (it starts dist/cli.js, as `npm start` does). Ports 18540-18550.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { readFileSync, rmSync } from "node:fs"
+import { spawn } from "node:child_process"
 import { parseArgs } from "node:util"
 import autocannon from "autocannon"
-import pg from "pg"
+import { consumeBody, cpuMs, rssMiB, startBenchServer, waitFor } from "./support/server.js"
 
 const { values } = parseArgs({
   options: {
@@ -33,44 +32,9 @@ const seconds = Number(values.seconds)
 const connections = Number(values.connections)
 const soakSeconds = Number(values.soak)
 const subscriptionCount = values.hot ? 1 : Number(values.subscriptions)
-const ADMIN = "om_admin_bench_key_0123456789abcdef"
-const base = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const BARE_PORT = 18540
 const API_PORT = 18541
 const REDIS_PORT = 18550
-
-function waitFor(child: ChildProcess, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      if (chunk.toString().includes(text)) resolve()
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(chunk))
-    child.once("exit", (code) => reject(new Error(`process exited with ${code}`)))
-  })
-}
-
-/** Resident set size of a process, in MiB (Linux /proc). */
-function rssMiB(pid: number | undefined): number {
-  if (pid === undefined) return 0
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-    return match ? Math.round(Number(match[1]) / 1024) : 0
-  } catch {
-    return 0
-  }
-}
-
-/** CPU time (user + system) a process has used, in ms (Linux /proc; clock ticks of 10 ms). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
-    return (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {
-    return 0
-  }
-}
 
 /** The processes whose CPU a decision costs besides the server: PostgreSQL backends and redis-server. */
 let helperPids: () => Promise<number[]> = async () => []
@@ -118,97 +82,26 @@ if (!values["skip-bare"]) {
   bare.kill()
 }
 
-const cleanups: Array<() => Promise<void>> = []
-const env: Record<string, string> = {
-  ...(process.env as Record<string, string>),
-  PORT: String(API_PORT),
-  OMNIMETER_ADMIN_KEY: ADMIN,
-  LOG_LEVEL: "warn",
-}
-let redisLabel = "no Redis"
-if (values.mode === "postgres") {
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  const name = `omnimeter_bench_http_${process.pid}`
-  await admin.query(`create database ${name}`)
-  const url = new URL(base)
-  url.pathname = `/${name}`
-  env.DATABASE_URL = url.toString()
-  env.OMNIMETER_POOL_SIZE = "16"
-  cleanups.push(async () => {
-    await admin.query(`drop database ${name} with (force)`)
-    await admin.end()
-  })
-  helperPids = async () => {
-    const rows = await admin.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1", [
-      name,
-    ])
-    return rows.rows.map((row) => row.pid)
-  }
-  if (!values["no-redis"]) {
-    if (spawnSync("redis-server", ["--version"]).status === 0) {
-      const redis = spawn("redis-server", ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", ""])
-      await waitFor(redis, "Ready to accept connections")
-      env.REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`
-      redisLabel = "private redis-server"
-      const databasePids = helperPids
-      helperPids = async () => [...(await databasePids()), ...(redis.pid === undefined ? [] : [redis.pid])]
-      cleanups.push(async () => {
-        redis.kill()
-      })
-    } else if (process.env.REDIS_URL) {
-      env.OMNIMETER_REDIS_KEY_PREFIX = `omnimeter-bench:${process.pid}:`
-      redisLabel = "REDIS_URL"
-    }
-  }
-} else {
-  env.OMNIMETER_DATA_DIR = `/tmp/omnimeter-bench-${process.pid}`
-  cleanups.push(async () => rmSync(env.OMNIMETER_DATA_DIR ?? "", { recursive: true, force: true }))
-}
-const server = spawn(process.execPath, [values.server, "start"], { env })
-await waitFor(server, "listening")
-const api = `http://127.0.0.1:${API_PORT}`
-const headers = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }
-const entities: string[] = []
-for (let i = 0; i < subscriptionCount; i += 1) {
-  const entityId = `bench-${i}`
-  const created = await fetch(`${api}/api/subscriptions`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ entity_id: entityId, entity_type: "org", plan: "enterprise", token_limit: 1e14 }),
-  })
-  const { id } = (await created.json()) as { id: string }
-  for (const channel of ["website", "whatsapp", "api"]) {
-    await fetch(`${api}/api/onboarding/subscription/${id}/channels/${channel}/config`, {
-      method: "PUT",
-      headers,
-      body: JSON.stringify({ requests_per_minute: 1_000_000, tokens_per_minute: 1_000_000_000 }),
-    })
-  }
-  entities.push(entityId)
-}
+const server = await startBenchServer({
+  mode: values.mode === "pglite" ? "pglite" : "postgres",
+  port: API_PORT,
+  subscriptions: subscriptionCount,
+  redis: !values["no-redis"],
+  redisPort: REDIS_PORT,
+  cli: values.server,
+})
+helperPids = server.helperPids
+const api = server.url
+const redisLabel = server.redisLabel
 let n = 0
-const channels = ["website", "whatsapp", "api"]
 const consumeRequests: autocannon.Request[] = [
   {
     method: "POST",
     path: "/api/tokens/consume",
-    headers,
+    headers: server.headers,
     setupRequest: (request: autocannon.Request) => {
       n += 1
-      return {
-        ...request,
-        body: JSON.stringify({
-          entity_id: entities[n % entities.length],
-          entity_type: "org",
-          estimated_tokens: 50 + (n % 200),
-          channel: channels[n % 3],
-          chatbot_id: "bench-bot",
-          session_id: `s-${n % 5000}`,
-          user_identifier: `u-${n % 20000}`,
-          message_length: 120,
-        }),
-      }
+      return { ...request, body: consumeBody(server.entities, n) }
     },
   },
 ]
@@ -230,6 +123,21 @@ async function batchStats(): Promise<string> {
   return `${batches} batches, mean ${size.toFixed(1)} decisions and ${ms.toFixed(2)} ms per batch statement`
 }
 console.log(`group commit: ${await batchStats()}`)
+/** What the database functions cost per request served since start (setup included: it is small). */
+async function functionProfile(requests: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1500)) // backends report their counts when idle
+  const stats = await server.functionStats()
+  if (stats.length === 0) return
+  console.log(
+    `database functions per consume request (pg_stat_user_functions, since start): ${stats
+      .map(
+        (f) =>
+          `${f.name} ${(f.calls / requests).toFixed(2)} calls, ${((f.totalMs * 1000) / requests).toFixed(0)} us total, ${((f.selfMs * 1000) / requests).toFixed(0)} us self`,
+      )
+      .join("; ")}`,
+  )
+}
+await functionProfile(n)
 if (soakSeconds > 0) {
   const step = Math.max(1, Math.round(soakSeconds / 10))
   const trace: string[] = []
@@ -242,6 +150,4 @@ if (soakSeconds > 0) {
   console.log(`soak RSS MiB (time rss): ${trace.join(", ")}`)
   console.log(`group commit: ${await batchStats()}`)
 }
-server.kill("SIGTERM")
-await new Promise((resolve) => server.once("exit", resolve))
-for (const cleanup of cleanups.reverse()) await cleanup()
+await server.stop()

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest"
 import type { Subscription } from "../core/subscription.js"
-import { ContextCache, type TurnContext } from "./context-cache.js"
+import { ContextCache, type SubscriptionContexts } from "./context-cache.js"
 
-function context(id: string, plan: Subscription["plan"] = "basic"): TurnContext {
+function context(id: string, plan: Subscription["plan"] = "basic"): SubscriptionContexts {
   return {
     subscription: {
       id,
@@ -39,7 +39,7 @@ describe("the subscription context cache", () => {
   it("answers within its TTL and forgets afterwards", () => {
     const time = clock()
     const cache = new ContextCache({ ttlMs: 1000, now: time.now })
-    cache.set("org", "e-a", "website", context("a"), cache.generation)
+    cache.set("org", "e-a", context("a"), cache.generation)
     time.advance(999)
     expect(cache.get("org", "e-a", "website")?.subscription.id).toBe("a")
     time.advance(1)
@@ -47,17 +47,25 @@ describe("the subscription context cache", () => {
     expect(cache.size).toBe(0)
   })
 
-  it("keeps channels apart", () => {
+  it("answers every channel of a subscription from one entry, each with its own overrides", () => {
     const cache = new ContextCache()
-    cache.set("org", "e-a", "website", context("a"), cache.generation)
-    expect(cache.get("org", "e-a", "whatsapp")).toBeUndefined()
+    cache.set(
+      "org",
+      "e-a",
+      { ...context("a"), overrides: { website: { requestsPerMinute: 5 } } },
+      cache.generation,
+    )
+    expect(cache.get("org", "e-a", "website")?.overrides).toEqual({ requestsPerMinute: 5 })
+    expect(cache.get("org", "e-a", "whatsapp")?.overrides).toEqual({})
+    expect(cache.get("org", "e-a", "whatsapp")?.subscription.id).toBe("a")
+    expect(cache.get("org", "e-b", "website")).toBeUndefined()
+    expect(cache.size).toBe(1)
   })
 
   it("drops every channel of a subscription on invalidate, and only that subscription", () => {
     const cache = new ContextCache()
-    cache.set("org", "e-a", "website", context("a"), cache.generation)
-    cache.set("org", "e-a", "whatsapp", context("a"), cache.generation)
-    cache.set("org", "e-b", "website", context("b"), cache.generation)
+    cache.set("org", "e-a", context("a"), cache.generation)
+    cache.set("org", "e-b", context("b"), cache.generation)
     cache.invalidate("a")
     expect(cache.get("org", "e-a", "website")).toBeUndefined()
     expect(cache.get("org", "e-a", "whatsapp")).toBeUndefined()
@@ -68,21 +76,21 @@ describe("the subscription context cache", () => {
     const cache = new ContextCache()
     const before = cache.generation
     cache.invalidate("a")
-    cache.set("org", "e-a", "website", context("a", "basic"), before)
+    cache.set("org", "e-a", context("a", "basic"), before)
     expect(cache.get("org", "e-a", "website")).toBeUndefined()
   })
 
   it("stores nothing when its TTL is 0", () => {
     const cache = new ContextCache({ ttlMs: 0 })
-    cache.set("org", "e-a", "website", context("a"), cache.generation)
+    cache.set("org", "e-a", context("a"), cache.generation)
     expect(cache.size).toBe(0)
   })
 
   it("drops the oldest entry when full", () => {
     const cache = new ContextCache({ maxEntries: 2 })
-    cache.set("org", "e-a", "website", context("a"), cache.generation)
-    cache.set("org", "e-b", "website", context("b"), cache.generation)
-    cache.set("org", "e-c", "website", context("c"), cache.generation)
+    cache.set("org", "e-a", context("a"), cache.generation)
+    cache.set("org", "e-b", context("b"), cache.generation)
+    cache.set("org", "e-c", context("c"), cache.generation)
     expect(cache.size).toBe(2)
     expect(cache.get("org", "e-a", "website")).toBeUndefined()
     expect(cache.get("org", "e-c", "website")?.subscription.id).toBe("c")

@@ -1,6 +1,8 @@
 /**
  * The subscription context of a turn (the subscription and its channel's overrides), kept in process
- * memory for a short while so the hot path does not read it from the database on every turn.
+ * memory for a short while so the hot path does not read it from the database on every turn. An entry
+ * holds a subscription with every channel's overrides, read at once: a subscription whose turns come over
+ * several channels is read once per TTL, not once per channel.
  *
  * Design note. Goals, in order: (1) quota stays exact whatever the cache holds: the token limit a charge is
  * checked against is always read inside the charging statement, never from here; (2) a change made
@@ -9,8 +11,8 @@
  * applies within `ttlMs` (the documented staleness bound, default 1 s); (4) memory is bounded.
  *
  * - Only found subscriptions are cached: a subscription created on another instance is seen at once.
- * - An entry is keyed by entity and channel; a second index by subscription id lets `invalidate` drop all
- *   of one subscription's entries without scanning the cache.
+ * - An entry is keyed by entity (type and id); a second index by subscription id lets `invalidate` drop
+ *   the subscription's entries without scanning the cache.
  * - A read that raced an invalidation is not stored: `set` takes the `generation` seen before the read and
  *   drops the entry when an invalidation happened since (otherwise a lookup started just before a change
  *   could re-cache the old state for a whole TTL).
@@ -19,10 +21,20 @@
 import type { Channel } from "../core/channels.js"
 import type { ChannelOverrides } from "../core/decision.js"
 import type { Subscription } from "../core/subscription.js"
+import type { SubscriptionContexts } from "../storage/subscriptions.js"
+
+export type { SubscriptionContexts }
 
 export interface TurnContext {
   subscription: Subscription
   overrides: ChannelOverrides
+}
+
+const NO_OVERRIDES: ChannelOverrides = Object.freeze({})
+
+/** The context of a turn on `channel` of a subscription read with all its channels. */
+export function contextOf(contexts: SubscriptionContexts, channel: Channel): TurnContext {
+  return { subscription: contexts.subscription, overrides: contexts.overrides[channel] ?? NO_OVERRIDES }
 }
 
 export interface ContextCacheOptions {
@@ -35,7 +47,7 @@ export interface ContextCacheOptions {
 }
 
 interface Entry {
-  context: TurnContext
+  contexts: SubscriptionContexts
   expires: number
 }
 
@@ -44,6 +56,7 @@ interface Entry {
  * ```ts
  * const cache = new ContextCache({ ttlMs: 1000 })
  * const context = cache.get("organization", "acme", "whatsapp") ?? (await loadAndRemember())
+ * // loadAndRemember: read the subscription with all its channels, then cache.set("organization", "acme", all, generation)
  * cache.invalidate(subscriptionId) // after changing the subscription
  * ```
  */
@@ -66,11 +79,11 @@ export class ContextCache {
   }
 
   get(entityType: string, entityId: string, channel: Channel): TurnContext | undefined {
-    const key = cacheKey(entityType, entityId, channel)
+    const key = cacheKey(entityType, entityId)
     const entry = this.entries.get(key)
     if (!entry) return undefined
-    if (entry.expires > this.now()) return entry.context
-    this.remove(key, entry.context.subscription.id)
+    if (entry.expires > this.now()) return contextOf(entry.contexts, channel)
+    this.remove(key, entry.contexts.subscription.id)
     return undefined
   }
 
@@ -79,24 +92,18 @@ export class ContextCache {
     return this.invalidations
   }
 
-  set(
-    entityType: string,
-    entityId: string,
-    channel: Channel,
-    context: TurnContext,
-    generation: number,
-  ): void {
+  set(entityType: string, entityId: string, contexts: SubscriptionContexts, generation: number): void {
     if (this.ttlMs === 0 || generation !== this.invalidations) return
-    const key = cacheKey(entityType, entityId, channel)
+    const key = cacheKey(entityType, entityId)
     const previous = this.entries.get(key)
-    if (previous) this.remove(key, previous.context.subscription.id)
+    if (previous) this.remove(key, previous.contexts.subscription.id)
     while (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.entries().next().value
       if (!oldest) break
-      this.remove(oldest[0], oldest[1].context.subscription.id)
+      this.remove(oldest[0], oldest[1].contexts.subscription.id)
     }
-    this.entries.set(key, { context, expires: this.now() + this.ttlMs })
-    const id = context.subscription.id
+    this.entries.set(key, { contexts, expires: this.now() + this.ttlMs })
+    const id = contexts.subscription.id
     const keys = this.keysBySubscription.get(id) ?? new Set<string>()
     keys.add(key)
     this.keysBySubscription.set(id, keys)
@@ -129,6 +136,6 @@ export class ContextCache {
   }
 }
 
-function cacheKey(entityType: string, entityId: string, channel: Channel): string {
-  return `${entityType}\u0000${entityId}\u0000${channel}`
+function cacheKey(entityType: string, entityId: string): string {
+  return `${entityType}\u0000${entityId}`
 }

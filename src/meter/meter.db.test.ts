@@ -641,6 +641,32 @@ describe("the subscription context cache", () => {
     await uncached.close()
   })
 
+  it("reads a subscription once for all its channels, each answered with its own settings", async () => {
+    const { who, subscription } = await subscribe()
+    await meter.updateChannelConfig(subscription.id, "telegram", { tokenMultiplier: 1.1 })
+    expect(await meter.validateAndConsumeTokens(turn(who, { channel: "telegram" }))).toMatchObject({
+      allowed: true,
+      multiplier: 1.1,
+    })
+    // Another instance disables whatsapp: straight to the database. The first turn read every channel,
+    // so within the time-to-live this meter still answers whatsapp from that read (the staleness bound).
+    await database.db
+      .insertInto("channel_configurations")
+      .values({ subscription_id: subscription.id, channel: "whatsapp", enabled: false })
+      .execute()
+    const whatsapp = await meter.validateAndConsumeTokens(turn(who, { channel: "whatsapp" }))
+    expect(whatsapp).toMatchObject({ allowed: true })
+    expect(whatsapp.allowed && whatsapp.multiplier).not.toBe(1.1)
+    expect(await meter.validateAndConsumeTokens(turn(who, { channel: "telegram" }))).toMatchObject({
+      multiplier: 1.1,
+    })
+    // A change through this meter drops the whole subscription: every channel is read afresh.
+    await meter.updateChannelConfig(subscription.id, "telegram", { tokenMultiplier: 1.2 })
+    expect(await meter.validateAndConsumeTokens(turn(who, { channel: "whatsapp" }))).toMatchObject({
+      reason: "channel_disabled",
+    })
+  })
+
   it("does not serve a cached subscription to another subscription's scope", async () => {
     const a = await subscribe()
     const b = await subscribe()

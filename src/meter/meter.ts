@@ -56,9 +56,9 @@ import {
 } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
 import { withScope } from "../storage/scoped.js"
-import { findSubscriptionForTurn } from "../storage/subscriptions.js"
+import { findSubscriptionContexts } from "../storage/subscriptions.js"
 import { ChannelConfigService } from "./channel-config.js"
-import { ContextCache, type TurnContext } from "./context-cache.js"
+import { ContextCache, contextOf, type TurnContext } from "./context-cache.js"
 import type {
   AllowedDecision,
   ChannelConfig,
@@ -441,9 +441,10 @@ export class Meter {
     let context = this.contexts.get(entityType, entityId, channel)
     if (!context) {
       const generation = this.contexts.generation
-      context = await this.inScope(scope, (db) => findSubscriptionForTurn(db, entityType, entityId, channel))
-      if (!context) return undefined
-      this.contexts.set(entityType, entityId, channel, context, generation)
+      const contexts = await this.inScope(scope, (db) => findSubscriptionContexts(db, entityType, entityId))
+      if (!contexts) return undefined
+      this.contexts.set(entityType, entityId, contexts, generation)
+      context = contextOf(contexts, channel)
     }
     if (scope && context.subscription.id !== scope.subscriptionId) return undefined
     return context

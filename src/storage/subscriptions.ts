@@ -136,22 +136,29 @@ export async function findSubscriptionByEntity(
   return row && toSubscription(row)
 }
 
-/**
- * The subscription a turn belongs to, with the overrides of the turn's channel, in one call of the
- * `omnimeter_turn_context` function (migration 0002: a cached plan on the hot path).
- */
-export async function findSubscriptionForTurn(
+/** A subscription with the overrides of each channel it has configured (absent: none). */
+export interface SubscriptionContexts {
+  subscription: Subscription
+  overrides: Partial<Record<Channel, ChannelOverrides>>
+}
+
+/** The subscription of an entity with every channel's overrides, in one read; undefined when not found. */
+export async function findSubscriptionContexts(
   db: Kysely<DB>,
   entityType: string,
   entityId: string,
-  channel: Channel,
-): Promise<{ subscription: Subscription; overrides: ChannelOverrides } | undefined> {
-  const result = await sql<Selectable<SubscriptionsTable> & Selectable<ChannelConfigurationsTable>>`
-    select * from omnimeter_turn_context(${entityType}, ${entityId}, ${channel})
+): Promise<SubscriptionContexts | undefined> {
+  const result = await sql<
+    Selectable<SubscriptionsTable> &
+      Omit<Selectable<ChannelConfigurationsTable>, "channel"> & { channel: Channel | null }
+  >`
+    select * from omnimeter_turn_contexts(${entityType}, ${entityId})
   `.execute(db)
-  const row = result.rows[0]
-  if (!row) return undefined
-  return { subscription: toSubscription(row), overrides: toOverrides(row) }
+  const [first] = result.rows
+  if (!first) return undefined
+  const overrides: Partial<Record<Channel, ChannelOverrides>> = {}
+  for (const { channel, ...row } of result.rows) if (channel !== null) overrides[channel] = toOverrides(row)
+  return { subscription: toSubscription(first), overrides }
 }
 
 export interface SubscriptionPatch extends AdmissionSettings {
