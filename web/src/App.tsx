@@ -9,6 +9,7 @@ import { Alerts } from "./pages/Alerts.tsx"
 import { ChannelDetail } from "./pages/ChannelDetail.tsx"
 import { Configuration } from "./pages/Configuration.tsx"
 import { Forecast } from "./pages/Forecast.tsx"
+import { Outcomes } from "./pages/Outcomes.tsx"
 import { Overview } from "./pages/Overview.tsx"
 import { Playground } from "./pages/Playground.tsx"
 import { SignIn } from "./pages/SignIn.tsx"
@@ -158,6 +159,8 @@ function Page({ path }: { path: string }) {
       return <Overview />
     case "/forecast":
       return <Forecast />
+    case "/outcomes":
+      return <Outcomes />
     case "/alerts":
       return <Alerts />
     case "/configuration":
@@ -176,6 +179,7 @@ function Page({ path }: { path: string }) {
 
 const NAV = [
   { path: "/", label: "Overview" },
+  { path: "/outcomes", label: "Outcomes" },
   { path: "/forecast", label: "Forecast" },
   { path: "/alerts", label: "Alerts" },
   { path: "/configuration", label: "Configuration" },

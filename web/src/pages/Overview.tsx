@@ -2,6 +2,8 @@
  * Overview of one subscription over a period: totals with growth, the billing period's quota, usage share,
  * daily trends, the hour x channel heatmap and the channel comparison. All from the analytics API.
  */
+
+import type { OutcomesAnswerBody } from "../api/outcome-types.ts"
 import type {
   ComparisonBody,
   ComparisonRowBody,
@@ -17,6 +19,7 @@ import {
   formatHour,
   formatInteger,
   formatLocalTime,
+  formatMoney,
   formatPercent,
 } from "../format.ts"
 import { href, useLinkHandler } from "../router.ts"
@@ -28,6 +31,7 @@ import { PeriodPicker, usePeriodQuery } from "../ui/PeriodPicker.tsx"
 interface OverviewData {
   analytics: ComprehensiveAnalyticsBody
   comparison: ComparisonBody
+  outcomes: OutcomesAnswerBody
 }
 
 export function Overview() {
@@ -35,11 +39,12 @@ export function Overview() {
   const period = usePeriodQuery()
   const base = `/api/onboarding/analytics/${encodeURIComponent(subscription.id)}`
   const [state, retry] = useAsync<OverviewData>(async () => {
-    const [analytics, comparison] = await Promise.all([
+    const [analytics, comparison, outcomes] = await Promise.all([
       api.get<ComprehensiveAnalyticsBody>(base, period),
       api.get<ComparisonBody>(`${base}/channels/comparison`, period),
+      api.get<OutcomesAnswerBody>(`${base}/outcomes`, period),
     ])
-    return { analytics, comparison }
+    return { analytics, comparison, outcomes }
   }, `${subscription.id}:${period.from}:${period.to}`)
 
   const inPlan = (channel: string) =>
@@ -52,7 +57,7 @@ export function Overview() {
       </div>
       <QuotaCard subscription={subscription} />
       <AsyncView state={state} retry={retry} label="Loading analytics…">
-        {({ analytics, comparison }) => {
+        {({ analytics, comparison, outcomes }) => {
           const shown = analytics.channels.filter(
             (c) => inPlan(c.channel) || c.message_count > 0 || c.denied_count > 0,
           )
@@ -65,6 +70,7 @@ export function Overview() {
                 timezone={analytics.timezone}
               />
               <Totals analytics={analytics} />
+              <CostCard outcomes={outcomes} />
               {hasUsage ? (
                 <>
                   <ShareCard analytics={analytics} shown={shown.map((c) => c.channel)} />
@@ -368,6 +374,24 @@ function ComparisonTable({ comparison, shown }: { comparison: ComparisonBody; sh
             ))}
           </tbody>
         </table>
+      </div>
+    </section>
+  )
+}
+
+/** The period's cost in money next to its tokens (from the outcomes answer). */
+function CostCard({ outcomes }: { outcomes: OutcomesAnswerBody }) {
+  const t = outcomes.totals
+  return (
+    <section className="cards" aria-label="Cost for the period">
+      <div className="card" data-testid="total-cost">
+        <div className="card-label">Cost ({outcomes.currency})</div>
+        <div className="card-value" data-value title={t.cost}>
+          {formatMoney(t.cost, outcomes.currency)}
+        </div>
+        <div className="card-foot muted small">
+          for {formatInteger(t.tokens_used)} tokens · {formatInteger(t.unpriced_turns)} unpriced turns
+        </div>
       </div>
     </section>
   )
