@@ -31,7 +31,6 @@ import { PeriodPicker, usePeriodQuery } from "../ui/PeriodPicker.tsx"
 interface OverviewData {
   analytics: ComprehensiveAnalyticsBody
   comparison: ComparisonBody
-  outcomes: OutcomesAnswerBody
 }
 
 export function Overview() {
@@ -39,12 +38,11 @@ export function Overview() {
   const period = usePeriodQuery()
   const base = `/api/onboarding/analytics/${encodeURIComponent(subscription.id)}`
   const [state, retry] = useAsync<OverviewData>(async () => {
-    const [analytics, comparison, outcomes] = await Promise.all([
+    const [analytics, comparison] = await Promise.all([
       api.get<ComprehensiveAnalyticsBody>(base, period),
       api.get<ComparisonBody>(`${base}/channels/comparison`, period),
-      api.get<OutcomesAnswerBody>(`${base}/outcomes`, period),
     ])
-    return { analytics, comparison, outcomes }
+    return { analytics, comparison }
   }, `${subscription.id}:${period.from}:${period.to}`)
 
   const inPlan = (channel: string) =>
@@ -57,7 +55,7 @@ export function Overview() {
       </div>
       <QuotaCard subscription={subscription} />
       <AsyncView state={state} retry={retry} label="Loading analytics…">
-        {({ analytics, comparison, outcomes }) => {
+        {({ analytics, comparison }) => {
           const shown = analytics.channels.filter(
             (c) => inPlan(c.channel) || c.message_count > 0 || c.denied_count > 0,
           )
@@ -70,7 +68,7 @@ export function Overview() {
                 timezone={analytics.timezone}
               />
               <Totals analytics={analytics} />
-              <CostCard outcomes={outcomes} />
+              <CostCard base={base} period={period} />
               {hasUsage ? (
                 <>
                   <ShareCard analytics={analytics} shown={shown.map((c) => c.channel)} />
@@ -379,8 +377,24 @@ function ComparisonTable({ comparison, shown }: { comparison: ComparisonBody; sh
   )
 }
 
-/** The period's cost in money next to its tokens (from the outcomes answer). */
-function CostCard({ outcomes }: { outcomes: OutcomesAnswerBody }) {
+/**
+ * The period's cost in money next to its tokens, from the outcomes answer: asked for once the page's own
+ * figures are in, so that it never holds them up.
+ */
+function CostCard({
+  base,
+  period,
+}: {
+  base: string
+  period: { from: string | undefined; to: string | undefined }
+}) {
+  const { api } = useWorkspace()
+  const [state] = useAsync(
+    () => api.get<OutcomesAnswerBody>(`${base}/outcomes`, period),
+    `${base}:${period.from}:${period.to}:cost`,
+  )
+  if (state.status !== "ready") return null
+  const outcomes = state.data
   const t = outcomes.totals
   return (
     <section className="cards" aria-label="Cost for the period">
