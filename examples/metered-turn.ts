@@ -38,7 +38,7 @@ const turn = {
   estimatedTokens: estimateTokens(message) + 400,
 }
 
-const answered = await meter.meteredTurn(turn, (decision) =>
+const answered = await meter.meteredTurn(turn, () =>
   openai.chat.completions.create({
     model: "gpt-4o-mini",
     messages: [{ role: "user", content: message }],

@@ -11,9 +11,10 @@
  * three days before now (the 50%, 80% and 95% alerts at the moments
  * they were crossed, with the figures of those moments, then quota_exceeded denials); initech's end users
  * trying channels its basic plan lacks. The alerts are raised by the real detectors, run at the historical
- * instants, so each carries its own time and figures.
+ * instants, so each carries its own time and figures. Every allowed turn names a priced model, and some
+ * end users reach goals (outcomes) and rate their sessions (feedback), so the Outcomes page has figures.
  */
-import { sql } from "kysely"
+import { type Insertable, sql } from "kysely"
 import { HealthDetector, RateLimitDetector, SpikeDetector } from "../alerts/detectors.js"
 import { DEFAULT_QUOTA_THRESHOLDS } from "../core/alerts.js"
 import { billedTokens } from "../core/billing.js"
@@ -26,7 +27,33 @@ import type { Meter } from "../meter/meter.js"
 import { insertAlert } from "../storage/alerts.js"
 import type { Database } from "../storage/database.js"
 import { type ImportedTurn, insertImportedTurns } from "../storage/ledger.js"
+import { upsertPrice } from "../storage/outcomes.js"
+import type { DB } from "../storage/schema.js"
 import { type SyntheticTurn, seededRandom, syntheticTraffic } from "./traffic.js"
+
+/** The models the demo's channels answer with, and their list prices per million tokens (input, output). */
+export const DEMO_PRICES: Readonly<Record<string, readonly [string, string]>> = {
+  "gpt-4o-mini": ["0.15", "0.6"],
+  "gpt-4o": ["2.5", "10"],
+  "claude-3-5-haiku": ["0.8", "4"],
+}
+const DEMO_MODELS: Readonly<Record<Channel, string>> = {
+  website: "gpt-4o-mini",
+  whatsapp: "gpt-4o-mini",
+  messenger: "claude-3-5-haiku",
+  instagram: "gpt-4o-mini",
+  telegram: "claude-3-5-haiku",
+  api: "gpt-4o",
+}
+/** Goals per channel: how often a turn leads to one, and what it is worth. */
+const DEMO_GOALS: Readonly<Record<Channel, { rate: number; name: string; value: number }>> = {
+  website: { rate: 0.02, name: "purchase", value: 40 },
+  whatsapp: { rate: 0.03, name: "purchase", value: 25 },
+  messenger: { rate: 0.015, name: "lead", value: 8 },
+  instagram: { rate: 0.01, name: "purchase", value: 30 },
+  telegram: { rate: 0.02, name: "ticket_resolved", value: 3 },
+  api: { rate: 0.005, name: "lead", value: 60 },
+}
 
 export interface DemoSubscription {
   entityId: string
@@ -94,6 +121,15 @@ export async function seedDemo(
 ): Promise<Subscription[]> {
   const start = new Date(Math.floor(now.getTime() / HOUR) * HOUR - days * DAY)
   const created: Subscription[] = []
+  // Prices in force from before the first turn, so every demo turn is priced.
+  for (const [model, [input, output]] of Object.entries(DEMO_PRICES))
+    await upsertPrice(database.db, {
+      model,
+      currency: meter.currency,
+      effectiveFrom: start,
+      inputPerMillion: input,
+      outputPerMillion: output,
+    })
   for (const [index, demo] of DEMO_SUBSCRIPTIONS.entries()) {
     const plan = PLAN_DEFINITIONS[demo.plan]
     const periodStart = new Date(start.getTime() + (days - demo.periodAgeDays) * DAY)
@@ -116,11 +152,13 @@ export async function seedDemo(
       periodStart: periodStart.toISOString(),
     })
     created.push(subscription)
-    const { turns, crossings } = admit(traffic, subscription, plan.channels)
-    await writeHistory(database, turns, crossings)
+    const admitted = admit(traffic, subscription, plan.channels)
+    const turns = admitted.turns.map((turn) => priced(turn))
+    await writeHistory(database, turns, admitted.crossings, meter.currency)
     if (demo.broadcastDaysAgo !== undefined) {
       await replayBroadcast(database, subscription.id, broadcastStart(demo, now))
     }
+    await writeOutcomes(database, subscription.id, turns, seededRandom(5000 + index), now, meter.currency)
   }
   return created
 }
@@ -292,17 +330,18 @@ async function writeHistory(
   database: Database,
   turns: readonly ImportedTurn[],
   crossings: readonly Crossing[],
+  currency: string,
 ): Promise<void> {
   const ends = new Set(crossings.map((c) => c.index))
   let batch: ImportedTurn[] = []
   for (const [index, turn] of turns.entries()) {
     batch.push(turn)
     if (batch.length >= 2000 || ends.has(index)) {
-      await insertImportedTurns(database.db, batch)
+      await insertImportedTurns(database.db, batch, currency)
       batch = []
     }
   }
-  await insertImportedTurns(database.db, batch)
+  await insertImportedTurns(database.db, batch, currency)
   for (const crossing of crossings) {
     const subscriptionId = turns[crossing.index]?.subscriptionId
     if (subscriptionId === undefined) continue
@@ -364,4 +403,74 @@ async function replayBroadcast(database: Database, subscriptionId: string, at: D
       for (const alert of await detector.detect(db, subscriptionId, now)) await insertAlert(db, alert)
     }
   }
+}
+
+/** An allowed turn with its channel's model and a token split (prompts are about 70% of a turn's tokens). */
+function priced(turn: ImportedTurn): ImportedTurn {
+  if (turn.denialReason) return turn
+  const inputTokens = Math.round(turn.rawTokens * 0.7)
+  return {
+    ...turn,
+    model: DEMO_MODELS[turn.channel],
+    inputTokens,
+    outputTokens: turn.rawTokens - inputTokens,
+  }
+}
+
+/**
+ * Goals reached after allowed turns (each channel at its own rate and value, ten minutes after the turn),
+ * session ratings, and a sentiment score per priced turn (from a hash of its id: the demo has no messages).
+ */
+async function writeOutcomes(
+  database: Database,
+  subscriptionId: string,
+  turns: readonly ImportedTurn[],
+  random: () => number,
+  now: Date,
+  currency: string,
+): Promise<void> {
+  const goals: Insertable<DB["outcomes"]>[] = []
+  const ratings: Insertable<DB["feedback"]>[] = []
+  for (const turn of turns) {
+    if (turn.denialReason) continue
+    const goal = DEMO_GOALS[turn.channel]
+    const occurredAt = new Date(turn.createdAt.getTime() + 10 * MINUTE)
+    if (random() < goal.rate && occurredAt <= now && turn.userIdentifier !== null)
+      goals.push({
+        subscription_id: subscriptionId,
+        name: goal.name,
+        value: (goal.value * (0.5 + random())).toFixed(2),
+        currency,
+        user_identifier: turn.userIdentifier,
+        session_id: turn.sessionId,
+        occurred_at: occurredAt,
+        idempotency_key: `demo-${goals.length}`,
+      })
+    if (random() < 0.02)
+      ratings.push({
+        subscription_id: subscriptionId,
+        session_id: turn.sessionId,
+        channel: turn.channel,
+        csat: Math.min(5, Math.max(1, Math.round(3.6 + (random() - 0.4) * 3))),
+        created_at: occurredAt > now ? now : occurredAt,
+        idempotency_key: `demo-feedback-${ratings.length}`,
+      })
+  }
+  for (let i = 0; i < goals.length; i += 1000)
+    await database.db
+      .insertInto("outcomes")
+      .values(goals.slice(i, i + 1000))
+      .execute()
+  for (let i = 0; i < ratings.length; i += 1000)
+    await database.db
+      .insertInto("feedback")
+      .values(ratings.slice(i, i + 1000))
+      .execute()
+  await sql`
+    update turn_details
+    set sentiment = greatest(-1, least(1, round(
+      (('x' || substr(md5(usage_id::text), 1, 6))::bit(24)::int / 16777215.0) * 1.6 - 0.55
+      + case channel when 'whatsapp' then 0.15 when 'instagram' then -0.1 else 0 end, 4)))
+    where subscription_id = ${subscriptionId}
+  `.execute(database.db)
 }

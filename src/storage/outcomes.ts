@@ -360,15 +360,20 @@ export async function convertedSessions(
   db: Kysely<DB>,
   r: OutcomeQueryRange,
 ): Promise<Array<{ channel: string | null; converted: number }>> {
+  // The outcomes' sessions first, then one scan of the period's turns against them as an array parameter,
+  // which PostgreSQL hashes; a join or IN subquery here was planned as a loop (seconds on PGlite).
+  const named = await sql<{ session_id: string }>`
+    select distinct session_id from outcomes
+    where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
+      and session_id is not null
+  `.execute(db)
+  if (named.rows.length === 0) return []
   const result = await sql<{ channel: string | null; converted: number }>`
     select l.channel, count(distinct l.session_id)::int as converted
     from token_usage_logs l
     where l.subscription_id = ${r.subscriptionId} and l.created_at >= ${r.start} and l.created_at < ${r.end}
       and l.status <> 'denied' and l.channel = any(${r.channels as Channel[]}::text[])
-      and l.session_id in (
-        select session_id from outcomes
-        where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
-          and session_id is not null)
+      and l.session_id = any(${named.rows.map((row) => row.session_id)}::text[])
     group by grouping sets ((l.channel), ())
   `.execute(db)
   return result.rows

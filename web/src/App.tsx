@@ -11,6 +11,7 @@ import { ChannelDetail } from "./pages/ChannelDetail.tsx"
 import { Configuration } from "./pages/Configuration.tsx"
 import { DashboardList, DashboardView, NewDashboard } from "./pages/Dashboards.tsx"
 import { Forecast } from "./pages/Forecast.tsx"
+import { Outcomes } from "./pages/Outcomes.tsx"
 import { Overview } from "./pages/Overview.tsx"
 import { Playground } from "./pages/Playground.tsx"
 import { SignIn } from "./pages/SignIn.tsx"
@@ -171,6 +172,8 @@ function Page({ path }: { path: string }) {
       return <Turns />
     case "/forecast":
       return <Forecast />
+    case "/outcomes":
+      return <Outcomes />
     case "/alerts":
       return <Alerts />
     case "/dashboards":
@@ -193,6 +196,7 @@ const NAV = [
   { path: "/", label: "Overview" },
   { path: "/breakdown", label: "Breakdown" },
   { path: "/turns", label: "Turns" },
+  { path: "/outcomes", label: "Outcomes" },
   { path: "/forecast", label: "Forecast" },
   { path: "/alerts", label: "Alerts" },
   { path: "/dashboards", label: "Dashboards" },

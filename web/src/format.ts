@@ -98,3 +98,18 @@ export function formatClockIn(iso: string | number, timeZone: string): string {
     hourCycle: "h23",
   })
 }
+
+/**
+ * An exact money string from the API ("0.00074145") in the browser's locale with its currency, for
+ * display only: amounts under one minor unit keep up to 6 decimals instead of showing as 0.
+ */
+export function formatMoney(amount: string, currency: string): string {
+  const value = Number(amount)
+  const small = value !== 0 && Math.abs(value) < 0.01
+  return new Intl.NumberFormat(undefined, {
+    style: "currency",
+    currency,
+    minimumFractionDigits: small ? 2 : undefined,
+    maximumFractionDigits: small ? 6 : 2,
+  }).format(value)
+}

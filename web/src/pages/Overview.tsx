@@ -2,6 +2,8 @@
  * Overview of one subscription over a period: totals with growth, the billing period's quota, usage share,
  * daily trends, the hour x channel heatmap and the channel comparison. All from the analytics API.
  */
+
+import type { OutcomesAnswerBody } from "../api/outcome-types.ts"
 import type {
   ComparisonBody,
   ComparisonRowBody,
@@ -17,12 +19,13 @@ import {
   formatDecimal,
   formatHour,
   formatInteger,
+  formatMoney,
   formatPercent,
   formatTimeIn,
 } from "../format.ts"
 import { href, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
-import { AsyncView, Empty } from "../ui/async.tsx"
+import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
 import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { Growth, TrendArrow } from "../ui/Growth.tsx"
 import { LiveSwitch, useLive } from "../ui/live.tsx"
@@ -98,6 +101,7 @@ export function Overview() {
               {today ? <TodayStrip today={today} timezone={analytics.timezone} /> : null}
               <Totals analytics={analytics} />
               <SheddingPanel analytics={analytics} />
+              <CostCard base={base} period={period} />
               {hasUsage ? (
                 <>
                   <ShareCard analytics={analytics} shown={shown.map((c) => c.channel)} />
@@ -483,6 +487,40 @@ export function ComparisonTable({ comparison }: { comparison: ComparisonBody }) 
           </tbody>
         </table>
       </ScrollableTable>
+    </section>
+  )
+}
+
+/**
+ * The period's cost in money next to its tokens, from the outcomes answer: asked for once the page's own
+ * figures are in, so that it never holds them up.
+ */
+function CostCard({
+  base,
+  period,
+}: {
+  base: string
+  period: { from: string | undefined; to: string | undefined }
+}) {
+  const { api } = useWorkspace()
+  const [state] = useAsync(
+    () => api.get<OutcomesAnswerBody>(`${base}/outcomes`, period),
+    `${base}:${period.from}:${period.to}:cost`,
+  )
+  if (state.status !== "ready") return null
+  const outcomes = state.data
+  const t = outcomes.totals
+  return (
+    <section className="cards" aria-label="Cost for the period">
+      <div className="card" data-testid="total-cost">
+        <div className="card-label">Cost ({outcomes.currency})</div>
+        <div className="card-value" data-value title={t.cost}>
+          {formatMoney(t.cost, outcomes.currency)}
+        </div>
+        <div className="card-foot muted small">
+          for {formatInteger(t.tokens_used)} tokens · {formatInteger(t.unpriced_turns)} unpriced turns
+        </div>
+      </div>
     </section>
   )
 }

@@ -2,10 +2,12 @@
  * The playground: the "channel selection in chat interfaces" of the product. Pick a channel, a chatbot and
  * a user, type a message, and send it through POST /api/tokens/consume exactly as a chatbot backend would.
  * The answer shows the decision, the tokens estimated and billed, the multiplier, the quota left and the
- * rate-limit headroom from the RateLimit-* headers.
+ * rate-limit headroom from the RateLimit-* headers. With a model picked from the price list, an allowed
+ * turn can be settled (message tokens in, expected reply tokens out) to see its money cost.
  */
 import { type FormEvent, useId, useMemo, useRef, useState } from "react"
 import { ApiError } from "../api/client.ts"
+import type { PriceListBody } from "../api/outcome-types.ts"
 import type {
   ChannelConfig,
   ChannelConfigList,
@@ -14,7 +16,7 @@ import type {
   DecisionView,
 } from "../api/types.ts"
 import { ChannelName, useChannelLabel } from "../channels.tsx"
-import { formatInteger, formatMultiplier, formatSeconds } from "../format.ts"
+import { formatInteger, formatMoney, formatMultiplier, formatSeconds } from "../format.ts"
 import { REASON_TEXT } from "../reasons.ts"
 import { useWorkspace } from "../session.ts"
 import { TOKENIZER_NAME, useTokenizer } from "../tokenizer.ts"
@@ -34,7 +36,9 @@ interface Turn {
   user: string
   message: string
   messageTokens: number
+  replyTokens: number
   estimatedTokens: number
+  model: string | null
   status: number
   decision: DecisionView
   rateLimit: RateLimitHeaders | null
@@ -71,6 +75,10 @@ export function Playground() {
   const [user, setUser] = useState("playground-user")
   const [message, setMessage] = useState("Hi! Where is my order #1042?")
   const [replyTokens, setReplyTokens] = useState("150")
+  const [model, setModel] = useState("")
+  const [pricesState] = useAsync(() => api.get<PriceListBody>("/api/prices"), "prices")
+  const models =
+    pricesState.status === "ready" ? [...new Set(pricesState.data.prices.map((p) => p.model))] : []
   const [turns, setTurns] = useState<Turn[]>([])
   const [error, setError] = useState<ApiError | null>(null)
   const [busy, setBusy] = useState(false)
@@ -115,6 +123,7 @@ export function Playground() {
       session_id: sessionId,
       user_identifier: user.trim() || "playground-user",
       message,
+      ...(model ? { model } : {}),
     }
     try {
       const response = await api.postRaw<DecisionBody>("/api/tokens/consume", body)
@@ -127,7 +136,9 @@ export function Playground() {
           user: body.user_identifier ?? "",
           message,
           messageTokens,
+          replyTokens: reply,
           estimatedTokens: estimated,
+          model: model || null,
           status: response.status,
           decision: response.body,
           rateLimit: rateLimitOf(response.headers),
@@ -234,6 +245,18 @@ export function Playground() {
                 : "A whole number of tokens, 0 or more"}
             </span>
           </div>
+          <div className="field">
+            <label htmlFor={`${ids}-model`}>Model</label>
+            <select id={`${ids}-model`} value={model} onChange={(e) => setModel(e.target.value)}>
+              <option value="">None (unpriced)</option>
+              {models.map((name) => (
+                <option key={name} value={name}>
+                  {name}
+                </option>
+              ))}
+            </select>
+            <span className="hint">From the price list; settle an allowed turn to see its cost.</span>
+          </div>
           <button type="submit" disabled={busy || estimated === null}>
             {busy ? "Sending…" : `Send on ${label(channel)}`}
           </button>
@@ -255,6 +278,69 @@ export function Playground() {
           )}
         </section>
       </div>
+    </div>
+  )
+}
+
+/** Settles an allowed turn with its message tokens as input and the expected reply as output. */
+function SettleTurn({ turn }: { turn: Turn }) {
+  const { api } = useWorkspace()
+  const [state, setState] = useState<
+    | { status: "idle" | "busy" }
+    | { status: "done"; cost: string | null; currency: string }
+    | { status: "error"; error: ApiError }
+  >({ status: "idle" })
+  const usageId = turn.decision.usage_id
+  if (!turn.decision.allowed || !usageId || turn.decision.replayed) return null
+  async function settle() {
+    setState({ status: "busy" })
+    const response = await api.postRaw<{
+      cost: string | null
+      currency: string
+      error?: { code: string; message: string }
+    }>("/api/tokens/settle", {
+      usage_id: usageId,
+      input_tokens: turn.messageTokens,
+      output_tokens: turn.replyTokens,
+    })
+    if (response.status === 200)
+      setState({ status: "done", cost: response.body.cost, currency: response.body.currency })
+    else
+      setState({
+        status: "error",
+        error: new ApiError(
+          response.status,
+          response.body.error?.code ?? "http_error",
+          response.body.error?.message ?? "",
+          undefined,
+          undefined,
+        ),
+      })
+  }
+  if (state.status === "done")
+    return (
+      <div>
+        <dt>Cost{turn.model ? ` (${turn.model})` : ""}</dt>
+        <dd data-figure="cost" title={state.cost ?? undefined}>
+          {state.cost === null ? "unpriced" : formatMoney(state.cost, state.currency)}
+        </dd>
+      </div>
+    )
+  return (
+    <div>
+      <dt>Cost</dt>
+      <dd>
+        <button
+          type="button"
+          className="link"
+          onClick={settle}
+          disabled={state.status === "busy"}
+          data-testid="settle"
+        >
+          Settle {formatInteger(turn.messageTokens)} in + {formatInteger(turn.replyTokens)} out
+        </button>
+        {state.status === "error" ? <ErrorMessage error={state.error} /> : null}
+      </dd>
     </div>
   )
 }
@@ -355,6 +441,7 @@ function TurnView({ turn }: { turn: Turn }) {
             <dd>{d.status}</dd>
           </div>
         ) : null}
+        <SettleTurn turn={turn} />
       </dl>
     </li>
   )
