@@ -7,6 +7,7 @@ import { DetectorJob } from "./alerts/detectors.js"
 import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
+import { JourneyService } from "./analytics/journeys.js"
 import { AnalyticsService } from "./analytics/service.js"
 import { KeyService } from "./auth/keys.js"
 import type { BackgroundJob } from "./background.js"
@@ -33,6 +34,8 @@ export interface Container {
   meter: Meter
   keys: KeyService
   analytics: AnalyticsService
+  /** Customer journeys across channels (issue 15). */
+  journeys: JourneyService
   metrics: Metrics
   alerts: AlertService
   forecasts: ForecastService
@@ -117,6 +120,7 @@ export async function buildContainer(
   })
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
+  const journeys = new JourneyService({ database, clock })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
   const webhookWorker = new DeliveryWorker({
@@ -147,6 +151,7 @@ export async function buildContainer(
     meter,
     keys,
     analytics,
+    journeys,
     metrics,
     alerts,
     forecasts,

@@ -20,10 +20,13 @@ import { alertRoutes } from "./routes/alerts.js"
 import { analyticsRoutes } from "./routes/analytics.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
+import { ExperimentResultsSchema, ExperimentSchema, experimentRoutes } from "./routes/experiments.js"
 import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
+import { JourneysSchema, journeyRoutes } from "./routes/journeys.js"
 import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
+import { PersonSchema, peopleRoutes } from "./routes/people.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { usageImportRoutes } from "./routes/usage-import.js"
@@ -151,6 +154,10 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     ChannelConfigSchema,
     WebhookEndpointSchema,
     ForecastSchema,
+    PersonSchema,
+    ExperimentSchema,
+    ExperimentResultsSchema,
+    JourneysSchema,
   ]) {
     app.addSchema(schema)
   }
@@ -183,6 +190,9 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     webhookRoutes,
     alertRoutes,
     forecastRoutes,
+    peopleRoutes,
+    experimentRoutes,
+    journeyRoutes,
   ]) {
     routes(app, container)
   }

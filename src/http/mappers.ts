@@ -29,6 +29,7 @@ export function decisionBody(decision: Decision, requestId: string): DecisionBod
       priority: decision.priority,
       replayed: decision.replayed,
       rate_limit: rateLimit,
+      experiments: decision.experiments,
     })
   }
   return defined({
@@ -46,6 +47,7 @@ export function decisionBody(decision: Decision, requestId: string): DecisionBod
     remaining_tokens: decision.remainingTokens,
     status: decision.status,
     rate_limit: rateLimit,
+    experiments: decision.experiments,
     error: { code: decision.reason, message: decision.message, request_id: requestId },
   })
 }

@@ -61,6 +61,19 @@ export const DecisionSchema = Type.Object(
     ),
     status: Type.Optional(StatusSchema),
     rate_limit: Type.Optional(RateLimitSchema),
+    experiments: Type.Optional(
+      Type.Array(
+        Type.Object({
+          id: Type.String({ description: "The experiment." }),
+          variant: Type.String({ description: "The variant this end user is in (sticky)." }),
+          label: Nullable(
+            Type.String(),
+            "The variant's label, for the chat backend to apply (a prompt, a model).",
+          ),
+        }),
+        { description: "The running experiments the turn is in; its settings include their overrides." },
+      ),
+    ),
     error: Type.Optional(
       Type.Object(
         { code: Type.String(), message: Type.String(), request_id: Type.String() },

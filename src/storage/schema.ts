@@ -151,6 +151,30 @@ export interface WebhookDeliveriesTable {
   created_at: Generated<Date>
 }
 
+/** Which (channel, user_identifier) pairs are one person (migration 0017); at most one person per pair. */
+export interface PersonIdentifiersTable {
+  subscription_id: string
+  channel: string
+  user_identifier: string
+  person_id: string
+  linked_at: Generated<Date>
+}
+
+/** Experiments on channels (migration 0017); `variants` holds the variants as JSON. */
+export interface ExperimentsTable {
+  id: string
+  subscription_id: string
+  name: string
+  channels: string[]
+  variants: ColumnType<Record<string, unknown>[], string, string>
+  primary_metric: string
+  status: Generated<string>
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+  started_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+  stopped_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+}
+
 export interface DB {
   alert_settings: AlertSettingsTable
   alerts: AlertsTable
@@ -166,4 +190,6 @@ export interface DB {
   /** The same sums per UTC hour. */
   channel_usage_hourly: ChannelUsageBucketsTable
   channel_user_days: ChannelUserDaysTable
+  person_identifiers: PersonIdentifiersTable
+  experiments: ExperimentsTable
 }
