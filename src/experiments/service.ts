@@ -275,7 +275,7 @@ export class ExperimentService {
   }
 }
 
-/** Per person (as consume assigns them) on the experiment's channels in [start, end): turns and tokens. */
+/** Per person (as consume assigns them) on the experiment's channels in [start, end]: turns and tokens. */
 async function experimentPeople(
   db: Kysely<DB>,
   subscriptionId: string,
@@ -296,7 +296,7 @@ async function experimentPeople(
     from token_usage_logs l
     left join person_identifiers p
       on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
-    where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at < ${end}
+    where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at <= ${end}
       and l.user_identifier is not null and l.channel in (${sql.join([...channels])})
     group by 1
   `.execute(db)
