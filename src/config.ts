@@ -3,6 +3,7 @@
  * naming the bad variable. Tests build a Config directly instead of touching process.env.
  */
 import { OmnimeterError } from "./core/errors.js"
+import { isCurrencyCode } from "./core/money.js"
 import { isValidTimeZone } from "./core/subscription.js"
 
 export interface Config {
@@ -48,6 +49,8 @@ export interface Config {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
   /** Timezone used when a subscription is created without one. */
   defaultTimezone: string
+  /** The operator's ISO 4217 currency: the price list, turn costs and outcome values are in it. */
+  currency: string
   /** Allow webhook receivers on loopback and private networks (off: SSRF care for tenant-given URLs). */
   webhookAllowPrivate: boolean
   /** Each webhook request must finish within this. */
@@ -151,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const defaultTimezone = env.OMNIMETER_DEFAULT_TIMEZONE || "UTC"
   if (!isValidTimeZone(defaultTimezone))
     bad("OMNIMETER_DEFAULT_TIMEZONE", `unknown IANA timezone "${defaultTimezone}"`)
+  const currency = env.OMNIMETER_CURRENCY || "USD"
+  if (!isCurrencyCode(currency)) bad("OMNIMETER_CURRENCY", `"${currency}" is not an ISO 4217 currency code`)
   return Object.freeze({
     host: env.HOST || "127.0.0.1",
     port: integer(env, "PORT", 8080, 0, 65535),
@@ -181,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     poolSize: integer(env, "OMNIMETER_POOL_SIZE", 20, 1, 1000),
     logLevel: logLevel as Config["logLevel"],
     defaultTimezone,
+    currency,
     webhookAllowPrivate: boolean(env, "OMNIMETER_WEBHOOK_ALLOW_PRIVATE", false),
     webhookTimeoutMs: integer(env, "OMNIMETER_WEBHOOK_TIMEOUT_MS", 10_000, 100, 60_000),
     contextCacheTtlMs: env.OMNIMETER_CONTEXT_CACHE_MS

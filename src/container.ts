@@ -8,6 +8,7 @@ import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
 import { JourneyService } from "./analytics/journeys.js"
+import { OutcomeService } from "./analytics/outcomes.js"
 import { AnalyticsService } from "./analytics/service.js"
 import { KeyService } from "./auth/keys.js"
 import type { BackgroundJob } from "./background.js"
@@ -36,6 +37,8 @@ export interface Container {
   analytics: AnalyticsService
   /** Customer journeys across channels (issue 15). */
   journeys: JourneyService
+  /** Prices, outcomes, feedback and the outcomes answer (issue 14). */
+  outcomes: OutcomeService
   metrics: Metrics
   alerts: AlertService
   forecasts: ForecastService
@@ -111,6 +114,7 @@ export async function buildContainer(
     rateLimiter,
     clock,
     defaultTimezone: config.defaultTimezone,
+    currency: config.currency,
     ...(config.contextCacheTtlMs !== undefined ? { contextCacheTtlMs: config.contextCacheTtlMs } : {}),
     groupCommit: {
       maxBatch: config.groupCommitMaxBatch,
@@ -121,6 +125,7 @@ export async function buildContainer(
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
   const journeys = new JourneyService({ database, clock })
+  const outcomes = new OutcomeService({ database, clock, currency: config.currency })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
   const webhookWorker = new DeliveryWorker({
@@ -152,6 +157,7 @@ export async function buildContainer(
     keys,
     analytics,
     journeys,
+    outcomes,
     metrics,
     alerts,
     forecasts,

@@ -10,7 +10,7 @@ import { DateTime, Nullable, Uuid } from "../core/formats.js"
 import { ChannelSchema, OneOf } from "../meter/inputs.js"
 
 /** Query parameters every analytics endpoint accepts. */
-const rangeQuery = {
+export const rangeQuery = {
   from: Type.Optional(
     Type.String({
       maxLength: 10,

@@ -26,6 +26,7 @@ import { healthRoutes } from "./routes/health.js"
 import { JourneysSchema, journeyRoutes } from "./routes/journeys.js"
 import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
+import { outcomeRoutes } from "./routes/outcomes.js"
 import { PersonSchema, peopleRoutes } from "./routes/people.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
@@ -193,6 +194,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     peopleRoutes,
     experimentRoutes,
     journeyRoutes,
+    outcomeRoutes,
   ]) {
     routes(app, container)
   }

@@ -104,5 +104,8 @@ export function settleBody(result: SettleResult) {
     adjustment: result.adjustment,
     remaining_tokens: result.remainingTokens,
     overage_tokens: result.overageTokens,
+    model: result.model,
+    cost: result.cost,
+    currency: result.currency,
   }
 }

@@ -105,6 +105,14 @@ export const SettleResultSchema = Type.Object(
     overage_tokens: Type.Integer({
       description: "How far the period is over its limit after recording the truth.",
     }),
+    model: Nullable(Type.String({ description: "The model the turn was priced for." })),
+    cost: Nullable(
+      Type.String({
+        description:
+          "The turn's money cost in currency, an exact decimal (input_tokens x input price + output_tokens x output price, prices per million tokens in force at the turn's time); null when unpriced.",
+      }),
+    ),
+    currency: Type.String({ description: "The operator's ISO 4217 currency." }),
   },
   { $id: "SettleResult" },
 )

@@ -57,6 +57,14 @@ export interface SettleResult {
    * estimate was short; the next turn is then denied until the period ends or the limit is raised.
    */
   overageTokens: number
+  /** The model the turn was priced for (sent at settle, else at consume); null when none was named. */
+  model: string | null
+  /**
+   * The turn's money cost in `currency`, an exact decimal string of the major unit ("0.00231"); null when
+   * it is unpriced (no model, no input/output split, or no price for the model at the turn's time).
+   */
+  cost: string | null
+  currency: string
 }
 
 /** A subscription's quota in its current billing period. */

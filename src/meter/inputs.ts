@@ -12,6 +12,8 @@ export const OneOf = <T extends readonly string[]>(values: T, description?: stri
 export const ChannelSchema = OneOf(CHANNELS, "A channel a chat turn arrives on.")
 export const PlanSchema = OneOf(PLANS, "A subscription plan.")
 export const StatusSchema = OneOf(SUBSCRIPTION_STATUSES, "A subscription's status.")
+/** A model's name as the price list and the turns carry it, e.g. gpt-4o-mini. */
+export const ModelName = (description?: string) => Id(128, description)
 /** A turn's token count: an estimate, the tokens it really used, or an imported line's. */
 export const TokenCount = (description?: string) =>
   Type.Integer({ minimum: 0, maximum: MAX_TOKENS_PER_TURN, ...(description ? { description } : {}) })
@@ -42,6 +44,15 @@ export const ConsumeInputSchema = Type.Object(
     idempotencyKey: Type.Optional(
       Id(255, "Makes retries safe; also accepted as the Idempotency-Key header."),
     ),
+    model: Type.Optional(ModelName("The LLM model that will answer; settle may name it instead.")),
+    sentiment: Type.Optional(
+      Type.Number({
+        minimum: -1,
+        maximum: 1,
+        description:
+          "Your own sentiment score of the message in [-1, 1] (rounded to 4 decimals); without it, a message is scored with AFINN-165. Only the score is stored.",
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -49,9 +60,16 @@ export type ConsumeInput = Static<typeof ConsumeInputSchema>
 
 export const SettleInputSchema = Type.Object(
   {
-    actualTokens: TokenCount(),
+    actualTokens: Type.Optional(TokenCount("Required unless input_tokens and output_tokens are both given.")),
     outcome: Type.Optional(OneOf(["ok", "error"] as const, "How the turn went, for channel health.")),
     latencyMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    model: Type.Optional(ModelName("The model that answered; overrides the one given at consume.")),
+    inputTokens: Type.Optional(
+      TokenCount("Prompt tokens; with output_tokens, priced at the model's prices."),
+    ),
+    outputTokens: Type.Optional(
+      TokenCount("Completion tokens. With both splits, actual_tokens may be left out: it is their sum."),
+    ),
   },
   { additionalProperties: false },
 )
@@ -108,3 +126,66 @@ export const ChannelConfigPatchSchema = Type.Object(
   { additionalProperties: false },
 )
 export type ChannelConfigPatch = Static<typeof ChannelConfigPatchSchema>
+
+/*
+ * Outcomes, feedback and prices (issue 14): what each channel earns and costs.
+ */
+
+/** A non-negative decimal with at most 6 decimals, as a JSON number or a string ("12.5"). */
+export const MoneyAmount = (description: string) =>
+  Type.Union([Type.String({ maxLength: 32 }), Type.Number({ minimum: 0 })], { description })
+
+export const PriceInputSchema = Type.Object(
+  {
+    inputPerMillion: MoneyAmount("Price of one million input (prompt) tokens, at most 6 decimals."),
+    outputPerMillion: MoneyAmount("Price of one million output (completion) tokens, at most 6 decimals."),
+    currency: Type.Optional(
+      Type.String({
+        description: "ISO 4217; must be the operator's currency (OMNIMETER_CURRENCY) if given.",
+      }),
+    ),
+    effectiveFrom: Type.Optional(
+      DateTime(
+        "From when the price applies (default now). Costs already fixed (settled or imported turns) never change.",
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type PriceInput = Static<typeof PriceInputSchema>
+
+export const OutcomeInputSchema = Type.Object(
+  {
+    entityId: Type.Optional(Id(255, "Who the goal was reached for; a subscription key may leave it out.")),
+    entityType: Type.Optional(Id(64)),
+    name: Id(64, "The goal, e.g. purchase, lead, ticket_resolved."),
+    value: Type.Optional(MoneyAmount("What the goal is worth, >= 0, at most 6 decimals.")),
+    currency: Type.Optional(
+      Type.String({ description: "ISO 4217 code of value; must be the operator's currency." }),
+    ),
+    userIdentifier: Id(255, "The end user who reached it."),
+    sessionId: Type.Optional(Id(255, "The conversation it came from, for attribution.")),
+    channel: Type.Optional(ChannelSchema),
+    occurredAt: Type.Optional(DateTime("When it happened (default now); at most 5 minutes ahead.")),
+    idempotencyKey: Id(255, "Sent twice with the same key, an outcome is recorded once."),
+  },
+  { additionalProperties: false },
+)
+export type OutcomeInput = Static<typeof OutcomeInputSchema>
+
+export const FeedbackInputSchema = Type.Object(
+  {
+    usageId: Type.Optional(Type.String({ format: "uuid", description: "The turn rated." })),
+    sessionId: Type.Optional(Id(255, "Or the session rated.")),
+    entityId: Type.Optional(Id(255, "With session_id and the admin key: whose session.")),
+    entityType: Type.Optional(Id(64)),
+    channel: Type.Optional(ChannelSchema),
+    csat: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 5, description: "CSAT, 1 (worst) to 5 (best)." }),
+    ),
+    thumbs: Type.Optional(OneOf(["up", "down"] as const, "Or a thumbs up or down.")),
+    idempotencyKey: Id(255, "Sent twice with the same key, a rating is recorded once."),
+  },
+  { additionalProperties: false },
+)
+export type FeedbackInput = Static<typeof FeedbackInputSchema>

@@ -9,7 +9,8 @@
  */
 
 import type { Kysely } from "kysely"
-import { billedTokens, hundredthsToMultiplier } from "../core/billing.js"
+import Sentiment from "sentiment"
+import { billedTokens, hundredthsToMultiplier, MAX_TOKENS_PER_TURN } from "../core/billing.js"
 import type { Channel } from "../core/channels.js"
 import { type Clock, systemClock } from "../core/clock.js"
 import {
@@ -24,6 +25,7 @@ import {
 import { DatabaseUnavailableError, OmnimeterError, ValidationError } from "../core/errors.js"
 import { withVariantOverrides } from "../core/experiments.js"
 import { isUuid, uuidV7 } from "../core/ids.js"
+import { formatScaled, isCurrencyCode, normalizeAfinn, parseNumeric, roundTo } from "../core/money.js"
 import { billingPeriodAt } from "../core/period.js"
 import { isValidTimeZone, type Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../core/tenant.js"
@@ -95,6 +97,8 @@ export interface MeterTuning {
 export interface MeterDefaults {
   /** IANA timezone of subscriptions created without one (default "UTC"); an unknown zone throws at once. */
   defaultTimezone?: string
+  /** The operator's ISO 4217 currency: prices, costs and outcome values are in it (default "USD"). */
+  currency?: string
 }
 
 export interface MeterDependencies extends MeterTuning, MeterDefaults {
@@ -128,6 +132,8 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   // Before opening anything, so a bad option leaves no database open behind it.
   if (options.defaultTimezone !== undefined && !isValidTimeZone(options.defaultTimezone))
     throw new ValidationError("defaultTimezone", `unknown IANA timezone "${options.defaultTimezone}"`)
+  if (options.currency !== undefined && !isCurrencyCode(options.currency))
+    throw new ValidationError("currency", `"${options.currency}" is not an ISO 4217 currency code`)
   const ownsDatabase = options.database === undefined
   const database = options.database ?? (await openDatabase(options))
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter(clock)
@@ -140,6 +146,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       ...(options.contextCacheClock !== undefined ? { contextCacheClock: options.contextCacheClock } : {}),
       ...(options.groupCommit !== undefined ? { groupCommit: options.groupCommit } : {}),
       ...(options.defaultTimezone !== undefined ? { defaultTimezone: options.defaultTimezone } : {}),
+      ...(options.currency !== undefined ? { currency: options.currency } : {}),
     },
     ownsDatabase,
   )
@@ -151,6 +158,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
  */
 export const METER_DEFAULTS = Object.freeze({
   defaultTimezone: "UTC",
+  currency: "USD",
   /** One process owns the database (the embedded one): every change goes through this meter and is seen. */
   contextCacheTtlMsSingleProcess: 60_000,
   /** Other instances may change a subscription; this bounds how long this one decides with the old settings. */
@@ -163,6 +171,8 @@ export class Meter {
   private readonly database: Database
   private readonly limiter: RateLimiter
   private readonly clock: Clock
+  /** The operator's currency (ISO 4217). */
+  readonly currency: string
   private readonly contexts: ContextCache
   private readonly subscriptions: SubscriptionService
   private readonly channelConfigs: ChannelConfigService
@@ -181,6 +191,9 @@ export class Meter {
     this.limiter = dependencies.rateLimiter
     this.clock = dependencies.clock
     const defaultTimezone = dependencies.defaultTimezone ?? METER_DEFAULTS.defaultTimezone
+    this.currency = dependencies.currency ?? METER_DEFAULTS.currency
+    if (!isCurrencyCode(this.currency))
+      throw new ValidationError("currency", `"${this.currency}" is not an ISO 4217 currency code`)
     if (!isValidTimeZone(defaultTimezone))
       throw new ValidationError("defaultTimezone", `unknown IANA timezone "${defaultTimezone}"`)
     const defaultTtlMs = this.database.capabilities.singleProcess
@@ -290,6 +303,8 @@ export class Meter {
       periodStart: period.start,
       scope: scope?.subscriptionId ?? null,
       denialReason: null,
+      model: input.model ?? null,
+      sentiment: sentimentOf(input),
     }
 
     const early = preflight({
@@ -434,13 +449,18 @@ export class Meter {
   async settle(usageId: string, input: SettleInput, scope?: TenantScope): Promise<SettleResult> {
     if (!isUuid(usageId)) throw new ValidationError("usageId", "must be a UUID")
     const settle = validate(SettleInputSchema, input)
+    const actualTokens = actualTokensOf(settle)
     const outcome = await this.inScope(scope, (db) =>
       settleUsage(db, {
         usageId,
-        actualTokens: settle.actualTokens,
+        actualTokens,
         settledAt: new Date(this.clock.now()),
         outcome: settle.outcome ?? null,
         latencyMs: settle.latencyMs ?? null,
+        model: settle.model ?? null,
+        inputTokens: settle.inputTokens ?? null,
+        outputTokens: settle.outputTokens ?? null,
+        currency: this.currency,
       }),
     )
     switch (outcome.kind) {
@@ -449,12 +469,16 @@ export class Meter {
           usageId,
           subscriptionId: outcome.subscriptionId,
           channel: outcome.channel,
-          actualTokens: settle.actualTokens,
+          actualTokens,
           previousBilledTokens: outcome.previousBilledTokens,
           billedTokens: outcome.billedTokens,
           adjustment: outcome.billedTokens - outcome.previousBilledTokens,
           remainingTokens: Math.max(0, outcome.tokenLimit - outcome.usedTokens),
           overageTokens: Math.max(0, outcome.usedTokens - outcome.tokenLimit),
+          model: outcome.model,
+          // Micro-units to the major unit: exact, at most 12 decimals.
+          cost: outcome.costMicros === null ? null : formatScaled(parseNumeric(outcome.costMicros, 6), 12),
+          currency: this.currency,
         }
       case "already_settled":
         throw new OmnimeterError("usage_already_settled", `Usage ${usageId} is already settled.`, { usageId })
@@ -529,4 +553,47 @@ export class Meter {
 
 function deny(channel: Channel, subscriptionId: string | undefined, denial: Denial): DeniedDecision {
   return { allowed: false, channel, ...(subscriptionId ? { subscriptionId } : {}), ...denial }
+}
+
+/** One analyser for the process: it holds the AFINN-165 lexicon. */
+const afinn = new Sentiment()
+
+/**
+ * The score kept for a turn: the caller's own in [-1, 1] (rounded to 4 decimals), else the message's
+ * AFINN-165 total normalised to [-1, 1] (core/money.ts `normalizeAfinn`), else none. The text is never kept.
+ */
+function sentimentOf(input: ConsumeInput): number | null {
+  if (input.sentiment !== undefined) return roundTo(input.sentiment, 4)
+  if (input.message === undefined || input.message.length === 0) return null
+  return normalizeAfinn(afinn.analyze(input.message).score)
+}
+
+/**
+ * The settled raw tokens: actual_tokens, or the sum of input_tokens and output_tokens when both are given
+ * (and then actual_tokens, if sent too, must equal it).
+ */
+function actualTokensOf(settle: SettleInput): number {
+  const { actualTokens, inputTokens, outputTokens } = settle
+  if ((inputTokens === undefined) !== (outputTokens === undefined))
+    throw new ValidationError(
+      inputTokens === undefined ? "input_tokens" : "output_tokens",
+      "input_tokens and output_tokens are given together or not at all",
+    )
+  if (inputTokens !== undefined && outputTokens !== undefined) {
+    const sum = inputTokens + outputTokens
+    if (actualTokens !== undefined && actualTokens !== sum)
+      throw new ValidationError(
+        "actual_tokens",
+        `is ${actualTokens}, but input_tokens + output_tokens = ${sum}; send them so that they agree, or leave actual_tokens out`,
+      )
+    if (sum > MAX_TOKENS_PER_TURN)
+      throw new ValidationError(
+        "actual_tokens",
+        `input_tokens + output_tokens must be at most ${MAX_TOKENS_PER_TURN}`,
+      )
+    return sum
+  }
+  if (actualTokens === undefined)
+    throw new ValidationError("actual_tokens", "is required without input_tokens and output_tokens")
+  return actualTokens
 }

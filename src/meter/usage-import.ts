@@ -15,22 +15,25 @@
  */
 import { type Static, Type } from "typebox"
 import { billedTokens } from "../core/billing.js"
+import { snakeCaseProperties } from "../core/casing.js"
 import { CHANNELS, type Channel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
 import { resolveChannelSettings } from "../core/decision.js"
 import { type ErrorCode, OmnimeterError } from "../core/errors.js"
 import { DateTime, Id } from "../core/formats.js"
+import { formatScaled, isCurrencyCode, MONEY_DECIMALS, toScaled } from "../core/money.js"
 import { billingPeriodAt } from "../core/period.js"
 import type { Subscription } from "../core/subscription.js"
 import { validate } from "../core/validate.js"
 import type { Database } from "../storage/database.js"
 import { type ImportedTurn, insertImportedTurns } from "../storage/ledger.js"
+import { insertOutcome } from "../storage/outcomes.js"
 import {
   findSubscriptionByEntity,
   findSubscriptionById,
   listChannelOverrides,
 } from "../storage/subscriptions.js"
-import { ChannelSchema, TokenCount } from "./inputs.js"
+import { ChannelSchema, ModelName, OutcomeInputSchema, TokenCount } from "./inputs.js"
 
 export const ImportLineSchema = Type.Object(
   {
@@ -45,10 +48,25 @@ export const ImportLineSchema = Type.Object(
     idempotency_key: Type.Optional(Id(255)),
     created_at: DateTime(),
     raw_tokens: TokenCount(),
+    model: Type.Optional(ModelName()),
+    input_tokens: Type.Optional(TokenCount()),
+    output_tokens: Type.Optional(TokenCount()),
   },
   { additionalProperties: false },
 )
 export type ImportLine = Static<typeof ImportLineSchema>
+
+/** An outcome line (`"type": "outcome"`): POST /api/outcomes's fields, for backfills. */
+export const OutcomeImportLineSchema = Type.Object(
+  {
+    type: Type.Literal("outcome"),
+    subscription_id: Type.Optional(Type.String({ format: "uuid" })),
+    ...snakeCaseProperties(OutcomeInputSchema.properties),
+    occurred_at: DateTime(),
+  },
+  { additionalProperties: false },
+)
+export type OutcomeImportLine = Static<typeof OutcomeImportLineSchema>
 
 export interface ImportReport {
   imported: number
@@ -64,6 +82,8 @@ export interface ImportOptions {
   maxRejectedListed?: number
   /** Longest accepted line, in characters. */
   maxLineLength?: number
+  /** The operator's currency: turn costs and outcome values are in it (default USD). */
+  currency?: string
 }
 
 /**
@@ -108,6 +128,7 @@ export async function importUsage(
   const batchSize = options.batchSize ?? 1000
   const maxListed = options.maxRejectedListed ?? 1000
   const maxLineLength = options.maxLineLength ?? 65_536
+  const currency = options.currency ?? "USD"
   const report: ImportReport = { imported: 0, duplicates: 0, rejectedCount: 0, rejected: [] }
   const targets = new Map<string, Target | null>()
   let batch: Array<{ line: number; turn: ImportedTurn }> = []
@@ -129,6 +150,7 @@ export async function importUsage(
       const written = await insertImportedTurns(
         database.db,
         batch.map((b) => b.turn),
+        currency,
       )
       report.imported += written
       report.duplicates += batch.length - written
@@ -138,7 +160,7 @@ export async function importUsage(
       // leaves the batch once its outcome is in the report, so an interruption resumes after it.
       for (let next = batch[0]; next !== undefined; next = batch[0]) {
         try {
-          const written = await insertImportedTurns(database.db, [next.turn])
+          const written = await insertImportedTurns(database.db, [next.turn], currency)
           report.imported += written
           report.duplicates += 1 - written
         } catch (lineError) {
@@ -178,6 +200,7 @@ export async function importUsage(
     }
     await write()
   } catch (error) {
+    if (error instanceof ImportInterruptedError) throw error
     if (writing) throw interrupted(error)
     // The input broke (a client gone, the body limit passed) while the database is fine: the lines read so
     // far are written, so that the report covers every complete line received.
@@ -204,6 +227,10 @@ export async function importUsage(
       reject("not valid JSON")
       return
     }
+    if ((parsed as { type?: unknown } | null)?.type === "outcome") {
+      await importOutcome(parsed)
+      return
+    }
     let line: ImportLine
     try {
       line = validate(ImportLineSchema, parsed)
@@ -214,6 +241,17 @@ export async function importUsage(
     const createdAt = new Date(line.created_at)
     if (createdAt.getTime() > clock.now() + 5 * 60_000) {
       reject("created_at: is in the future")
+      return
+    }
+    if ((line.input_tokens === undefined) !== (line.output_tokens === undefined)) {
+      reject("input_tokens and output_tokens: are given together or not at all")
+      return
+    }
+    if (
+      line.input_tokens !== undefined &&
+      line.input_tokens + (line.output_tokens ?? 0) !== line.raw_tokens
+    ) {
+      reject("raw_tokens: must equal input_tokens + output_tokens")
       return
     }
     const target = await resolveTarget(database, targets, line)
@@ -238,15 +276,76 @@ export async function importUsage(
         idempotencyKey: line.idempotency_key ?? null,
         createdAt,
         periodStart: billingPeriodAt(target.subscription.periodAnchor, createdAt).start,
+        model: line.model ?? null,
+        inputTokens: line.input_tokens ?? null,
+        outputTokens: line.output_tokens ?? null,
       },
     })
+  }
+
+  /**
+   * An outcome line: validated like POST /api/outcomes and written at once, after the turns before it (so
+   * that a report's resume line still means "everything before it is written").
+   */
+  async function importOutcome(parsed: unknown): Promise<void> {
+    let line: OutcomeImportLine
+    try {
+      line = validate(OutcomeImportLineSchema, parsed)
+    } catch (error) {
+      reject(error instanceof Error ? error.message : String(error))
+      return
+    }
+    const value = line.value === undefined ? undefined : toScaled(line.value, MONEY_DECIMALS)
+    if (line.value !== undefined && value === undefined) {
+      reject("value: must be a non-negative decimal with at most 6 decimals")
+      return
+    }
+    if (line.currency !== undefined && (!isCurrencyCode(line.currency) || line.currency !== currency)) {
+      reject(`currency: must be the operator's currency, ${currency}`)
+      return
+    }
+    const occurredAt = new Date(line.occurred_at)
+    if (occurredAt.getTime() > clock.now() + 5 * 60_000) {
+      reject("occurred_at: is in the future")
+      return
+    }
+    const target = await resolveTarget(database, targets, line)
+    if (typeof target === "string") {
+      reject(target)
+      return
+    }
+    await write()
+    let recorded: boolean
+    try {
+      ;({ recorded } = await insertOutcome(database.db, {
+        subscriptionId: target.subscription.id,
+        name: line.name,
+        value: value === undefined ? null : formatScaled(value, MONEY_DECIMALS),
+        currency: value === undefined ? null : currency,
+        userIdentifier: line.user_identifier,
+        sessionId: line.session_id ?? null,
+        channel: line.channel ?? null,
+        occurredAt,
+        idempotencyKey: line.idempotency_key,
+      }))
+    } catch (error) {
+      if (isDataError(error)) {
+        reject(`could not be stored: ${error instanceof Error ? error.message : String(error)}`)
+        return
+      }
+      // Everything before this line is written; this one is not.
+      throw new ImportInterruptedError(report, lineNumber, error)
+    }
+    if (recorded) report.imported += 1
+    else report.duplicates += 1
+    markBatchStart()
   }
 }
 
 async function resolveTarget(
   database: Database,
   targets: Map<string, Target | null>,
-  line: ImportLine,
+  line: Pick<ImportLine, "subscription_id" | "entity_id" | "entity_type">,
 ): Promise<Target | string> {
   let cacheKey: string
   if (line.subscription_id) cacheKey = `id:${line.subscription_id}`

@@ -39,8 +39,8 @@ const EXCEPTIONS: CatalogExceptions = {
 const TENANCY: TenancyRules = {
   internal: MIGRATOR_TABLES,
   tenantKeys: { subscriptions: "id" },
-  // Every table holds tenant data today; a table without a subscription_id must be listed here or above.
-  shared: {},
+  // A table without a subscription_id must be listed here or above.
+  shared: { model_prices: "the operator's price list: one per deployment, read by every tenant" },
 }
 
 let database: TestDatabase
@@ -146,7 +146,8 @@ describe("row level security over every table of tenant data", () => {
     const tenantTables = relations.filter(
       (relation) =>
         (relation.kind === "table" || relation.kind === "partitioned table") &&
-        !MIGRATOR_TABLES.includes(relation.name),
+        !MIGRATOR_TABLES.includes(relation.name) &&
+        !(relation.name in TENANCY.shared),
     )
     // The thirteen tenant tables of migrations 0001-0007 at least (a later migration may add more).
     expect(tenantTables.map((relation) => relation.name)).toEqual(
@@ -166,6 +167,9 @@ describe("row level security over every table of tenant data", () => {
         "usage_idempotency_keys",
         "webhook_deliveries",
         "webhook_endpoints",
+        "turn_details",
+        "outcomes",
+        "feedback",
       ]),
     )
     for (const relation of tenantTables) expect(relation.rowSecurity, relation.name).toBe(true)

@@ -37,6 +37,9 @@ export interface BatchTurn extends TurnRecord {
   /** The subscription a subscription key's call is limited to; another subscription answers not_found. */
   scope: string | null
   denialReason: DenialReason | null
+  /** The model named at consume and the message's sentiment ([-1, 1]); written with an allowed turn. */
+  model?: string | null
+  sentiment?: number | null
 }
 
 export type BatchOutcome =
@@ -87,9 +90,43 @@ export async function consumeBatch(db: Kysely<DB>, turns: readonly BatchTurn[]):
     denial_reason: t.denialReason,
     id: t.id,
   }))
-  const result = await sql<BatchRow>`
+  const details = turns.flatMap((t, i) =>
+    (t.model ?? null) !== null || (t.sentiment ?? null) !== null
+      ? [
+          {
+            i,
+            subscription_id: t.subscriptionId,
+            channel: t.channel,
+            created_at: t.createdAt.toISOString(),
+            model: t.model ?? null,
+            sentiment: t.sentiment ?? null,
+          },
+        ]
+      : [],
+  )
+  // A batch with a model or a sentiment writes them with its allowed turns in the same statement (so in
+  // the same transaction); a batch without any runs the plain call and pays nothing for them.
+  const result =
+    details.length === 0
+      ? await sql<BatchRow>`
     select i, outcome, usage_id, used_tokens, token_limit
     from omnimeter_consume_batch(${JSON.stringify(payload)}::jsonb)
+  `.execute(db)
+      : await sql<BatchRow>`
+    with decided as materialized (
+      select i, outcome, usage_id, used_tokens, token_limit
+      from omnimeter_consume_batch(${JSON.stringify(payload)}::jsonb)
+    ), details as (
+      insert into turn_details (usage_id, subscription_id, created_at, channel, model, sentiment)
+      select d.usage_id, x.subscription_id, x.created_at, x.channel, x.model, x.sentiment
+      from decided d
+      join jsonb_to_recordset(${JSON.stringify(details)}::jsonb)
+        as x(i integer, subscription_id uuid, channel text, created_at timestamptz, model text, sentiment numeric)
+        on x.i = d.i
+      where d.outcome = 'allowed'
+      on conflict (usage_id) do nothing
+    )
+    select i, outcome, usage_id, used_tokens, token_limit from decided
   `.execute(db)
   const outcomes: Array<BatchOutcome | undefined> = new Array(turns.length)
   for (const row of result.rows) outcomes[row.i] = batchOutcome(row)
@@ -239,6 +276,11 @@ export interface SettleRequest {
   settledAt: Date
   outcome: "ok" | "error" | null
   latencyMs: number | null
+  /** The model and token split, priced with the price list in `currency` (the operator's; default USD). */
+  model?: string | null
+  inputTokens?: number | null
+  outputTokens?: number | null
+  currency?: string
 }
 
 export type SettleOutcome =
@@ -251,6 +293,9 @@ export type SettleOutcome =
       usedTokens: number
       tokenLimit: number
       periodStart: Date
+      model: string | null
+      /** Micro-units, exact numeric text; null when unpriced. */
+      costMicros: string | null
     }
   | { kind: "not_found" }
   | { kind: "already_settled" }
@@ -272,12 +317,16 @@ export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promi
     used_tokens: number
     token_limit: number
     period_start: Date
+    model: string | null
+    cost_micros: string | null
   }>`
     select o_subscription_id as subscription_id, o_channel as channel, o_previous_billed as previous_billed,
       o_billed_tokens as billed_tokens, o_period_start as period_start, o_used_tokens as used_tokens,
-      o_token_limit as token_limit
+      o_token_limit as token_limit, o_model as model, o_cost_micros::text as cost_micros
     from omnimeter_settle(${request.usageId}::uuid, ${request.actualTokens}::bigint,
-      ${request.settledAt}::timestamptz, ${request.outcome}::text, ${request.latencyMs}::int)
+      ${request.settledAt}::timestamptz, ${request.outcome}::text, ${request.latencyMs}::int,
+      ${request.model ?? null}::text, ${request.inputTokens ?? null}::bigint,
+      ${request.outputTokens ?? null}::bigint, ${request.currency ?? "USD"}::text)
   `.execute(db)
   const row = result.rows[0]
   if (row) {
@@ -290,6 +339,8 @@ export async function settleUsage(db: Kysely<DB>, request: SettleRequest): Promi
       usedTokens: Number(row.used_tokens),
       tokenLimit: Number(row.token_limit),
       periodStart: row.period_start,
+      model: row.model,
+      costMicros: row.cost_micros,
     }
   }
   const existing = await db
@@ -317,6 +368,10 @@ export interface ImportedTurn {
   periodStart: Date
   /** Set for a historical denial: written billed 0, charged to no period. */
   denialReason?: DenialReason
+  /** The model and token split, priced at the turn's time like a settlement (issue 14). */
+  model?: string | null
+  inputTokens?: number | null
+  outputTokens?: number | null
 }
 
 /**
@@ -324,7 +379,12 @@ export interface ImportedTurn {
  * statement. A turn whose idempotency key is already charged for its subscription (earlier import, live
  * turn, or twin in the same batch) is skipped. Returns how many rows were written.
  */
-export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[]): Promise<number> {
+export async function insertImportedTurns(
+  db: Kysely<DB>,
+  turns: ImportedTurn[],
+  /** The operator's currency, in which turns with a model are priced. */
+  currency = "USD",
+): Promise<number> {
   if (turns.length === 0) return 0
   const rows = turns.map((t) => ({
     subscription_id: t.subscriptionId,
@@ -340,6 +400,9 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
     period_start: t.denialReason ? null : t.periodStart.toISOString(),
     denial_reason: t.denialReason ?? null,
     billed: t.denialReason ? 0 : t.billedTokens,
+    model: t.model ?? null,
+    input_tokens: t.inputTokens ?? null,
+    output_tokens: t.outputTokens ?? null,
   }))
   // omnimeter_write_turns (src/storage/functions/write_turns.sql) writes them as live turns are written:
   // a keyed, charged turn claims its key first, and one whose key is held (an earlier import, a live turn,
@@ -349,7 +412,8 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
       select gen_random_uuid() as id, x.* from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (
           subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
           operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
-          idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text))
+          idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text,
+          model text, input_tokens bigint, output_tokens bigint))
         with ordinality as x
     ), written as (
       select w.* from omnimeter_write_turns(array(
@@ -363,8 +427,17 @@ export async function insertImportedTurns(db: Kysely<DB>, turns: ImportedTurn[])
       select subscription_id, period_start, sum(billed_tokens)::bigint from written where status <> 'denied' group by 1, 2
       on conflict (subscription_id, period_start) do update set used_tokens = q.used_tokens + excluded.used_tokens
       returning 1
+    ), details as (
+      insert into turn_details (usage_id, subscription_id, created_at, channel, model, input_tokens,
+        output_tokens, cost_micros)
+      select i.id, i.subscription_id, i.created_at, i.channel, i.model, i.input_tokens, i.output_tokens,
+        omnimeter_turn_cost(i.model, ${currency}::text, i.created_at, i.input_tokens, i.output_tokens)
+      from input i join written w on w.id = i.id
+      where w.status <> 'denied' and (i.model is not null or i.input_tokens is not null)
+      returning 1
     )
-    select (select count(*) from written)::int as inserted, (select count(*) from counted)::int as periods
+    select (select count(*) from written)::int as inserted, (select count(*) from counted)::int as periods,
+      (select count(*) from details)::int as details
   `.execute(db)
   return Number(result.rows[0]?.inserted ?? 0)
 }

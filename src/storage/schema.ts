@@ -175,6 +175,60 @@ export interface ExperimentsTable {
   stopped_at: ColumnType<Date | null, Date | string | null, Date | string | null>
 }
 
+/** The operator's price list (migration 0012): per model and currency, in force from `effective_from`. */
+export interface ModelPricesTable {
+  model: string
+  currency: string
+  effective_from: Timestamp
+  /** Per million tokens, at most 6 decimals, as exact strings ("2.500000"). */
+  input_per_million: Decimal
+  output_per_million: Decimal
+  created_at: Generated<Date>
+}
+
+/** What a turn carries beyond quota (migration 0012): model, token split, money cost, sentiment. */
+export interface TurnDetailsTable {
+  usage_id: string
+  subscription_id: string
+  created_at: Timestamp
+  channel: string
+  model: string | null
+  input_tokens: number | null
+  output_tokens: number | null
+  /** Micro-units of the operator's currency, exact; null when unpriced. */
+  cost_micros: ColumnType<string | null, string | null, string | null>
+  /** [-1, 1], 4 decimals. */
+  sentiment: ColumnType<string | null, string | number | null, string | number | null>
+}
+
+/** An end user reaching a goal (migration 0012). */
+export interface OutcomesTable {
+  id: Generated<string>
+  subscription_id: string
+  name: string
+  value: ColumnType<string | null, string | null, string | null>
+  currency: string | null
+  user_identifier: string
+  session_id: string | null
+  channel: string | null
+  occurred_at: Timestamp
+  idempotency_key: string
+  created_at: Generated<Date>
+}
+
+/** A CSAT or thumbs rating of a turn or a session (migration 0012). */
+export interface FeedbackTable {
+  id: Generated<string>
+  subscription_id: string
+  usage_id: string | null
+  session_id: string | null
+  channel: string
+  csat: number | null
+  thumbs: string | null
+  idempotency_key: string
+  created_at: Timestamp
+}
+
 export interface DB {
   alert_settings: AlertSettingsTable
   alerts: AlertsTable
@@ -192,4 +246,8 @@ export interface DB {
   channel_user_days: ChannelUserDaysTable
   person_identifiers: PersonIdentifiersTable
   experiments: ExperimentsTable
+  model_prices: ModelPricesTable
+  turn_details: TurnDetailsTable
+  outcomes: OutcomesTable
+  feedback: FeedbackTable
 }

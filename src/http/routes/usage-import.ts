@@ -78,7 +78,7 @@ export const usageImportRoutes: RouteModule = (app, container) => {
           tags: ["usage"],
           summary: "Import historical turns (admin), one JSON object per line",
           description:
-            "Content-Type: application/x-ndjson. Each line: `subscription_id` or `entity_id` + `entity_type`; `channel`, `created_at` (ISO 8601, 1970 to 9999), `raw_tokens`; optional `chatbot_id`, `session_id`, `user_identifier`, `operation_type`, `idempotency_key`. Billed with the channel's configured multiplier and written as settled. Lines are committed in batches of 1,000. A bad line is listed with its number and reason and never blocks the good ones; a repeated idempotency key is skipped. An import that stops part-way (body limit, lost database) answers the error envelope with an `import` member: the lines imported (exactly what was committed), the rejected lines, and `resume_from_line`.",
+            'Content-Type: application/x-ndjson. Each line: `subscription_id` or `entity_id` + `entity_type`; `channel`, `created_at` (ISO 8601, 1970 to 9999), `raw_tokens`; optional `chatbot_id`, `session_id`, `user_identifier`, `operation_type`, `idempotency_key`, and `model` with `input_tokens` and `output_tokens` (their sum must be raw_tokens), priced at the price in force at created_at. A line with `"type": "outcome"` is an outcome instead, with the fields of POST /api/outcomes (`occurred_at` required) and the subscription as above; outcome lines are written one at a time, once per idempotency key. Billed with the channel\'s configured multiplier and written as settled. Lines are committed in batches of 1,000. A bad line is listed with its number and reason and never blocks the good ones; a repeated idempotency key is skipped. An import that stops part-way (body limit, lost database) answers the error envelope with an `import` member: the lines imported (exactly what was committed), the rejected lines, and `resume_from_line`.',
           security: bearerSecurity,
           consumes: NDJSON_TYPES,
           response: {
@@ -112,6 +112,7 @@ export const usageImportRoutes: RouteModule = (app, container) => {
           container.database,
           container.clock,
           completeLines(lines, limit, limiter.exceeded),
+          { currency: container.config.currency },
         )
         return {
           imported: report.imported,
