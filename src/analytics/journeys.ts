@@ -11,7 +11,7 @@ import { assembleJourneys, type Journeys, SESSION_GAP_MINUTES, type SessionRow }
 import type { TenantScope } from "../core/tenant.js"
 import { type LocalDate, localRangeToInstants } from "../core/time-zones.js"
 import type { Database } from "../storage/database.js"
-import { PERSON_KEY_SQL } from "../storage/people.js"
+import { firstConversions, PERSON_KEY_SQL } from "../storage/people.js"
 import type { DB } from "../storage/schema.js"
 import { withVisibleSubscription } from "../storage/scoped.js"
 import type { AnalyticsQuery } from "./service.js"
@@ -77,12 +77,13 @@ export class JourneyService {
       const range = resolveAnalyticsRange(query, subscription.timezone, new Date(this.deps.clock.now()))
       const { start, end } = localRangeToInstants(range.from, range.to, range.timeZone)
       const sessions = await personSessions(db, subscriptionId, start, end, range.channels)
+      const conversions = await firstConversions(db, subscriptionId, start, new Date(end.getTime() - 1))
       return {
         subscriptionId,
         period: { from: range.from, to: range.to, timeZone: range.timeZone, start, end },
         channels: range.channels,
         sessionGapMinutes: SESSION_GAP_MINUTES,
-        ...assembleJourneys(sessions),
+        ...assembleJourneys(sessions, conversions),
       }
     })
   }

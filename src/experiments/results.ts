@@ -12,6 +12,7 @@ import {
 import {
   type Interval,
   meanInterval,
+  normalCdf,
   proportionInterval,
   type RatioCheck,
   sampleRatioMismatch,
@@ -19,6 +20,7 @@ import {
   type TestResult,
   twoProportionZTest,
   welchTTest,
+  zCritical,
 } from "../core/statistics.js"
 
 /** One person's figures over the experiment's window, on its channels. */
@@ -28,6 +30,12 @@ export interface PersonFigures {
   turns: number
   rawTokens: number
   billedTokens: number
+  /** Money cost of the person's priced turns, in micro-units of the operator's currency; null: none priced. */
+  costMicros: number | null
+  /** Mean sentiment of the person's turns (-1 to 1); null: none scored. */
+  sentiment: number | null
+  /** Mean CSAT (1-5) of the feedback on the person's turns and sessions; null: none. */
+  csat: number | null
   /** Whether the person converted in the window; null when outcomes are not known. */
   converted: boolean | null
 }
@@ -40,6 +48,8 @@ export interface VariantResult {
   turns: number
   rawTokens: number
   billedTokens: number
+  /** Money cost of the variant's priced turns, micro-units of the operator's currency; null: none priced. */
+  costMicros: number | null
   /** rawTokens / turns over the variant; null without turns. */
   tokensPerTurn: number | null
   conversions: number | null
@@ -84,9 +94,72 @@ export function metricFromLedger(metric: ExperimentMetric): boolean {
   return metric === "tokens_per_turn"
 }
 
+/** A person's value of a mean metric (null: the person has none and is left out of the mean). */
 function perPersonValue(metric: ExperimentMetric, person: PersonFigures): number | null {
-  if (metric === "tokens_per_turn") return person.turns > 0 ? person.rawTokens / person.turns : null
-  return null
+  switch (metric) {
+    case "tokens_per_turn":
+      return person.turns > 0 ? person.rawTokens / person.turns : null
+    case "sentiment_avg":
+      return person.sentiment
+    case "csat_avg":
+      return person.csat
+    default:
+      return null
+  }
+}
+
+function metricAvailable(metric: ExperimentMetric, people: readonly PersonFigures[]): boolean {
+  switch (metric) {
+    case "tokens_per_turn":
+      return true
+    case "conversion_rate":
+      return people.some((person) => person.converted !== null)
+    case "cost_per_conversion":
+      return people.some((person) => person.converted === true)
+    case "sentiment_avg":
+      return people.some((person) => person.sentiment !== null)
+    case "csat_avg":
+      return people.some((person) => person.csat !== null)
+  }
+}
+
+/**
+ * Cost per conversion of a group as a ratio of means, R = mean(cost) / mean(converted), with the delta
+ * method's variance Var(R) = (Var(c) - 2R Cov(c, x) + R² Var(x)) / (n mean(x)²) (cost in currency units).
+ */
+export function costPerConversion(
+  group: readonly PersonFigures[],
+): { value: number; variance: number; conversions: number } | null {
+  const n = group.length
+  const costs = group.map((person) => (person.costMicros ?? 0) / 1e6)
+  const converted = group.map((person) => (person.converted ? 1 : 0))
+  const conversions = converted.reduce((a: number, b) => a + b, 0)
+  if (n < 2 || conversions === 0) return null
+  const c = summarize(costs)
+  const x = summarize(converted)
+  let covariance = 0
+  for (let i = 0; i < n; i++) covariance += ((costs[i] ?? 0) - c.mean) * ((converted[i] ?? 0) - x.mean)
+  covariance /= n - 1
+  const ratio = c.mean / x.mean
+  const variance = (c.variance - 2 * ratio * covariance + ratio * ratio * x.variance) / (n * x.mean * x.mean)
+  return { value: ratio, variance: Math.max(0, variance), conversions }
+}
+
+/** The z-test of two delta-method ratios: z = (R2 - R1) / sqrt(V1 + V2). */
+function ratioTest(
+  control: { value: number; variance: number },
+  treatment: { value: number; variance: number },
+): TestResult {
+  const difference = treatment.value - control.value
+  const se = Math.sqrt(control.variance + treatment.variance)
+  const half = zCritical() * se
+  const z = se === 0 ? 0 : difference / se
+  return {
+    difference,
+    interval: { low: difference - half, high: difference + half },
+    statistic: z,
+    pValue: se === 0 ? 1 : 2 * (1 - normalCdf(Math.abs(z))),
+  }
 }
 
 export function experimentResults(
@@ -99,7 +172,7 @@ export function experimentResults(
   for (const person of people) groups[assignVariant(experiment.id, person.person, weights)]?.push(person)
   const metric = experiment.primaryMetric
   const rate = metric === "conversion_rate"
-  const available = metricFromLedger(metric) || people.some((person) => person.converted !== null)
+  const available = metricAvailable(metric, people)
   const alpha = 0.05 / Math.max(1, experiment.variants.length - 1)
 
   const samples = groups.map((group) =>
@@ -122,7 +195,16 @@ export function experimentResults(
     let value: number | null = null
     let interval: Interval | null = null
     let comparison: TestResult | null = null
-    if (available && rate && conversions !== null) {
+    if (available && metric === "cost_per_conversion") {
+      const ratio = costPerConversion(group)
+      const controlRatio = costPerConversion(control)
+      if (ratio) {
+        value = ratio.value
+        const half = zCritical() * Math.sqrt(ratio.variance)
+        interval = { low: Math.max(0, ratio.value - half), high: ratio.value + half }
+        if (i > 0 && controlRatio) comparison = ratioTest(controlRatio, ratio)
+      }
+    } else if (available && rate && conversions !== null) {
       value = group.length > 0 ? conversions / group.length : null
       interval = proportionInterval(conversions, group.length)
       if (i > 0)
@@ -142,7 +224,14 @@ export function experimentResults(
       billedTokens,
       tokensPerTurn: turns > 0 ? rawTokens / turns : null,
       conversions,
-      metric: { value, interval, sampleSize: rate ? group.length : sample.n },
+      costMicros: group.some((person) => person.costMicros !== null)
+        ? group.reduce((sum, person) => sum + (person.costMicros ?? 0), 0)
+        : null,
+      metric: {
+        value,
+        interval,
+        sampleSize: rate || metric === "cost_per_conversion" ? group.length : sample.n,
+      },
       comparison: comparison && { ...comparison, significant: comparison.pValue < alpha },
     }
   })

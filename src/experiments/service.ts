@@ -23,6 +23,7 @@ import {
 import {
   findOwners,
   findPersonIdentifiers,
+  firstConversions,
   type Identifier,
   PERSON_KEY_SQL,
   replacePersonIdentifiers,
@@ -275,7 +276,11 @@ export class ExperimentService {
   }
 }
 
-/** Per person (as consume assigns them) on the experiment's channels in [start, end]: turns and tokens. */
+/**
+ * Per person (as consume assigns them) on the experiment's channels in [start, end]: turns, tokens, money
+ * cost and mean sentiment of their turns (turn_details), mean CSAT of the feedback on their turns or
+ * sessions, and whether they converted (an outcome in the window; null when the subscription recorded none).
+ */
 async function experimentPeople(
   db: Kysely<DB>,
   subscriptionId: string,
@@ -288,24 +293,47 @@ async function experimentPeople(
     turns: string | number
     raw: string | number
     billed: string | number
+    cost_micros: string | null
+    sentiment: string | null
+    csat: string | null
   }>`
-    select ${PERSON_KEY_SQL} as person,
-      count(*) filter (where l.status <> 'denied') as turns,
-      coalesce(sum(l.raw_tokens) filter (where l.status <> 'denied'), 0) as raw,
-      coalesce(sum(l.billed_tokens) filter (where l.status <> 'denied'), 0) as billed
-    from token_usage_logs l
-    left join person_identifiers p
-      on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
-    where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at <= ${end}
-      and l.user_identifier is not null and l.channel in (${sql.join([...channels])})
-    group by 1
+    with t as (
+      select ${PERSON_KEY_SQL} as person, l.id, l.session_id, l.status, l.raw_tokens, l.billed_tokens
+      from token_usage_logs l
+      left join person_identifiers p
+        on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
+      where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at <= ${end}
+        and l.user_identifier is not null and l.channel in (${sql.join([...channels])})
+    ), per as (
+      select person, count(*) filter (where status <> 'denied') as turns,
+        coalesce(sum(raw_tokens) filter (where status <> 'denied'), 0) as raw,
+        coalesce(sum(billed_tokens) filter (where status <> 'denied'), 0) as billed
+      from t group by person
+    ), details as (
+      select t.person, sum(d.cost_micros)::text as cost_micros, avg(d.sentiment)::text as sentiment
+      from t join turn_details d on d.usage_id = t.id and d.subscription_id = ${subscriptionId}
+      group by t.person
+    ), rated as (
+      select person, avg(csat)::text as csat from (
+        select distinct t.person, f.id, f.csat from t
+        join feedback f on f.subscription_id = ${subscriptionId} and f.csat is not null
+          and (f.usage_id = t.id or (f.usage_id is null and f.session_id = t.session_id))
+      ) x group by person
+    )
+    select per.person, per.turns, per.raw, per.billed, details.cost_micros, details.sentiment, rated.csat
+    from per left join details using (person) left join rated using (person)
   `.execute(db)
+  const conversions = await firstConversions(db, subscriptionId, start, end)
+  const number = (value: string | null) => (value === null ? null : Number(value))
   return result.rows.map((row) => ({
     person: row.person,
     turns: Number(row.turns),
     rawTokens: Number(row.raw),
     billedTokens: Number(row.billed),
-    converted: null,
+    costMicros: number(row.cost_micros),
+    sentiment: number(row.sentiment),
+    csat: number(row.csat),
+    converted: conversions ? conversions.has(row.person) : null,
   }))
 }
 

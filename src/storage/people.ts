@@ -118,3 +118,36 @@ export async function findPersonOf(
 
 /** The SQL of a ledger row's person key, as core/experiments.ts personKey writes it. */
 export const PERSON_KEY_SQL = sql<string>`coalesce('p:' || p.person_id, 'i:' || l.channel || ':' || l.user_identifier)`
+
+/**
+ * The first conversion of each person in [start, end], or undefined when the subscription recorded no
+ * outcome there (then no conversion figures are given at all). An outcome's person: the one its (channel,
+ * user_identifier) is linked to; an outcome without a channel belongs to its identifier on every channel
+ * (an unlinked identifier is a person per channel), or to the person any of them is linked to.
+ */
+export async function firstConversions(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  start: Date,
+  end: Date,
+): Promise<Map<string, Date> | undefined> {
+  const result = await sql<{ person: string; occurred_at: Date | string }>`
+    select person, min(occurred_at) as occurred_at from (
+      select coalesce('p:' || p.person_id, 'i:' || c.channel || ':' || o.user_identifier) as person, o.occurred_at
+      from outcomes o
+      cross join lateral unnest(case when o.channel is null
+        then array['website', 'whatsapp', 'messenger', 'instagram', 'telegram', 'api']
+        else array[o.channel] end) as c (channel)
+      left join person_identifiers p
+        on p.subscription_id = o.subscription_id and p.channel = c.channel and p.user_identifier = o.user_identifier
+      where o.subscription_id = ${subscriptionId} and o.occurred_at >= ${start} and o.occurred_at <= ${end}
+    ) x group by person
+  `.execute(db)
+  if (result.rows.length === 0) return undefined
+  return new Map(
+    result.rows.map((row) => [
+      row.person,
+      row.occurred_at instanceof Date ? row.occurred_at : new Date(row.occurred_at),
+    ]),
+  )
+}

@@ -3,6 +3,7 @@
  * against an independent recomputation from the generated turns, the error paths, and the security matrix.
  */
 import { sql } from "kysely"
+import { cumulativeStdNormalProbability } from "simple-statistics"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CHANNEL_DEFINITIONS } from "../../src/core/channels.js"
 import { ManualClock } from "../../src/core/clock.js"
@@ -226,6 +227,80 @@ describe("journeys", () => {
     }
   })
 
+  it("give converters' first and last touch and each path's conversion rate once outcomes exist", async () => {
+    const sub = await t.subscription({ token_limit: 100_000_000, timezone: "UTC" })
+    const day = Date.parse("2026-03-03T00:00:00Z")
+    const visits: [string, string, number][] = [
+      ["ann", "instagram", 0],
+      ["ann", "whatsapp", 120],
+      ["ann", "website", 300],
+      ["ben", "instagram", 10],
+      ["ben", "whatsapp", 200],
+      ["cat", "website", 30],
+      ["dan", "website", 40],
+    ]
+    for (const [user, channel, minute] of visits) {
+      clock.set(day + minute * 60_000)
+      await consume(sub, { channel, user_identifier: user })
+    }
+    // ann and ben are one person each across their channels; cat and dan are not linked.
+    await t.request({
+      method: "PUT",
+      url: `/api/subscriptions/${sub.id}/people/ann`,
+      payload: {
+        identifiers: ["instagram", "whatsapp", "website"].map((channel) => ({
+          channel,
+          user_identifier: "ann",
+        })),
+      },
+    })
+    await t.request({
+      method: "PUT",
+      url: `/api/subscriptions/${sub.id}/people/ben`,
+      payload: {
+        identifiers: ["instagram", "whatsapp"].map((channel) => ({ channel, user_identifier: "ben" })),
+      },
+    })
+    // ann converts on WhatsApp before her website visit; cat converts on the website.
+    for (const [user, channel, minute] of [
+      ["ann", "whatsapp", 150],
+      ["cat", "website", 35],
+    ] as const) {
+      clock.set(day + minute * 60_000 + 1000)
+      const recorded = await t.request({
+        method: "POST",
+        url: "/api/outcomes",
+        key: sub.key,
+        payload: {
+          name: "purchase",
+          user_identifier: user,
+          channel,
+          occurred_at: new Date(day + minute * 60_000).toISOString(),
+          idempotency_key: `${user}-buy`,
+        },
+      })
+      expect(recorded.statusCode).toBe(201)
+    }
+    clock.set(Date.parse("2026-03-10T08:00:00Z"))
+    const body = (
+      await t.request({ url: `/api/onboarding/analytics/${sub.id}/journeys?from=2026-03-03&to=2026-03-03` })
+    ).json()
+    expect(body.converted_people).toBe(2)
+    expect(body.first_touch).toEqual([
+      { channel: "instagram", people: 1 },
+      { channel: "website", people: 1 },
+    ])
+    expect(body.last_touch).toEqual([
+      { channel: "website", people: 1 },
+      { channel: "whatsapp", people: 1 },
+    ])
+    const rate = (path: string) =>
+      body.top_paths.find((p: { channels: string[] }) => p.channels.join(">") === path)?.conversion_rate
+    expect(rate("website")).toBe(0.5)
+    expect(rate("instagram>whatsapp")).toBe(0)
+    expect(rate("instagram>whatsapp>website")).toBe(1)
+  })
+
   it("answers 400 naming the parameter for an unknown channel, and 404 for another tenant", async () => {
     const bad = await t.request({ url: `/api/onboarding/analytics/${owner.id}/journeys?channels=fax` })
     expect(bad.statusCode).toBe(400)
@@ -351,6 +426,66 @@ describe("experiments", () => {
       payload: { status: "running" },
     })
     expect(restart.statusCode).toBe(409)
+  })
+
+  it("tests conversion rates with the two-proportion z-test, recomputed here from the turns and outcomes", async () => {
+    const sub = await t.subscription({ token_limit: 100_000_000 })
+    clock.set(Date.parse("2026-03-20T00:00:00Z"))
+    const created = await create(sub, {
+      ...base,
+      channels: ["telegram"],
+      primary_metric: "conversion_rate",
+      status: "running",
+      variants: [
+        { name: "control", weight: 1 },
+        { name: "short", weight: 1, overrides: { max_message_length: 500 } },
+      ],
+    })
+    const id = created.json().id as string
+    const variantOf = new Map<string, number>()
+    const converted = new Set<string>()
+    for (let i = 0; i < 240; i++) {
+      const user = `tg-${i}`
+      clock.advance(1000)
+      const decision = (await consume(sub, { channel: "telegram", user_identifier: user })).json()
+      expect(decision.allowed).toBe(true)
+      const variant = decision.experiments[0].variant === "control" ? 0 : 1
+      variantOf.set(user, variant)
+      // The second variant converts a little more often: every 3rd person against every 4th.
+      if (i % (variant === 0 ? 4 : 3) === 0) {
+        converted.add(user)
+        await t.request({
+          method: "POST",
+          url: "/api/outcomes",
+          key: sub.key,
+          payload: {
+            name: "lead",
+            user_identifier: user,
+            channel: "telegram",
+            idempotency_key: `lead-${user}`,
+          },
+        })
+      }
+    }
+    const body = (await t.request({ url: `/api/subscriptions/${sub.id}/experiments/${id}/results` })).json()
+    const n = [0, 1].map((v) => [...variantOf.values()].filter((x) => x === v).length)
+    const x = [0, 1].map((v) => [...converted].filter((user) => variantOf.get(user) === v).length)
+    expect(body.variants.map((v: { people: number }) => v.people)).toEqual(n)
+    expect(body.variants.map((v: { conversions: number }) => v.conversions)).toEqual(x)
+    const [n1, n2] = n as [number, number]
+    const [x1, x2] = x as [number, number]
+    const pooled = (x1 + x2) / (n1 + n2)
+    const z = (x2 / n2 - x1 / n1) / Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    const comparison = body.variants[1].comparison
+    expect(comparison.statistic).toBeCloseTo(z, 9)
+    // Two-sided p from simple-statistics' normal table, a different route to the same number.
+    expect(comparison.p_value).toBeCloseTo(2 * (1 - cumulativeStdNormalProbability(Math.abs(z))), 3)
+    expect(body.variants[0].metric.value).toBeCloseTo(x1 / n1, 12)
+    expect(body.variants[0].metric.interval.low).toBeLessThan(x1 / n1)
+    expect(body.variants[0].metric.interval.high).toBeGreaterThan(x1 / n1)
+    expect(body.sample_ratio.mismatch).toBe(false)
+    expect(body.verdict.decided).toBe(comparison.p_value < 0.05 && Math.min(n1, n2) >= 100)
+    if (body.verdict.decided) expect(body.verdict.winner).toBe("short")
   })
 
   it("never bypasses the plan: a channel outside it stays denied for the variant's people", async () => {

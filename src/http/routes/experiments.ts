@@ -65,6 +65,11 @@ export const ExperimentResultsSchema = Type.Object(
         turns: Type.Integer({ description: "Allowed turns." }),
         raw_tokens: Type.Integer(),
         billed_tokens: Type.Integer({ description: "What quota counted: the variant's cost in tokens." }),
+        cost_micros: Nullable(
+          Type.Number({
+            description: "Money cost of the priced turns, micro-units of the operator's currency.",
+          }),
+        ),
         tokens_per_turn: Nullable(Type.Number()),
         conversions: Nullable(Type.Integer()),
         metric: Type.Object({
