@@ -10,8 +10,10 @@
  * - The running experiments of a subscription are read once per `ttlMs` and kept with the subscription id
  *   (one short query; an empty list is cached too, which is what makes goal 1 hold).
  * - A turn is assigned by its person: the person its (channel, user_identifier) is linked to, else the
- *   identifier itself. The link is read once per identifier per `ttlMs`, and only while an experiment runs
- *   on the turn's channel. A turn without a user_identifier is in no experiment: there is nobody to keep
+ *   identifier itself. While an experiment runs, the subscription's links are read into memory at once (up
+ *   to `maxPeople` of them) and kept `linksTtlMs` (default 60 s; a link changed through this instance
+ *   applies at once): a turn then asks no query. A subscription with more links falls back to one cached
+ *   lookup per identifier. A turn without a user_identifier is in no experiment: there is nobody to keep
  *   the variant sticky for.
  * - At most one experiment runs per channel (ExperimentService refuses a second), so overrides never
  *   compete.
@@ -44,6 +46,8 @@ export interface ExperimentAssignerOptions {
   now: () => number
   /** Most identifiers whose person is remembered. Default 100,000. */
   maxPeople?: number
+  /** How long a subscription's links are kept in memory. Default 60,000 ms. */
+  linksTtlMs?: number
 }
 
 /**
@@ -55,6 +59,8 @@ export interface ExperimentAssignerOptions {
 export class ExperimentAssigner {
   private readonly running = new Map<string, Timed<Experiment[]>>()
   private readonly people = new Map<string, Timed<string | null>>()
+  /** All links of a subscription, or null when there are too many to hold. */
+  private readonly links = new Map<string, Timed<Map<string, string> | null>>()
   private readonly maxPeople: number
   private generation = 0
 
@@ -100,8 +106,29 @@ export class ExperimentAssigner {
   invalidate(subscriptionId: string): void {
     this.generation += 1
     this.running.delete(subscriptionId)
+    this.links.delete(subscriptionId)
     const prefix = `${subscriptionId}\u0000`
     for (const key of this.people.keys()) if (key.startsWith(prefix)) this.people.delete(key)
+  }
+
+  private async allLinks(subscriptionId: string): Promise<Map<string, string> | null> {
+    const cached = this.links.get(subscriptionId)
+    if (cached && cached.expires > this.options.now()) return cached.value
+    const generation = this.generation
+    const rows = await this.database.db
+      .selectFrom("person_identifiers")
+      .select(["channel", "user_identifier", "person_id"])
+      .where("subscription_id", "=", subscriptionId)
+      .limit(this.maxPeople + 1)
+      .execute()
+    const value =
+      rows.length > this.maxPeople
+        ? null
+        : new Map(rows.map((row) => [`${row.channel}\u0000${row.user_identifier}`, row.person_id]))
+    const ttl = this.options.linksTtlMs ?? 60_000
+    if (generation === this.generation && this.options.ttlMs > 0)
+      this.links.set(subscriptionId, { value, expires: this.options.now() + ttl })
+    return value
   }
 
   private async runningExperiments(subscriptionId: string): Promise<Experiment[]> {
@@ -119,6 +146,8 @@ export class ExperimentAssigner {
     channel: Channel,
     userIdentifier: string,
   ): Promise<string | null> {
+    const all = await this.allLinks(subscriptionId)
+    if (all) return all.get(`${channel}\u0000${userIdentifier}`) ?? null
     const key = `${subscriptionId}\u0000${channel}\u0000${userIdentifier}`
     const cached = this.people.get(key)
     if (cached && cached.expires > this.options.now()) return cached.value
