@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util"
 import pg from "pg"
+import { assignVariant, personKey } from "../src/core/experiments.js"
 import { createMeter, type Meter } from "../src/index.js"
 import { driveMeter, prepareSubscriptions } from "./support/meter-load.js"
 
@@ -38,7 +39,12 @@ async function run(name: string, meter: Meter) {
           status: "running",
           variants: [
             { name: "control", weight: 1 },
-            { name: "cheaper", weight: 1, overrides: { tokenMultiplier: 0.8, priority: 7 }, label: "small-model" },
+            {
+              name: "cheaper",
+              weight: 1,
+              overrides: { tokenMultiplier: 0.8, priority: 7 },
+              label: "small-model",
+            },
           ],
         }),
       )
@@ -53,6 +59,20 @@ async function run(name: string, meter: Meter) {
   console.log(
     `${name}: without ${fmt(results.without)} /s (median ${Math.round(median(results.without))}); with ${fmt(results.with)} /s (median ${Math.round(median(results.with))}); cost ${cost.toFixed(1)}% of throughput`,
   )
+}
+
+{
+  // The CPU of the assignment itself (person key, hash, weights), warm, a million times.
+  const started = performance.now()
+  let sum = 0
+  for (let i = 0; i < 1_000_000; i++)
+    sum += assignVariant(
+      "0190a0b0-0000-7000-8000-000000000001",
+      personKey(null, "whatsapp", `u-${i}`),
+      [1, 1],
+    )
+  const perCall = ((performance.now() - started) * 1000) / 1_000_000
+  console.log(`assignment alone: ${perCall.toFixed(3)} µs per turn (checksum ${sum})`)
 }
 
 {

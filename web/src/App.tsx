@@ -8,7 +8,9 @@ import type { ChannelCatalog, MeBody, SubscriptionBody } from "./api/types.ts"
 import { Alerts } from "./pages/Alerts.tsx"
 import { ChannelDetail } from "./pages/ChannelDetail.tsx"
 import { Configuration } from "./pages/Configuration.tsx"
+import { Experiments } from "./pages/Experiments.tsx"
 import { Forecast } from "./pages/Forecast.tsx"
+import { Journeys } from "./pages/Journeys.tsx"
 import { Overview } from "./pages/Overview.tsx"
 import { Playground } from "./pages/Playground.tsx"
 import { SignIn } from "./pages/SignIn.tsx"
@@ -160,6 +162,10 @@ function Page({ path }: { path: string }) {
       return <Forecast />
     case "/alerts":
       return <Alerts />
+    case "/journeys":
+      return <Journeys />
+    case "/experiments":
+      return <Experiments />
     case "/configuration":
       return <Configuration />
     case "/playground":
@@ -178,6 +184,8 @@ const NAV = [
   { path: "/", label: "Overview" },
   { path: "/forecast", label: "Forecast" },
   { path: "/alerts", label: "Alerts" },
+  { path: "/journeys", label: "Journeys" },
+  { path: "/experiments", label: "Experiments" },
   { path: "/configuration", label: "Configuration" },
   { path: "/playground", label: "Playground" },
 ] as const

@@ -11,7 +11,8 @@ import { useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
 
-const percent = (share: number | null) => (share === null ? "–" : formatPercent(Math.round(share * 1000) / 10))
+const percent = (share: number | null) =>
+  share === null ? "–" : formatPercent(Math.round(share * 1000) / 10)
 
 /** A Sankey-style two-column flow: sources left, destinations right, band width by count. */
 export function TransitionFlow({ transitions }: { transitions: Transition[] }) {
@@ -69,7 +70,13 @@ export function TransitionFlow({ transitions }: { transitions: Transition[] }) {
       })}
       {[...left].map(([name, node]) => (
         <g key={`l-${name}`}>
-          <rect x={x0} y={node.y} width={nodeWidth} height={Math.max(2, node.size)} fill={channelColor(name)} />
+          <rect
+            x={x0}
+            y={node.y}
+            width={nodeWidth}
+            height={Math.max(2, node.size)}
+            fill={channelColor(name)}
+          />
           <text x={x0 - 6} y={node.y + node.size / 2 + 4} textAnchor="end">
             {label(name)}
           </text>
@@ -77,7 +84,13 @@ export function TransitionFlow({ transitions }: { transitions: Transition[] }) {
       ))}
       {[...right].map(([name, node]) => (
         <g key={`r-${name}`}>
-          <rect x={x1} y={node.y} width={nodeWidth} height={Math.max(2, node.size)} fill={channelColor(name)} />
+          <rect
+            x={x1}
+            y={node.y}
+            width={nodeWidth}
+            height={Math.max(2, node.size)}
+            fill={channelColor(name)}
+          />
           <text x={x1 + nodeWidth + 6} y={node.y + node.size / 2 + 4}>
             {label(name)}
           </text>
