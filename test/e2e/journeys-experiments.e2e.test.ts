@@ -110,7 +110,7 @@ describe("the Journeys page", () => {
 describe("the Experiments page", () => {
   it("creates an experiment, starts it, and shows its results and verdict in words", async () => {
     await open(page, "Experiments")
-    await page.getByLabel("Name").fill("WhatsApp model")
+    await page.getByLabel("Experiment name").fill("WhatsApp model")
     await page.getByLabel("WhatsApp").check()
     await page.getByLabel("Primary metric").selectOption("tokens_per_turn")
     await page.getByLabel("variant 2 multiplier").fill("1.5")
@@ -133,7 +133,7 @@ describe("the Experiments page", () => {
 
   it("shows a bad weight's message from the API next to the form", async () => {
     await open(page, "Experiments")
-    await page.getByLabel("Name").fill("bad")
+    await page.getByLabel("Experiment name").fill("bad")
     await page.getByLabel("Website").check()
     await page.getByLabel("variant 1 weight").fill("0")
     await page.getByLabel("variant 2 weight").fill("0")

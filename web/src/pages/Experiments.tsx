@@ -215,32 +215,38 @@ function CreateForm({ onCreated }: { onCreated: () => void }) {
     event.preventDefault()
     setBusy(true)
     setError(null)
-    const answer = await api.postRaw<{ error?: { message: string; field?: string } }>(
-      `/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments`,
-      {
-        name,
-        channels,
-        primary_metric: metric,
-        variants: variants.map((v) => ({
-          name: v.name,
-          weight: Number(v.weight),
-          ...(v.multiplier ? { overrides: { token_multiplier: Number(v.multiplier) } } : {}),
-          ...(v.label ? { label: v.label } : {}),
-        })),
-      },
-    )
-    setBusy(false)
-    if (answer.status === 201) {
-      setName("")
-      onCreated()
-    } else setError(answer.body.error ?? { message: `The server answered ${answer.status}.` })
+    try {
+      const answer = await api.postRaw<{ error?: { message: string; field?: string } }>(
+        `/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments`,
+        {
+          name,
+          channels,
+          primary_metric: metric,
+          variants: variants.map((v) => ({
+            name: v.name,
+            weight: Number(v.weight),
+            ...(v.multiplier ? { overrides: { token_multiplier: Number(v.multiplier) } } : {}),
+            ...(v.label ? { label: v.label } : {}),
+          })),
+        },
+      )
+      if (answer.status === 201) {
+        setName("")
+        onCreated()
+      } else setError(answer.body.error ?? { message: `The server answered ${answer.status}.` })
+    } catch (e) {
+      if (e instanceof ApiError) setError({ message: e.message, ...(e.field ? { field: e.field } : {}) })
+      else throw e
+    } finally {
+      setBusy(false)
+    }
   }
   return (
     <section className="panel">
       <h2>New experiment</h2>
       <form className="experiment-form" onSubmit={submit}>
         <label>
-          Name <input value={name} onChange={(e) => setName(e.target.value)} required />
+          Experiment name <input value={name} onChange={(e) => setName(e.target.value)} required />
         </label>
         <fieldset>
           <legend>Channels</legend>
