@@ -7,6 +7,7 @@ import { DetectorJob } from "./alerts/detectors.js"
 import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
+import { JourneyService } from "./analytics/journeys.js"
 import { OutcomeService } from "./analytics/outcomes.js"
 import { AnalyticsService } from "./analytics/service.js"
 import { SubscriptionOverviewService } from "./analytics/subscription-overview.js"
@@ -37,6 +38,8 @@ export interface Container {
   meter: Meter
   keys: KeyService
   analytics: AnalyticsService
+  /** Customer journeys across channels (issue 15). */
+  journeys: JourneyService
   /** Prices, outcomes, feedback and the outcomes answer (issue 14). */
   outcomes: OutcomeService
   metrics: Metrics
@@ -132,6 +135,7 @@ export async function buildContainer(
   })
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
+  const journeys = new JourneyService({ database, clock })
   const outcomes = new OutcomeService({ database, clock, currency: config.currency })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const forecasts = new ForecastService({ database, clock })
@@ -166,6 +170,7 @@ export async function buildContainer(
     meter,
     keys,
     analytics,
+    journeys,
     outcomes,
     metrics,
     alerts,

@@ -26,11 +26,14 @@ import { breakdownRoutes } from "./routes/breakdown.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
 import { dashboardRoutes } from "./routes/dashboards.js"
+import { ExperimentResultsSchema, ExperimentSchema, experimentRoutes } from "./routes/experiments.js"
 import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
+import { JourneysSchema, journeyRoutes } from "./routes/journeys.js"
 import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
 import { outcomeRoutes } from "./routes/outcomes.js"
+import { PersonSchema, peopleRoutes } from "./routes/people.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { turnRoutes } from "./routes/turns.js"
@@ -175,6 +178,10 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     ChannelConfigSchema,
     WebhookEndpointSchema,
     ForecastSchema,
+    PersonSchema,
+    ExperimentSchema,
+    ExperimentResultsSchema,
+    JourneysSchema,
   ]) {
     app.addSchema(schema)
   }
@@ -206,6 +213,9 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     forecastRoutes,
     dashboardRoutes,
     adminRoutes,
+    peopleRoutes,
+    experimentRoutes,
+    journeyRoutes,
     outcomeRoutes,
   ]) {
     routes(app, container)

@@ -30,6 +30,7 @@ export function decisionBody(decision: Decision, requestId: string): DecisionBod
       priority: decision.priority,
       replayed: decision.replayed,
       rate_limit: rateLimit,
+      experiments: decision.experiments,
     })
   }
   return defined({
@@ -52,6 +53,7 @@ export function decisionBody(decision: Decision, requestId: string): DecisionBod
     admit_percent: decision.admitPercent,
     status: decision.status,
     rate_limit: rateLimit,
+    experiments: decision.experiments,
     error: { code: decision.reason, message: decision.message, request_id: requestId },
   })
 }

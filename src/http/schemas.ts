@@ -43,6 +43,21 @@ export const RateLimitSchema = Type.Object(
 
 const RateLimitState = Type.Optional(RateLimitSchema)
 
+/** The running experiments a turn is in (issue 15). */
+const ExperimentsField = Type.Optional(
+  Type.Array(
+    Type.Object({
+      id: Type.String({ description: "The experiment." }),
+      variant: Type.String({ description: "The variant this end user is in (sticky)." }),
+      label: Nullable(
+        Type.String(),
+        "The variant's label, for the chat backend to apply (a prompt, a model).",
+      ),
+    }),
+    { description: "The running experiments the turn is in; its settings include their overrides." },
+  ),
+)
+
 /** An allowed turn: charged and in the ledger before this answer. Every field is always present. */
 export const AllowedDecisionSchema = Type.Object(
   {
@@ -64,6 +79,7 @@ export const AllowedDecisionSchema = Type.Object(
       description: "True when answering a repeated idempotency key: nothing was charged this time.",
     }),
     rate_limit: RateLimitState,
+    experiments: ExperimentsField,
   },
   { $id: "AllowedDecision", description: "The turn may run; it has been charged its estimate." },
 )
@@ -128,6 +144,7 @@ export const DeniedDecisionSchema = Type.Object(
     ),
     status: Type.Optional(OneOf(SUBSCRIPTION_STATUSES, "subscription_inactive: the subscription's status.")),
     rate_limit: RateLimitState,
+    experiments: ExperimentsField,
     error: Type.Object(
       {
         code: OneOf(DENIAL_REASONS, "The denial reason again, as the envelope's code."),

@@ -1,5 +1,6 @@
 import type { Channel } from "../core/channels.js"
 import type { Denial } from "../core/decision.js"
+import type { ExperimentAssignment } from "../core/experiments.js"
 import type { RateLimitState } from "../limits/rate-limiter.js"
 
 /** A turn that may run: it has been charged and written to the ledger before this is returned. */
@@ -23,6 +24,8 @@ export interface AllowedDecision {
   /** True when this answers a repeated idempotency key: nothing was charged this time. */
   replayed: boolean
   rateLimit?: RateLimitState
+  /** The running experiments the turn is in, with its variant (issue 15); absent when in none. */
+  experiments?: ExperimentAssignment[]
 }
 
 /** A turn that may not run, with why: a value, not an exception. */
@@ -31,6 +34,8 @@ export interface DeniedDecision extends Denial {
   channel: Channel
   subscriptionId?: string
   rateLimit?: RateLimitState
+  /** The running experiments the turn is in, with its variant (issue 15); absent when in none. */
+  experiments?: ExperimentAssignment[]
 }
 
 export type Decision = AllowedDecision | DeniedDecision

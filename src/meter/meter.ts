@@ -34,12 +34,15 @@ import {
   turnTooLargeForCapacity,
 } from "../core/decision.js"
 import { DatabaseUnavailableError, OmnimeterError, ValidationError } from "../core/errors.js"
+import { withVariantOverrides } from "../core/experiments.js"
 import { isUuid, uuidV7 } from "../core/ids.js"
 import { formatScaled, isCurrencyCode, normalizeAfinn, parseNumeric, roundTo } from "../core/money.js"
 import { billingPeriodAt } from "../core/period.js"
 import { isValidTimeZone, type Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../core/tenant.js"
 import { validate } from "../core/validate.js"
+import { ExperimentAssigner } from "../experiments/assigner.js"
+import { ExperimentService } from "../experiments/service.js"
 import { InProcessRateLimiter } from "../limits/in-process.js"
 import type { RateLimiter, RateLimitState, SharedWindowRequest } from "../limits/rate-limiter.js"
 import { type Database, type DatabaseOptions, openDatabase } from "../storage/database.js"
@@ -189,6 +192,10 @@ export class Meter {
   private readonly channelConfigs: ChannelConfigService
   /** Every ledger write of the hot path goes through here: one statement and one commit per batch. */
   private readonly ledger: GroupCommitter<BatchTurn, BatchOutcome>
+  /** Which running experiments a turn is in (issue 15); cached like the contexts, with the same bound. */
+  private readonly assigner: ExperimentAssigner
+  /** People across channels and experiments on channels: link, create, start, stop, results. */
+  readonly experiments: ExperimentService
 
   constructor(
     dependencies: MeterDependencies,
@@ -219,6 +226,15 @@ export class Meter {
     }
     this.subscriptions = new SubscriptionService({ ...management, defaultTimezone })
     this.channelConfigs = new ChannelConfigService(management)
+    this.assigner = new ExperimentAssigner(this.database, {
+      ttlMs: dependencies.contextCacheTtlMs ?? defaultTtlMs,
+      now: cacheClock ? () => cacheClock.now() : () => performance.now(),
+    })
+    this.experiments = new ExperimentService({
+      database: this.database,
+      clock: this.clock,
+      invalidate: (subscriptionId) => this.assigner.invalidate(subscriptionId),
+    })
     const db = this.database.db
     this.ledger = new GroupCommitter((turns) => consumeBatch(db, turns), {
       ...dependencies.groupCommit,
@@ -287,7 +303,25 @@ export class Meter {
     const channel = input.channel
     const context = await this.turnContext(input.entityType, input.entityId, channel, scope)
     if (!context) return deny(channel, undefined, subscriptionNotFound())
-    const { subscription, overrides } = context
+    // A variant's overrides go on top of the channel's; the plan still decides (resolveChannelSettings).
+    const assigned = await this.assigner.assign(context.subscription.id, channel, input.userIdentifier)
+    if (!assigned) return this.decide(input, scope, context, context.overrides)
+    const decision = await this.decide(
+      input,
+      scope,
+      context,
+      withVariantOverrides(context.overrides, assigned.overrides),
+    )
+    return { ...decision, experiments: assigned.experiments }
+  }
+
+  private async decide(
+    input: ConsumeInput,
+    scope: TenantScope | undefined,
+    { subscription }: TurnContext,
+    overrides: TurnContext["overrides"],
+  ): Promise<Decision> {
+    const channel = input.channel
     const settings = resolveChannelSettings(subscription.plan, channel, overrides)
     const messageLength = input.message !== undefined ? messageLengthOf(input.message) : input.messageLength
     const now = new Date(this.clock.now())

@@ -159,6 +159,8 @@ describe("row level security over every table of tenant data", () => {
         "channel_usage_buckets",
         "channel_usage_hourly",
         "channel_user_days",
+        "experiments",
+        "person_identifiers",
         "quota_counters",
         "subscriptions",
         "token_usage_logs",

@@ -174,6 +174,30 @@ export interface DashboardsTable {
   updated_at: Generated<Date>
 }
 
+/** Which (channel, user_identifier) pairs are one person (migration 0017); at most one person per pair. */
+export interface PersonIdentifiersTable {
+  subscription_id: string
+  channel: string
+  user_identifier: string
+  person_id: string
+  linked_at: Generated<Date>
+}
+
+/** Experiments on channels (migration 0017); `variants` holds the variants as JSON. */
+export interface ExperimentsTable {
+  id: string
+  subscription_id: string
+  name: string
+  channels: string[]
+  variants: ColumnType<Record<string, unknown>[], string, string>
+  primary_metric: string
+  status: Generated<string>
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+  started_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+  stopped_at: ColumnType<Date | null, Date | string | null, Date | string | null>
+}
+
 /** The operator's price list (migration 0012): per model and currency, in force from `effective_from`. */
 export interface ModelPricesTable {
   model: string
@@ -244,6 +268,8 @@ export interface DB {
   /** The same sums per UTC hour. */
   channel_usage_hourly: ChannelUsageBucketsTable
   channel_user_days: ChannelUserDaysTable
+  person_identifiers: PersonIdentifiersTable
+  experiments: ExperimentsTable
   model_prices: ModelPricesTable
   turn_details: TurnDetailsTable
   outcomes: OutcomesTable

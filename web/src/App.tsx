@@ -10,7 +10,9 @@ import { Breakdown } from "./pages/Breakdown.tsx"
 import { ChannelDetail } from "./pages/ChannelDetail.tsx"
 import { Configuration } from "./pages/Configuration.tsx"
 import { DashboardList, DashboardView, NewDashboard } from "./pages/Dashboards.tsx"
+import { Experiments } from "./pages/Experiments.tsx"
 import { Forecast } from "./pages/Forecast.tsx"
+import { Journeys } from "./pages/Journeys.tsx"
 import { Outcomes } from "./pages/Outcomes.tsx"
 import { Overview } from "./pages/Overview.tsx"
 import { Playground } from "./pages/Playground.tsx"
@@ -178,6 +180,10 @@ function Page({ path }: { path: string }) {
       return <Alerts />
     case "/dashboards":
       return <DashboardList />
+    case "/journeys":
+      return <Journeys />
+    case "/experiments":
+      return <Experiments />
     case "/configuration":
       return <Configuration />
     case "/playground":
@@ -200,6 +206,8 @@ const NAV = [
   { path: "/forecast", label: "Forecast" },
   { path: "/alerts", label: "Alerts" },
   { path: "/dashboards", label: "Dashboards" },
+  { path: "/journeys", label: "Journeys" },
+  { path: "/experiments", label: "Experiments" },
   { path: "/configuration", label: "Configuration" },
   { path: "/playground", label: "Playground" },
 ] as const

@@ -1,0 +1,167 @@
+/**
+ * Experiment assignment on the consume path: which running experiments a turn is in, and the overrides
+ * of its variants.
+ *
+ * Design note. Goals, in order: (1) a subscription without a running experiment pays one Map lookup per
+ * turn; (2) a person's variant is the same on every instance and after every restart (it is a hash, see
+ * core/experiments.ts, never a stored draw); (3) a start or stop through this instance applies to the next
+ * turn (`invalidate`), through another instance within `ttlMs`, the context cache's bound.
+ *
+ * - The running experiments of a subscription are read once per `ttlMs` and kept with the subscription id
+ *   (one short query; an empty list is cached too, which is what makes goal 1 hold).
+ * - A turn is assigned by its person: the person its (channel, user_identifier) is linked to, else the
+ *   identifier itself. While an experiment runs, the subscription's links are read into memory at once (up
+ *   to `maxPeople` of them) and kept `linksTtlMs` (default 60 s; a link changed through this instance
+ *   applies at once): a turn then asks no query. A subscription with more links falls back to one cached
+ *   lookup per identifier. A turn without a user_identifier is in no experiment: there is nobody to keep
+ *   the variant sticky for.
+ * - At most one experiment runs per channel (ExperimentService refuses a second), so overrides never
+ *   compete.
+ */
+import type { Channel } from "../core/channels.js"
+import {
+  assignVariant,
+  type Experiment,
+  type ExperimentAssignment,
+  personKey,
+  type VariantOverrides,
+} from "../core/experiments.js"
+import type { Database } from "../storage/database.js"
+import { listExperiments } from "../storage/experiments.js"
+import { findPersonOf } from "../storage/people.js"
+
+export interface TurnAssignment {
+  /** The variants' overrides, to put on top of the channel's. */
+  overrides: VariantOverrides
+  experiments: ExperimentAssignment[]
+}
+
+interface Timed<T> {
+  value: T
+  expires: number
+}
+
+export interface ExperimentAssignerOptions {
+  ttlMs: number
+  now: () => number
+  /** Most identifiers whose person is remembered. Default 100,000. */
+  maxPeople?: number
+  /** How long a subscription's links are kept in memory. Default 60,000 ms. */
+  linksTtlMs?: number
+}
+
+/**
+ * @example
+ * const assigner = new ExperimentAssigner(database, { ttlMs: 1000, now: () => performance.now() })
+ * const assigned = await assigner.assign(subscriptionId, "whatsapp", "+15550100")
+ * const overrides = assigned ? withVariantOverrides(channelOverrides, assigned.overrides) : channelOverrides
+ */
+export class ExperimentAssigner {
+  private readonly running = new Map<string, Timed<Experiment[]>>()
+  private readonly people = new Map<string, Timed<string | null>>()
+  /** All links of a subscription, or null when there are too many to hold. */
+  private readonly links = new Map<string, Timed<Map<string, string> | null>>()
+  private readonly maxPeople: number
+  private generation = 0
+
+  constructor(
+    private readonly database: Database,
+    private readonly options: ExperimentAssignerOptions,
+  ) {
+    this.maxPeople = options.maxPeople ?? 100_000
+  }
+
+  /** The turn's experiments and overrides, or undefined when it is in none. */
+  async assign(
+    subscriptionId: string,
+    channel: Channel,
+    userIdentifier: string | undefined,
+  ): Promise<TurnAssignment | undefined> {
+    if (userIdentifier === undefined) return undefined
+    const experiments = (await this.runningExperiments(subscriptionId)).filter((experiment) =>
+      experiment.channels.includes(channel),
+    )
+    if (experiments.length === 0) return undefined
+    const person = personKey(
+      await this.personOf(subscriptionId, channel, userIdentifier),
+      channel,
+      userIdentifier,
+    )
+    const assigned: TurnAssignment = { overrides: {}, experiments: [] }
+    for (const experiment of experiments) {
+      const index = assignVariant(
+        experiment.id,
+        person,
+        experiment.variants.map((variant) => variant.weight),
+      )
+      const variant = experiment.variants[index]
+      if (!variant) continue
+      Object.assign(assigned.overrides, variant.overrides)
+      assigned.experiments.push({ id: experiment.id, variant: variant.name, label: variant.label })
+    }
+    return assigned
+  }
+
+  /** Forgets the subscription's experiments and links: the next turn reads them afresh. */
+  invalidate(subscriptionId: string): void {
+    this.generation += 1
+    this.running.delete(subscriptionId)
+    this.links.delete(subscriptionId)
+    const prefix = `${subscriptionId}\u0000`
+    for (const key of this.people.keys()) if (key.startsWith(prefix)) this.people.delete(key)
+  }
+
+  private async allLinks(subscriptionId: string): Promise<Map<string, string> | null> {
+    const cached = this.links.get(subscriptionId)
+    if (cached && cached.expires > this.options.now()) return cached.value
+    const generation = this.generation
+    const rows = await this.database.db
+      .selectFrom("person_identifiers")
+      .select(["channel", "user_identifier", "person_id"])
+      .where("subscription_id", "=", subscriptionId)
+      .limit(this.maxPeople + 1)
+      .execute()
+    const value =
+      rows.length > this.maxPeople
+        ? null
+        : new Map(rows.map((row) => [`${row.channel}\u0000${row.user_identifier}`, row.person_id]))
+    const ttl = this.options.linksTtlMs ?? 60_000
+    if (generation === this.generation && this.options.ttlMs > 0)
+      this.links.set(subscriptionId, { value, expires: this.options.now() + ttl })
+    return value
+  }
+
+  private async runningExperiments(subscriptionId: string): Promise<Experiment[]> {
+    const cached = this.running.get(subscriptionId)
+    if (cached && cached.expires > this.options.now()) return cached.value
+    const generation = this.generation
+    const value = await listExperiments(this.database.db, subscriptionId, { running: true })
+    if (generation === this.generation && this.options.ttlMs > 0)
+      this.running.set(subscriptionId, { value, expires: this.options.now() + this.options.ttlMs })
+    return value
+  }
+
+  private async personOf(
+    subscriptionId: string,
+    channel: Channel,
+    userIdentifier: string,
+  ): Promise<string | null> {
+    const all = await this.allLinks(subscriptionId)
+    if (all) return all.get(`${channel}\u0000${userIdentifier}`) ?? null
+    const key = `${subscriptionId}\u0000${channel}\u0000${userIdentifier}`
+    const cached = this.people.get(key)
+    if (cached && cached.expires > this.options.now()) return cached.value
+    const generation = this.generation
+    const value = await findPersonOf(this.database.db, subscriptionId, channel, userIdentifier)
+    if (generation === this.generation && this.options.ttlMs > 0) {
+      this.people.delete(key)
+      while (this.people.size >= this.maxPeople) {
+        const oldest = this.people.keys().next().value
+        if (oldest === undefined) break
+        this.people.delete(oldest)
+      }
+      this.people.set(key, { value, expires: this.options.now() + this.options.ttlMs })
+    }
+    return value
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * Experiments on channels: the list, a form to create one (sent as typed; the API's message appears next
+ * to the field it names), start and stop, and the results: per variant the primary metric with its 95%
+ * interval drawn as a bar, the difference from the control with its p-value, and the verdict in words.
+ */
+import "../journeys.css"
+import { useState } from "react"
+import { ApiError } from "../api/client.ts"
+import type { ExperimentBody, ExperimentList, ExperimentResultsBody } from "../api/journey-types.ts"
+import { ChannelName } from "../channels.tsx"
+import { formatDecimal, formatInteger, formatLocalTime } from "../format.ts"
+import { useWorkspace } from "../session.ts"
+import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
+
+const METRICS = {
+  conversion_rate: "Conversion rate",
+  tokens_per_turn: "Tokens per turn",
+  cost_per_conversion: "Cost per conversion",
+  sentiment_avg: "Average sentiment",
+  csat_avg: "Average CSAT",
+} as const
+
+const value = (n: number | null | undefined) =>
+  n === null || n === undefined ? "–" : Math.abs(n) < 1 ? n.toFixed(4) : formatDecimal(n)
+
+/** Each variant's interval as a horizontal bar with its value marked, on one shared scale. */
+function IntervalChart({ results }: { results: ExperimentResultsBody }) {
+  const rows = results.variants.filter((v) => v.metric.interval && v.metric.value !== null)
+  if (rows.length === 0) return null
+  const lows = rows.map((v) => v.metric.interval?.low ?? 0)
+  const highs = rows.map((v) => v.metric.interval?.high ?? 0)
+  const min = Math.min(...lows)
+  const max = Math.max(...highs)
+  const span = max - min || 1
+  const width = 320
+  const left = 80
+  const x = (n: number) => left + ((n - min) / span) * (width - left - 10)
+  return (
+    <svg
+      className="interval-chart"
+      viewBox={`0 0 ${width} ${rows.length * 28 + 10}`}
+      role="img"
+      aria-label="95% intervals of the primary metric per variant"
+    >
+      {rows.map((v, i) => {
+        const y = 14 + i * 28
+        const low = v.metric.interval?.low ?? 0
+        const high = v.metric.interval?.high ?? 0
+        return (
+          <g key={v.name}>
+            <text x={0} y={y + 4} fontSize="12">
+              {v.name}
+            </text>
+            <line
+              x1={x(low)}
+              x2={x(high)}
+              y1={y}
+              y2={y}
+              stroke="#2563eb"
+              strokeWidth={6}
+              strokeLinecap="round"
+            />
+            <circle cx={x(v.metric.value ?? 0)} cy={y} r={5} fill="#0f172a" />
+            <title>{`${v.name}: ${value(v.metric.value)} (95% interval ${value(low)} to ${value(high)})`}</title>
+          </g>
+        )
+      })}
+    </svg>
+  )
+}
+
+function Results({ experiment }: { experiment: ExperimentBody }) {
+  const { api, subscription } = useWorkspace()
+  const [state, retry] = useAsync(
+    () =>
+      api.get<ExperimentResultsBody>(
+        `/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments/${experiment.id}/results`,
+      ),
+    `${experiment.id}:${experiment.status}:${experiment.updated_at}`,
+  )
+  return (
+    <AsyncView state={state} retry={retry} label="Loading results…">
+      {(results) => (
+        <div data-testid="experiment-results">
+          <p className={`verdict${results.verdict.decided ? " decided" : ""}`} data-testid="verdict">
+            {results.verdict.text}
+          </p>
+          {results.sample_ratio.mismatch ? (
+            <p className="field-error">Sample ratio mismatch: the split does not follow the weights.</p>
+          ) : null}
+          <IntervalChart results={results} />
+          <div className="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>Variant</th>
+                  <th>People</th>
+                  <th>Turns</th>
+                  <th>Tokens / turn</th>
+                  <th>Billed tokens</th>
+                  <th>Conversions</th>
+                  <th>{METRICS[results.primary_metric]} (95% interval)</th>
+                  <th>Difference vs control</th>
+                  <th>p-value</th>
+                </tr>
+              </thead>
+              <tbody>
+                {results.variants.map((v) => (
+                  <tr key={v.name}>
+                    <td>
+                      {v.name}
+                      {v.label ? <span className="muted small"> ({v.label})</span> : null}
+                    </td>
+                    <td>{formatInteger(v.people)}</td>
+                    <td>{formatInteger(v.turns)}</td>
+                    <td>{value(v.tokens_per_turn)}</td>
+                    <td>{formatInteger(v.billed_tokens)}</td>
+                    <td>{v.conversions === null ? "–" : formatInteger(v.conversions)}</td>
+                    <td>
+                      {value(v.metric.value)}
+                      {v.metric.interval
+                        ? ` (${value(v.metric.interval.low)} to ${value(v.metric.interval.high)})`
+                        : ""}
+                    </td>
+                    <td>
+                      {v.comparison
+                        ? `${value(v.comparison.difference)} (${value(v.comparison.interval.low)} to ${value(v.comparison.interval.high)})`
+                        : "control"}
+                    </td>
+                    <td>{v.comparison ? v.comparison.p_value.toPrecision(2) : "–"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <p className="muted small">
+            A verdict needs {results.min_people_per_variant} people per variant and p below {results.alpha}.
+          </p>
+        </div>
+      )}
+    </AsyncView>
+  )
+}
+
+function ExperimentCard({ experiment, onChange }: { experiment: ExperimentBody; onChange: () => void }) {
+  const { api, subscription } = useWorkspace()
+  const [error, setError] = useState<ApiError | null>(null)
+  const setStatus = async (status: "running" | "stopped") => {
+    setError(null)
+    try {
+      await api.patch(
+        `/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments/${experiment.id}`,
+        {
+          status,
+        },
+      )
+      onChange()
+    } catch (e) {
+      if (e instanceof ApiError) setError(e)
+      else throw e
+    }
+  }
+  return (
+    <section className="panel" data-testid={`experiment-${experiment.name}`}>
+      <div className="panel-head">
+        <h2>{experiment.name}</h2>
+        <span className="muted">{experiment.status}</span>
+      </div>
+      <p className="muted small">
+        {experiment.channels.map((channel) => (
+          <span key={channel}>
+            <ChannelName channel={channel} />{" "}
+          </span>
+        ))}
+        · {METRICS[experiment.primary_metric]}
+        {experiment.started_at ? ` · started ${formatLocalTime(experiment.started_at)}` : ""}
+      </p>
+      {experiment.status === "draft" ? (
+        <button type="button" onClick={() => setStatus("running")}>
+          Start
+        </button>
+      ) : null}
+      {experiment.status === "running" ? (
+        <button type="button" onClick={() => setStatus("stopped")}>
+          Stop
+        </button>
+      ) : null}
+      {error ? <ErrorMessage error={error} /> : null}
+      {experiment.status !== "draft" ? <Results experiment={experiment} /> : null}
+    </section>
+  )
+}
+
+interface VariantDraft {
+  name: string
+  weight: string
+  multiplier: string
+  label: string
+}
+
+function CreateForm({ onCreated }: { onCreated: () => void }) {
+  const { api, subscription, catalog } = useWorkspace()
+  const [name, setName] = useState("")
+  const [channels, setChannels] = useState<string[]>([])
+  const [metric, setMetric] = useState<keyof typeof METRICS>("conversion_rate")
+  const [variants, setVariants] = useState<VariantDraft[]>([
+    { name: "control", weight: "1", multiplier: "", label: "" },
+    { name: "treatment", weight: "1", multiplier: "", label: "" },
+  ])
+  const [error, setError] = useState<{ message: string; field?: string } | null>(null)
+  const [busy, setBusy] = useState(false)
+  const update = (i: number, patch: Partial<VariantDraft>) =>
+    setVariants((list) => list.map((v, j) => (i === j ? { ...v, ...patch } : v)))
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault()
+    setBusy(true)
+    setError(null)
+    try {
+      const answer = await api.postRaw<{ error?: { message: string; field?: string } }>(
+        `/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments`,
+        {
+          name,
+          channels,
+          primary_metric: metric,
+          variants: variants.map((v) => ({
+            name: v.name,
+            weight: Number(v.weight),
+            ...(v.multiplier ? { overrides: { token_multiplier: Number(v.multiplier) } } : {}),
+            ...(v.label ? { label: v.label } : {}),
+          })),
+        },
+      )
+      if (answer.status === 201) {
+        setName("")
+        onCreated()
+      } else setError(answer.body.error ?? { message: `The server answered ${answer.status}.` })
+    } catch (e) {
+      if (e instanceof ApiError) setError({ message: e.message, ...(e.field ? { field: e.field } : {}) })
+      else throw e
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <section className="panel">
+      <h2>New experiment</h2>
+      <form className="experiment-form" onSubmit={submit}>
+        <label>
+          Experiment name <input value={name} onChange={(e) => setName(e.target.value)} required />
+        </label>
+        <fieldset>
+          <legend>Channels</legend>
+          {catalog.channels.map((c) => (
+            <label key={c.channel}>
+              <input
+                type="checkbox"
+                checked={channels.includes(c.channel)}
+                onChange={(e) =>
+                  setChannels((list) =>
+                    e.target.checked ? [...list, c.channel] : list.filter((x) => x !== c.channel),
+                  )
+                }
+              />{" "}
+              {c.label}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Primary metric{" "}
+          <select value={metric} onChange={(e) => setMetric(e.target.value as keyof typeof METRICS)}>
+            {Object.entries(METRICS).map(([key, label]) => (
+              <option key={key} value={key}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {variants.map((v, i) => (
+          <div className="variant-row" key={i.toString()}>
+            <label>
+              Variant{" "}
+              <input
+                aria-label={`variant ${i + 1} name`}
+                value={v.name}
+                onChange={(e) => update(i, { name: e.target.value })}
+              />
+            </label>
+            <label>
+              Weight{" "}
+              <input
+                aria-label={`variant ${i + 1} weight`}
+                inputMode="decimal"
+                value={v.weight}
+                onChange={(e) => update(i, { weight: e.target.value })}
+              />
+            </label>
+            <label>
+              Multiplier{" "}
+              <input
+                aria-label={`variant ${i + 1} multiplier`}
+                inputMode="decimal"
+                placeholder="channel's"
+                value={v.multiplier}
+                onChange={(e) => update(i, { multiplier: e.target.value })}
+              />
+            </label>
+            <label>
+              Label{" "}
+              <input
+                aria-label={`variant ${i + 1} label`}
+                value={v.label}
+                onChange={(e) => update(i, { label: e.target.value })}
+              />
+            </label>
+          </div>
+        ))}
+        {error ? (
+          <p className="field-error" role="alert">
+            {error.message}
+          </p>
+        ) : null}
+        <button type="submit" disabled={busy}>
+          Create as draft
+        </button>
+      </form>
+    </section>
+  )
+}
+
+export function Experiments() {
+  const { api, subscription } = useWorkspace()
+  const [version, setVersion] = useState(0)
+  const [state, retry] = useAsync(
+    () => api.get<ExperimentList>(`/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments`),
+    `${subscription.id}:${version}`,
+  )
+  const refresh = () => setVersion((v) => v + 1)
+  return (
+    <>
+      <section className="panel">
+        <h1>Experiments</h1>
+        <p className="muted">
+          Compare channel configurations on real traffic: each person is assigned a variant for good, and
+          consume applies its overrides.
+        </p>
+      </section>
+      <CreateForm onCreated={refresh} />
+      <AsyncView state={state} retry={retry} label="Loading experiments…">
+        {(data) =>
+          data.experiments.length === 0 ? (
+            <Empty title="No experiments yet" />
+          ) : (
+            <>
+              {data.experiments.map((experiment) => (
+                <ExperimentCard key={experiment.id} experiment={experiment} onChange={refresh} />
+              ))}
+            </>
+          )
+        }
+      </AsyncView>
+    </>
+  )
+}
