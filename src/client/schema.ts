@@ -123,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Decide whether a chat turn may run, and charge it
-         * @description Checks, in order: subscription active, channel in plan, channel enabled, message length, an estimate larger than the channel's tokens per minute (413 turn_too_large: it can never pass, so no Retry-After), the channel's rate limit, and quota for ceil(estimated_tokens * multiplier). An allowed turn is committed to the ledger before the answer. Denials answer 402/403/404/413/429 with a DeniedDecision: `allowed: false`, the `reason` and its facts, and the error envelope's `error` member (code = reason). A 413 for a body over the server's limit is the plain envelope (payload_too_large).
+         * @description Checks, in order: subscription active, channel in plan, channel enabled, message length, an estimate larger than the channel's tokens per minute (413 turn_too_large: it can never pass, so no Retry-After), the channel's rate limit together with any shared capacity (the subscription's, the deployment's) at the share the channel's priority may fill (429 capacity_shed with retry_after_ms and shed_priority; 413 turn_too_large when the estimate exceeds that share), and quota for ceil(estimated_tokens * multiplier), less the subscription's quota reserve for channels below its reserve priority (402 quota_exceeded with reserved: true). An allowed turn is committed to the ledger before the answer. Denials answer 402/403/404/413/429 with a DeniedDecision: `allowed: false`, the `reason` and its facts, and the error envelope's `error` member (code = reason). A 413 for a body over the server's limit is the plain envelope (payload_too_large).
          */
         post: operations["consumeTokens"];
         delete?: never;
@@ -463,7 +463,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A subscription's alerts, newest first */
+        /**
+         * A subscription's alerts, newest first
+         * @description `format=csv` or `Accept: text/csv` streams every alert from `before` on (not one page), `data` as JSON text.
+         */
         get: operations["listAlerts"];
         put?: never;
         post?: never;
@@ -586,6 +589,109 @@ export interface paths {
          * @description Usage, denials and growth over a window of whole UTC hours ending at the start of the current hour (the running hour is left out of both windows, so growth compares like for like); quota use over each subscription's current billing period.
          */
         get: operations["getSubscriptionOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/people/{person_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A person's linked identifiers */
+        get: operations["getPerson"];
+        /**
+         * Link a person's identifiers across channels (replaces the person's set)
+         * @description Each (channel, user_identifier) belongs to at most one person: one already linked to another person answers 409 conflict naming that person, and nothing changes. An identifier never linked is a person of its own. Links apply to past turns too: journeys and experiment results join them when read. An empty list unlinks the person.
+         */
+        put: operations["linkPerson"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The subscription's experiments, newest first */
+        get: operations["listExperiments"];
+        put?: never;
+        /**
+         * Create an experiment on one or more channels
+         * @description Weights that do not sum to a positive number, an override outside the channel settings' bounds, a duplicate variant name or an unknown metric answer 400 naming the field. Created running, or draft (default). At most one experiment runs per channel: a second answers 409.
+         */
+        post: operations["createExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/experiments/{experiment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One experiment */
+        get: operations["getExperiment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Start or stop an experiment
+         * @description draft -> running -> stopped (or draft -> stopped). Any other change, or starting on a channel where another experiment runs, answers 409. Consume applies the change at the next turn on this instance, within the context cache's bound on others.
+         */
+        patch: operations["updateExperimentStatus"];
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/experiments/{experiment_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per variant figures, the primary metric with its 95% interval, the test against the control
+         * @description Rates: Wilson intervals and the two-proportion z-test; means: t intervals and Welch's t-test on per-person values. Sample ratio mismatch: chi-square p < 0.001. A verdict only past min_people_per_variant and below alpha. Formulas: README, Experiments.
+         */
+        get: operations["getExperimentResults"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/onboarding/analytics/{subscription_id}/journeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How people move between channels: transitions, top paths, cross-channel share, first and last touch
+         * @description A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics.
+         */
+        get: operations["getJourneys"];
         put?: never;
         post?: never;
         delete?: never;
@@ -782,6 +888,15 @@ export interface components {
                 /** @description Milliseconds until the oldest counted request leaves the window. */
                 reset_ms: number;
             };
+            /** @description The running experiments the turn is in; its settings include their overrides. */
+            experiments?: {
+                /** @description The experiment. */
+                id: string;
+                /** @description The variant this end user is in (sticky). */
+                variant: string;
+                /** @description The variant's label, for the chat backend to apply (a prompt, a model). */
+                label: string | null;
+            }[];
         };
         /** @description The turn may not run: nothing was charged. */
         DeniedDecision: {
@@ -846,6 +961,15 @@ export interface components {
                 /** @description Milliseconds until the oldest counted request leaves the window. */
                 reset_ms: number;
             };
+            /** @description The running experiments the turn is in; its settings include their overrides. */
+            experiments?: {
+                /** @description The experiment. */
+                id: string;
+                /** @description The variant this end user is in (sticky). */
+                variant: string;
+                /** @description The variant's label, for the chat backend to apply (a prompt, a model). */
+                label: string | null;
+            }[];
             /** @description The error envelope's member: the same reason, message and request id. */
             error: {
                 /**
@@ -1052,6 +1176,185 @@ export interface components {
                 to: string;
                 timezone: string;
             };
+        };
+        Person: {
+            subscription_id: string;
+            person_id: string;
+            identifiers: {
+                /**
+                 * @description A channel a chat turn arrives on.
+                 * @enum {string}
+                 */
+                channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                user_identifier: string;
+                /** Format: date-time */
+                linked_at: string;
+            }[];
+        };
+        Experiment: {
+            id: string;
+            subscription_id: string;
+            name: string;
+            channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+            /** @description The first variant is the control. */
+            variants: {
+                name: string;
+                weight: number;
+                overrides: {
+                    /** @description Billed tokens = ceil(raw * multiplier) for the variant's turns. At most two decimals. */
+                    token_multiplier?: number;
+                    /** @description Longest message, in code points. */
+                    max_message_length?: number;
+                    /** @description Requests per minute on the channel. */
+                    requests_per_minute?: number;
+                    /** @description Tokens per minute on the channel. */
+                    tokens_per_minute?: number;
+                    /** @description 1 (lowest) to 10. */
+                    priority?: number;
+                };
+                label: string | null;
+            }[];
+            /**
+             * @description What decides the experiment.
+             * @enum {string}
+             */
+            primary_metric: "conversion_rate" | "tokens_per_turn" | "cost_per_conversion" | "sentiment_avg" | "csat_avg";
+            /**
+             * @description draft, running or stopped.
+             * @enum {string}
+             */
+            status: "draft" | "running" | "stopped";
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            started_at: string | null;
+            stopped_at: string | null;
+        };
+        ExperimentResults: {
+            experiment_id: string;
+            /**
+             * @description What decides the experiment.
+             * @enum {string}
+             */
+            primary_metric: "conversion_rate" | "tokens_per_turn" | "cost_per_conversion" | "sentiment_avg" | "csat_avg";
+            /** @description False when the metric needs outcomes none were recorded for. */
+            metric_available: boolean;
+            window: {
+                /** Format: date-time */
+                start: string;
+                /** Format: date-time */
+                end: string;
+            };
+            variants: {
+                name: string;
+                weight: number;
+                label: string | null;
+                people: number;
+                /** @description Allowed turns. */
+                turns: number;
+                raw_tokens: number;
+                /** @description What quota counted: the variant's cost in tokens. */
+                billed_tokens: number;
+                cost_micros: number | null;
+                tokens_per_turn: number | null;
+                conversions: number | null;
+                metric: {
+                    value: number | null;
+                    interval: {
+                        low: number;
+                        high: number;
+                    } | null;
+                    sample_size: number;
+                };
+                comparison: {
+                    /** @description This variant minus the control. */
+                    difference: number;
+                    interval: {
+                        low: number;
+                        high: number;
+                    };
+                    /** @description z (rates) or Welch's t (means). */
+                    statistic: number;
+                    p_value: number;
+                    degrees_of_freedom?: number;
+                    significant: boolean;
+                } | null;
+            }[];
+            sample_ratio: {
+                chi_square: number;
+                p_value: number;
+                mismatch: boolean;
+            };
+            alpha: number;
+            min_people_per_variant: number;
+            verdict: {
+                decided: boolean;
+                winner: string | null;
+                text: string;
+            };
+        };
+        Journeys: {
+            subscription_id: string;
+            period: {
+                from: string;
+                to: string;
+                time_zone: string;
+                /** Format: date-time */
+                start: string;
+                /** Format: date-time */
+                end: string;
+            };
+            channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+            /** @description Turns without a session_id start a session after this gap. */
+            session_gap_minutes: number;
+            /** @description People with at least one session (an unlinked identifier is one). */
+            people: number;
+            sessions: number;
+            transitions: {
+                /**
+                 * @description A channel a chat turn arrives on.
+                 * @enum {string}
+                 */
+                from: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                /**
+                 * @description A channel a chat turn arrives on.
+                 * @enum {string}
+                 */
+                to: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                /** @description Times a person's next session was on `to` after one on `from`. */
+                count: number;
+                /** @description Median time between the two sessions' starts. */
+                median_gap_seconds: number;
+            }[];
+            top_paths: {
+                /** @description Repeats collapsed, at most 5 steps. */
+                channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                people: number;
+                /** @description people / all people, 0-1. */
+                share: number;
+                /** @description Converted people / people; null without outcomes. */
+                conversion_rate: number | null;
+            }[];
+            /** @description People on 2 or more channels / people; null without people. */
+            cross_channel_share: number | null;
+            first_touch: {
+                /**
+                 * @description A channel a chat turn arrives on.
+                 * @enum {string}
+                 */
+                channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                people: number;
+            }[];
+            last_touch: {
+                /**
+                 * @description A channel a chat turn arrives on.
+                 * @enum {string}
+                 */
+                channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                people: number;
+            }[];
+            converted_people: number | null;
         };
     };
     responses: never;
@@ -4208,7 +4511,7 @@ export interface operations {
                     url: string;
                     description?: string | null;
                     /** @description The events this endpoint receives. */
-                    event_types: ("quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered")[];
+                    event_types: ("quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered" | "capacity.shed")[];
                     enabled?: boolean;
                 };
             };
@@ -4423,7 +4726,7 @@ export interface operations {
                     url?: string;
                     description?: string | null;
                     /** @description The events this endpoint receives. */
-                    event_types?: ("quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered")[];
+                    event_types?: ("quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered" | "capacity.shed")[];
                     enabled?: boolean;
                 };
             };
@@ -4723,7 +5026,9 @@ export interface operations {
                 /** @description Only alerts with a smaller seq. */
                 before?: number;
                 /** @description Only this type. */
-                type?: "quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered";
+                type?: "quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered" | "capacity.shed";
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
             };
             header?: never;
             path: {
@@ -4750,7 +5055,7 @@ export interface operations {
                              * @description What happened.
                              * @enum {string}
                              */
-                            type: "quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered";
+                            type: "quota.threshold_reached" | "rate_limit.exceeded" | "usage.spike_detected" | "usage.spike_resolved" | "channel.health_degraded" | "channel.health_recovered" | "capacity.shed";
                             channel: string | null;
                             /** @description The event's facts; see the README. */
                             data: {
@@ -4762,6 +5067,7 @@ export interface operations {
                         /** @description Pass as ?before= for the next page; null on the last page. */
                         next_before: number | null;
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -6017,6 +6323,869 @@ export interface operations {
             };
             /** @description Every error, from every endpoint. */
             403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getPerson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description Your id for the person, 1 to 64 characters. */
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A person's linked identifiers */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    linkPerson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description Your id for the person, 1 to 64 characters. */
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Every identifier of the person; replaces the person's previous set (an identifier left out is unlinked). */
+                    identifiers: {
+                        /**
+                         * @description A channel a chat turn arrives on.
+                         * @enum {string}
+                         */
+                        channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                        /**
+                         * Format: text
+                         * @description The user_identifier the person has on that channel.
+                         */
+                        user_identifier: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Link a person's identifiers across channels (replaces the person's set) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listExperiments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription's experiments, newest first */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        experiments: components["schemas"]["Experiment"][];
+                    };
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: text
+                     * @description What the experiment tests.
+                     */
+                    name: string;
+                    /** @description The channels whose turns it applies to. */
+                    channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+                    variants: {
+                        /**
+                         * Format: text
+                         * @description Unique within the experiment. The first variant is the control.
+                         */
+                        name: string;
+                        /** @description Share of people, relative. */
+                        weight: number;
+                        overrides?: {
+                            /** @description Billed tokens = ceil(raw * multiplier) for the variant's turns. At most two decimals. */
+                            token_multiplier?: number;
+                            /** @description Longest message, in code points. */
+                            max_message_length?: number;
+                            /** @description Requests per minute on the channel. */
+                            requests_per_minute?: number;
+                            /** @description Tokens per minute on the channel. */
+                            tokens_per_minute?: number;
+                            /** @description 1 (lowest) to 10. */
+                            priority?: number;
+                        };
+                        /**
+                         * Format: text
+                         * @description Free text the chat backend applies itself, e.g. a prompt or model name.
+                         */
+                        label?: string;
+                    }[];
+                    /**
+                     * @description What decides the experiment.
+                     * @enum {string}
+                     */
+                    primary_metric: "conversion_rate" | "tokens_per_turn" | "cost_per_conversion" | "sentiment_avg" | "csat_avg";
+                    /**
+                     * @description Default draft.
+                     * @enum {string}
+                     */
+                    status?: "draft" | "running";
+                };
+            };
+        };
+        responses: {
+            /** @description Create an experiment on one or more channels */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One experiment */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    updateExperimentStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description draft, running or stopped.
+                     * @enum {string}
+                     */
+                    status: "draft" | "running" | "stopped";
+                };
+            };
+        };
+        responses: {
+            /** @description Start or stop an experiment */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body is larger than this server accepts (payload_too_large). */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's Content-Type is not one this operation reads (unsupported_media_type). */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getExperimentResults: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per variant figures, the primary metric with its 95% interval, the test against the control */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentResults"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getJourneys: {
+        parameters: {
+            query?: {
+                /** @description First local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: 29 days before `to`. */
+                from?: string;
+                /** @description Last local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: today in the timezone. At most 400 days from `from`. */
+                to?: string;
+                /** @description IANA timezone (e.g. Asia/Kolkata) overriding the subscription's for this request. */
+                tz?: string;
+                /** @description Comma-separated channels to include (e.g. whatsapp,website). Default: all six. */
+                channels?: string;
+                /** @description Only the turns of this chatbot (the consume call's chatbot_id). Read from the rollups, as fast as the unfiltered answer. */
+                chatbot_id?: string;
+                /** @description Only the turns of this end user (the consume call's user_identifier). Read from the ledger: costs a read of the subscription's turns in the period and the one before. */
+                user_identifier?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                subscription_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How people move between channels: transitions, top paths, cross-channel share, first and last touch */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Journeys"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
