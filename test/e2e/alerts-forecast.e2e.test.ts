@@ -480,6 +480,7 @@ describe("the Alerts page", () => {
     expect(created.description).toBe("Added from the dashboard")
     expect([...created.event_types].sort()).toEqual(
       [
+        "capacity.shed",
         "quota.threshold_reached",
         "rate_limit.exceeded",
         "usage.spike_detected",

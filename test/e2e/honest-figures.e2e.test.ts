@@ -143,7 +143,9 @@ describe("the Overview's comparison", () => {
     expect(
       await table.locator('[data-metric="avg_tokens_per_message"] .badge-best').getAttribute("title"),
     ).toBe("fewest tokens per message")
-    expect(await text(page, "#comparison-title + p")).toContain("tokens, messages and users have no better")
+    expect(await text(page, 'section[aria-labelledby="comparison-title"] > p')).toContain(
+      "tokens, messages and users have no better",
+    )
   })
 })
 
