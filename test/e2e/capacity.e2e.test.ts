@@ -91,7 +91,10 @@ afterEach(() => {
 describe("shared capacity in the dashboard", () => {
   it("shows the capacity and each channel's shed turns on the Overview, as analytics counts them", async () => {
     await open("Overview")
+    // The turns above were shed today, which the default period (complete days) leaves out.
+    await page.getByRole("button", { name: "Today (partial)" }).click()
     await page.locator('[data-testid="shedding"]').waitFor()
+    await expect.poll(() => text('[data-testid="shed-total"]')).toBe("3")
     await screenshot(page, "capacity-01-overview")
     expect(await text('[data-testid="shared-capacity"]')).toBe("1,000 tokens per minute")
     expect(await text('[data-testid="shed-total"]')).toBe("3")

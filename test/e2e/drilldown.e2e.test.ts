@@ -47,6 +47,13 @@ async function open(target: Page, path: string): Promise<void> {
   await target.goto(`${dashboard.server.url}${path}${separator}subscription=${acme.id}`)
 }
 
+/** A calendar day in `timeZone`, `offset` days from today. */
+function dayIn(timeZone: string, offset = 0): string {
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date())
+  const [y, m, d] = today.split("-").map(Number)
+  return new Date(Date.UTC(y ?? 1970, (m ?? 1) - 1, (d ?? 1) + offset)).toISOString().slice(0, 10)
+}
+
 async function rowIds(target: Page): Promise<string[]> {
   return target
     .locator('[data-testid="turn-log"] tbody tr')
@@ -65,11 +72,13 @@ afterEach(() => {
 
 describe("drill-down in Chromium", () => {
   it("the breakdown by chatbot shows the API's items, sorts on a header click, and switches to end users", async () => {
-    await open(page, "/breakdown")
+    // The page's default period (the last 30 complete local days), asked of the API alike.
+    const period = `from=${dayIn(acme.timezone, -30)}&to=${dayIn(acme.timezone, -1)}`
+    await open(page, `/breakdown?${period}`)
     await page.getByRole("heading", { name: "Breakdown" }).waitFor()
     await page.locator('[data-testid="breakdown"]').waitFor()
     const answer = await api<BreakdownBody>(
-      `/api/onboarding/analytics/${acme.id}/breakdown?by=chatbot&limit=25`,
+      `/api/onboarding/analytics/${acme.id}/breakdown?by=chatbot&limit=25&${period}`,
     )
     // The demo's three bots, most tokens first.
     expect([...answer.items.map((i) => i.key)].sort()).toEqual(["faq-bot", "sales-bot", "support-bot"])
@@ -99,7 +108,7 @@ describe("drill-down in Chromium", () => {
     await page.getByRole("button", { name: /^Tokens/ }).click()
     await expect.poll(() => new URL(page.url()).searchParams.get("order")).toBe("asc")
     const ascending = await api<BreakdownBody>(
-      `/api/onboarding/analytics/${acme.id}/breakdown?by=chatbot&sort=tokens_used&order=asc`,
+      `/api/onboarding/analytics/${acme.id}/breakdown?by=chatbot&sort=tokens_used&order=asc&${period}`,
     )
     await expect
       .poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-key"))))
@@ -108,7 +117,7 @@ describe("drill-down in Chromium", () => {
     await page.getByRole("link", { name: "End users" }).click()
     // The tab keeps the order chosen.
     const users = await api<BreakdownBody>(
-      `/api/onboarding/analytics/${acme.id}/breakdown?by=user&sort=tokens_used&order=asc&limit=25`,
+      `/api/onboarding/analytics/${acme.id}/breakdown?by=user&sort=tokens_used&order=asc&limit=25&${period}`,
     )
     await expect.poll(() => text(page, "#breakdown-title")).toBe(`End users (${int(users.total_items)})`)
     await expect
@@ -164,12 +173,17 @@ describe("drill-down in Chromium", () => {
       decision: "denied",
       limit: "500",
     })
-    const all = await api<{ turns: TurnBody[]; next_cursor: string | null }>(
-      `/api/subscriptions/${acme.id}/turns?${query}`,
-    )
-    expect(all.next_cursor).toBeNull()
+    // Every page of the JSON list, cursor by cursor: the CSV holds them all.
+    const all: TurnBody[] = []
+    for (let cursor: string | null = ""; cursor !== null; ) {
+      const page: { turns: TurnBody[]; next_cursor: string | null } = await api(
+        `/api/subscriptions/${acme.id}/turns?${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+      )
+      all.push(...page.turns)
+      cursor = page.next_cursor
+    }
     expect(header?.[0]).toBe("usage_id")
-    expect(rows.map((r) => r[0])).toEqual(all.turns.map((t) => t.usage_id))
+    expect(rows.map((r) => r[0])).toEqual(all.map((t) => t.usage_id))
   })
 
   it("opens one turn: its decision, its settlement and its session's other turns", async () => {
