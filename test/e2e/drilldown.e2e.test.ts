@@ -15,6 +15,7 @@ import { parseCsv } from "../support/csv.js"
 import {
   callApi,
   type DashboardFixture,
+  dayIn,
   demoSubscription,
   screenshot,
   startDashboard,
@@ -45,13 +46,6 @@ async function open(target: Page, path: string): Promise<void> {
   await target.getByRole("heading", { name: "Subscriptions" }).waitFor()
   const separator = path.includes("?") ? "&" : "?"
   await target.goto(`${dashboard.server.url}${path}${separator}subscription=${acme.id}`)
-}
-
-/** A calendar day in `timeZone`, `offset` days from today. */
-function dayIn(timeZone: string, offset = 0): string {
-  const today = new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date())
-  const [y, m, d] = today.split("-").map(Number)
-  return new Date(Date.UTC(y ?? 1970, (m ?? 1) - 1, (d ?? 1) + offset)).toISOString().slice(0, 10)
 }
 
 async function rowIds(target: Page): Promise<string[]> {

@@ -16,6 +16,7 @@ import type { ConsoleError, TestBrowser } from "../support/browser.js"
 import {
   callApi,
   type DashboardFixture,
+  dayIn,
   demoSubscription,
   screenshot,
   startDashboard,
@@ -42,13 +43,6 @@ const api = <T>(path: string, init: { method?: string; body?: unknown } = {}) =>
 const byEntity = (entityId: string) => demoSubscription(demo, entityId)
 const text = async (target: Page, selector: string) =>
   ((await target.locator(selector).first().textContent()) ?? "").replace(/\s+/g, " ").trim()
-
-/** A calendar day in `timeZone`, `offset` days from today. */
-function dayIn(timeZone: string, offset = 0): string {
-  const today = new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date())
-  const [y, m, d] = today.split("-").map(Number)
-  return new Date(Date.UTC(y ?? 1970, (m ?? 1) - 1, (d ?? 1) + offset)).toISOString().slice(0, 10)
-}
 
 /** Signs in as the admin in `target`, picks `entityId`, and opens the page behind the link `link`. */
 async function open(target: Page, entityId: string, link = "Overview"): Promise<void> {

@@ -126,3 +126,10 @@ export function takeUnexpectedErrors(
   errors.length = 0
   return unexpected
 }
+
+/** A calendar day in `timeZone`, `offset` days from today (YYYY-MM-DD). */
+export function dayIn(timeZone: string, offset = 0): string {
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date())
+  const [y, m, d] = today.split("-").map(Number)
+  return new Date(Date.UTC(y ?? 1970, (m ?? 1) - 1, (d ?? 1) + offset)).toISOString().slice(0, 10)
+}
