@@ -6,7 +6,7 @@
 // older text is seen, whatever the files' times); the hash is written next to the part's output after a
 // successful build, and a part is skipped when its stamp matches and its entry file exists.
 //
-// Usage: node scripts/build.mjs [--force] [--quiet]
+// Usage: node scripts/build.mjs [--force] [--quiet] [--only=service|dashboard]
 import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -14,6 +14,7 @@ import { join } from "node:path"
 
 const force = process.argv.includes("--force")
 const quiet = process.argv.includes("--quiet")
+const only = process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length)
 const log = (line) => {
   if (!quiet) process.stderr.write(`${line}\n`)
 }
@@ -79,6 +80,7 @@ const parts = [
 ]
 
 for (const part of parts) {
+  if (only !== undefined && part.name !== only) continue
   const hash = hashOf(part.inputs())
   const fresh =
     !force &&

@@ -21,8 +21,7 @@ beforeAll(async () => {
   project = await mkdtemp(join(tmpdir(), "omnimeter-package-"))
   // The library's build (the dashboard's bundle is the browser suite's business, and optional here).
   await rm(join(repo, "dist"), { recursive: true, force: true })
-  await run(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: repo })
-  await run(process.execPath, ["scripts/copy-assets.mjs"], { cwd: repo })
+  await run(process.execPath, ["scripts/build.mjs", "--force", "--quiet", "--only=service"], { cwd: repo })
   const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", project], { cwd: repo })
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   if (!packed) throw new Error("npm pack reported nothing")
