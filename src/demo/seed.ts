@@ -207,8 +207,11 @@ function demoTraffic(
 
 /** 18:00 local time, `broadcastDaysAgo` days before now, as an instant. */
 function broadcastStart(demo: DemoSubscription, now: Date): Date {
-  const day = Math.floor(now.getTime() / DAY) * DAY - (demo.broadcastDaysAgo ?? 0) * DAY
-  return new Date(day + (18 * 60 - demo.utcOffsetMinutes) * MINUTE)
+  // 18:00 on the local day `broadcastDaysAgo` before the subscription's local today (not the UTC day's:
+  // just after midnight UTC that would put it a day later, less than five days ago in the Americas).
+  const offset = demo.utcOffsetMinutes * MINUTE
+  const localToday = Math.floor((now.getTime() + offset) / DAY) * DAY
+  return new Date(localToday - (demo.broadcastDaysAgo ?? 0) * DAY + 18 * HOUR - offset)
 }
 
 /**
