@@ -78,6 +78,9 @@ describe("saved dashboards", () => {
     if (!saved) throw new Error("the demo saved no dashboard")
     await signInAt(page, `${server.url}/`)
     await page.getByRole("button", { name: "acme-retail", exact: true }).click()
+    // The Overview's cost reads the outcomes answer, slow on 60 demo days; on the embedded database's one
+    // connection it would hold up the widgets' reads below (issue 14's speed target is not met yet).
+    await page.locator('[data-testid="total-cost"]').waitFor({ timeout: 90_000 })
     await page.getByRole("link", { name: "Dashboards", exact: true }).click()
     await page.getByRole("heading", { name: "Dashboards", level: 1 }).waitFor()
     await page.getByRole("link", { name: "Weekly review" }).click()
