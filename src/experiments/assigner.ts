@@ -15,6 +15,9 @@
  *   applies at once): a turn then asks no query. A subscription with more links falls back to one cached
  *   lookup per identifier. A turn without a user_identifier is in no experiment: there is nobody to keep
  *   the variant sticky for.
+ * - The running experiments are refreshed ahead, like the subscription contexts (meter/context-cache.ts):
+ *   a turn served from an entry past half its TTL starts the next read in the background, so a busy
+ *   subscription is never read on a turn's path; an entry still answers only until its own expiry.
  * - At most one experiment runs per channel (ExperimentService refuses a second), so overrides never
  *   compete.
  */
@@ -39,6 +42,8 @@ export interface TurnAssignment {
 interface Timed<T> {
   value: T
   expires: number
+  /** A background read was started for this entry. */
+  refreshing?: boolean
 }
 
 export interface ExperimentAssignerOptions {
@@ -63,6 +68,8 @@ export class ExperimentAssigner {
   private readonly links = new Map<string, Timed<Map<string, string> | null>>()
   private readonly maxPeople: number
   private generation = 0
+  /** Reads running in the background (refreshes ahead). */
+  private readonly refreshes = new Set<Promise<unknown>>()
 
   constructor(
     private readonly database: Database,
@@ -131,9 +138,29 @@ export class ExperimentAssigner {
     return value
   }
 
+  /** Resolves once the reads running in the background have finished. */
+  async settled(): Promise<void> {
+    await Promise.all(this.refreshes)
+  }
+
   private async runningExperiments(subscriptionId: string): Promise<Experiment[]> {
     const cached = this.running.get(subscriptionId)
-    if (cached && cached.expires > this.options.now()) return cached.value
+    const now = this.options.now()
+    if (cached && cached.expires > now) {
+      if (!cached.refreshing && cached.expires - now <= this.options.ttlMs / 2) {
+        cached.refreshing = true
+        // A failed read changes nothing: the entry expires on time and the next turn reads.
+        const read: Promise<unknown> = this.readRunning(subscriptionId)
+          .catch(() => {})
+          .finally(() => this.refreshes.delete(read))
+        this.refreshes.add(read)
+      }
+      return cached.value
+    }
+    return this.readRunning(subscriptionId)
+  }
+
+  private async readRunning(subscriptionId: string): Promise<Experiment[]> {
     const generation = this.generation
     const value = await listExperiments(this.database.db, subscriptionId, { running: true })
     if (generation === this.generation && this.options.ttlMs > 0)

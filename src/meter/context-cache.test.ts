@@ -80,6 +80,26 @@ describe("the subscription context cache", () => {
     expect(cache.get("org", "e-a", "website")).toBeUndefined()
   })
 
+  it("claims one background refresh per entry, from the first turn past half its TTL", () => {
+    const time = clock()
+    const cache = new ContextCache({ ttlMs: 1000, now: time.now })
+    expect(cache.claimRefresh("org", "e-a")).toBe(false)
+    cache.set("org", "e-a", context("a"), cache.generation)
+    time.advance(499)
+    expect(cache.claimRefresh("org", "e-a")).toBe(false)
+    time.advance(1)
+    expect(cache.claimRefresh("org", "e-a")).toBe(true)
+    expect(cache.claimRefresh("org", "e-a")).toBe(false)
+    // The entry keeps answering until its own expiry; the refreshed read replaces it with a new one.
+    time.advance(499)
+    expect(cache.get("org", "e-a", "website")?.subscription.plan).toBe("basic")
+    cache.set("org", "e-a", context("a", "enterprise"), cache.generation)
+    expect(cache.get("org", "e-a", "website")?.subscription.plan).toBe("enterprise")
+    expect(cache.claimRefresh("org", "e-a")).toBe(false)
+    time.advance(500)
+    expect(cache.claimRefresh("org", "e-a")).toBe(true)
+  })
+
   it("stores nothing when its TTL is 0", () => {
     const cache = new ContextCache({ ttlMs: 0 })
     cache.set("org", "e-a", context("a"), cache.generation)

@@ -17,6 +17,10 @@
  *   drops the entry when an invalidation happened since (otherwise a lookup started just before a change
  *   could re-cache the old state for a whole TTL).
  * - Bounded at `maxEntries`: when full, the oldest entry is dropped (insertion order of the Map).
+ * - Refreshed ahead (issue 18): a turn served by an entry past half its TTL claims a refresh
+ *   (`claimRefresh`), and the meter reads the subscription again in the background while the entry keeps
+ *   answering. A subscription seen more often than once per half TTL is then never read on a turn's path;
+ *   the bound of goal 3 is unchanged, since an entry still answers only until its own expiry.
  */
 import type { Channel } from "../core/channels.js"
 import type { ChannelOverrides } from "../core/decision.js"
@@ -49,6 +53,8 @@ export interface ContextCacheOptions {
 interface Entry {
   contexts: SubscriptionContexts
   expires: number
+  /** A refresh was claimed for this entry (see {@link ContextCache.claimRefresh}). */
+  refreshing: boolean
 }
 
 /**
@@ -87,6 +93,18 @@ export class ContextCache {
     return undefined
   }
 
+  /**
+   * Whether the caller should read the entity's contexts again in the background: true once per entry,
+   * for the first turn it serves past half its time-to-live. The entry keeps answering until it expires;
+   * the read's {@link set} replaces it.
+   */
+  claimRefresh(entityType: string, entityId: string): boolean {
+    const entry = this.entries.get(cacheKey(entityType, entityId))
+    if (!entry || entry.refreshing || entry.expires - this.now() > this.ttlMs / 2) return false
+    entry.refreshing = true
+    return true
+  }
+
   /** Take this before reading a context from the database; pass it to {@link set}. */
   get generation(): number {
     return this.invalidations
@@ -102,7 +120,7 @@ export class ContextCache {
       if (!oldest) break
       this.remove(oldest[0], oldest[1].contexts.subscription.id)
     }
-    this.entries.set(key, { contexts, expires: this.now() + this.ttlMs })
+    this.entries.set(key, { contexts, expires: this.now() + this.ttlMs, refreshing: false })
     const id = contexts.subscription.id
     const keys = this.keysBySubscription.get(id) ?? new Set<string>()
     keys.add(key)

@@ -1,5 +1,5 @@
 import { sql } from "kysely"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { openTestDatabase } from "../../test/support/database.js"
 import { entity, turn } from "../../test/support/fixtures.js"
 import { ManualClock } from "../core/clock.js"
@@ -618,6 +618,36 @@ describe("the subscription context cache", () => {
     expect((await quick.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
     clock.advance(1)
     expect(await quick.validateAndConsumeTokens(turn(who))).toMatchObject({ reason: "subscription_inactive" })
+    await quick.close()
+  })
+
+  it("refreshes a busy subscription's context in the background, so a change is seen before the TTL ends", async () => {
+    const quick = new Meter({
+      database,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      contextCacheTtlMs: 100,
+      contextCacheClock: clock,
+    })
+    const { who, subscription } = await subscribe()
+    expect((await quick.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+    await database.db
+      .updateTable("subscriptions")
+      .set({ status: "suspended" })
+      .where("id", "=", subscription.id)
+      .execute()
+    clock.advance(49)
+    // Before half the TTL the entry answers and nothing is read.
+    expect((await quick.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+    clock.advance(1)
+    // Past half the TTL the entry still answers this turn, and the read it started applies to a later
+    // turn, while the first read would still be within its TTL.
+    expect((await quick.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
+    await vi.waitFor(async () =>
+      expect(await quick.validateAndConsumeTokens(turn(who))).toMatchObject({
+        reason: "subscription_inactive",
+      }),
+    )
     await quick.close()
   })
 

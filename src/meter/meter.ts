@@ -188,6 +188,8 @@ export class Meter {
   /** The operator's currency (ISO 4217). */
   readonly currency: string
   private readonly contexts: ContextCache
+  /** Context reads running in the background; `close` waits for them. */
+  private readonly refreshes = new Set<Promise<void>>()
   private readonly subscriptions: SubscriptionService
   private readonly channelConfigs: ChannelConfigService
   /** Every ledger write of the hot path goes through here: one statement and one commit per batch. */
@@ -473,7 +475,9 @@ export class Meter {
   ): Promise<TurnContext | undefined> {
     if (scope) requireUuid(scope.subscriptionId)
     let context = this.contexts.get(entityType, entityId, channel)
-    if (!context) {
+    if (context) {
+      if (this.contexts.claimRefresh(entityType, entityId)) this.refreshContext(entityType, entityId, scope)
+    } else {
       const generation = this.contexts.generation
       const contexts = await this.inScope(scope, (db) => findSubscriptionContexts(db, entityType, entityId))
       if (!contexts) return undefined
@@ -482,6 +486,23 @@ export class Meter {
     }
     if (scope && context.subscription.id !== scope.subscriptionId) return undefined
     return context
+  }
+
+  /**
+   * Reads a cached entity's contexts again off the turn's path (see ContextCache, "refreshed ahead"). A
+   * failed read changes nothing: the entry still expires on time, and the first turn after that reads.
+   */
+  private refreshContext(entityType: string, entityId: string, scope: TenantScope | undefined): void {
+    const generation = this.contexts.generation
+    const read: Promise<void> = this.inScope(scope, (db) =>
+      findSubscriptionContexts(db, entityType, entityId),
+    )
+      .then((contexts) => {
+        if (contexts) this.contexts.set(entityType, entityId, contexts, generation)
+      })
+      .catch(() => {})
+      .finally(() => this.refreshes.delete(read))
+    this.refreshes.add(read)
   }
 
   /** The decision of the charged twin that made the batch answer `duplicate` for this keyed turn. */
@@ -621,6 +642,7 @@ export class Meter {
   /** Closes the rate limiter and, when the meter opened it, the database. */
   async close(): Promise<void> {
     await this.ledger.drain()
+    await Promise.all([...this.refreshes, this.assigner.settled()])
     await this.limiter.close()
     if (this.ownsDatabase) await this.database.close()
   }
