@@ -5,8 +5,12 @@
  * only: disabling a trigger needs the table's owner). Rounds alternate, so each variant sees the same load.
  *
  * Usage: npx tsx bench/batch-statement.ts [--engine postgres|pglite] [--calls 300] [--rounds 3]
- *          [--subscriptions 100] [--variants batch,select1,no-rollup,no-threshold,no-triggers,rolled-back]
+ *          [--subscriptions 100] [--variants batch,select1,no-rollup,no-threshold,no-triggers]
+ *          [--sql name=file.sql ...] [--restore file.sql ...]
+ * `--sql name=file.sql` adds a variant that runs the batch with file.sql applied (PostgreSQL: e.g. another
+ * definition of a function), then applies the `--restore` files (the current definitions) after its calls.
  */
+import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { sql } from "kysely"
 import pg from "pg"
@@ -24,13 +28,27 @@ const { values } = parseArgs({
     calls: { type: "string", default: "300" },
     rounds: { type: "string", default: "3" },
     subscriptions: { type: "string", default: "100" },
+    /** Turns per batch, spread over the subscriptions (1: the lone turn). */
+    batch: { type: "string", default: "1" },
     variants: { type: "string", default: "batch,select1,no-rollup,no-threshold,no-triggers" },
+    sql: { type: "string", multiple: true, default: [] },
+    restore: { type: "string", multiple: true, default: [] },
+    /** Applied once before the first call (PostgreSQL), e.g. a migration under test. */
+    apply: { type: "string", multiple: true, default: [] },
   },
 })
+const batchSize = Number(values.batch)
 const engine = values.engine === "pglite" ? "pglite" : "postgres"
 const calls = Number(values.calls)
 const rounds = Number(values.rounds)
-const variants = (values.variants ?? "").split(",").filter(Boolean)
+const sqlVariants = new Map(
+  (values.sql ?? []).map((spec) => {
+    const [name = spec, file = ""] = spec.split("=")
+    return [name, readFileSync(file, "utf8")]
+  }),
+)
+const restore = (values.restore ?? []).map((file) => readFileSync(file, "utf8"))
+const variants = [...(values.variants ?? "").split(",").filter(Boolean), ...sqlVariants.keys()]
 const base = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 let database: Database
@@ -62,7 +80,16 @@ const subscriptions = await database.db
   .where("entity_id", "in", entities)
   .execute()
 
+class RolledBack extends Error {}
+for (const file of values.apply ?? []) await owner?.query(readFileSync(file, "utf8"))
+await owner?.query("create table bench_insert (x integer); grant insert on bench_insert to omnimeter_app")
+if (!owner) await sql`create temporary table bench_insert (x integer)`.execute(database.db)
+
 let n = 0
+function turns(): BatchTurn[] {
+  return Array.from({ length: batchSize }, turn)
+}
+
 function turn(): BatchTurn {
   n += 1
   const subscription = subscriptions[n % subscriptions.length]
@@ -94,11 +121,24 @@ async function toggle(table: string, trigger: string, enabled: boolean): Promise
 }
 
 const run: Record<string, () => Promise<unknown>> = {
-  batch: () => consumeBatch(database.db, [turn()]),
+  batch: () => consumeBatch(database.db, turns()),
   select1: () => sql`select 1`.execute(database.db),
-  "no-rollup": () => consumeBatch(database.db, [turn()]),
-  "no-threshold": () => consumeBatch(database.db, [turn()]),
-  "no-triggers": () => consumeBatch(database.db, [turn()]),
+  // A committed one-row insert into a table without indexes or triggers: the floor of any durable write.
+  insert1: () => sql`insert into bench_insert values (1)`.execute(database.db),
+  // The batch without its commit's WAL flush (and with two more round trips: begin, rollback).
+  "rolled-back": () =>
+    database.db
+      .transaction()
+      .execute(async (trx) => {
+        await consumeBatch(trx, turns())
+        throw new RolledBack()
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof RolledBack)) throw error
+      }),
+  "no-rollup": () => consumeBatch(database.db, turns()),
+  "no-threshold": () => consumeBatch(database.db, turns()),
+  "no-triggers": () => consumeBatch(database.db, turns()),
 }
 const setup: Record<string, (on: boolean) => Promise<void>> = {
   "no-rollup": (on) => toggle("token_usage_logs", "token_usage_logs_rollup_insert", !on),
@@ -109,9 +149,19 @@ const setup: Record<string, (on: boolean) => Promise<void>> = {
   },
 }
 
+for (const [name, text] of sqlVariants) {
+  run[name] = () => consumeBatch(database.db, turns())
+  setup[name] = async (on) => {
+    if (on) await owner?.query(text)
+    else for (const file of restore) await owner?.query(file)
+  }
+}
+
 const samples = new Map<string, number[]>(variants.map((v) => [v, []]))
 for (let i = 0; i < 100; i += 1) await run.batch?.() // warm-up: plans cached, buckets and counters exist
-console.log(`${engine}, ${subscriptions.length} subscriptions, load ${loadAverage()}`)
+console.log(
+  `${engine}, ${subscriptions.length} subscriptions, ${batchSize} turns per batch, load ${loadAverage()}`,
+)
 for (let round = 0; round < rounds; round += 1) {
   for (const variant of variants) {
     const fn = run[variant]

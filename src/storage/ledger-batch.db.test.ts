@@ -132,6 +132,50 @@ describe("a group-commit batch", () => {
     expect(await state(b)).toMatchObject({ counter: 400, ledgerSum: 400 })
   })
 
+  it("answers a batch mixing the lean path's groups with keyed, denied and out-of-scope turns as if each ran alone", async () => {
+    const lean = await subscription(1_000)
+    const keyed = await subscription(1_000)
+    const tight = await subscription(120)
+    const other = await subscription(1_000)
+    const batch = [
+      charge(lean, 300),
+      charge(keyed, 10, { idempotencyKey: "k-1" }),
+      charge(tight, 100),
+      charge(lean, 200),
+      charge(other, 5, { denialReason: "rate_limited" }),
+      charge(keyed, 20),
+      charge(tight, 30),
+      charge(other, 7, { scope: lean }),
+      charge(lean, 1),
+    ]
+    const outcomes = await consumeBatch(database.db, batch)
+    // The oracle: each turn alone, in arrival order, against its own running counter.
+    const used = new Map<string, number>()
+    const limits = new Map([
+      [lean, 1_000],
+      [keyed, 1_000],
+      [tight, 120],
+      [other, 1_000],
+    ])
+    const expected = batch.map((t) => {
+      if (t.scope !== null && t.scope !== t.subscriptionId) return { kind: "not_found" }
+      if (t.denialReason !== null) return { kind: "denied" }
+      const before = used.get(t.subscriptionId) ?? 0
+      const limit = limits.get(t.subscriptionId) ?? 0
+      if (before + t.billedTokens > limit) return { kind: "quota_exceeded", usedTokens: before }
+      used.set(t.subscriptionId, before + t.billedTokens)
+      return { kind: "allowed", usedTokens: before + t.billedTokens, tokenLimit: limit }
+    })
+    outcomes.forEach((outcome, i) => expect(outcome).toMatchObject(expected[i] ?? {}))
+    for (const id of [lean, keyed, tight]) {
+      const after = await state(id)
+      expect(after.counter).toBe(used.get(id))
+      expect(after.ledgerSum).toBe(used.get(id))
+    }
+    expect(await state(tight)).toMatchObject({ charged: 1, denials: ["quota_exceeded"] })
+    expect(await state(other)).toMatchObject({ counter: 0, charged: 0, denials: ["rate_limited"] })
+  })
+
   it("charges a key once when it appears several times in one batch", async () => {
     const a = await subscription(10_000)
     const outcomes = await consumeBatch(database.db, [
