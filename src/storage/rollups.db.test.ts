@@ -7,8 +7,10 @@ import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openTestDatabase } from "../../test/support/database.js"
 import { entity, turn } from "../../test/support/fixtures.js"
+import { uuidV7 } from "../core/ids.js"
 import { createMeter, type Meter } from "../meter/meter.js"
 import type { Database } from "./database.js"
+import { type BatchTurn, consumeBatch } from "./ledger.js"
 import { rebuildRollups } from "./rollups.js"
 
 let database: Database
@@ -114,6 +116,55 @@ describe("rollup triggers", () => {
       { day: "2026-02-01", channel: "website", chatbot_id: "", user_identifier: "b" },
       { day: "2026-02-02", channel: "api", chatbot_id: "", user_identifier: "a" },
     ])
+  })
+
+  it("a consume batch's own rollups (its lean statement skips the trigger) equal their recomputation", async () => {
+    const a = await subscription()
+    const b = await subscription()
+    const charge = (subscriptionId: string, at: string, extra: Partial<BatchTurn> = {}): BatchTurn => ({
+      id: uuidV7(Date.parse(at)),
+      subscriptionId,
+      channel: "website",
+      chatbotId: "bot",
+      sessionId: null,
+      userIdentifier: "u1",
+      operationType: "chat",
+      estimatedTokens: 40,
+      multiplierHundredths: 150,
+      messageLength: null,
+      idempotencyKey: null,
+      createdAt: new Date(at),
+      billedTokens: 60,
+      periodStart: new Date("2026-02-01T00:00:00Z"),
+      scope: null,
+      denialReason: null,
+      priority: 5,
+      ...extra,
+    })
+    await consumeBatch(database.db, [
+      charge(a.id, "2026-02-03T10:14:59Z"),
+      charge(a.id, "2026-02-03T10:15:00Z", { chatbotId: null, userIdentifier: "" }),
+      charge(b.id, "2026-02-03T10:59:59Z", { channel: "api", userIdentifier: null }),
+      charge(a.id, "2026-02-03T23:59:59Z", { channel: "api", userIdentifier: "u2" }),
+      charge(b.id, "2026-02-04T00:00:00Z", { userIdentifier: "u1" }),
+      charge(a.id, "2026-02-04T00:00:01Z", { denialReason: "rate_limited" }),
+    ])
+    // In one transaction: a ledger insert after a batch is still rolled up by the trigger (the lean
+    // statement's setting does not outlive it), and a batch after an insert is not counted twice.
+    await database.db.transaction().execute(async (trx) => {
+      await consumeBatch(trx, [charge(a.id, "2026-02-05T08:00:00Z")])
+      await sql`insert into token_usage_logs (subscription_id, channel, chatbot_id, user_identifier, operation_type,
+        status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
+        values (${a.id}, 'website', 'bot', 'u3', 'chat', 'estimated', 5, 5, 5, 1, '2026-02-05T08:00:00Z')`.execute(
+        trx,
+      )
+      await consumeBatch(trx, [charge(b.id, "2026-02-05T08:00:00Z", { idempotencyKey: "k" })])
+      await consumeBatch(trx, [charge(b.id, "2026-02-05T08:01:00Z")])
+    })
+    const rollupsA = await expectConsistent(a.id)
+    const rollupsB = await expectConsistent(b.id)
+    expect(rollupsA.buckets.map((row) => row.turn_count)).toEqual([1, 1, 1, 1, 2])
+    expect(rollupsB.users).toHaveLength(2)
   })
 
   it("settlement moves the bucket's tokens by the difference", async () => {

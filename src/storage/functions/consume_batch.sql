@@ -8,8 +8,12 @@
 -- quota_reserve_min_priority or more: a lower priority is charged only within limit - floor(limit * percent
 -- / 100), decided on the exact path, and a turn only the reserve refuses is recorded as 'quota_reserved'.
 -- The lean path (issue 18) comes first: the groups of plain charges without an idempotency key are charged
--- and written by ONE statement (counter upsert and ledger insert chained in data-modifying CTEs), which is
--- every turn of the common batch; only what it leaves goes through the fast and exact paths below.
+-- and written by ONE statement (counter upsert, ledger insert and their rollups chained in data-modifying
+-- CTEs), which is every turn of the common batch; only what it leaves goes through the fast and exact paths
+-- below. That statement adds its rows to the rollups itself, as omnimeter_rollup_inserted would (the
+-- same upserts as omnimeter_rollup_add and omnimeter_rollup_add_user_days), and says so in the
+-- transaction-local setting omnimeter.rollups_written, which the ledger's insert trigger's WHEN clause reads:
+-- the trigger, its transition table's reads and its nested calls are not started for it.
 CREATE OR REPLACE FUNCTION omnimeter_consume_batch(p_turns jsonb)
 RETURNS TABLE (i integer, outcome text, usage_id uuid, used_tokens bigint, token_limit bigint)
 LANGUAGE plpgsql AS $$
@@ -46,6 +50,7 @@ BEGIN
   -- when that fits, its rows are inserted as omnimeter_write_turns inserts keyless rows; each turn reports
   -- the counter as it stood right after it (a running sum in arrival order). Counters are locked in
   -- (subscription, period) order, ledger rows inserted in (subscription, arrival) order, like the fast path.
+  PERFORM set_config('omnimeter.rollups_written', 'on', true);
   WITH input AS MATERIALIZED (
     SELECT x.* FROM jsonb_to_recordset(p_turns) AS x(
       i integer, subscription_id uuid, scope uuid, channel text, chatbot_id text, session_id text,
@@ -89,10 +94,46 @@ BEGIN
       NULL, d.period_start, d.created_at, NULL
     FROM decided d
     ORDER BY d.subscription_id, d.i
+  ), buckets AS (
+    INSERT INTO channel_usage_buckets AS b
+      (subscription_id, bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens)
+    SELECT d.subscription_id, omnimeter_bucket(d.created_at), d.channel, coalesce(d.chatbot_id, ''), '',
+      count(*), sum(d.billed), sum(d.estimated)
+    FROM decided d
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (subscription_id, bucket_start, channel, chatbot_id, denial_reason) DO UPDATE
+      SET turn_count = b.turn_count + excluded.turn_count,
+          tokens_used = b.tokens_used + excluded.tokens_used,
+          raw_tokens = b.raw_tokens + excluded.raw_tokens
+  ), hours AS (
+    INSERT INTO channel_usage_hourly AS h
+      (subscription_id, bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens)
+    SELECT d.subscription_id, omnimeter_hour_bucket(d.created_at), d.channel, coalesce(d.chatbot_id, ''), '',
+      count(*), sum(d.billed), sum(d.estimated)
+    FROM decided d
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (subscription_id, bucket_start, channel, chatbot_id, denial_reason) DO UPDATE
+      SET turn_count = h.turn_count + excluded.turn_count,
+          tokens_used = h.tokens_used + excluded.tokens_used,
+          raw_tokens = h.raw_tokens + excluded.raw_tokens
+  ), user_days AS (
+    INSERT INTO channel_user_days AS ud (subscription_id, year, channel, chatbot_id, user_identifier, days)
+    SELECT d.subscription_id, extract(year FROM d.created_at AT TIME ZONE 'UTC'), d.channel,
+      coalesce(d.chatbot_id, ''), d.user_identifier, bit_or(omnimeter_day_bit(d.created_at))
+    FROM decided d
+    WHERE d.user_identifier <> ''
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (subscription_id, year, channel, chatbot_id, user_identifier) DO UPDATE
+      SET days = ud.days | excluded.days
+      WHERE (ud.days | excluded.days) <> ud.days
   )
   SELECT array_agg(d.i), array_agg(d.id), array_agg(d.used_then), array_agg(d.lim)
   INTO v_lean_i, v_lean_id, v_lean_used, v_lean_limit
   FROM decided d;
+  PERFORM set_config('omnimeter.rollups_written', '', true);
 
   IF v_lean_i IS NOT NULL THEN
     RETURN QUERY SELECT x.i, 'allowed', x.id, x.used, x.lim
