@@ -41,6 +41,11 @@ export interface QuotaCountersTable {
   subscription_id: string
   period_start: Timestamp
   used_tokens: number
+  /**
+   * Where the quota-threshold trigger looks next (migration 0020): the lowest threshold mark above
+   * `used_tokens` when it last looked; 0 = at the next change; null = never (no limit, or a past period).
+   */
+  next_alert_tokens: Generated<number | null>
 }
 
 export interface TokenUsageLogsTable {

@@ -275,6 +275,34 @@ describe("quota.threshold_reached through the outbox", () => {
     expect(unchanged.json()).toEqual({ quota_thresholds: [0.25, 0.9] })
   })
 
+  it("raises a threshold that a new limit or new thresholds bring within reach, at the next turn", async () => {
+    const { sub } = await subscriptionWithWebhook(1000)
+    await consume(sub.entityId, 100)
+    await consume(sub.entityId, 100)
+    const thresholdsRaised = async () => {
+      const res = await t.request({ method: "GET", url: `/api/subscriptions/${sub.id}/alerts`, key: sub.key })
+      return res
+        .json()
+        .alerts.map((a: { data: { threshold: number } }) => Number(a.data.threshold))
+        .sort()
+    }
+    expect(await thresholdsRaised()).toEqual([])
+    // At 200 of 1000 the next default mark is 500; new thresholds put one at 250.
+    const put = await t.request({
+      method: "PUT",
+      url: `/api/subscriptions/${sub.id}/alert-settings`,
+      key: sub.key,
+      payload: { quota_thresholds: [0.25, 0.9] },
+    })
+    expect(put.statusCode, put.body).toBe(200)
+    await consume(sub.entityId, 100)
+    expect(await thresholdsRaised()).toEqual([0.25])
+    // At 300 of 1000 the next mark is 900; a limit of 400 puts it at 360.
+    await t.container.meter.updateSubscription(sub.id, { tokenLimit: 400 })
+    await consume(sub.entityId, 70)
+    expect(await thresholdsRaised()).toEqual([0.25, 0.9])
+  })
+
   it("lists alerts newest first, a page at a time", async () => {
     const { sub } = await subscriptionWithWebhook(1000)
     await t.request({
