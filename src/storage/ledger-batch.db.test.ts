@@ -166,7 +166,7 @@ describe("a group-commit batch", () => {
       used.set(t.subscriptionId, before + t.billedTokens)
       return { kind: "allowed", usedTokens: before + t.billedTokens, tokenLimit: limit }
     })
-    outcomes.forEach((outcome, i) => expect(outcome).toMatchObject(expected[i] ?? {}))
+    expect(outcomes).toMatchObject(expected)
     for (const id of [lean, keyed, tight]) {
       const after = await state(id)
       expect(after.counter).toBe(used.get(id))
