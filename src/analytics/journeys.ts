@@ -3,7 +3,7 @@
  * read from the ledger joined to the people's identifiers when asked, so a link made today applies to
  * every past turn.
  */
-import { type Kysely, sql } from "kysely"
+import { type Kysely, type RawBuilder, sql } from "kysely"
 import { resolveAnalyticsRange } from "../core/analytics-range.js"
 import type { Channel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
@@ -34,6 +34,8 @@ export async function personSessions(
   start: Date,
   end: Date,
   channels: readonly Channel[],
+  /** Only the turns of one person: a condition on the ledger row `l` and its link `p` (see personCondition). */
+  only: RawBuilder<boolean> = sql<boolean>`true`,
 ): Promise<SessionRow[]> {
   if (channels.length === 0) return []
   const gap = sql.lit(`${SESSION_GAP_MINUTES} minutes`)
@@ -45,7 +47,7 @@ export async function personSessions(
         on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
       where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at < ${end}
         and l.status <> 'denied' and l.user_identifier is not null
-        and l.channel in (${sql.join(channels)})
+        and l.channel in (${sql.join(channels)}) and ${only}
     ), marked as (
       select person, channel, session_id, created_at,
         coalesce(created_at - lag(created_at) over (partition by person, channel, session_id order by created_at)
