@@ -2,8 +2,8 @@
  * What the journeys answer costs at scale (issue 15), on PostgreSQL: a scratch database on the shared
  * server (created here, dropped at the end), one subscription with `--people` people and `--turns` allowed
  * turns over the 30 days of October 2026, generated in SQL with generate_series straight into the ledger
- * (triggers off: the rollups play no part in journeys), then the journeys service call timed `--repeat`
- * times, with its two halves (the sessions query, the assembly) timed apart.
+ * (triggers off: the rollups play no part in journeys), then three ways to the same answer timed in
+ * alternating rounds, `--repeat` times each (see `variants` below).
  *
  * The people: user u has turns i = 0 .. turns/people - 1, three to a session (session k = i / 3, 2.5 days
  * apart, the turns 2 minutes apart); a session's channel is the user's home channel (u % 6) 70% of the
@@ -11,24 +11,26 @@
  * they used); the other 20% stay on their home channel, so every user is one person. Half of the users send
  * session ids; the others' sessions come from the 30-minute inactivity gap.
  *
- * Usage: npx tsx bench/journeys.ts [--people 1000000] [--turns 10000000] [--repeat 3]
+ * Usage: npx tsx bench/journeys.ts [--people 1000000] [--turns 10000000] [--repeat 3] [--only A,B,C]
  */
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
 import { sql } from "kysely"
 import pg from "pg"
 import { JourneyService, personSessions } from "../src/analytics/journeys.js"
-import { CHANNELS } from "../src/core/channels.js"
+import { CHANNELS, type Channel } from "../src/core/channels.js"
 import { ManualClock } from "../src/core/clock.js"
 import { assembleJourneys } from "../src/core/journeys.js"
 import { openDatabase } from "../src/storage/database.js"
-import { firstConversions } from "../src/storage/people.js"
+import { firstConversions, PERSON_KEY_SQL } from "../src/storage/people.js"
 
 const { values } = parseArgs({
   options: {
     people: { type: "string", default: "1000000" },
     turns: { type: "string", default: "10000000" },
     repeat: { type: "string", default: "3" },
+    /** Which of the variants to time (A, B, C): A and B hold every session in memory. */
+    only: { type: "string", default: "A,B,C" },
   },
 })
 const people = Number(values.people)
@@ -97,28 +99,70 @@ try {
   const query = { from: "2026-10-01", to: "2026-10-30" }
   const start = new Date("2026-10-01T00:00:00Z")
   const end = new Date("2026-10-31T00:00:00Z")
-  const whole: number[] = []
-  const sessionsMs: number[] = []
-  const assemblyMs: number[] = []
-  let summary = ""
-  for (let r = 0; r < repeat; r++) {
-    const t0 = performance.now()
-    const answer = await journeys.journeys(id, query)
-    whole.push(performance.now() - t0)
-    summary = `${answer.people} people, ${answer.sessions} sessions, ${answer.transitions.length} transitions, cross-channel share ${answer.crossChannelShare?.toFixed(3)}`
-    const t1 = performance.now()
-    const sessions = await personSessions(database.db, id, start, end, CHANNELS)
-    const conversions = await firstConversions(database.db, id, start, end)
-    const t2 = performance.now()
-    assembleJourneys(sessions, conversions)
-    const t3 = performance.now()
-    sessionsMs.push(t2 - t1)
-    assemblyMs.push(t3 - t2)
+  const conversionsEnd = new Date(end.getTime() - 1)
+  // A: the first build (main before this change): every session row to TypeScript, assembled there, from
+  // one window over all turns. B: this build's session rows (the gap window over turns without a
+  // session_id only) assembled in TypeScript. C: this build's answer, aggregated in one statement.
+  const variants: Record<string, () => Promise<unknown>> = {
+    "A first build (rows to TypeScript)": async () =>
+      assembleJourneys(
+        await firstBuildSessions(id, start, end),
+        await firstConversions(database.db, id, start, conversionsEnd),
+      ),
+    "B session rows to TypeScript": async () =>
+      assembleJourneys(
+        await personSessions(database.db, id, start, end, CHANNELS),
+        await firstConversions(database.db, id, start, conversionsEnd),
+      ),
+    "C one statement (the service)": () => journeys.journeys(id, query),
   }
-  console.log(summary)
+  const chosen = values.only.split(",")
+  for (const key of Object.keys(variants)) if (!chosen.includes(key.charAt(0))) delete variants[key]
+  const times = new Map<string, number[]>(Object.keys(variants).map((key) => [key, []]))
+  const summary = await journeys.journeys(id, query)
   console.log(
-    `journeys answer: p50 ${seconds(median(whole))} (runs: ${whole.map(seconds).join(", ")}); sessions query p50 ${seconds(median(sessionsMs))}; assembly p50 ${seconds(median(assemblyMs))}`,
+    `${summary.people} people, ${summary.sessions} sessions, ${summary.transitions.length} transitions, cross-channel share ${summary.crossChannelShare?.toFixed(3)}`,
   )
+  for (let r = 0; r < repeat; r++) {
+    for (const [key, run] of Object.entries(variants)) {
+      const t0 = performance.now()
+      await run()
+      const ms = performance.now() - t0
+      times.get(key)?.push(ms)
+      console.log(`round ${r + 1} ${key}: ${seconds(ms)}`)
+    }
+  }
+  for (const [key, list] of times)
+    console.log(`${key}: p50 ${seconds(median(list))} (${list.map(seconds).join(", ")})`)
+
+  /** The first build's session query, verbatim (src/analytics/journeys.ts before this change). */
+  async function firstBuildSessions(subscriptionId: string, from: Date, to: Date) {
+    const result = await sql<{ person: string; channel: Channel; started_at: Date }>`
+      with turns as (
+        select ${PERSON_KEY_SQL} as person, l.channel, l.session_id, l.created_at
+        from token_usage_logs l
+        left join person_identifiers p
+          on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
+        where l.subscription_id = ${subscriptionId} and l.created_at >= ${from} and l.created_at < ${to}
+          and l.status <> 'denied' and l.user_identifier is not null
+          and l.channel in (${sql.join([...CHANNELS])})
+      ), marked as (
+        select person, channel, session_id, created_at,
+          coalesce(created_at - lag(created_at) over (partition by person, channel, session_id order by created_at)
+            >= interval '30 minutes', true) as starts
+        from turns
+      )
+      select person, channel, min(created_at) as started_at from marked
+        where session_id is not null group by person, channel, session_id
+      union all
+      select person, channel, created_at from marked where session_id is null and starts
+    `.execute(database.db)
+    return result.rows.map((row) => ({
+      person: row.person,
+      channel: row.channel,
+      startedAt: new Date(row.started_at),
+    }))
+  }
 } finally {
   await loader.end()
   await database.close()
