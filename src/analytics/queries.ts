@@ -237,7 +237,7 @@ async function countDistinct(
           left join person_identifiers p on p.subscription_id = ${range.subscriptionId}
             and p.channel = l.channel and p.user_identifier = l.user_identifier
           group by ${PERSON_KEY_SQL}
-        ) as people) as p
+        ) as people) as pp
   `.execute(db)
   const row = result.rows[0] ?? {}
   const count = (name: string) => Number(row[name] ?? 0)

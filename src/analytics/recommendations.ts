@@ -18,7 +18,6 @@ import {
   recommendChannels,
 } from "../core/recommendations.js"
 import type { TenantScope } from "../core/tenant.js"
-import type { LocalDate } from "../core/time-zones.js"
 import { localRangeToInstants } from "../core/time-zones.js"
 import { PERSON_ID_MAX_LENGTH } from "../experiments/inputs.js"
 import type { Database } from "../storage/database.js"
@@ -47,7 +46,7 @@ export interface PersonRecommendation extends PreferredChannel {
 export interface RecommendationsAnswer {
   subscriptionId: string
   currency: string
-  period: { from: LocalDate; to: LocalDate; timeZone: string; start: Date; end: Date }
+  period: { from: string; to: string; timeZone: string; start: Date; end: Date }
   /** Whether any outcome was recorded in the period: without one no channel is judged. */
   outcomesKnown: boolean
   channels: ChannelRecommendation[]

@@ -98,7 +98,8 @@ describe("channel recommendations", () => {
     ]
     for (const [user, channel, session] of visits) {
       clock.set(day + minute++ * 60_000)
-      await consume(sub, { channel, user_identifier: user, session_id: session })
+      const answer = await consume(sub, { channel, user_identifier: user, session_id: session })
+      billed.set(channel, (billed.get(channel) ?? 0) + answer.json().billed_tokens)
     }
     await t.request({
       method: "POST",
