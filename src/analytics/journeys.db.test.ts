@@ -57,14 +57,14 @@ describe("the journeys statement", () => {
         at += pick([0, 600_000, 3_600_000 * 5])
       }
     }
-    // A denied turn and one outside the period count for nothing.
-    rows.push(`('${id}', 'website', null, 'u0', 'chat', 'denied', 1, 1, 1, 1, '2026-03-02T00:00:00Z')`)
     await sql
       .raw(`insert into token_usage_logs (subscription_id, channel, session_id, user_identifier, operation_type,
         status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at) values ${rows.join(",")}`)
       .execute(database.db)
-    await sql`update token_usage_logs set status = 'denied', denial_reason = 'rate_limited'
-      where subscription_id = ${id} and created_at = '2026-03-02T00:00:00Z' and status = 'denied'`.execute(
+    // A denied turn counts for nothing.
+    await sql`insert into token_usage_logs (subscription_id, channel, user_identifier, operation_type, status,
+        denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
+      values (${id}, 'website', 'u0', 'chat', 'denied', 'rate_limited', 1, 1, 1, 1, '2026-03-02T00:00:00Z')`.execute(
       database.db,
     )
     // Persons: u0..u29 paired (u0 with u1 on every channel, ...), so one person has two identifiers a channel.
