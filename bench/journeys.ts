@@ -31,6 +31,8 @@ const { values } = parseArgs({
     repeat: { type: "string", default: "3" },
     /** Which of the variants to time (A, B, C): A and B hold every session in memory. */
     only: { type: "string", default: "A,B,C" },
+    /** Leave the scratch database for EXPLAIN (drop it yourself). */
+    keep: { type: "boolean", default: false },
   },
 })
 const people = Number(values.people)
@@ -73,8 +75,8 @@ try {
          '2026-10-01T00:00:00Z'::timestamptz + make_interval(mins => (k * 3600 + (u % 2000) + (i % 3) * 2)::int)
        from (
          select u, i, k,
-           case when u % 10 >= 8 or hashint4(u * 31 + k) % 10 between -6 and 6 then u % 6
-             else abs(hashint4(u * 17 + k)) % 6 end as ch
+           case when u % 10 >= 8 or hashint4((u * 31 + k)::int) % 10 between -6 and 6 then u % 6
+             else abs(hashint4((u * 17 + k)::int)) % 6 end as ch
          from (select g % $2 as u, g / $2 as i, (g / $2) / 3 as k from generate_series($3::bigint, $4::bigint) as g) x
        ) y`,
       [id, people, done, done + count - 1],
@@ -166,6 +168,7 @@ try {
 } finally {
   await loader.end()
   await database.close()
-  await admin.query(`drop database ${name} with (force)`)
+  if (values.keep) console.log(`kept database ${name}`)
+  else await admin.query(`drop database ${name} with (force)`)
   await admin.end()
 }
