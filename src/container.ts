@@ -9,6 +9,7 @@ import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
 import { JourneyService } from "./analytics/journeys.js"
 import { OutcomeService } from "./analytics/outcomes.js"
+import { RecommendationService } from "./analytics/recommendations.js"
 import { AnalyticsService } from "./analytics/service.js"
 import { SubscriptionOverviewService } from "./analytics/subscription-overview.js"
 import { KeyService } from "./auth/keys.js"
@@ -42,6 +43,8 @@ export interface Container {
   journeys: JourneyService
   /** Prices, outcomes, feedback and the outcomes answer (issue 14). */
   outcomes: OutcomeService
+  /** Channel recommendations and a person's preferred channel (issue 15). */
+  recommendations: RecommendationService
   metrics: Metrics
   alerts: AlertService
   forecasts: ForecastService
@@ -138,7 +141,8 @@ export async function buildContainer(
   const journeys = new JourneyService({ database, clock })
   const outcomes = new OutcomeService({ database, clock, currency: config.currency })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
-  const forecasts = new ForecastService({ database, clock })
+  const recommendations = new RecommendationService({ database, clock, outcomes })
+  const forecasts = new ForecastService({ database, clock, recommendations })
   const dashboards = new DashboardService({ database, clock })
   const subscriptionOverview = new SubscriptionOverviewService({ database, clock })
   const turns = new TurnLogService({ database })
@@ -172,6 +176,7 @@ export async function buildContainer(
     analytics,
     journeys,
     outcomes,
+    recommendations,
     metrics,
     alerts,
     forecasts,

@@ -51,6 +51,8 @@ export interface UsageFigures {
   deniedCount: number
   deniedByReason: DeniedByReason
   uniqueUsers: number
+  /** Distinct people: linked identifiers count once, an unlinked identifier on one channel is one person. */
+  uniquePeople: number
   avgTokensPerMessage: number
   peakUsageHour: number | null
   growth: { tokensUsed: number | null; messageCount: number | null; uniqueUsers: number | null }
@@ -111,7 +113,13 @@ export interface Comparison extends AnswerHeader {
   }
   totals: Pick<
     UsageFigures,
-    "tokensUsed" | "rawTokens" | "messageCount" | "deniedCount" | "uniqueUsers" | "avgTokensPerMessage"
+    | "tokensUsed"
+    | "rawTokens"
+    | "messageCount"
+    | "deniedCount"
+    | "uniqueUsers"
+    | "uniquePeople"
+    | "avgTokensPerMessage"
   >
 }
 

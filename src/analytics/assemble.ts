@@ -121,26 +121,36 @@ export function figuresFromTotals(channels: readonly Channel[], rows: readonly U
   return { channels: byChannel, total }
 }
 
-/** Distinct users per channel and in total. */
+/** Distinct users and people per channel and in total. */
 export interface UsersByChannel {
   channels: Map<Channel, number>
   total: number
+  people: { channels: Map<Channel, number>; total: number }
 }
 
 export function usersFromRows(rows: readonly UniqueUsersRow[]): UsersByChannel {
   const channels = new Map<Channel, number>()
+  const people = new Map<Channel, number>()
   let total = 0
+  let totalPeople = 0
   for (const row of rows) {
-    if (row.channel === null) total = row.users
-    else channels.set(row.channel, row.users)
+    if (row.channel === null) {
+      total = row.users
+      totalPeople = row.people
+    } else {
+      channels.set(row.channel, row.users)
+      people.set(row.channel, row.people)
+    }
   }
-  return { channels, total }
+  return { channels, total, people: { channels: people, total: totalPeople } }
 }
 
 /** The figures of one period and of the period before it, for one channel or the total. */
 export interface PeriodFigures {
   current: Figures
   users: number
+  /** Distinct people (linked identities; an unlinked identifier on a channel is one) of the period. */
+  people: number
   /** Distinct users of the complete days (see `usageFields`). */
   completeUsers: number
   previous: Figures
@@ -173,6 +183,7 @@ export function usageFields(figures: PeriodFigures, completeDates: readonly Loca
     deniedCount: current.denied,
     deniedByReason: current.deniedByReason,
     uniqueUsers: figures.users,
+    uniquePeople: figures.people,
     avgTokensPerMessage: avgTokensPerMessage(current.tokens, current.messages),
     peakUsageHour: peakHour(current.hourlyTokens),
     growth: {

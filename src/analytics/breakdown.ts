@@ -8,6 +8,7 @@
  * the first re-runs the aggregate.
  */
 import { type Kysely, type RawBuilder, sql } from "kysely"
+import { PERSON_KEY_SQL } from "../storage/people.js"
 import type { DB } from "../storage/schema.js"
 import type { QueryRange } from "./queries.js"
 
@@ -36,6 +37,8 @@ export interface BreakdownItem {
   deniedCount: number
   turns: number
   uniqueUsers: number
+  /** Distinct people of the same turns (see analytics-schemas.ts unique_people). */
+  uniquePeople: number
   sessions: number
   lastActivityAt: Date
 }
@@ -46,9 +49,9 @@ export interface BreakdownPage {
 }
 
 const COLUMN: Record<BreakdownDimension, RawBuilder<unknown>> = {
-  chatbot: sql.ref("chatbot_id"),
-  user: sql.ref("user_identifier"),
-  session: sql.ref("session_id"),
+  chatbot: sql.ref("l.chatbot_id"),
+  user: sql.ref("l.user_identifier"),
+  session: sql.ref("l.session_id"),
 }
 
 const SORT_COLUMN: Record<BreakdownSort, RawBuilder<unknown>> = {
@@ -70,6 +73,7 @@ interface BreakdownRow {
   denied_count: number | string
   turns: number | string
   unique_users: number | string
+  unique_people: number | string
   sessions: number | string
   last_activity_at: Date | string
   total_items: number | string
@@ -99,11 +103,14 @@ export async function breakdown(
         count(*) filter (where status <> 'denied')::bigint as message_count,
         count(*) filter (where status = 'denied')::bigint as denied_count,
         count(*)::bigint as turns,
-        count(distinct nullif(user_identifier, '')) filter (where status <> 'denied')::bigint as unique_users,
+        count(distinct nullif(l.user_identifier, '')) filter (where status <> 'denied')::bigint as unique_users,
+        count(distinct ${PERSON_KEY_SQL})
+          filter (where status <> 'denied' and l.user_identifier <> '')::bigint as unique_people,
         count(distinct nullif(session_id, ''))::bigint as sessions,
         max(created_at) as last_activity_at
-      from token_usage_logs
-      where ${where}
+      from (select * from token_usage_logs where ${where}) as l
+      left join person_identifiers p on p.subscription_id = l.subscription_id and p.channel = l.channel
+        and p.user_identifier = l.user_identifier
       group by 1
     )
     select *, count(*) over ()::bigint as total_items from items
@@ -116,7 +123,7 @@ export async function breakdown(
     const counted = await sql<{ n: number | string }>`
       select count(distinct nullif(${COLUMN[page.by]}, ''))::bigint
         + (count(*) filter (where nullif(${COLUMN[page.by]}, '') is null) > 0)::int as n
-      from token_usage_logs
+      from token_usage_logs as l
       where ${where}`.execute(db)
     totalItems = Number(counted.rows[0]?.n ?? 0)
   }
@@ -130,6 +137,7 @@ export async function breakdown(
       deniedCount: Number(row.denied_count),
       turns: Number(row.turns),
       uniqueUsers: Number(row.unique_users),
+      uniquePeople: Number(row.unique_people),
       sessions: Number(row.sessions),
       lastActivityAt: new Date(row.last_activity_at),
     })),

@@ -3,15 +3,22 @@
  * read from the ledger joined to the people's identifiers when asked, so a link made today applies to
  * every past turn.
  */
-import { type Kysely, sql } from "kysely"
+import { type Kysely, type RawBuilder, sql } from "kysely"
 import { resolveAnalyticsRange } from "../core/analytics-range.js"
 import type { Channel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
-import { assembleJourneys, type Journeys, SESSION_GAP_MINUTES, type SessionRow } from "../core/journeys.js"
+import {
+  type JourneyAggregates,
+  type Journeys,
+  journeysFromAggregates,
+  MAX_PATH_STEPS,
+  SESSION_GAP_MINUTES,
+  type SessionRow,
+} from "../core/journeys.js"
 import type { TenantScope } from "../core/tenant.js"
 import { type LocalDate, localRangeToInstants } from "../core/time-zones.js"
 import type { Database } from "../storage/database.js"
-import { firstConversions, PERSON_KEY_SQL } from "../storage/people.js"
+import { firstConversionsSql, PERSON_KEY_SQL } from "../storage/people.js"
 import type { DB } from "../storage/schema.js"
 import { withVisibleSubscription } from "../storage/scoped.js"
 import type { AnalyticsQuery } from "./service.js"
@@ -24,9 +31,45 @@ export interface JourneysAnswer extends Journeys {
 }
 
 /**
- * The sessions of the people active in [start, end) on `channels`: allowed turns with a user_identifier;
- * turns sharing a session_id are one session, other turns start one after SESSION_GAP_MINUTES of
- * inactivity on the channel.
+ * The SQL of the sessions of the people active in [start, end) on `channels`, as rows (person, channel,
+ * started_at): allowed turns with a user_identifier; turns sharing a session_id are one session, other turns
+ * start one after SESSION_GAP_MINUTES of inactivity on the channel. The one place a session is derived.
+ * Starts are cut to milliseconds, as JavaScript Dates hold them. Only the turns without a session_id are
+ * sorted (for the gap); the others are grouped by hash. Person and channel compare bytewise (collate "C":
+ * the same equality, and the order of the lowercase channel names; sorting by the database's collation
+ * cost a third of the statement).
+ */
+function sessionsSql(
+  subscriptionId: string,
+  start: Date,
+  end: Date,
+  channels: readonly Channel[],
+  only: RawBuilder<boolean>,
+): RawBuilder<unknown> {
+  const gap = sql.lit(`${SESSION_GAP_MINUTES} minutes`)
+  return sql`
+    with turns as (
+      select ${PERSON_KEY_SQL} collate "C" as person, l.channel collate "C" as channel, l.session_id, l.created_at
+      from token_usage_logs l
+      left join person_identifiers p
+        on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
+      where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at < ${end}
+        and l.status <> 'denied' and l.user_identifier is not null
+        and l.channel in (${sql.join(channels)}) and ${only}
+    )
+    select person, channel, date_trunc('milliseconds', min(created_at)) as started_at from turns
+      where session_id is not null group by person, channel, session_id
+    union all
+    select person, channel, date_trunc('milliseconds', created_at) from (
+      select person, channel, created_at,
+        created_at - lag(created_at) over (partition by person, channel order by created_at) as idle
+      from turns where session_id is null
+    ) as free where idle is null or idle >= interval ${gap}`
+}
+
+/**
+ * The sessions of the people active in [start, end) on `channels` (see sessionsSql), optionally of one
+ * person only.
  */
 export async function personSessions(
   db: Kysely<DB>,
@@ -34,34 +77,148 @@ export async function personSessions(
   start: Date,
   end: Date,
   channels: readonly Channel[],
+  /** Only the turns of one person: a condition on the ledger row `l` and its link `p`. */
+  only: RawBuilder<boolean> = sql<boolean>`true`,
 ): Promise<SessionRow[]> {
   if (channels.length === 0) return []
-  const gap = sql.lit(`${SESSION_GAP_MINUTES} minutes`)
-  const result = await sql<{ person: string; channel: Channel; started_at: Date | string }>`
-    with turns as (
-      select ${PERSON_KEY_SQL} as person, l.channel, l.session_id, l.created_at
-      from token_usage_logs l
-      left join person_identifiers p
-        on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
-      where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at < ${end}
-        and l.status <> 'denied' and l.user_identifier is not null
-        and l.channel in (${sql.join(channels)})
-    ), marked as (
-      select person, channel, session_id, created_at,
-        coalesce(created_at - lag(created_at) over (partition by person, channel, session_id order by created_at)
-          >= interval ${gap}, true) as starts
-      from turns
-    )
-    select person, channel, min(created_at) as started_at from marked
-      where session_id is not null group by person, channel, session_id
-    union all
-    select person, channel, created_at from marked where session_id is null and starts
-  `.execute(db)
+  const result = await sql<{ person: string; channel: Channel; started_at: Date | string }>`${sessionsSql(
+    subscriptionId,
+    start,
+    end,
+    channels,
+    only,
+  )}`.execute(db)
   return result.rows.map((row) => ({
     person: row.person,
     channel: row.channel,
     startedAt: row.started_at instanceof Date ? row.started_at : new Date(row.started_at),
   }))
+}
+
+/**
+ * The journeys' aggregates computed in the database, in one statement: only a few hundred rows of JSON
+ * leave it, whatever the number of people. The same definitions as core/journeys.ts assembleJourneys (the
+ * database tests compare the two): sessions ordered by start, then channel; a transition per change of
+ * channel between consecutive sessions with the median gap (percentile_cont(0.5): the mean of the middle
+ * two for an even count); the path of channels with repeats collapsed, cut to MAX_PATH_STEPS; the first and
+ * last touch among the sessions started at or before the first conversion (all sessions when none was).
+ */
+export async function journeyAggregates(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  start: Date,
+  end: Date,
+  channels: readonly Channel[],
+): Promise<JourneyAggregates> {
+  const empty: JourneyAggregates = {
+    people: 0,
+    sessions: 0,
+    crossChannelPeople: 0,
+    transitions: [],
+    paths: [],
+    firstTouch: [],
+    lastTouch: [],
+    convertedPeople: null,
+  }
+  const result = await sql<{ answer: RawAggregates | string }>`${journeyAggregatesSql(
+    subscriptionId,
+    start,
+    end,
+    channels,
+  )}`.execute(db)
+  const row = result.rows[0]
+  if (row === undefined) return empty
+  const raw: RawAggregates = typeof row.answer === "string" ? JSON.parse(row.answer) : row.answer
+  const converted = raw.first.reduce((sum, touch) => sum + Number(touch.people), 0)
+  return {
+    people: Number(raw.people),
+    sessions: Number(raw.sessions),
+    crossChannelPeople: Number(raw.cross),
+    transitions: raw.transitions.map((t) => ({
+      from: t.from,
+      to: t.to,
+      count: Number(t.count),
+      medianGapSeconds: Number(t.median),
+    })),
+    paths: raw.paths.map((p) => ({
+      channels: p.steps,
+      people: Number(p.people),
+      converted: Number(p.converted),
+    })),
+    firstTouch: raw.first.map((f) => ({ channel: f.channel, people: Number(f.people) })),
+    lastTouch: raw.last.map((l) => ({ channel: l.channel, people: Number(l.people) })),
+    convertedPeople: raw.known ? converted : null,
+  }
+}
+
+/** The statement of {@link journeyAggregates}: one row, `answer`, a JSON object (see RawAggregates). */
+export function journeyAggregatesSql(
+  subscriptionId: string,
+  start: Date,
+  end: Date,
+  channels: readonly Channel[],
+): RawBuilder<unknown> {
+  const conversions = firstConversionsSql(subscriptionId, start, new Date(end.getTime() - 1))
+  const sessions =
+    channels.length === 0
+      ? sql`select null::text as person, null::text as channel, null::timestamptz as started_at where false`
+      : sessionsSql(subscriptionId, start, end, channels, sql<boolean>`true`)
+  return sql`
+    with sessions as materialized (${sessions}),
+    ordered as materialized (
+      select person, channel, started_at,
+        lag(channel) over w as previous_channel, lag(started_at) over w as previous_start
+      from sessions window w as (partition by person order by started_at, channel)
+    ),
+    conversions as materialized (
+      select person, date_trunc('milliseconds', occurred_at) as converted_at from (${conversions}) as c
+    ),
+    persons as (
+      select o.person,
+        (array_agg(o.channel order by o.started_at, o.channel)
+          filter (where o.previous_channel is distinct from o.channel))[1:${sql.lit(MAX_PATH_STEPS)}] as steps,
+        count(distinct o.channel) as channels,
+        count(*) as sessions
+      from ordered o group by o.person
+    ),
+    touches as (
+      select o.person,
+        coalesce((array_agg(o.channel order by o.started_at, o.channel) filter (where o.started_at <= c.converted_at))[1],
+          (array_agg(o.channel order by o.started_at, o.channel))[1]) as first_touch,
+        coalesce((array_agg(o.channel order by o.started_at desc, o.channel desc) filter (where o.started_at <= c.converted_at))[1],
+          (array_agg(o.channel order by o.started_at desc, o.channel desc))[1]) as last_touch
+      from ordered o join conversions c on c.person = o.person
+      group by o.person
+    )
+    select json_build_object(
+      'people', (select count(*) from persons),
+      'sessions', (select coalesce(sum(sessions), 0) from persons),
+      'cross', (select count(*) from persons where channels >= 2),
+      'known', exists (select 1 from conversions),
+      'transitions', (select coalesce(json_agg(t), '[]') from (
+        select previous_channel as "from", channel as "to", count(*) as count,
+          percentile_cont(0.5) within group (order by extract(epoch from started_at - previous_start)::float8) as median
+        from ordered where previous_channel <> channel group by 1, 2) as t),
+      'paths', (select coalesce(json_agg(x), '[]') from (
+        select p.steps, count(*) as people, count(t.person) as converted
+        from persons p left join touches t on t.person = p.person group by p.steps) as x),
+      'first', (select coalesce(json_agg(f), '[]') from (
+        select first_touch as channel, count(*) as people from touches group by 1) as f),
+      'last', (select coalesce(json_agg(l), '[]') from (
+        select last_touch as channel, count(*) as people from touches group by 1) as l)
+    ) as answer`
+}
+
+/** The JSON journeyAggregates' statement answers. */
+interface RawAggregates {
+  people: number | string
+  sessions: number | string
+  cross: number | string
+  known: boolean
+  transitions: Array<{ from: Channel; to: Channel; count: number | string; median: number | string }>
+  paths: Array<{ steps: Channel[]; people: number | string; converted: number | string }>
+  first: Array<{ channel: Channel; people: number | string }>
+  last: Array<{ channel: Channel; people: number | string }>
 }
 
 export class JourneyService {
@@ -76,14 +233,13 @@ export class JourneyService {
     return withVisibleSubscription(this.deps.database, scope, subscriptionId, async (db, subscription) => {
       const range = resolveAnalyticsRange(query, subscription.timezone, new Date(this.deps.clock.now()))
       const { start, end } = localRangeToInstants(range.from, range.to, range.timeZone)
-      const sessions = await personSessions(db, subscriptionId, start, end, range.channels)
-      const conversions = await firstConversions(db, subscriptionId, start, new Date(end.getTime() - 1))
+      const aggregates = await journeyAggregates(db, subscriptionId, start, end, range.channels)
       return {
         subscriptionId,
         period: { from: range.from, to: range.to, timeZone: range.timeZone, start, end },
         channels: range.channels,
         sessionGapMinutes: SESSION_GAP_MINUTES,
-        ...assembleJourneys(sessions, conversions),
+        ...journeysFromAggregates(aggregates),
       }
     })
   }

@@ -10,6 +10,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from "kysely"
 import { CHANNELS, type Channel } from "../core/channels.js"
+import { PERSON_KEY_SQL } from "../storage/people.js"
 import type { DB } from "../storage/schema.js"
 
 /**
@@ -55,10 +56,14 @@ export interface HourStartUsageRow extends UsageRow {
   hourStart: Date
 }
 
-/** Distinct users of one channel, or of all channels of the range when `channel` is null. */
+/**
+ * Distinct users and people of one channel, or of all channels of the range when `channel` is null. A
+ * person is a linked identity (person_identifiers, issue 15) or, unlinked, one identifier on one channel.
+ */
 export interface UniqueUsersRow {
   channel: Channel | null
   users: number
+  people: number
 }
 
 /** The questions analytics asks of the database. */
@@ -72,7 +77,7 @@ export interface AnalyticsQueries {
   usageTotals(db: Kysely<DB>, range: QueryRange): Promise<UsageRow[]>
   /** Usage per local hour (each hour a distinct instant, so a repeated DST hour is two rows). */
   usageByLocalHourStart(db: Kysely<DB>, range: ZonedQueryRange): Promise<HourStartUsageRow[]>
-  /** Exact distinct users per channel and in total (the row with channel null). */
+  /** Exact distinct users and people per channel and in total (the row with channel null). */
   uniqueUsers(db: Kysely<DB>, range: QueryRange): Promise<UniqueUsersRow[]>
 }
 
@@ -194,16 +199,27 @@ const channelBit: RawBuilder<number> = sql`case channel ${sql.join(
   sql` `,
 )} else 0 end`
 
-/** (user_identifier, channel_bit) of the allowed ledger rows in `[start, end)`. */
+/** (user_identifier, channel, channel_bit) of the allowed ledger rows in `[start, end)`. */
 const allowedLedgerUsers = (range: QueryRange, start: Date, end: Date): RawBuilder<unknown> => sql`
-  select user_identifier, ${channelBit} as channel_bit from token_usage_logs
+  select user_identifier, channel, ${channelBit} as channel_bit from token_usage_logs
   where subscription_id = ${range.subscriptionId} and created_at >= ${start} and created_at < ${end}
     and channel in (${channelList(range.channels)}) and status <> 'denied' and user_identifier <> ''
     and ${ledgerFilters(range)}`
 
+/** count(*) in total and per channel of rows holding a channel `mask`, named `${prefix}total` and `${prefix}<channel>`. */
+const maskCounts = (prefix: string): RawBuilder<unknown> =>
+  sql.join([
+    sql`count(*)::bigint as ${sql.ref(`${prefix}total`)}`,
+    ...CHANNELS.map(
+      (channel, index) =>
+        sql`count(*) filter (where mask & ${sql.lit(1 << index)} <> 0)::bigint as ${sql.ref(`${prefix}${channel}`)}`,
+    ),
+  ])
+
 /**
- * Distinct users of (user_identifier, channel_bit) rows: one hash aggregate folds each user's channels into
- * a mask, then one pass counts the users in total and per channel.
+ * Distinct users and people of (user_identifier, channel, channel_bit) rows: one hash aggregate folds each
+ * user's channels into a mask, another each person's (the identifier's link, looked up now, so links apply
+ * to past turns), then one pass over each counts them in total and per channel.
  */
 async function countDistinct(
   db: Kysely<DB>,
@@ -211,18 +227,27 @@ async function countDistinct(
   rows: RawBuilder<unknown>,
 ): Promise<UniqueUsersRow[]> {
   const result = await sql<Record<string, number>>`
-    select count(*)::bigint as total, ${sql.join(
-      CHANNELS.map(
-        (channel, index) =>
-          sql`count(*) filter (where mask & ${sql.lit(1 << index)} <> 0)::bigint as ${sql.ref(channel)}`,
-      ),
-    )}
-    from (select user_identifier, bit_or(channel_bit) as mask from (${rows}) as seen group by user_identifier) as users
+    with seen as (${rows})
+    select * from
+      (select ${maskCounts("u_")}
+        from (select bit_or(channel_bit) as mask from seen group by user_identifier) as users) as u,
+      (select ${maskCounts("p_")}
+        from (
+          select bit_or(l.channel_bit) as mask from seen as l
+          left join person_identifiers p on p.subscription_id = ${range.subscriptionId}
+            and p.channel = l.channel and p.user_identifier = l.user_identifier
+          group by ${PERSON_KEY_SQL}
+        ) as people) as pp
   `.execute(db)
   const row = result.rows[0] ?? {}
+  const count = (name: string) => Number(row[name] ?? 0)
   return [
-    { channel: null, users: Number(row.total ?? 0) },
-    ...range.channels.map((channel) => ({ channel, users: Number(row[channel] ?? 0) })),
+    { channel: null, users: count("u_total"), people: count("p_total") },
+    ...range.channels.map((channel) => ({
+      channel,
+      users: count(`u_${channel}`),
+      people: count(`p_${channel}`),
+    })),
   ]
 }
 
@@ -273,7 +298,7 @@ const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, range) => {
     db,
     range,
     sql`
-      select user_identifier, ${channelBit} as channel_bit from channel_user_days
+      select user_identifier, channel, ${channelBit} as channel_bit from channel_user_days
       where subscription_id = ${range.subscriptionId}
         and year in (${sql.join(masks.map(([year]) => sql.lit(year)))})
         and channel in (${channelList(range.channels)}) and ${rollupChatbot(range)}

@@ -150,6 +150,7 @@ export class AnalyticsService {
       const figuresOf = (channel: Channel): PeriodFigures => ({
         current: required(current.channels.get(channel)),
         users: users.channels.get(channel) ?? 0,
+        people: users.people.channels.get(channel) ?? 0,
         completeUsers: completeUsers.channels.get(channel) ?? 0,
         previous: required(previous.channels.get(channel)),
         previousUsers: previousUsers.channels.get(channel) ?? 0,
@@ -171,6 +172,7 @@ export class AnalyticsService {
             {
               current: current.total,
               users: users.total,
+              people: users.people.total,
               completeUsers: completeUsers.total,
               previous: previous.total,
               previousUsers: previousUsers.total,
@@ -196,6 +198,7 @@ export class AnalyticsService {
           {
             current: required(current.channels.get(channel)),
             users: users.channels.get(channel) ?? 0,
+            people: users.people.channels.get(channel) ?? 0,
             completeUsers: completeUsers.channels.get(channel) ?? 0,
             previous: required(previous.channels.get(channel)),
             previousUsers: previousUsers.channels.get(channel) ?? 0,
@@ -208,6 +211,7 @@ export class AnalyticsService {
         {
           current: current.total,
           users: users.total,
+          people: users.people.total,
           completeUsers: completeUsers.total,
           previous: previous.total,
           previousUsers: previousUsers.total,
@@ -223,6 +227,7 @@ export class AnalyticsService {
           messageCount: total.messageCount,
           deniedCount: total.deniedCount,
           uniqueUsers: total.uniqueUsers,
+          uniquePeople: total.uniquePeople,
           avgTokensPerMessage: total.avgTokensPerMessage,
         },
       }
@@ -273,6 +278,7 @@ export class AnalyticsService {
           {
             current: figures,
             users: users.channels.get(channel) ?? 0,
+            people: users.people.channels.get(channel) ?? 0,
             completeUsers: completeUsers.channels.get(channel) ?? 0,
             previous: required(previous.channels.get(channel)),
             previousUsers: previousUsers.channels.get(channel) ?? 0,
@@ -422,7 +428,11 @@ export class AnalyticsService {
     const users = usersFromRows(userRows)
     const previous = figuresFromTotals(channels, previousRows)
     // No allowed turn before: no users either, and nothing to read.
-    const none: UsersByChannel = { channels: new Map<Channel, number>(), total: 0 }
+    const none: UsersByChannel = {
+      channels: new Map<Channel, number>(),
+      total: 0,
+      people: { channels: new Map<Channel, number>(), total: 0 },
+    }
     const previousUsers =
       previous.total.messages === 0 ? none : usersFromRows(await r.queries.uniqueUsers(db, r.previous))
     // Users of the complete days only: all of the period's once it is over, none before its first day ends.

@@ -700,6 +700,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/onboarding/analytics/{subscription_id}/recommendations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which channel to steer traffic to or away from, and one person's preferred channel
+         * @description Read from the outcomes answer (sessions, converted sessions, last-touch value and cost). A session is as in the journeys answer. `from`, `to`, `tz`, `channels` as in the other analytics.
+         */
+        get: operations["getRecommendations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/prices": {
         parameters: {
             query?: never;
@@ -1355,6 +1375,92 @@ export interface components {
                 people: number;
             }[];
             converted_people: number | null;
+        };
+        Recommendations: {
+            subscription_id: string;
+            currency: string;
+            period: {
+                from: string;
+                to: string;
+                time_zone: string;
+                /** Format: date-time */
+                start: string;
+                /** Format: date-time */
+                end: string;
+            };
+            /** @description Whether any outcome was recorded in the period; without one every action is gather_evidence. */
+            outcomes_known: boolean;
+            channels: {
+                /** @description By value_per_1k_tokens (most first, null last), then conversion_rate (highest first), then cost_per_conversion (lowest first). */
+                rank: number;
+                /**
+                 * @description A channel a chat turn arrives on.
+                 * @enum {string}
+                 */
+                channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                /**
+                 * @description steer_to / steer_away: the channel's session conversion rate is significantly higher / lower than the other channels' pooled rate (two-proportion z-test, p < 0.05); keep: not significantly different; gather_evidence: fewer than 30 sessions on it or on the other channels, or no outcome recorded.
+                 * @enum {string}
+                 */
+                action: "steer_to" | "steer_away" | "keep" | "gather_evidence";
+                sessions: number;
+                converted_sessions: number;
+                /** @description Billed tokens of allowed turns. */
+                tokens_used: number;
+                /** @description Conversions credited to the channel (last touch). */
+                conversions: number;
+                /** @description Value credited to the channel, in `currency`. */
+                value: number;
+                /** @description Cost of the channel's turns, in `currency`. */
+                cost: number;
+                /** @description converted_sessions / sessions; null without sessions. */
+                conversion_rate: number | null;
+                /** @description Wilson's 95% interval of conversion_rate. */
+                conversion_rate_interval: {
+                    low: number;
+                    high: number;
+                } | null;
+                /** @description Null while the action is gather_evidence. */
+                compared_with_rest: {
+                    /** @description This channel's rate minus the other channels' pooled rate. */
+                    difference: number;
+                    interval: {
+                        low: number;
+                        high: number;
+                    };
+                    p_value: number;
+                } | null;
+                /** @description value * 1000 / tokens_used; null without billed tokens. */
+                value_per_1k_tokens: number | null;
+                /** @description cost / conversions; null without conversions. */
+                cost_per_conversion: number | null;
+                /** @description The recommendation in plain words, with its figures. */
+                sentence: string;
+            }[];
+            /** @description With user_identifier or person_id: that person's preferred channel and figures; null otherwise. */
+            person: {
+                person_id: string | null;
+                user_identifier: string | null;
+                /** @description The preferred channel; null without a session in the period. */
+                channel: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api") | null;
+                /** @description converting: the channel with most of the person's conversions; engaged: most sessions, then turns, then the most recent (no conversion of theirs known). */
+                basis: ("converting" | "engaged") | null;
+                sentence: string;
+                channels: {
+                    /**
+                     * @description A channel a chat turn arrives on.
+                     * @enum {string}
+                     */
+                    channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                    sessions: number;
+                    turns: number;
+                    tokens_used: number;
+                    /** @description The person's outcomes credited to the channel: their own channel, else the channel of their latest session before. */
+                    conversions: number;
+                    /** Format: date-time */
+                    last_active_at: string;
+                }[];
+            } | null;
         };
     };
     responses: never;
@@ -3203,6 +3309,8 @@ export interface operations {
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
+                            /** @description Exact number of distinct people among the same turns' identifiers: identifiers linked to one person (PUT /api/subscriptions/{id}/people/{person_id}) count once, across channels; an unlinked identifier is a person of its own on each channel. Links apply to past turns (read when asked). */
+                            unique_people: number;
                             /** @description tokens_used / message_count, 2 decimals (half away from zero); 0 with no messages. */
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
@@ -3283,6 +3391,8 @@ export interface operations {
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
+                            /** @description Exact number of distinct people among the same turns' identifiers: identifiers linked to one person (PUT /api/subscriptions/{id}/people/{person_id}) count once, across channels; an unlinked identifier is a person of its own on each channel. Links apply to past turns (read when asked). */
+                            unique_people: number;
                             /** @description tokens_used / message_count, 2 decimals (half away from zero); 0 with no messages. */
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
@@ -3508,6 +3618,8 @@ export interface operations {
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
+                            /** @description Exact number of distinct people among the same turns' identifiers: identifiers linked to one person (PUT /api/subscriptions/{id}/people/{person_id}) count once, across channels; an unlinked identifier is a person of its own on each channel. Links apply to past turns (read when asked). */
+                            unique_people: number;
                             /** @description tokens_used / message_count, 2 decimals (half away from zero); 0 with no messages. */
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
@@ -3649,6 +3761,7 @@ export interface operations {
                             message_count: number;
                             denied_count: number;
                             unique_users: number;
+                            unique_people: number;
                             avg_tokens_per_message: number;
                         };
                     };
@@ -3851,6 +3964,8 @@ export interface operations {
                             };
                             /** @description Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once). */
                             unique_users: number;
+                            /** @description Exact number of distinct people among the same turns' identifiers: identifiers linked to one person (PUT /api/subscriptions/{id}/people/{person_id}) count once, across channels; an unlinked identifier is a person of its own on each channel. Links apply to past turns (read when asked). */
+                            unique_people: number;
                             /** @description tokens_used / message_count, 2 decimals (half away from zero); 0 with no messages. */
                             avg_tokens_per_message: number;
                             /** @description Local hour of day (0-23) with the most tokens_used; ties go to the earliest hour; null with no usage. */
@@ -4040,6 +4155,8 @@ export interface operations {
                             turns: number;
                             /** @description Distinct non-empty user_identifier values of allowed turns. */
                             unique_users: number;
+                            /** @description Distinct people of the same turns: linked identifiers count once; an unlinked identifier is a person of its own on each channel. Links apply to past turns. */
+                            unique_people: number;
                             /** @description Distinct non-empty session_id values of all turns. */
                             sessions: number;
                             /**
@@ -5445,7 +5562,7 @@ export interface operations {
                              * @description What the recommendation is about.
                              * @enum {string}
                              */
-                            kind: "quota_exhaustion_projected" | "channel_not_in_plan" | "rate_limit_denials_rising" | "low_channel_efficiency";
+                            kind: "quota_exhaustion_projected" | "channel_not_in_plan" | "rate_limit_denials_rising" | "low_channel_efficiency" | "channel_recommendation";
                             channel: string | null;
                             /** @enum {string} */
                             severity: "high" | "medium" | "low";
@@ -7162,6 +7279,103 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Journeys"];
                     "text/csv": string;
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getRecommendations: {
+        parameters: {
+            query?: {
+                /** @description First local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: 29 days before `to`. */
+                from?: string;
+                /** @description Last local calendar day of the period (YYYY-MM-DD, included), in the timezone. Default: today in the timezone. At most 400 days from `from`. */
+                to?: string;
+                /** @description IANA timezone (e.g. Asia/Kolkata) overriding the subscription's for this request. */
+                tz?: string;
+                /** @description Comma-separated channels to include (e.g. whatsapp,website). Default: all six. */
+                channels?: string;
+                /** @description One person by one of their identifiers (on any channel; when it is linked, the person's other identifiers too): answers `person`. */
+                user_identifier?: string;
+                /** @description One person by the id their identifiers are linked to (1 to 128 characters): answers `person`. */
+                person_id?: string;
+            };
+            header?: never;
+            path: {
+                subscription_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Which channel to steer traffic to or away from, and one person's preferred channel */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recommendations"];
                 };
             };
             /** @description Every error, from every endpoint. */

@@ -15,6 +15,7 @@ export const INSIGHT_KINDS = [
   "channel_not_in_plan",
   "rate_limit_denials_rising",
   "low_channel_efficiency",
+  "channel_recommendation",
 ] as const
 export type InsightKind = (typeof INSIGHT_KINDS)[number]
 

@@ -68,8 +68,58 @@ export function median(values: readonly number[]): number {
 }
 
 /**
- * The journeys answer. `sessions` in any order; `conversions` maps a person to the instant of their first
- * conversion (undefined: outcomes are not known at all, so no conversion figures).
+ * What the answer is made of, before sorting and cutting: the database computes these in one query
+ * (src/analytics/journeys.ts), {@link assembleJourneys} from session rows. Lists in any order.
+ */
+export interface JourneyAggregates {
+  people: number
+  sessions: number
+  /** People whose sessions are on 2 or more channels. */
+  crossChannelPeople: number
+  /** Per ordered pair of different channels: the count and the median gap (seconds). */
+  transitions: Transition[]
+  /** Per distinct path (collapsed, cut to MAX_PATH_STEPS): its people and how many of them converted. */
+  paths: Array<{ channels: Channel[]; people: number; converted: number }>
+  firstTouch: TouchCount[]
+  lastTouch: TouchCount[]
+  /** People with a session who converted; null when outcomes are not known at all. */
+  convertedPeople: number | null
+}
+
+const byPeopleThenChannel = (a: TouchCount, b: TouchCount) =>
+  b.people - a.people || a.channel.localeCompare(b.channel)
+
+/** The answer from its aggregates: transitions by count, the top TOP_PATHS paths with shares and rates. */
+export function journeysFromAggregates(aggregates: JourneyAggregates): Journeys {
+  const { people } = aggregates
+  const known = aggregates.convertedPeople !== null
+  return {
+    people,
+    sessions: aggregates.sessions,
+    transitions: [...aggregates.transitions].sort(
+      (a, b) => b.count - a.count || `${a.from}${a.to}`.localeCompare(`${b.from}${b.to}`),
+    ),
+    topPaths: [...aggregates.paths]
+      .sort((a, b) => b.people - a.people || a.channels.join(">").localeCompare(b.channels.join(">")))
+      .slice(0, TOP_PATHS)
+      .map((path) => ({
+        channels: path.channels,
+        people: path.people,
+        share: path.people / people,
+        conversionRate: known ? path.converted / path.people : null,
+      })),
+    crossChannelShare: people > 0 ? aggregates.crossChannelPeople / people : null,
+    firstTouch: [...aggregates.firstTouch].sort(byPeopleThenChannel),
+    lastTouch: [...aggregates.lastTouch].sort(byPeopleThenChannel),
+    convertedPeople: aggregates.convertedPeople,
+  }
+}
+
+/**
+ * The journeys answer from session rows: the definition the database's aggregation
+ * (src/analytics/journeys.ts) is tested against. `sessions` in any order; `conversions` maps a person to
+ * the instant of their first conversion (undefined: outcomes are not known at all, so no conversion
+ * figures).
  */
 export function assembleJourneys(
   sessions: readonly SessionRow[],
@@ -121,32 +171,19 @@ export function assembleJourneys(
     }
     paths.set(pathKey, path)
   }
-  const people = byPerson.size
   const touchList = (counts: Map<Channel, number>): TouchCount[] =>
-    [...counts]
-      .map(([channel, count]) => ({ channel, people: count }))
-      .sort((a, b) => b.people - a.people || a.channel.localeCompare(b.channel))
-  return {
-    people,
+    [...counts].map(([channel, count]) => ({ channel, people: count }))
+  return journeysFromAggregates({
+    people: byPerson.size,
     sessions: sessions.length,
-    transitions: [...gaps]
-      .map(([key, values]) => {
-        const [from, to] = key.split(">") as [Channel, Channel]
-        return { from, to, count: values.length, medianGapSeconds: median(values) }
-      })
-      .sort((a, b) => b.count - a.count || `${a.from}${a.to}`.localeCompare(`${b.from}${b.to}`)),
-    topPaths: [...paths.values()]
-      .sort((a, b) => b.people - a.people || a.channels.join(">").localeCompare(b.channels.join(">")))
-      .slice(0, TOP_PATHS)
-      .map((path) => ({
-        channels: path.channels,
-        people: path.people,
-        share: path.people / people,
-        conversionRate: conversions ? path.converted / path.people : null,
-      })),
-    crossChannelShare: people > 0 ? crossChannel / people : null,
+    crossChannelPeople: crossChannel,
+    transitions: [...gaps].map(([key, values]) => {
+      const [from, to] = key.split(">") as [Channel, Channel]
+      return { from, to, count: values.length, medianGapSeconds: median(values) }
+    }),
+    paths: [...paths.values()],
     firstTouch: touchList(first),
     lastTouch: touchList(last),
     convertedPeople: conversions ? converted : null,
-  }
+  })
 }

@@ -3,116 +3,37 @@
  * Welch's t-test for means, and the chi-square test for a sample ratio mismatch. Pure; formulas in
  * README.md ("Experiments").
  *
- * Distribution functions come from simple-statistics (the error function, its inverse, the log-gamma
- * function). It has no Student t or chi-square CDF, so those two are built here from its log-gamma with
- * the standard continued fraction and series of the regularized incomplete beta and gamma functions
- * (Numerical Recipes, 3rd ed., 6.2 and 6.4), checked in statistics.test.ts against published tables.
+ * The distribution functions (normal, Student's t, chi-square) are jStat's, a maintained package; this
+ * file only writes the tests' formulas around them. statistics.test.ts checks them against published tables.
  */
-import { errorFunction, gammaln, probit } from "simple-statistics"
+import jStat from "jstat"
 
 /** P(Z <= z) for a standard normal Z. */
 export function normalCdf(z: number): number {
-  return 0.5 * (1 + errorFunction(z / Math.SQRT2))
+  return jStat.normal.cdf(z, 0, 1)
 }
 
 /** The z that leaves (1 - confidence) / 2 in each tail: 1.96 for 95%. */
 export function zCritical(confidence = 0.95): number {
-  return probit(1 - (1 - confidence) / 2)
-}
-
-const EPSILON = 1e-14
-const TINY = 1e-300
-
-/** The regularized incomplete beta function I_x(a, b), by Lentz's continued fraction. */
-export function regularizedBeta(x: number, a: number, b: number): number {
-  if (x <= 0) return 0
-  if (x >= 1) return 1
-  const front = Math.exp(gammaln(a + b) - gammaln(a) - gammaln(b) + a * Math.log(x) + b * Math.log(1 - x))
-  // The fraction converges fast for x < (a + 1) / (a + b + 2); use the symmetry otherwise.
-  if (x > (a + 1) / (a + b + 2)) return 1 - regularizedBeta(1 - x, b, a)
-  let c = 1
-  let d = 1 - ((a + b) * x) / (a + 1)
-  if (Math.abs(d) < TINY) d = TINY
-  d = 1 / d
-  let h = d
-  for (let m = 1; m <= 300; m++) {
-    const m2 = 2 * m
-    let term = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2))
-    d = 1 + term * d
-    if (Math.abs(d) < TINY) d = TINY
-    c = 1 + term / c
-    if (Math.abs(c) < TINY) c = TINY
-    d = 1 / d
-    h *= d * c
-    term = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1))
-    d = 1 + term * d
-    if (Math.abs(d) < TINY) d = TINY
-    c = 1 + term / c
-    if (Math.abs(c) < TINY) c = TINY
-    d = 1 / d
-    const delta = d * c
-    h *= delta
-    if (Math.abs(delta - 1) < EPSILON) break
-  }
-  return (front * h) / a
+  return jStat.normal.inv(1 - (1 - confidence) / 2, 0, 1)
 }
 
 /** P(T <= t) for Student's t with `df` degrees of freedom (df may be fractional, as Welch's is). */
 export function studentTCdf(t: number, df: number): number {
-  if (!Number.isFinite(df)) return normalCdf(t)
-  const tail = 0.5 * regularizedBeta(df / (df + t * t), df / 2, 0.5)
-  return t >= 0 ? 1 - tail : tail
+  // jStat answers NaN for infinite df, where Student's t is the normal distribution.
+  return Number.isFinite(df) ? jStat.studentt.cdf(t, df) : normalCdf(t)
 }
 
-/** The t with P(|T| > t) = 1 - confidence, by bisection on the CDF. */
+/** The t with P(|T| > t) = 1 - confidence. */
 export function tCritical(df: number, confidence = 0.95): number {
-  const target = 1 - (1 - confidence) / 2
-  let low = 0
-  let high = 1e3
-  for (let i = 0; i < 200 && high - low > 1e-12; i++) {
-    const middle = (low + high) / 2
-    if (studentTCdf(middle, df) < target) low = middle
-    else high = middle
-  }
-  return (low + high) / 2
-}
-
-/** The regularized lower incomplete gamma function P(s, x): a series below s + 1, a fraction above. */
-export function regularizedGammaP(s: number, x: number): number {
-  if (x <= 0) return 0
-  const logFront = s * Math.log(x) - x - gammaln(s)
-  if (x < s + 1) {
-    let term = 1 / s
-    let sum = term
-    for (let n = 1; n < 1000; n++) {
-      term *= x / (s + n)
-      sum += term
-      if (Math.abs(term) < Math.abs(sum) * EPSILON) break
-    }
-    return sum * Math.exp(logFront)
-  }
-  let b = x + 1 - s
-  let c = 1 / TINY
-  let d = 1 / b
-  let h = d
-  for (let i = 1; i < 1000; i++) {
-    const an = -i * (i - s)
-    b += 2
-    d = an * d + b
-    if (Math.abs(d) < TINY) d = TINY
-    c = b + an / c
-    if (Math.abs(c) < TINY) c = TINY
-    d = 1 / d
-    const delta = d * c
-    h *= delta
-    if (Math.abs(delta - 1) < EPSILON) break
-  }
-  return 1 - Math.exp(logFront) * h
+  const p = 1 - (1 - confidence) / 2
+  return Number.isFinite(df) ? jStat.studentt.inv(p, df) : zCritical(confidence)
 }
 
 /** P(X >= statistic) for a chi-square X with `df` degrees of freedom. */
 export function chiSquarePValue(statistic: number, df: number): number {
-  return Math.max(0, 1 - regularizedGammaP(df / 2, statistic / 2))
+  if (statistic <= 0) return 1
+  return Math.min(1, Math.max(0, 1 - jStat.chisquare.cdf(statistic, df)))
 }
 
 export interface Interval {

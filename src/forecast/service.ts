@@ -4,6 +4,7 @@
  */
 import type { Kysely } from "kysely"
 import { firstTurnAt } from "../alerts/queries.js"
+import type { RecommendationService } from "../analytics/recommendations.js"
 import type { Clock } from "../core/clock.js"
 import {
   DAY_MS,
@@ -14,6 +15,7 @@ import {
 } from "../core/forecast.js"
 import { type Insight, rankInsights } from "../core/insights.js"
 import { billingPeriodAt } from "../core/period.js"
+import { recommendationInsights } from "../core/recommendations.js"
 import type { Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../core/tenant.js"
 import { addDays, todayIn, zonedStartOfDay } from "../core/time-zones.js"
@@ -68,7 +70,14 @@ export interface SubscriptionForecast {
 }
 
 export class ForecastService {
-  constructor(private readonly options: { database: Database; clock: Clock }) {}
+  constructor(
+    private readonly options: {
+      database: Database
+      clock: Clock
+      /** Folds the channel recommendations of the insight days into the insights (absent: not folded). */
+      recommendations?: RecommendationService
+    },
+  ) {}
 
   /** The period projected to its end, per channel and in total. */
   async forecast(subscriptionId: string, scope?: TenantScope): Promise<SubscriptionForecast> {
@@ -80,7 +89,7 @@ export class ForecastService {
     subscriptionId: string,
     scope?: TenantScope,
   ): Promise<{ forecast: SubscriptionForecast; insights: Insight[] }> {
-    return this.inScope(scope, subscriptionId, async (db, subscription) => {
+    const answer = await this.inScope(scope, subscriptionId, async (db, subscription) => {
       const forecast = await this.project(db, subscription)
       const at = forecast.generatedAt
       const today = todayIn(subscription.timezone, at)
@@ -106,6 +115,14 @@ export class ForecastService {
       })
       return { forecast, insights }
     })
+    // After the scope is released: the recommendations read in their own (a tenant's scope is one
+    // connection). Their default period is the insight days: the last 30 local days, today included.
+    if (this.options.recommendations === undefined) return answer
+    const recommended = await this.options.recommendations.recommendations(subscriptionId, {}, scope)
+    const insights = [...answer.insights, ...recommendationInsights(recommended.channels)].sort(
+      (a, b) => b.score - a.score,
+    )
+    return { forecast: answer.forecast, insights }
   }
 
   private async project(db: Kysely<DB>, subscription: Subscription): Promise<SubscriptionForecast> {

@@ -174,6 +174,10 @@ const usageFields = {
     description:
       "Exact number of distinct non-empty user_identifier values of allowed turns in the period (a user active on several days, or in the totals on several channels, counts once).",
   }),
+  unique_people: Type.Integer({
+    description:
+      "Exact number of distinct people among the same turns' identifiers: identifiers linked to one person (PUT /api/subscriptions/{id}/people/{person_id}) count once, across channels; an unlinked identifier is a person of its own on each channel. Links apply to past turns (read when asked).",
+  }),
   avg_tokens_per_message: Type.Number({
     description: "tokens_used / message_count, 2 decimals (half away from zero); 0 with no messages.",
   }),
@@ -299,6 +303,7 @@ export const ComparisonSchema = Type.Object({
     message_count: Type.Integer(),
     denied_count: Type.Integer(),
     unique_users: Type.Integer(),
+    unique_people: Type.Integer(),
     avg_tokens_per_message: Type.Number(),
   }),
 })

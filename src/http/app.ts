@@ -34,6 +34,7 @@ import { keyRoutes } from "./routes/keys.js"
 import { meRoutes } from "./routes/me.js"
 import { outcomeRoutes } from "./routes/outcomes.js"
 import { PersonSchema, peopleRoutes } from "./routes/people.js"
+import { RecommendationsSchema, recommendationRoutes } from "./routes/recommendations.js"
 import { subscriptionRoutes } from "./routes/subscriptions.js"
 import { tokenRoutes } from "./routes/tokens.js"
 import { turnRoutes } from "./routes/turns.js"
@@ -182,6 +183,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     ExperimentSchema,
     ExperimentResultsSchema,
     JourneysSchema,
+    RecommendationsSchema,
   ]) {
     app.addSchema(schema)
   }
@@ -216,6 +218,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     peopleRoutes,
     experimentRoutes,
     journeyRoutes,
+    recommendationRoutes,
     outcomeRoutes,
   ]) {
     routes(app, container)

@@ -2,7 +2,7 @@
  * People across channels (migration 0017): which (channel, user_identifier) pairs belong to one person.
  * Runs in the caller's transaction and scope (row level security applies).
  */
-import { type Kysely, sql } from "kysely"
+import { type Kysely, type RawBuilder, sql } from "kysely"
 import type { Channel } from "../core/channels.js"
 import type { DB } from "./schema.js"
 
@@ -120,18 +120,13 @@ export async function findPersonOf(
 export const PERSON_KEY_SQL = sql<string>`coalesce('p:' || p.person_id, 'i:' || l.channel || ':' || l.user_identifier)`
 
 /**
- * The first conversion of each person in [start, end], or undefined when the subscription recorded no
- * outcome there (then no conversion figures are given at all). An outcome's person: the one its (channel,
- * user_identifier) is linked to; an outcome without a channel belongs to its identifier on every channel
- * (an unlinked identifier is a person per channel), or to the person any of them is linked to.
+ * The first conversion of each person in [start, end], as rows (person, occurred_at). An outcome's person:
+ * the one its (channel, user_identifier) is linked to; an outcome without a channel belongs to its
+ * identifier on every channel (an unlinked identifier is a person per channel), or to the person any of them
+ * is linked to.
  */
-export async function firstConversions(
-  db: Kysely<DB>,
-  subscriptionId: string,
-  start: Date,
-  end: Date,
-): Promise<Map<string, Date> | undefined> {
-  const result = await sql<{ person: string; occurred_at: Date | string }>`
+export function firstConversionsSql(subscriptionId: string, start: Date, end: Date): RawBuilder<unknown> {
+  return sql`
     select person, min(occurred_at) as occurred_at from (
       select coalesce('p:' || p.person_id, 'i:' || c.channel || ':' || o.user_identifier) as person, o.occurred_at
       from outcomes o
@@ -141,8 +136,24 @@ export async function firstConversions(
       left join person_identifiers p
         on p.subscription_id = o.subscription_id and p.channel = c.channel and p.user_identifier = o.user_identifier
       where o.subscription_id = ${subscriptionId} and o.occurred_at >= ${start} and o.occurred_at <= ${end}
-    ) x group by person
-  `.execute(db)
+    ) x group by person`
+}
+
+/**
+ * The first conversion of each person in [start, end] ({@link firstConversionsSql}), or undefined when the
+ * subscription recorded no outcome there (then no conversion figures are given at all).
+ */
+export async function firstConversions(
+  db: Kysely<DB>,
+  subscriptionId: string,
+  start: Date,
+  end: Date,
+): Promise<Map<string, Date> | undefined> {
+  const result = await sql<{ person: string; occurred_at: Date | string }>`${firstConversionsSql(
+    subscriptionId,
+    start,
+    end,
+  )}`.execute(db)
   if (result.rows.length === 0) return undefined
   return new Map(
     result.rows.map((row) => [

@@ -107,6 +107,32 @@ describe("the Journeys page", () => {
   })
 })
 
+describe("the channel recommendations beside the insights", () => {
+  it("show the ranked channels the API answered, and a person's preferred channel on demand", async () => {
+    const answer = await api<{ channels: { channel: string; action: string }[] }>(
+      `/api/onboarding/analytics/${subscriptionId}/recommendations`,
+    )
+    const person = await api<{ person: { channel: string; sentence: string } }>(
+      `/api/onboarding/analytics/${subscriptionId}/recommendations?user_identifier=p1-ig`,
+    )
+    expect(person.person.channel).not.toBeNull()
+    await open(page, "Forecast")
+    const rows = page.locator('[data-testid="recommendations"] tbody tr')
+    await rows.first().waitFor()
+    expect(await rows.count()).toBe(answer.channels.length)
+    for (const [i, c] of answer.channels.entries()) {
+      expect(await rows.nth(i).getAttribute("data-channel")).toBe(c.channel)
+      expect(await rows.nth(i).getAttribute("data-action")).toBe(c.action)
+    }
+    await page.getByLabel("Identifier or person id").fill("p1-ig")
+    await page.getByRole("button", { name: "Look up" }).click()
+    const found = page.locator('[data-testid="person-recommendation"]')
+    await found.waitFor()
+    expect(await found.locator("p").textContent()).toBe(person.person.sentence)
+    await screenshot(page, "recommendations")
+  })
+})
+
 describe("the Experiments page", () => {
   it("creates an experiment, starts it, and shows its results and verdict in words", async () => {
     await open(page, "Experiments")

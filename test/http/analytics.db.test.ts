@@ -384,6 +384,7 @@ describe.each(SCENARIOS.map((scenario, i) => ({ ...scenario, seed: 1000 + i })))
         message_count: totals.message_count,
         denied_count: totals.denied_count,
         unique_users: totals.unique_users,
+        unique_people: totals.unique_people,
         avg_tokens_per_message: totals.avg_tokens_per_message,
       })
     })

@@ -100,6 +100,7 @@ interface Item {
   denied_count: number
   turns: number
   unique_users: number
+  unique_people: number
   sessions: number
   last_activity_at: string
 }
@@ -121,6 +122,8 @@ function expectedItems(rows: Generated[], keyOf: (g: Generated) => string | null
       denied_count: list.length - allowed.length,
       turns: list.length,
       unique_users: new Set(allowed.map((g) => g.user).filter((u) => u)).size,
+      // No identifier is linked here: a person per channel and identifier.
+      unique_people: new Set(allowed.filter((g) => g.user).map((g) => `${g.channel}|${g.user}`)).size,
       sessions: new Set(list.map((g) => g.session).filter((s) => s)).size,
       last_activity_at: new Date(Math.max(...list.map((g) => g.at))).toISOString(),
     }

@@ -65,6 +65,8 @@ export interface OracleStats {
   denied_count: number
   denied_by_reason: Record<string, number>
   unique_users: number
+  /** No identifier is linked in the oracle's suites: a person per channel and identifier. */
+  unique_people: number
   avg_tokens_per_message: number
   peak_usage_hour: number | null
   hourly_distribution: Array<{ hour: number; tokens_used: number; message_count: number }>
@@ -95,6 +97,9 @@ function counts(turns: readonly OracleTurn[]) {
     raw: allowed.reduce((s, t) => s + t.rawTokens, 0),
     messages: allowed.length,
     users: new Set(allowed.map((t) => t.user).filter((u): u is string => u !== undefined && u !== "")).size,
+    people: new Set(
+      allowed.filter((t) => t.user !== undefined && t.user !== "").map((t) => `${t.channel}|${t.user}`),
+    ).size,
   }
 }
 
@@ -161,6 +166,7 @@ export function oracleStats(
       denialReasons.map((reason) => [reason, denied.filter((t) => t.denialReason === reason).length]),
     ),
     unique_users: c.users,
+    unique_people: c.people,
     avg_tokens_per_message: c.messages === 0 ? 0 : ratio(BigInt(c.tokens), BigInt(c.messages), 2),
     peak_usage_hour: peak,
     hourly_distribution: hourly,

@@ -46,6 +46,10 @@ export const BreakdownItemSchema = Type.Object({
   denied_count: Type.Integer({ description: "Denied turns." }),
   turns: Type.Integer({ description: "All turns: message_count + denied_count." }),
   unique_users: Type.Integer({ description: "Distinct non-empty user_identifier values of allowed turns." }),
+  unique_people: Type.Integer({
+    description:
+      "Distinct people of the same turns: linked identifiers count once; an unlinked identifier is a person of its own on each channel. Links apply to past turns.",
+  }),
   sessions: Type.Integer({ description: "Distinct non-empty session_id values of all turns." }),
   last_activity_at: DateTime("The instant of the item's latest turn in the period, allowed or denied."),
 })

@@ -51,3 +51,5 @@ export interface ExperimentResultsBody {
   min_people_per_variant: number
   verdict: { decided: boolean; winner: string | null; text: string }
 }
+
+export type { RecommendationsBody } from "../../../src/http/routes/recommendations.js"

@@ -18,6 +18,7 @@ import { href, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
 import { ScrollableTable } from "../ui/ScrollableTable.tsx"
+import { RecommendationsSection } from "./Recommendations.tsx"
 
 /** What each method means, and when the forecast falls back to it. */
 export const METHOD_TEXT: Record<ForecastMethod, { name: string; note: string }> = {
@@ -63,6 +64,7 @@ export function Forecast() {
           <>
             <ForecastSection forecast={forecast} />
             <InsightsSection insights={insights} forecast={forecast} />
+            <RecommendationsSection />
           </>
         )}
       </AsyncView>
