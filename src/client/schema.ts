@@ -7357,7 +7357,7 @@ export interface operations {
                 channels?: string;
                 /** @description One person by one of their identifiers (on any channel; when it is linked, the person's other identifiers too): answers `person`. */
                 user_identifier?: string;
-                /** @description One person by the id their identifiers are linked to (1 to 128 characters): answers `person`. */
+                /** @description One person by the id their identifiers are linked to (1 to 64 characters): answers `person`. */
                 person_id?: string;
             };
             header?: never;

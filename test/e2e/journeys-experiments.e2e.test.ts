@@ -81,7 +81,8 @@ beforeAll(async () => {
     await consume("whatsapp", `${person}-wa`)
   }
   await consume("website", "solo")
-}, 120_000)
+  // The fixture seeds 60 days of demo traffic first: over 100 s on a loaded machine.
+}, 300_000)
 
 afterAll(async () => dashboard?.close())
 
@@ -170,10 +171,10 @@ describe("the Experiments page", () => {
     takeUnexpectedErrors(errors, ["/experiments"], /status of 400/)
   })
 
-  it("fits a 390 px phone on both pages", async () => {
+  it("fits a 390 px phone on both pages, and the Forecast page with its recommendations", async () => {
     const phone = await browser.page({ width: 390, height: 844 })
     try {
-      for (const link of ["Journeys", "Experiments"]) {
+      for (const link of ["Journeys", "Experiments", "Forecast"]) {
         await open(phone.page, link)
         await phone.page.waitForLoadState("networkidle")
         const overflow = await phone.page.evaluate<number>(

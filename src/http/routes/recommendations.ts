@@ -3,6 +3,7 @@ import { type Static, Type } from "typebox"
 import { wireForm } from "../../core/casing.js"
 import { DateTime, Id, Nullable } from "../../core/formats.js"
 import { MIN_SESSIONS, RECOMMENDATION_ACTIONS } from "../../core/recommendations.js"
+import { PERSON_ID_MAX_LENGTH } from "../../experiments/inputs.js"
 import { ChannelSchema, OneOf } from "../../meter/inputs.js"
 import { AnalyticsParams, rangeQuery } from "../analytics-schemas.js"
 import { authenticate, scopeFor } from "../auth.js"
@@ -22,8 +23,7 @@ export const RecommendationsQuerySchema = Type.Object(
     ),
     person_id: Type.Optional(
       Type.String({
-        description:
-          "One person by the id their identifiers are linked to (1 to 128 characters): answers `person`.",
+        description: `One person by the id their identifiers are linked to (1 to ${PERSON_ID_MAX_LENGTH} characters): answers \`person\`.`,
       }),
     ),
   },
