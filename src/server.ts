@@ -4,7 +4,8 @@
  */
 import type { Config } from "./config.js"
 import { buildContainer, type Container, type ContainerOverrides } from "./container.js"
-import type { AppOptions } from "./http/app.js"
+import { type AppOptions, buildApp } from "./http/app.js"
+import { DEFAULT_DASHBOARD_DIR, dashboardBuilt } from "./http/dashboard.js"
 import type { App } from "./http/types.js"
 
 export interface RunningServer {
@@ -24,14 +25,9 @@ export async function startServer(
   overrides: ContainerOverrides = {},
   appOptions: AppOptions = {},
 ): Promise<RunningServer> {
-  // The HTTP layer (Fastify, its plugins, every route and schema) loads while the database starts: PGlite
-  // compiles its WebAssembly and reads its files asynchronously, so the two overlap.
-  const http = Promise.all([import("./http/app.js"), import("./http/dashboard.js")])
-  http.catch(() => {})
   const container = await buildContainer(config, overrides)
   try {
     const { generated } = await container.keys.ensureAdminKey(config.adminKey)
-    const [{ buildApp }, { DEFAULT_DASHBOARD_DIR, dashboardBuilt }] = await http
     const app = await buildApp(container, appOptions)
     container.databaseListeners.push((availability) => {
       if (availability.available) app.log.warn("database available again")
