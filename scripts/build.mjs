@@ -67,6 +67,13 @@ const parts = [
       // The migrator reads the SQL migrations and the database functions they include next to its module.
       cpSync("src/storage/migrations", "dist/storage/migrations", { recursive: true })
       cpSync("src/storage/functions", "dist/storage/functions", { recursive: true })
+      // A new embedded database (the demo's, a first start's) starts from this migrated data directory
+      // instead of running initdb and every migration (src/storage/database.ts, MIGRATED_SNAPSHOT).
+      run(process.execPath, [
+        "--input-type=module",
+        "--eval",
+        'await (await import("./dist/storage/database.js")).writeMigratedSnapshot()',
+      ])
     },
   },
   {

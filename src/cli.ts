@@ -5,8 +5,6 @@
  */
 import { loadConfig } from "./config.js"
 import { OmnimeterError } from "./core/errors.js"
-import { seedDemoDashboards } from "./demo/dashboards.js"
-import { seedDemo } from "./demo/seed.js"
 import { startServer, stopOnSignals } from "./server.js"
 import { openDatabase } from "./storage/database.js"
 
@@ -50,7 +48,11 @@ async function main(command: string | undefined): Promise<void> {
         dataDir: process.env.OMNIMETER_DATA_DIR ? config.dataDir : ":memory:",
         adminKey: config.adminKey ?? "om_admin_demo_key_do_not_use_in_production",
       })
-      const server = await startServer(demoConfig)
+      const [server, { seedDemo }, { seedDemoDashboards }] = await Promise.all([
+        startServer(demoConfig),
+        import("./demo/seed.js"),
+        import("./demo/dashboards.js"),
+      ])
       // 60 days, so that the default 30-day period has a full previous period to show growth against.
       log("seeding 60 days of demo traffic ...")
       const subscriptions = await seedDemo(server.container.meter, server.container.database, new Date(), 60)

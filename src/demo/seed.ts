@@ -153,7 +153,8 @@ export async function seedDemo(
     })
     created.push(subscription)
     const admitted = admit(traffic, subscription, plan.channels)
-    const turns = admitted.turns.map((turn) => priced(turn))
+    const scores = seededRandom(6000 + index)
+    const turns = admitted.turns.map((turn) => priced(turn, scores))
     await writeHistory(database, turns, admitted.crossings, meter.currency)
     if (demo.broadcastDaysAgo !== undefined) {
       await replayBroadcast(database, subscription.id, broadcastStart(demo, now))
@@ -263,6 +264,31 @@ interface Crossing {
   periodStart: Date
 }
 
+/** A channel's admitted turns in the rolling minute before the latest one: their count and raw tokens. */
+class RollingMinute {
+  private readonly times: number[] = []
+  private readonly raws: number[] = []
+  private first = 0
+  requests = 0
+  rawTokens = 0
+
+  /** Drops the turns `at` no longer sees (60 s or more before it). Times only move forward. */
+  advanceTo(at: number): void {
+    while (this.first < this.times.length && (this.times[this.first] ?? 0) <= at - MINUTE) {
+      this.rawTokens -= this.raws[this.first] ?? 0
+      this.requests -= 1
+      this.first += 1
+    }
+  }
+
+  add(at: number, raw: number): void {
+    this.times.push(at)
+    this.raws.push(raw)
+    this.requests += 1
+    this.rawTokens += raw
+  }
+}
+
 /**
  * Decides every turn as the live path would, in time order: the plan, the message length (the traffic's
  * own message_too_long denials), the channel's rolling 60-second request and token limits, then the
@@ -273,30 +299,34 @@ export function admit(
   subscription: Subscription,
   channels: readonly Channel[],
 ): { turns: ImportedTurn[]; crossings: Crossing[] } {
-  const windows = new Map<Channel, { at: number; raw: number }[]>()
+  const windows = new Map<Channel, RollingMinute>()
   const used = new Map<number, number>()
   const turns: ImportedTurn[] = []
   const crossings: Crossing[] = []
   const limit = subscription.tokenLimit
+  let period = billingPeriodAt(subscription.periodAnchor, traffic[0]?.createdAt ?? new Date(0))
   for (const turn of traffic) {
     const settings = CHANNEL_DEFINITIONS[turn.channel].defaults
     const at = turn.createdAt.getTime()
-    const periodStart = billingPeriodAt(subscription.periodAnchor, turn.createdAt).start
+    // The traffic is in time order, so the period changes only forward.
+    if (at >= period.end.getTime()) period = billingPeriodAt(subscription.periodAnchor, turn.createdAt)
+    const periodStart = period.start
     const billed = billedTokens(turn.rawTokens, settings.multiplierHundredths)
-    const window = (windows.get(turn.channel) ?? []).filter((entry) => entry.at > at - MINUTE)
+    const window = windows.get(turn.channel) ?? new RollingMinute()
     windows.set(turn.channel, window)
+    window.advanceTo(at)
     const spent = used.get(periodStart.getTime()) ?? 0
     let denial: DenialReason | undefined
     if (!channels.includes(turn.channel)) denial = "channel_not_in_plan"
     else if (turn.denialReason) denial = turn.denialReason
     else if (
-      window.length + 1 > settings.requestsPerMinute ||
-      window.reduce((sum, entry) => sum + entry.raw, 0) + turn.rawTokens > settings.tokensPerMinute
+      window.requests + 1 > settings.requestsPerMinute ||
+      window.rawTokens + turn.rawTokens > settings.tokensPerMinute
     )
       denial = "rate_limited"
     else if (spent + billed > limit) denial = "quota_exceeded"
     if (denial === undefined) {
-      window.push({ at, raw: turn.rawTokens })
+      window.add(at, turn.rawTokens)
       used.set(periodStart.getTime(), spent + billed)
       for (const threshold of DEFAULT_QUOTA_THRESHOLDS) {
         const mark = Math.ceil(threshold * limit)
@@ -408,21 +438,30 @@ async function replayBroadcast(database: Database, subscriptionId: string, at: D
   }
 }
 
-/** An allowed turn with its channel's model and a token split (prompts are about 70% of a turn's tokens). */
-function priced(turn: ImportedTurn): ImportedTurn {
+/** How end users feel on each channel, added to a uniform score: WhatsApp warmer, Instagram cooler. */
+const SENTIMENT_BIAS: Partial<Record<Channel, number>> = { whatsapp: 0.15, instagram: -0.1 }
+
+/**
+ * An allowed turn with its channel's model, a token split (prompts are about 70% of a turn's tokens) and a
+ * sentiment score (the demo has no messages to score): uniform from -0.55 to 1.05 plus the channel's bias,
+ * within -1 to 1, to 4 decimals as consume stores it.
+ */
+function priced(turn: ImportedTurn, random: () => number): ImportedTurn {
   if (turn.denialReason) return turn
   const inputTokens = Math.round(turn.rawTokens * 0.7)
+  const score = random() * 1.6 - 0.55 + (SENTIMENT_BIAS[turn.channel] ?? 0)
   return {
     ...turn,
     model: DEMO_MODELS[turn.channel],
     inputTokens,
     outputTokens: turn.rawTokens - inputTokens,
+    sentiment: Math.round(Math.max(-1, Math.min(1, score)) * 10_000) / 10_000,
   }
 }
 
 /**
- * Goals reached after allowed turns (each channel at its own rate and value, ten minutes after the turn),
- * session ratings, and a sentiment score per priced turn (from a hash of its id: the demo has no messages).
+ * Goals reached after allowed turns (each channel at its own rate and value, ten minutes after the turn)
+ * and session ratings.
  */
 async function writeOutcomes(
   database: Database,
@@ -469,11 +508,4 @@ async function writeOutcomes(
       .insertInto("feedback")
       .values(ratings.slice(i, i + 1000))
       .execute()
-  await sql`
-    update turn_details
-    set sentiment = greatest(-1, least(1, round(
-      (('x' || substr(md5(usage_id::text), 1, 6))::bit(24)::int / 16777215.0) * 1.6 - 0.55
-      + case channel when 'whatsapp' then 0.15 when 'instagram' then -0.1 else 0 end, 4)))
-    where subscription_id = ${subscriptionId}
-  `.execute(database.db)
 }

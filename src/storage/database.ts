@@ -8,7 +8,10 @@
  * pooler such as PgBouncer may move transactions between server connections. PGlite is one connection
  * that no pooler shares: it takes them once per session.
  */
+import { existsSync } from "node:fs"
+import { readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { PGlite } from "@electric-sql/pglite"
 import { Kysely, sql } from "kysely"
 import pg from "pg"
@@ -36,6 +39,12 @@ export interface DatabaseOptions {
    * database only (tests load one migrated snapshot instead of migrating every test file's database).
    */
   loadDataDir?: Blob | undefined
+  /**
+   * Embedded database only: a migrated data directory (gzip tarball, {@link writeMigratedSnapshot}) that a
+   * new database starts from when this PGlite can start it, instead of running initdb and every migration;
+   * otherwise it is ignored. Default {@link MIGRATED_SNAPSHOT}, written by the build; false for none.
+   */
+  migratedSnapshot?: string | false | undefined
   /** Embedded database only: its buffer cache (PostgreSQL's shared_buffers), in MiB. Default 16. */
   embeddedSharedBuffersMb?: number | undefined
 }
@@ -69,7 +78,12 @@ const parseInt8 = (value: string) => Number(value)
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   return options.databaseUrl
     ? openPostgres(options.databaseUrl, options.poolSize ?? 20, options.onAvailabilityChange)
-    : openPGlite(options.dataDir ?? ":memory:", options.loadDataDir, options.embeddedSharedBuffersMb)
+    : openPGlite({
+        dataDir: options.dataDir ?? ":memory:",
+        loadDataDir: options.loadDataDir,
+        sharedBuffersMb: options.embeddedSharedBuffersMb,
+        migratedSnapshot: options.migratedSnapshot ?? MIGRATED_SNAPSHOT,
+      })
 }
 
 /**
@@ -126,23 +140,65 @@ async function openPostgres(
   )
 }
 
-async function openPGlite(
-  dataDir: string,
+/**
+ * A new embedded database, migrated, as `scripts/build.mjs` writes it next to this module after each build
+ * of the service. A new embedded database (in memory, or a data directory without one yet) starts from it
+ * instead of running initdb in a second PGlite instance and then every migration: that took most of a
+ * first start and of the demo's start (bench/RESULTS.md, issue 18). Pending migrations still run on top, so
+ * an older snapshot is only slower; one this PGlite cannot start from is ignored.
+ */
+export const MIGRATED_SNAPSHOT = fileURLToPath(new URL("./migrated.tar.gz", import.meta.url))
+
+async function readSnapshot(file: string): Promise<Blob | undefined> {
+  try {
+    return new Blob([await readFile(file)])
+  } catch {
+    return undefined
+  }
+}
+
+async function startPGlite(
+  pgdata: string | undefined,
   loadDataDir: Blob | undefined,
-  sharedBuffersMb = 16,
-  afterMigrations?: (pglite: PGlite) => Promise<void>,
-): Promise<Database> {
+  sharedBuffersMb: number,
+): Promise<PGlite> {
+  // One options object: PGlite ignores the second argument when the first is not a string, which
+  // dropped the int8 parser of in-memory databases.
+  return PGlite.create({
+    dataDir: pgdata,
+    parsers: { 20: parseInt8 },
+    startParams: embeddedSettings(sharedBuffersMb),
+    ...(loadDataDir ? { loadDataDir } : {}),
+  })
+}
+
+interface PGliteOptions {
+  dataDir: string
+  loadDataDir?: Blob | undefined
+  sharedBuffersMb?: number | undefined
+  migratedSnapshot: string | false
+  afterMigrations?: (pglite: PGlite) => Promise<void>
+}
+
+async function openPGlite(options: PGliteOptions): Promise<Database> {
+  const { dataDir, loadDataDir, sharedBuffersMb = 16, migratedSnapshot, afterMigrations } = options
   const inMemory = dataDir === ":memory:"
   const unlock = inMemory ? () => {} : lockDataDir(dataDir)
   try {
-    // One options object: PGlite ignores the second argument when the first is not a string, which
-    // dropped the int8 parser of in-memory databases.
-    const pglite = new PGlite({
-      dataDir: inMemory ? undefined : join(dataDir, "pgdata"),
-      parsers: { 20: parseInt8 },
-      startParams: embeddedSettings(sharedBuffersMb),
-      ...(loadDataDir ? { loadDataDir } : {}),
-    })
+    const pgdata = inMemory ? undefined : join(dataDir, "pgdata")
+    const isNew = pgdata === undefined || !existsSync(join(pgdata, "PG_VERSION"))
+    const built =
+      migratedSnapshot !== false && isNew && !loadDataDir ? await readSnapshot(migratedSnapshot) : undefined
+    let pglite: PGlite
+    try {
+      pglite = await startPGlite(pgdata, loadDataDir ?? built, sharedBuffersMb)
+    } catch (error) {
+      if (!built) throw error
+      // Not a database this PGlite can start (another version built it): start as without it. The
+      // directory held no database before (no PG_VERSION), so nothing of the user's is removed.
+      if (pgdata) await rm(pgdata, { recursive: true, force: true })
+      pglite = await startPGlite(pgdata, undefined, sharedBuffersMb)
+    }
     const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
     await migrateToLatest(db as Kysely<unknown>)
     await afterMigrations?.(pglite)
@@ -157,20 +213,31 @@ async function openPGlite(
 }
 
 /**
- * A new embedded database, migrated exactly as {@link openDatabase} migrates one, as a data directory
- * tarball for {@link DatabaseOptions.loadDataDir}: the test suite migrates once per run and copies this.
+ * A new embedded database, migrated exactly as {@link openDatabase} migrates one (from initdb, never from
+ * {@link MIGRATED_SNAPSHOT}), as a data directory tarball for {@link DatabaseOptions.loadDataDir}: the test
+ * suite migrates once per run and copies this.
  * @example
  * const migrated = await dumpMigratedEmbeddedDatabase()
  * const copy = await openDatabase({ loadDataDir: migrated })
  */
-export async function dumpMigratedEmbeddedDatabase(): Promise<Blob> {
+export async function dumpMigratedEmbeddedDatabase(compression: "none" | "gzip" = "none"): Promise<Blob> {
   let archive: Blob | undefined
-  const database = await openPGlite(":memory:", undefined, undefined, async (pglite) => {
-    archive = await pglite.dumpDataDir("none")
+  const database = await openPGlite({
+    dataDir: ":memory:",
+    migratedSnapshot: false,
+    afterMigrations: async (pglite) => {
+      archive = await pglite.dumpDataDir(compression)
+    },
   })
   await database.close()
   if (!archive) throw new Error("the embedded database was not dumped")
   return archive
+}
+
+/** Writes a migrated snapshot (default {@link MIGRATED_SNAPSHOT}; `scripts/build.mjs` runs this after tsc). */
+export async function writeMigratedSnapshot(file = MIGRATED_SNAPSHOT): Promise<void> {
+  const archive = await dumpMigratedEmbeddedDatabase("gzip")
+  await writeFile(file, new Uint8Array(await archive.arrayBuffer()))
 }
 
 const ALWAYS_AVAILABLE = (): DatabaseAvailability => ({ available: true })

@@ -5,10 +5,12 @@
  * src/storage/functions/write_turns.sql.
  */
 
+import { randomUUID } from "node:crypto"
 import { type Kysely, sql } from "kysely"
 import { hundredthsToDecimalString, multiplierToHundredths } from "../core/billing.js"
 import type { Channel } from "../core/channels.js"
 import type { DenialReason } from "../core/decision.js"
+import { uuidV7 } from "../core/ids.js"
 import { DEFAULT_CURRENCY } from "../core/money.js"
 import type { DB } from "./schema.js"
 
@@ -387,6 +389,8 @@ export interface ImportedTurn {
   model?: string | null
   inputTokens?: number | null
   outputTokens?: number | null
+  /** The sentiment of the end user's message, -1 to 1 (4 decimals), as consume scores it. */
+  sentiment?: number | null
 }
 
 /**
@@ -402,6 +406,9 @@ export async function insertImportedTurns(
 ): Promise<number> {
   if (turns.length === 0) return 0
   const rows = turns.map((t) => ({
+    // A UUIDv7 of the turn's time, as live turns have (a time before 1970 has none: v4). Time-ordered ids
+    // also keep a time-ordered import's index inserts at the right edge instead of all over the index.
+    id: t.createdAt.getTime() >= 0 ? uuidV7(t.createdAt.getTime()) : randomUUID(),
     subscription_id: t.subscriptionId,
     channel: t.channel,
     chatbot_id: t.chatbotId,
@@ -418,6 +425,7 @@ export async function insertImportedTurns(
     model: t.model ?? null,
     input_tokens: t.inputTokens ?? null,
     output_tokens: t.outputTokens ?? null,
+    sentiment: t.sentiment ?? null,
   }))
   // omnimeter_write_turns (src/storage/functions/write_turns.sql) writes them as live turns are written, and
   // omnimeter_charge_quota (charge_quota.sql) adds them to the counters as it adds live turns:
@@ -425,11 +433,11 @@ export async function insertImportedTurns(
   // a concurrent twin that commits, or an earlier twin in this batch) is not written. Denials hold no key.
   const result = await sql<{ inserted: number }>`
     with input as materialized (
-      select gen_random_uuid() as id, x.* from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (
-          subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
+      select x.* from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (
+          id uuid, subscription_id uuid, channel text, chatbot_id text, session_id text, user_identifier text,
           operation_type text, raw_tokens bigint, billed bigint, token_multiplier numeric,
           idempotency_key text, created_at timestamptz, period_start timestamptz, denial_reason text,
-          model text, input_tokens bigint, output_tokens bigint))
+          model text, input_tokens bigint, output_tokens bigint, sentiment numeric))
         with ordinality as x
     ), written as (
       select w.* from omnimeter_write_turns(array(
@@ -448,11 +456,13 @@ export async function insertImportedTurns(
         array(select tokens from charges), false) c
     ), details as (
       insert into turn_details (usage_id, subscription_id, created_at, channel, model, input_tokens,
-        output_tokens, cost_micros)
+        output_tokens, cost_micros, sentiment)
       select i.id, i.subscription_id, i.created_at, i.channel, i.model, i.input_tokens, i.output_tokens,
-        omnimeter_turn_cost(i.model, ${currency}::text, i.created_at, i.input_tokens, i.output_tokens)
+        omnimeter_turn_cost(i.model, ${currency}::text, i.created_at, i.input_tokens, i.output_tokens),
+        i.sentiment
       from input i join written w on w.id = i.id
-      where w.status <> 'denied' and (i.model is not null or i.input_tokens is not null)
+      where w.status <> 'denied'
+        and (i.model is not null or i.input_tokens is not null or i.sentiment is not null)
       returning 1
     )
     select (select count(*) from written)::int as inserted, (select count(*) from counted)::int as periods,
