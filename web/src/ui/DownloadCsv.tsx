@@ -19,10 +19,10 @@ export function DownloadCsv({
   api?: Api
 }) {
   const workspace = useContext(WorkspaceContext)
-  const api = given ?? workspace?.api
-  if (!api) throw new Error("DownloadCsv outside a subscription view needs its api")
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<string | null>(null)
+  const api = given ?? workspace?.api
+  if (!api) throw new Error("DownloadCsv outside a subscription view needs its api")
   const download = async () => {
     setBusy(true)
     setError(null)
