@@ -308,17 +308,9 @@ const EXPORTS: Export[] = [
 function answerSchema(route: string): Json {
   const document = t.app.swagger() as unknown as Json
   const path = route.replace(/:(\w+)/g, "{$1}")
-  return at(
-    document,
-    "paths",
-    path,
-    "get",
-    "responses",
-    "200",
-    "content",
-    "application/json",
-    "schema",
-  ) as Json
+  return resolve(
+    at(document, "paths", path, "get", "responses", "200", "content", "application/json", "schema"),
+  )
 }
 
 /**
