@@ -3,9 +3,10 @@
  * denials and last activity, sorted and paged by offset.
  *
  * Read from the ledger (the subscription's rows of the period, through its (subscription_id, created_at)
- * index), in one aggregate: end users and sessions are too many to keep in rollups, and an item's distinct
- * users and exact last activity are not in them either. The cost grows with the period's turns; a page past
- * the first re-runs the aggregate.
+ * index): end users and sessions are too many to keep in rollups, and an item's distinct sessions and exact
+ * last activity are not in them either (so not even the breakdown by chatbot can be read from the rollups
+ * alone, though they are keyed by chatbot). The cost grows with the period's turns; a page past the first
+ * re-runs the aggregate.
  */
 import { type Kysely, type RawBuilder, sql } from "kysely"
 import type { DB } from "../storage/schema.js"
@@ -96,43 +97,32 @@ export async function breakdown(
 ): Promise<BreakdownPage> {
   const direction = page.order === "asc" ? sql`asc` : sql`desc`
   const where = breakdownWhere(range)
-  // Every step is a hash aggregate: the distinct users and sessions of an item are counted as the rows of
-  // (item, user) and (item, session) groups, not with count(distinct), which sorts each item's rows (at
-  // 67,000 turns by chatbot it took twice as long; bench/RESULTS.md). The item's key is '' for "none"
-  // while joining (equality joins hash; null never equals null), and null again in the answer.
+  // Two steps: one hash aggregate of the period's turns to (item, user, session) triples, then each item
+  // over its triples. Counting distinct users and sessions over the triples (a few per session) instead of
+  // over every turn took the breakdown to 0.42-0.68 of the single aggregate's time at 200,000 turns
+  // (bench/breakdown-ab.ts, bench/RESULTS.md); the bare read of the rows is most of what is left.
   const result = await sql<BreakdownRow>`
-    with turns as materialized (
-      select coalesce(${COLUMN[page.by]}, '') as key, nullif(user_identifier, '') as user_key,
-        nullif(session_id, '') as session_key, status <> 'denied' as allowed, billed_tokens, raw_tokens,
-        created_at
-      from token_usage_logs
-      where ${where}
-    ),
-    sums as (
-      select key,
-        coalesce(sum(billed_tokens) filter (where allowed), 0)::bigint as tokens_used,
-        coalesce(sum(raw_tokens) filter (where allowed), 0)::bigint as raw_tokens,
-        count(*) filter (where allowed)::bigint as message_count,
-        count(*) filter (where not allowed)::bigint as denied_count,
+    with triples as (
+      select nullif(${COLUMN[page.by]}, '') as key, nullif(user_identifier, '') as user_key,
+        nullif(session_id, '') as session_key,
+        coalesce(sum(billed_tokens) filter (where status <> 'denied'), 0)::bigint as tokens_used,
+        coalesce(sum(raw_tokens) filter (where status <> 'denied'), 0)::bigint as raw_tokens,
+        count(*) filter (where status <> 'denied')::bigint as message_count,
         count(*)::bigint as turns,
         max(created_at) as last_activity_at
-      from turns group by key
-    ),
-    users as (
-      select key, count(*)::bigint as unique_users
-      from (select key, user_key from turns where allowed and user_key is not null group by key, user_key) u
-      group by key
-    ),
-    sessions as (
-      select key, count(*)::bigint as sessions
-      from (select key, session_key from turns where session_key is not null group by key, session_key) s
-      group by key
+      from token_usage_logs
+      where ${where}
+      group by 1, 2, 3
     ),
     items as (
-      select nullif(sums.key, '') as key, tokens_used, raw_tokens, message_count, denied_count, turns,
-        coalesce(unique_users, 0)::bigint as unique_users, coalesce(sessions, 0)::bigint as sessions,
-        last_activity_at
-      from sums left join users using (key) left join sessions using (key)
+      select key, sum(tokens_used)::bigint as tokens_used, sum(raw_tokens)::bigint as raw_tokens,
+        sum(message_count)::bigint as message_count,
+        (sum(turns) - sum(message_count))::bigint as denied_count, sum(turns)::bigint as turns,
+        count(distinct user_key) filter (where message_count > 0)::bigint as unique_users,
+        count(distinct session_key)::bigint as sessions,
+        max(last_activity_at) as last_activity_at
+      from triples
+      group by key
     )
     select *, count(*) over ()::bigint as total_items from items
     order by ${SORT_COLUMN[page.sort]} ${direction} nulls last, key asc nulls first
