@@ -251,6 +251,11 @@ describe("drill-down in Chromium", () => {
   })
 })
 
+/** Opens `path` of acme-retail on the signed-in page. */
+async function visit(path: string): Promise<void> {
+  await page.goto(`${dashboard.server.url}${path}?subscription=${acme.id}`)
+}
+
 /** Clicks the download button named `name` inside `scope` and reads the file back. */
 async function downloadFrom(scope: Locator, name: string | RegExp = "Download CSV") {
   const [download] = await Promise.all([
@@ -281,7 +286,7 @@ function read(selector: string, attribute?: string): Promise<string[]> {
 
 describe("a download on every other table, holding the rows the page shows", () => {
   it("the forecast per channel and the insights", async () => {
-    await open(page, "/forecast")
+    await visit("/forecast")
     await page.locator('[data-testid="forecast-channels"]').waitFor()
     const file = await downloadFrom(page.locator('[data-testid="forecast"] .panel-head'))
     expect(file.filename).toMatch(/^forecast-\d{4}-\d\d-\d\d\.csv$/)
@@ -300,7 +305,7 @@ describe("a download on every other table, holding the rows the page shows", () 
   })
 
   it("outcomes per channel", async () => {
-    await open(page, "/outcomes")
+    await visit("/outcomes")
     await page.locator('[data-testid="outcomes-table"]').waitFor()
     const file = await downloadFrom(page.locator("#outcomes-table-title").locator(".."))
     expect(file.filename).toMatch(/^outcomes-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv$/)
@@ -312,7 +317,7 @@ describe("a download on every other table, holding the rows the page shows", () 
   })
 
   it("the journeys' top paths", async () => {
-    await open(page, "/journeys")
+    await visit("/journeys")
     await page.locator('[data-testid="top-paths"]').waitFor()
     const file = await downloadFrom(page.locator('[data-testid="top-paths"]').locator("xpath=../.."))
     expect(file.filename).toMatch(/^journeys-top_paths-/)
@@ -322,7 +327,7 @@ describe("a download on every other table, holding the rows the page shows", () 
   })
 
   it("the saved dashboards", async () => {
-    await open(page, "/dashboards")
+    await visit("/dashboards")
     await page.locator('[data-testid="dashboard-list"]').waitFor()
     const file = await downloadFrom(page.locator(".page-head"), "Download list CSV")
     expect(file.filename).toBe("dashboards.csv")
@@ -341,9 +346,16 @@ describe("a download on every other table, holding the rows the page shows", () 
       await read('[data-testid="ranking"] tbody [data-metric="tokens_used"]'),
     )
     await page.goto(`${dashboard.server.url}/admin/subscriptions/${acme.id}`)
-    await page.locator('[data-testid="keys"]').waitFor()
+    await page.getByRole("heading", { name: "API keys" }).waitFor()
+    const issued = await api<{ key_id: string }>(`/api/subscriptions/${acme.id}/keys`, {
+      method: "POST",
+      body: { label: 'csv, "quoted"' },
+    })
+    await page.reload()
+    await page.locator(`[data-testid="keys"] tr[data-key="${issued.key_id}"]`).waitFor()
     const keys = await downloadFrom(page.getByRole("heading", { name: "API keys" }).locator(".."))
     expect(column(keys, "key_id")).toEqual(await read('[data-testid="keys"] tbody tr', "data-key"))
+    expect(column(keys, "label")).toContain('csv, "quoted"')
     const webhooks = await downloadFrom(
       page.getByRole("heading", { name: "Webhook endpoints" }).locator(".."),
     )
