@@ -99,8 +99,9 @@ export async function breakdown(
   const where = breakdownWhere(range)
   // Two steps: one hash aggregate of the period's turns to (item, user, session) triples, then each item
   // over its triples. Counting distinct users and sessions over the triples (a few per session) instead of
-  // over every turn took the breakdown to 0.42-0.68 of the single aggregate's time at 200,000 turns
-  // (bench/breakdown-ab.ts, bench/RESULTS.md); the bare read of the rows is most of what is left.
+  // over every turn took the breakdown to 0.42-0.68 of the single aggregate's time at 200,000 turns on
+  // PGlite, and to 1.09-1.34 of it on PostgreSQL, whose sorts are cheap (bench/breakdown-ab.ts,
+  // bench/RESULTS.md): kept for the embedded default, where the seconds were.
   const result = await sql<BreakdownRow>`
     with triples as (
       select nullif(${COLUMN[page.by]}, '') as key, nullif(user_identifier, '') as user_key,
