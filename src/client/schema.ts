@@ -65,7 +65,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Supported channels, their defaults, and which plans include each (public) */
+        /**
+         * Supported channels, their defaults, and which plans include each (public)
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per channel (plans joined by spaces).
+         */
         get: operations["listChannels"];
         put?: never;
         post?: never;
@@ -82,7 +85,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Plans, their channels and default token limits (public) */
+        /**
+         * Plans, their channels and default token limits (public)
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per plan (channels joined by spaces).
+         */
         get: operations["listPlans"];
         put?: never;
         post?: never;
@@ -159,7 +165,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List subscriptions (admin), in id order */
+        /**
+         * List subscriptions (admin), in id order
+         * @description `format=csv` or `Accept: text/csv` streams every subscription from `after` on (not one page), one row per subscription (lists of numbers joined by spaces).
+         */
         get: operations["listSubscriptions"];
         put?: never;
         /** Create a subscription (admin) */
@@ -198,7 +207,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a subscription's keys (admin), without their secrets */
+        /**
+         * List a subscription's keys (admin), without their secrets
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per key.
+         */
         get: operations["listKeys"];
         put?: never;
         /** Issue a subscription key (admin); the key is in this answer only */
@@ -233,7 +245,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every channel's effective configuration for a subscription */
+        /**
+         * Every channel's effective configuration for a subscription
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per channel (overridden joined by spaces).
+         */
         get: operations["listChannelConfigs"];
         put?: never;
         post?: never;
@@ -390,7 +405,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a subscription's webhook endpoints (without secrets) */
+        /**
+         * List a subscription's webhook endpoints (without secrets)
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per endpoint (event_types joined by spaces).
+         */
         get: operations["listWebhooks"];
         put?: never;
         /** Add a webhook endpoint; the signing secret is in this answer only */
@@ -426,7 +444,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The endpoint's delivery log, newest first: status, attempts, last error */
+        /**
+         * The endpoint's delivery log, newest first: status, attempts, last error
+         * @description `format=csv` or `Accept: text/csv` answers the same deliveries as CSV, one row per delivery.
+         */
         get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
@@ -506,7 +527,7 @@ export interface paths {
         };
         /**
          * Projected billed tokens to the end of the billing period, per channel and in total
-         * @description Holt-Winters with a weekly season on daily billed tokens (last 56 days), falling back to the last week's daily mean under two weeks of history and to the run rate under one day. The total is fitted on the total series, so it need not equal the sum of the channels.
+         * @description Holt-Winters with a weekly season on daily billed tokens (last 56 days), falling back to the last week's daily mean under two weeks of history and to the run rate under one day. The total is fitted on the total series, so it need not equal the sum of the channels. `format=csv` or `Accept: text/csv` answers CSV: one row per channel, then a row with channel `total` (the only one with quota_exhausted_at, quota_state and denied_tokens).
          */
         get: operations["getForecast"];
         put?: never;
@@ -524,7 +545,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ranked, explained recommendations: upsells, rate limits, efficiency, quota */
+        /**
+         * Ranked, explained recommendations: upsells, rate limits, efficiency, quota
+         * @description `format=csv` or `Accept: text/csv` answers the insights as CSV, one row per insight, in rank order (evidence as JSON text).
+         */
         get: operations["getInsights"];
         put?: never;
         post?: never;
@@ -541,7 +565,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a subscription's saved dashboards, oldest first */
+        /**
+         * List a subscription's saved dashboards, oldest first
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per dashboard (its widgets are in GET .../dashboards/{dashboard_id}).
+         */
         get: operations["listDashboards"];
         put?: never;
         /**
@@ -586,7 +613,7 @@ export interface paths {
         };
         /**
          * Every subscription ranked by usage, quota used, denials or growth (admin)
-         * @description Usage, denials and growth over a window of whole UTC hours ending at the start of the current hour (the running hour is left out of both windows, so growth compares like for like); quota use over each subscription's current billing period.
+         * @description Usage, denials and growth over a window of whole UTC hours ending at the start of the current hour (the running hour is left out of both windows, so growth compares like for like); quota use over each subscription's current billing period. `format=csv` or `Accept: text/csv` answers the ranking (its first `limit`) as CSV, one row per subscription.
          */
         get: operations["getSubscriptionOverview"];
         put?: never;
@@ -604,7 +631,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A person's linked identifiers */
+        /**
+         * A person's linked identifiers
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per identifier, with the person_id.
+         */
         get: operations["getPerson"];
         /**
          * Link a person's identifiers across channels (replaces the person's set)
@@ -625,7 +655,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The subscription's experiments, newest first */
+        /**
+         * The subscription's experiments, newest first
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per experiment (channels joined by spaces; the variants are in GET .../experiments/{experiment_id}).
+         */
         get: operations["listExperiments"];
         put?: never;
         /**
@@ -669,7 +702,7 @@ export interface paths {
         };
         /**
          * Per variant figures, the primary metric with its 95% interval, the test against the control
-         * @description Rates: Wilson intervals and the two-proportion z-test; means: t intervals and Welch's t-test on per-person values. Sample ratio mismatch: chi-square p < 0.001. A verdict only past min_people_per_variant and below alpha. Formulas: README, Experiments.
+         * @description Rates: Wilson intervals and the two-proportion z-test; means: t intervals and Welch's t-test on per-person values. Sample ratio mismatch: chi-square p < 0.001. A verdict only past min_people_per_variant and below alpha. Formulas: README, Experiments. `format=csv` or `Accept: text/csv` answers CSV, one row per variant (nested fields as metric.interval.low).
          */
         get: operations["getExperimentResults"];
         put?: never;
@@ -689,7 +722,7 @@ export interface paths {
         };
         /**
          * How people move between channels: transitions, top paths, cross-channel share, first and last touch
-         * @description A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics.
+         * @description A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics. `format=csv` or `Accept: text/csv` answers one of the lists as CSV, named by `table` (a path's channels joined by spaces).
          */
         get: operations["getJourneys"];
         put?: never;
@@ -727,7 +760,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The price list per model, in the operator's currency */
+        /**
+         * The price list per model, in the operator's currency
+         * @description `format=csv` or `Accept: text/csv` answers CSV, one row per price.
+         */
         get: operations["listPrices"];
         put?: never;
         post?: never;
@@ -806,7 +842,7 @@ export interface paths {
         };
         /**
          * Per channel: money cost, conversions, value, ROI, response times, sentiment and CSAT
-         * @description Over a range of local days (from, to, tz, channels as the other analytics endpoints). Turns, costs and sentiment count by the turn's time; outcomes by occurred_at; ratings by when they were given. The totals cover the channels asked for; outcomes no channel could be credited with are in unattributed.
+         * @description Over a range of local days (from, to, tz, channels as the other analytics endpoints). Turns, costs and sentiment count by the turn's time; outcomes by occurred_at; ratings by when they were given. The totals cover the channels asked for; outcomes no channel could be credited with are in unattributed. `format=csv` or `Accept: text/csv` answers CSV: one row per channel, then a row with channel `total` (conversions per name left out).
          */
         get: operations["getOutcomeAnalytics"];
         put?: never;
@@ -1644,7 +1680,10 @@ export interface operations {
     };
     listChannels: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1683,9 +1722,10 @@ export interface operations {
                             };
                         }[];
                     };
+                    "text/csv": string;
                 };
             };
-            /** @description The request is invalid: `error.field` names the offending field or parameter (validation_error). */
+            /** @description Every error, from every endpoint. */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1709,7 +1749,10 @@ export interface operations {
     };
     listPlans: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1735,9 +1778,10 @@ export interface operations {
                             default_token_limit: number;
                         }[];
                     };
+                    "text/csv": string;
                 };
             };
-            /** @description The request is invalid: `error.field` names the offending field or parameter (validation_error). */
+            /** @description Every error, from every endpoint. */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2184,6 +2228,8 @@ export interface operations {
                 limit?: number;
                 /** @description Return subscriptions after this id. */
                 after?: string;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;
@@ -2203,6 +2249,7 @@ export interface operations {
                         /** @description Pass as `after` for the next page. */
                         next_after: string | null;
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -2655,7 +2702,10 @@ export interface operations {
     };
     listKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 id: string;
@@ -2681,6 +2731,7 @@ export interface operations {
                             revoked_at: string | null;
                         }[];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -2980,7 +3031,10 @@ export interface operations {
     };
     listChannelConfigs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 subscription_id: string;
@@ -3005,6 +3059,7 @@ export interface operations {
                         plan: "basic" | "professional" | "enterprise";
                         channels: components["schemas"]["ChannelConfig"][];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -4525,7 +4580,10 @@ export interface operations {
     };
     listWebhooks: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 id: string;
@@ -4544,6 +4602,7 @@ export interface operations {
                     "application/json": {
                         webhooks: components["schemas"]["WebhookEndpoint"][];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -4946,6 +5005,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
             };
             header?: never;
             path: {
@@ -4984,6 +5045,7 @@ export interface operations {
                             created_at: string;
                         }[];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -5453,7 +5515,10 @@ export interface operations {
     };
     getForecast: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 subscription_id: string;
@@ -5470,6 +5535,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Forecast"];
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -5537,7 +5603,10 @@ export interface operations {
     };
     getInsights: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 subscription_id: string;
@@ -5578,6 +5647,7 @@ export interface operations {
                         }[];
                         forecast: components["schemas"]["Forecast"];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -5645,7 +5715,10 @@ export interface operations {
     };
     listDashboards: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 id: string;
@@ -5697,6 +5770,7 @@ export interface operations {
                             updated_at: string;
                         }[];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -6328,6 +6402,8 @@ export interface operations {
                 /** @description desc (default): biggest first. */
                 order?: "desc" | "asc";
                 limit?: number;
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;
@@ -6416,6 +6492,7 @@ export interface operations {
                             growth: number | null;
                         }[];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -6483,7 +6560,10 @@ export interface operations {
     };
     getPerson: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 id: string;
@@ -6502,6 +6582,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Person"];
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -6703,7 +6784,10 @@ export interface operations {
     };
     listExperiments: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 id: string;
@@ -6722,6 +6806,7 @@ export interface operations {
                     "application/json": {
                         experiments: components["schemas"]["Experiment"][];
                     };
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -7161,7 +7246,10 @@ export interface operations {
     };
     getExperimentResults: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path: {
                 id: string;
@@ -7179,6 +7267,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExperimentResults"];
+                    "text/csv": string;
                 };
             };
             /** @description Every error, from every endpoint. */
@@ -7261,6 +7350,8 @@ export interface operations {
                 user_identifier?: string;
                 /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
                 format?: "json" | "csv";
+                /** @description Which list of the answer a CSV holds (default top_paths); JSON ignores it. */
+                table?: "top_paths" | "transitions" | "first_touch" | "last_touch";
             };
             header?: never;
             path: {
@@ -7443,7 +7534,10 @@ export interface operations {
     };
     listPrices: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
+                format?: "json" | "csv";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -7474,9 +7568,10 @@ export interface operations {
                             output_per_million: string;
                         }[];
                     };
+                    "text/csv": string;
                 };
             };
-            /** @description The request is invalid: `error.field` names the offending field or parameter (validation_error). */
+            /** @description Every error, from every endpoint. */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

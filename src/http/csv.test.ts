@@ -29,16 +29,20 @@ describe("csv columns from an item schema", () => {
     growth: Type.Object({ tokens: Type.Union([Type.Number(), Type.Null()]), users: Type.Number() }),
     pair: Type.Union([Type.Object({ best: Type.String() }), Type.Null()]),
     points: Type.Array(Type.Integer()),
+    steps: Type.Array(Type.Object({ at: Type.String() })),
+    tags: Type.Union([Type.Array(Type.String()), Type.Null()]),
     data: Type.Record(Type.String(), Type.Unknown()),
   })
 
-  it("names scalars, dots nested objects (nullable too), leaves arrays out, keeps records whole", () => {
+  it("names scalars, dots nested objects (nullable too), joins lists of scalars, leaves lists of objects out, keeps records whole", () => {
     expect(csvColumns(Item).map((c) => c.name)).toEqual([
       "name",
       "count",
       "growth.tokens",
       "growth.users",
       "pair.best",
+      "points",
+      "tags",
       "data",
     ])
   })
@@ -49,10 +53,12 @@ describe("csv columns from an item schema", () => {
       count: 2,
       growth: { tokens: null, users: 3 },
       pair: null,
-      points: [1],
+      points: [1, 2],
+      steps: [{ at: "a" }],
+      tags: null,
       data: { k: 1 },
     }
-    expect(csvLine(csvColumns(Item), row)).toBe('x,2,,3,,"{""k"":1}"\r\n')
+    expect(csvLine(csvColumns(Item), row)).toBe('x,2,,3,,1 2,,"{""k"":1}"\r\n')
   })
 })
 

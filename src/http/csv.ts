@@ -5,8 +5,9 @@
  * through the database hands over an async iterable and never holds more than one page in memory.
  *
  * Columns are derived from the TypeBox schema of one item of the JSON answer, so the header row names the
- * documented fields: nested objects are flattened with dots (`growth.tokens_used`), arrays are left out
- * (each has its own operation: a channel's trends, a session's turns).
+ * documented fields: nested objects are flattened with dots (`growth.tokens_used`), a list of scalars is one
+ * field with its values joined by spaces (`event_types`, `channels`), lists of objects are left out (each
+ * has its own operation or `table`: a channel's trends, a session's turns, a journey's transitions).
  *
  * Errors found before the first row are the usual JSON envelope; a failure after the header was sent can
  * only cut the response short (the status is gone), and is logged.
@@ -25,6 +26,9 @@ export const FormatParameter = {
     ),
   ),
 }
+
+/** The query of a list operation whose only parameter is `format`. */
+export const FormatQuery = Type.Object(FormatParameter, { additionalProperties: false })
 
 /** One CSV column: its header and how to read it from a row. */
 export interface CsvColumn {
@@ -54,7 +58,7 @@ export function wantsCsv(request: FastifyRequest): boolean {
 
 /**
  * The columns of an item schema (a TypeBox object): scalars by name, nested objects flattened with dots,
- * arrays left out.
+ * lists of scalars as one field (values joined by a space), lists of objects left out.
  * @example csvColumns(Type.Object({ a: Type.Integer(), b: Type.Object({ c: Type.String() }) })) // a, b.c
  */
 export function csvColumns(
@@ -73,7 +77,10 @@ export function csvColumns(
         : undefined
     }
     const kind = schemaKind(property)
-    if (kind === "array") continue
+    if (kind === "array") {
+      if (scalarItems(property)) columns.push({ name, value: (row) => joined(value(row)) })
+      continue
+    }
     if (kind === "object") columns.push(...csvColumns(objectBranch(property), name, value))
     else columns.push({ name, value })
   }
@@ -90,6 +97,20 @@ function schemaKind(schema: TSchema): string | undefined {
   // An object without named properties (a record) is one field: its JSON.
   if (s.type === "object") return s.properties ? "object" : "record"
   return typeof s.type === "string" ? s.type : undefined
+}
+
+/** Whether a (possibly nullable) array schema holds scalars: strings, numbers or booleans. */
+function scalarItems(schema: TSchema): boolean {
+  const s = schema as { anyOf?: TSchema[]; items?: TSchema }
+  const array = s.anyOf ? s.anyOf.find((b) => (b as { type?: unknown }).type === "array") : schema
+  const items = (array as { items?: TSchema } | undefined)?.items
+  const kind = items ? schemaKind(items) : undefined
+  return kind === "string" || kind === "integer" || kind === "number" || kind === "boolean"
+}
+
+/** A list of scalars as one field: its values joined by a space; null stays null. */
+function joined(value: unknown): unknown {
+  return Array.isArray(value) ? value.map((v) => String(v)).join(" ") : value
 }
 
 function objectBranch(schema: TSchema): TSchema {

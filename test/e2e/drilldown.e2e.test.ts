@@ -1,11 +1,12 @@
 /**
  * Drill-down, the turn log, CSV downloads and the live view in Chromium (issue 16), against a server on
  * demo data, at desktop width and at 390 px: each table equals the API's JSON for the same question, a
- * downloaded CSV equals the API's CSV, a turn written while the turn log is open appears on its own.
+ * downloaded CSV equals the API's CSV, a turn written while the turn log is open appears on its own; every
+ * other table's download holds the rows the page shows.
  * Screenshots go to test-results/screenshots/ (drilldown-*). A console error fails the test.
  */
 import { readFileSync } from "node:fs"
-import type { Page } from "playwright-core"
+import type { Locator, Page } from "playwright-core"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import type { Subscription } from "../../src/core/subscription.js"
 import type { BreakdownBody } from "../../src/http/routes/breakdown.js"
@@ -247,6 +248,120 @@ describe("drill-down in Chromium", () => {
     const [header, ...rows] = parseCsv(readFileSync(await download.path(), "utf8"))
     expect(header?.slice(0, 2)).toEqual(["rank", "channel"])
     expect(rows).toHaveLength(6)
+  })
+})
+
+/** Opens `path` of acme-retail on the signed-in page. */
+async function visit(path: string): Promise<void> {
+  await page.goto(`${dashboard.server.url}${path}?subscription=${acme.id}`)
+}
+
+/** Clicks the download button named `name` inside `scope` and reads the file back. */
+async function downloadFrom(scope: Locator, name: string | RegExp = "Download CSV") {
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    scope.getByRole("button", { name }).click(),
+  ])
+  const rows = parseCsv(readFileSync(await download.path(), "utf8"))
+  return { filename: download.suggestedFilename(), header: rows[0] ?? [], rows: rows.slice(1) }
+}
+
+/** One column of a downloaded file, by its header. */
+function column(file: { header: string[]; rows: string[][] }, name: string): string[] {
+  const index = file.header.indexOf(name)
+  expect(index, `${name} in ${file.header.join(",")}`).toBeGreaterThanOrEqual(0)
+  return file.rows.map((row) => row[index] ?? "")
+}
+
+/** `selector`'s elements: the value of `attribute`, or their text. */
+function read(selector: string, attribute?: string): Promise<string[]> {
+  return page
+    .locator(selector)
+    .evaluateAll(
+      (elements, name) =>
+        elements.map((e) => (name ? e.getAttribute(name) : e.textContent)?.replace(/\s+/g, " ").trim() ?? ""),
+      attribute,
+    )
+}
+
+describe("a download on every other table, holding the rows the page shows", () => {
+  it("the forecast per channel and the insights", async () => {
+    await visit("/forecast")
+    await page.locator('[data-testid="forecast-channels"]').waitFor()
+    const file = await downloadFrom(page.locator('[data-testid="forecast"] .panel-head'))
+    expect(file.filename).toMatch(/^forecast-\d{4}-\d\d-\d\d\.csv$/)
+    const used = Object.fromEntries(
+      column(file, "channel").map((channel, i) => [channel, int(Number(column(file, "used_tokens")[i]))]),
+    )
+    const channels = await read('[data-testid="forecast-channels"] tr[data-channel]', "data-channel")
+    expect(channels).toContain("total")
+    const shown = await read('[data-testid="forecast-channels"] tr[data-channel] [data-column="used_tokens"]')
+    expect(Object.fromEntries(channels.map((c, i) => [c, shown[i]]))).toEqual(
+      Object.fromEntries(channels.map((c) => [c, used[c]])),
+    )
+    const insights = await downloadFrom(page.locator("#insights-title").locator(".."))
+    expect(column(insights, "kind")).toEqual(await read('[data-testid="insights"] > li', "data-kind"))
+    expect(column(insights, "title")).toEqual(await read('[data-testid="insights"] > li h3'))
+  })
+
+  it("outcomes per channel", async () => {
+    await visit("/outcomes")
+    await page.locator('[data-testid="outcomes-table"]').waitFor()
+    const file = await downloadFrom(page.locator("#outcomes-table-title").locator(".."))
+    expect(file.filename).toMatch(/^outcomes-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv$/)
+    const cost = Object.fromEntries(column(file, "channel").map((c, i) => [c, column(file, "cost")[i]]))
+    const channels = await read('[data-testid="outcomes-table"] tbody tr', "data-channel")
+    expect(channels.length).toBeGreaterThan(0)
+    const shown = await read('[data-testid="outcomes-table"] tbody [data-metric="cost"]', "title")
+    expect(shown).toEqual(channels.map((c) => cost[c]))
+  })
+
+  it("the journeys' top paths", async () => {
+    await visit("/journeys")
+    await page.locator('[data-testid="top-paths"]').waitFor()
+    const file = await downloadFrom(page.locator('[data-testid="top-paths"]').locator("xpath=../.."))
+    expect(file.filename).toMatch(/^journeys-top_paths-/)
+    const people = await read('[data-testid="top-paths"] tbody td:nth-child(2)')
+    expect(people.length).toBeGreaterThan(0)
+    expect(column(file, "people").map((n) => int(Number(n)))).toEqual(people)
+  })
+
+  it("the saved dashboards", async () => {
+    await visit("/dashboards")
+    await page.locator('[data-testid="dashboard-list"]').waitFor()
+    const file = await downloadFrom(page.locator(".page-head"), "Download list CSV")
+    expect(file.filename).toBe("dashboards.csv")
+    expect(column(file, "name")).toEqual(await read('[data-testid="dashboard-list"] .dashboard-name'))
+  })
+
+  it("the admin console's ranking, and a subscription's keys and webhook endpoints", async () => {
+    await page.goto(`${dashboard.server.url}/`)
+    await page.getByRole("heading", { name: "Admin console" }).waitFor()
+    await page.locator('[data-testid="ranking"]').waitFor()
+    const ranking = await downloadFrom(page.locator("#ranking-title").locator(".."))
+    expect(column(ranking, "subscription_id")).toEqual(
+      await read('[data-testid="ranking"] tbody tr', "data-subscription"),
+    )
+    expect(column(ranking, "tokens_used").map((n) => int(Number(n)))).toEqual(
+      await read('[data-testid="ranking"] tbody [data-metric="tokens_used"]'),
+    )
+    await page.goto(`${dashboard.server.url}/admin/subscriptions/${acme.id}`)
+    await page.getByRole("heading", { name: "API keys" }).waitFor()
+    const issued = await api<{ key_id: string }>(`/api/subscriptions/${acme.id}/keys`, {
+      method: "POST",
+      body: { label: 'csv, "quoted"' },
+    })
+    await page.reload()
+    await page.locator(`[data-testid="keys"] tr[data-key="${issued.key_id}"]`).waitFor()
+    const keys = await downloadFrom(page.getByRole("heading", { name: "API keys" }).locator(".."))
+    expect(column(keys, "key_id")).toEqual(await read('[data-testid="keys"] tbody tr', "data-key"))
+    expect(column(keys, "label")).toContain('csv, "quoted"')
+    const webhooks = await downloadFrom(
+      page.getByRole("heading", { name: "Webhook endpoints" }).locator(".."),
+    )
+    const listed = await api<{ webhooks: { id: string }[] }>(`/api/subscriptions/${acme.id}/webhooks`)
+    expect(column(webhooks, "id")).toEqual(listed.webhooks.map((w) => w.id))
+    expect(webhooks.rows).toHaveLength(await page.locator('[data-testid="admin-webhooks"] > li').count())
   })
 })
 

@@ -6,6 +6,7 @@ import { DateTime, Nullable } from "../../core/formats.js"
 import { DEFAULT_OVERVIEW_DAYS, MAX_OVERVIEW_DAYS, RANKING_SORTS } from "../../core/subscription-ranking.js"
 import { OneOf, PlanSchema, StatusSchema } from "../../meter/inputs.js"
 import { authenticate, requireAdmin } from "../auth.js"
+import { csvColumns, FormatParameter, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
@@ -28,6 +29,7 @@ const OverviewQuery = Type.Object(
     sort: Type.Optional(SortSchema),
     order: Type.Optional(OrderSchema),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    ...FormatParameter,
   },
   { additionalProperties: false },
 )
@@ -79,6 +81,7 @@ export const SubscriptionOverviewSchema = Type.Object({
   ),
 })
 export type SubscriptionOverviewBody = Static<typeof SubscriptionOverviewSchema>
+const RANKING_COLUMNS = csvColumns(SubscriptionOverviewSchema.properties.subscriptions.items)
 
 function overviewBody(overview: SubscriptionOverview): SubscriptionOverviewBody {
   const body: WireForm<SubscriptionOverview> = wireForm(overview)
@@ -95,15 +98,24 @@ export const adminRoutes: RouteModule = (app, { subscriptionOverview, keys }) =>
         tags: ["subscriptions"],
         summary: "Every subscription ranked by usage, quota used, denials or growth (admin)",
         description:
-          "Usage, denials and growth over a window of whole UTC hours ending at the start of the current hour (the running hour is left out of both windows, so growth compares like for like); quota use over each subscription's current billing period.",
+          "Usage, denials and growth over a window of whole UTC hours ending at the start of the current hour (the running hour is left out of both windows, so growth compares like for like); quota use over each subscription's current billing period. `format=csv` or `Accept: text/csv` answers the ranking (its first `limit`) as CSV, one row per subscription.",
         security: bearerSecurity,
         querystring: OverviewQuery,
         response: { 200: SubscriptionOverviewSchema, ...errorResponses(400, 401, 403, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       requireAdmin(request)
-      return overviewBody(await subscriptionOverview.overview(request.query))
+      const { format: _format, ...query } = request.query
+      const body = overviewBody(await subscriptionOverview.overview(query))
+      if (wantsCsv(request))
+        return sendCsv(
+          reply,
+          `subscription-overview-${body.window.days}d`,
+          RANKING_COLUMNS,
+          body.subscriptions,
+        )
+      return body
     },
   )
 }

@@ -2,6 +2,8 @@
 import { hundredthsToMultiplier } from "../../core/billing.js"
 import { CHANNEL_DEFINITIONS, CHANNELS } from "../../core/channels.js"
 import { cheapestPlanIncluding, PLAN_DEFINITIONS, PLANS, plansIncluding } from "../../core/plans.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
+import { errorResponses } from "../errors.js"
 import { ChannelCatalogSchema, PlanCatalogSchema } from "../schemas.js"
 import type { RouteModule } from "../types.js"
 
@@ -25,6 +27,9 @@ const channels = {
   }),
 }
 
+const CHANNEL_COLUMNS = csvColumns(ChannelCatalogSchema.properties.channels.items)
+const PLAN_COLUMNS = csvColumns(PlanCatalogSchema.properties.plans.items)
+
 const plans = {
   plans: PLANS.map((plan) => ({
     plan,
@@ -42,10 +47,14 @@ export const catalogRoutes: RouteModule = (app) => {
         operationId: "listChannels",
         tags: ["catalog"],
         summary: "Supported channels, their defaults, and which plans include each (public)",
-        response: { 200: ChannelCatalogSchema },
+        description:
+          "`format=csv` or `Accept: text/csv` answers CSV, one row per channel (plans joined by spaces).",
+        querystring: FormatQuery,
+        response: { 200: ChannelCatalogSchema, ...errorResponses(400) },
       },
     },
-    async () => channels,
+    async (request, reply) =>
+      wantsCsv(request) ? sendCsv(reply, "channels", CHANNEL_COLUMNS, channels.channels) : channels,
   )
   app.get(
     "/api/plans",
@@ -54,9 +63,13 @@ export const catalogRoutes: RouteModule = (app) => {
         operationId: "listPlans",
         tags: ["catalog"],
         summary: "Plans, their channels and default token limits (public)",
-        response: { 200: PlanCatalogSchema },
+        description:
+          "`format=csv` or `Accept: text/csv` answers CSV, one row per plan (channels joined by spaces).",
+        querystring: FormatQuery,
+        response: { 200: PlanCatalogSchema, ...errorResponses(400) },
       },
     },
-    async () => plans,
+    async (request, reply) =>
+      wantsCsv(request) ? sendCsv(reply, "plans", PLAN_COLUMNS, plans.plans) : plans,
   )
 }

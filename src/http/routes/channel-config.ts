@@ -4,15 +4,19 @@ import { camelCaseKeys } from "../../core/casing.js"
 import { isChannel } from "../../core/channels.js"
 import { ValidationError } from "../../core/errors.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { channelConfigBody } from "../mappers.js"
 import {
   ChannelConfigListSchema,
   ChannelConfigPatchBody,
+  ChannelConfigSchema,
   ChannelParams,
   SubscriptionIdParams,
 } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
+
+const CONFIG_COLUMNS = csvColumns(ChannelConfigSchema)
 
 export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
   const auth = authenticate(keys)
@@ -26,17 +30,21 @@ export const channelConfigRoutes: RouteModule = (app, { meter, keys }) => {
         operationId: "listChannelConfigs",
         tags,
         summary: "Every channel's effective configuration for a subscription",
+        description:
+          "`format=csv` or `Accept: text/csv` answers CSV, one row per channel (overridden joined by spaces).",
         security: bearerSecurity,
         params: SubscriptionIdParams,
+        querystring: FormatQuery,
         response: { 200: ChannelConfigListSchema, ...errorResponses(400, 401, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.subscription_id
       const scope = scopeFor(request, id)
       const subscription = await meter.getSubscription(id, scope)
-      const configs = await meter.getChannelConfigs(id, scope)
-      return { subscription_id: id, plan: subscription.plan, channels: configs.map(channelConfigBody) }
+      const channels = (await meter.getChannelConfigs(id, scope)).map(channelConfigBody)
+      if (wantsCsv(request)) return sendCsv(reply, "channel-config", CONFIG_COLUMNS, channels)
+      return { subscription_id: id, plan: subscription.plan, channels }
     },
   )
 

@@ -16,6 +16,7 @@ import {
 import type { Dashboard } from "../../dashboards/service.js"
 import { ChannelSchema } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
@@ -63,6 +64,7 @@ export type DashboardWidgetBody = Static<typeof SavedWidgetSchema>
 export type DashboardCreateBody = Static<typeof CreateBody>
 
 const DashboardListSchema = Type.Object({ dashboards: Type.Array(DashboardSchema) })
+const DASHBOARD_COLUMNS = csvColumns(DashboardSchema)
 const Params = Type.Object({ id: Uuid() })
 const DashboardParams = Type.Object({ id: Uuid(), dashboard_id: Uuid() })
 
@@ -86,14 +88,19 @@ export const dashboardRoutes: RouteModule = (app, { dashboards, keys }) => {
         operationId: "listDashboards",
         tags,
         summary: "List a subscription's saved dashboards, oldest first",
+        description:
+          "`format=csv` or `Accept: text/csv` answers CSV, one row per dashboard (its widgets are in GET .../dashboards/{dashboard_id}).",
         security: bearerSecurity,
         params: Params,
+        querystring: FormatQuery,
         response: { 200: DashboardListSchema, ...errorResponses(400, 401, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.id
-      return { dashboards: (await dashboards.list(id, scopeFor(request, id))).map(dashboardBody) }
+      const list = (await dashboards.list(id, scopeFor(request, id))).map(dashboardBody)
+      if (wantsCsv(request)) return sendCsv(reply, "dashboards", DASHBOARD_COLUMNS, list)
+      return { dashboards: list }
     },
   )
 

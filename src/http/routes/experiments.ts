@@ -13,6 +13,7 @@ import {
 import { overridesView } from "../../experiments/service.js"
 import { ChannelSchema } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { camelCaseDeep, snakeCaseSchema } from "../deep-casing.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
@@ -101,6 +102,9 @@ export const ExperimentResultsSchema = Type.Object(
   { $id: "ExperimentResults" },
 )
 
+const EXPERIMENT_COLUMNS = csvColumns(ExperimentSchema)
+const VARIANT_COLUMNS = csvColumns(ExperimentResultsSchema.properties.variants.items)
+
 const CreateBody = snakeCaseSchema(CreateExperimentSchema)
 const PatchBody = snakeCaseSchema(UpdateExperimentSchema)
 
@@ -151,17 +155,22 @@ export const experimentRoutes: RouteModule = (app, { meter, keys }) => {
         operationId: "listExperiments",
         tags,
         summary: "The subscription's experiments, newest first",
+        description:
+          "`format=csv` or `Accept: text/csv` answers CSV, one row per experiment (channels joined by spaces; the variants are in GET .../experiments/{experiment_id}).",
         security: bearerSecurity,
         params: SubscriptionParams,
+        querystring: FormatQuery,
         response: {
           200: Type.Object({ experiments: Type.Array(Type.Ref("Experiment")) }),
           ...errorResponses(400, 401, 404, 500),
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { id } = request.params
-      return { experiments: (await service.list(id, scopeFor(request, id))).map(experimentBody) }
+      const experiments = (await service.list(id, scopeFor(request, id))).map(experimentBody)
+      if (wantsCsv(request)) return sendCsv(reply, "experiments", EXPERIMENT_COLUMNS, experiments)
+      return { experiments }
     },
   )
 
@@ -217,15 +226,19 @@ export const experimentRoutes: RouteModule = (app, { meter, keys }) => {
         summary:
           "Per variant figures, the primary metric with its 95% interval, the test against the control",
         description:
-          "Rates: Wilson intervals and the two-proportion z-test; means: t intervals and Welch's t-test on per-person values. Sample ratio mismatch: chi-square p < 0.001. A verdict only past min_people_per_variant and below alpha. Formulas: README, Experiments.",
+          "Rates: Wilson intervals and the two-proportion z-test; means: t intervals and Welch's t-test on per-person values. Sample ratio mismatch: chi-square p < 0.001. A verdict only past min_people_per_variant and below alpha. Formulas: README, Experiments. `format=csv` or `Accept: text/csv` answers CSV, one row per variant (nested fields as metric.interval.low).",
         security: bearerSecurity,
         params: ExperimentParams,
+        querystring: FormatQuery,
         response: { 200: Type.Ref("ExperimentResults"), ...errorResponses(400, 401, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { id, experiment_id: experimentId } = request.params
-      return wireForm(await service.results(id, experimentId, scopeFor(request, id)))
+      const results = wireForm(await service.results(id, experimentId, scopeFor(request, id)))
+      if (wantsCsv(request))
+        return sendCsv(reply, `experiment-${experimentId}-results`, VARIANT_COLUMNS, results.variants)
+      return results
     },
   )
 }

@@ -5,6 +5,7 @@ import { INSIGHT_KINDS } from "../../core/insights.js"
 import type { Projection, SubscriptionForecast } from "../../forecast/service.js"
 import { OneOf } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { SubscriptionIdParams } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
@@ -76,6 +77,12 @@ export const InsightSchema = Type.Object({
 /** One insight as the API answers it. */
 export type InsightBody = Static<typeof InsightSchema>
 
+// One row per channel, then the total's row: its quota fields are empty on the channels' rows.
+const FORECAST_COLUMNS = csvColumns(
+  Type.Object({ channel: Type.String(), ...ForecastSchema.properties.total.properties }),
+)
+const INSIGHT_COLUMNS = csvColumns(InsightSchema)
+
 function projectionBody(p: Projection) {
   return {
     method: p.method,
@@ -119,15 +126,21 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
         tags,
         summary: "Projected billed tokens to the end of the billing period, per channel and in total",
         description:
-          "Holt-Winters with a weekly season on daily billed tokens (last 56 days), falling back to the last week's daily mean under two weeks of history and to the run rate under one day. The total is fitted on the total series, so it need not equal the sum of the channels.",
+          "Holt-Winters with a weekly season on daily billed tokens (last 56 days), falling back to the last week's daily mean under two weeks of history and to the run rate under one day. The total is fitted on the total series, so it need not equal the sum of the channels. `format=csv` or `Accept: text/csv` answers CSV: one row per channel, then a row with channel `total` (the only one with quota_exhausted_at, quota_state and denied_tokens).",
         security: bearerSecurity,
         params: SubscriptionIdParams,
+        querystring: FormatQuery,
         response: { 200: Type.Ref("Forecast"), ...errorResponses(400, 401, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.subscription_id
-      return forecastBody(await forecasts.forecast(id, scopeFor(request, id)))
+      const body = forecastBody(await forecasts.forecast(id, scopeFor(request, id)))
+      if (wantsCsv(request)) {
+        const rows = [...body.channels, { channel: "total", ...body.total }]
+        return sendCsv(reply, `forecast-${body.period_start.slice(0, 10)}`, FORECAST_COLUMNS, rows)
+      }
+      return body
     },
   )
 
@@ -139,8 +152,11 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
         operationId: "getInsights",
         tags,
         summary: "Ranked, explained recommendations: upsells, rate limits, efficiency, quota",
+        description:
+          "`format=csv` or `Accept: text/csv` answers the insights as CSV, one row per insight, in rank order (evidence as JSON text).",
         security: bearerSecurity,
         params: SubscriptionIdParams,
+        querystring: FormatQuery,
         response: {
           200: Type.Object({
             subscription_id: Type.String(),
@@ -152,9 +168,10 @@ export const forecastRoutes: RouteModule = (app, { forecasts, keys }) => {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.subscription_id
       const { forecast, insights } = await forecasts.insights(id, scopeFor(request, id))
+      if (wantsCsv(request)) return sendCsv(reply, "insights", INSIGHT_COLUMNS, insights)
       return {
         subscription_id: id,
         generated_at: forecast.generatedAt.toISOString(),

@@ -2,9 +2,10 @@
 import { type Static, Type } from "typebox"
 import { wireForm } from "../../core/casing.js"
 import { DateTime, Nullable } from "../../core/formats.js"
-import { ChannelSchema } from "../../meter/inputs.js"
-import { AnalyticsParams, AnalyticsQuery } from "../analytics-schemas.js"
+import { ChannelSchema, OneOf } from "../../meter/inputs.js"
+import { AnalyticsParams, rangeQuery } from "../analytics-schemas.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
@@ -58,6 +59,23 @@ export const JourneysSchema = Type.Object(
 )
 export type JourneysBody = Static<typeof JourneysSchema>
 
+const JOURNEY_TABLES = ["top_paths", "transitions", "first_touch", "last_touch"] as const
+const JourneysQuery = Type.Object(
+  {
+    ...rangeQuery,
+    table: Type.Optional(
+      OneOf(JOURNEY_TABLES, "Which list of the answer a CSV holds (default top_paths); JSON ignores it."),
+    ),
+  },
+  { additionalProperties: false },
+)
+const TABLE_COLUMNS = {
+  top_paths: csvColumns(JourneysSchema.properties.top_paths.items),
+  transitions: csvColumns(JourneysSchema.properties.transitions.items),
+  first_touch: csvColumns(TouchSchema.items),
+  last_touch: csvColumns(TouchSchema.items),
+}
+
 export const journeyRoutes: RouteModule = (app, { journeys, keys }) => {
   const auth = authenticate(keys)
 
@@ -71,16 +89,22 @@ export const journeyRoutes: RouteModule = (app, { journeys, keys }) => {
         summary:
           "How people move between channels: transitions, top paths, cross-channel share, first and last touch",
         description:
-          "A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics.",
+          "A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics. `format=csv` or `Accept: text/csv` answers one of the lists as CSV, named by `table` (a path's channels joined by spaces).",
         security: bearerSecurity,
         params: AnalyticsParams,
-        querystring: AnalyticsQuery,
+        querystring: JourneysQuery,
         response: { 200: Type.Ref("Journeys"), ...errorResponses(400, 401, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.subscription_id
-      return wireForm(await journeys.journeys(id, request.query, scopeFor(request, id)))
+      const { table = "top_paths", ...query } = request.query
+      const answer = wireForm(await journeys.journeys(id, query, scopeFor(request, id)))
+      if (wantsCsv(request)) {
+        const name = `journeys-${table}-${answer.period.from}-${answer.period.to}`
+        return sendCsv(reply, name, TABLE_COLUMNS[table], answer[table])
+      }
+      return answer
     },
   )
 }

@@ -3,9 +3,12 @@ import { Type } from "typebox"
 import { OmnimeterError } from "../../core/errors.js"
 import { Text, Uuid } from "../../core/formats.js"
 import { authenticate, requireAdmin, scopeFor } from "../auth.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { IssuedKeySchema, KeyListSchema } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
+
+const KEY_COLUMNS = csvColumns(KeyListSchema.properties.keys.items)
 
 export const keyRoutes: RouteModule = (app, { meter, keys }) => {
   const auth = authenticate(keys)
@@ -52,18 +55,20 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
         operationId: "listKeys",
         tags,
         summary: "List a subscription's keys (admin), without their secrets",
+        description: "`format=csv` or `Accept: text/csv` answers CSV, one row per key.",
         security: bearerSecurity,
         params: Type.Object({ id: Uuid() }),
+        querystring: FormatQuery,
         response: { 200: KeyListSchema, ...errorResponses(400, 401, 403, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       // Another subscription's key gets 404 here as everywhere; its own key, 403 (admin only).
       scopeFor(request, request.params.id)
       requireAdmin(request)
       const subscription = await meter.getSubscription(request.params.id)
       const rows = await keys.listSubscriptionKeys(subscription.id)
-      return {
+      const body = {
         keys: rows.map((row) => ({
           key_id: row.id,
           prefix: row.prefix,
@@ -72,6 +77,8 @@ export const keyRoutes: RouteModule = (app, { meter, keys }) => {
           revoked_at: row.revokedAt?.toISOString() ?? null,
         })),
       }
+      if (wantsCsv(request)) return sendCsv(reply, "keys", KEY_COLUMNS, body.keys)
+      return body
     },
   )
 

@@ -16,6 +16,7 @@ import {
 } from "../../meter/inputs.js"
 import { AnalyticsParams, PeriodSchema, rangeQuery } from "../analytics-schemas.js"
 import { authenticate, callerScope, requireAdmin, scopeFor } from "../auth.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
@@ -155,6 +156,8 @@ export const OutcomesAnswerSchema = Type.Object({
   generated_at: DateTime(),
 })
 export type OutcomesAnswerBody = Static<typeof OutcomesAnswerSchema>
+const PRICE_COLUMNS = csvColumns(PriceSchema)
+const OUTCOME_COLUMNS = csvColumns(OutcomesAnswerSchema.properties.channels.items)
 /**
  * The answer in its wire form; the compiler checks it against the schema. Percentile names keep their
  * digits (p50, not p_50).
@@ -182,11 +185,17 @@ export const outcomeRoutes: RouteModule = (app, { outcomes, keys }) => {
         operationId: "listPrices",
         tags: ["costs"],
         summary: "The price list per model, in the operator's currency",
+        description: "`format=csv` or `Accept: text/csv` answers CSV, one row per price.",
         security: bearerSecurity,
-        response: { 200: PriceListSchema, ...errorResponses(401, 500) },
+        querystring: FormatQuery,
+        response: { 200: PriceListSchema, ...errorResponses(400, 401, 500) },
       },
     },
-    async () => ({ currency: outcomes.currency, prices: wireForm(await outcomes.prices()) }),
+    async (request, reply) => {
+      const prices = wireForm(await outcomes.prices())
+      if (wantsCsv(request)) return sendCsv(reply, "prices", PRICE_COLUMNS, prices)
+      return { currency: outcomes.currency, prices }
+    },
   )
 
   app.put(
@@ -270,17 +279,24 @@ export const outcomeRoutes: RouteModule = (app, { outcomes, keys }) => {
         tags: ["analytics"],
         summary: "Per channel: money cost, conversions, value, ROI, response times, sentiment and CSAT",
         description:
-          "Over a range of local days (from, to, tz, channels as the other analytics endpoints). Turns, costs and sentiment count by the turn's time; outcomes by occurred_at; ratings by when they were given. The totals cover the channels asked for; outcomes no channel could be credited with are in unattributed.",
+          "Over a range of local days (from, to, tz, channels as the other analytics endpoints). Turns, costs and sentiment count by the turn's time; outcomes by occurred_at; ratings by when they were given. The totals cover the channels asked for; outcomes no channel could be credited with are in unattributed. `format=csv` or `Accept: text/csv` answers CSV: one row per channel, then a row with channel `total` (conversions per name left out).",
         security: bearerSecurity,
         params: AnalyticsParams,
         querystring: OutcomesQuery,
         response: { 200: OutcomesAnswerSchema, ...errorResponses(400, 401, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.subscription_id
       const { lookback_days: lookbackDays, ...query } = request.query
-      return answerBody(await outcomes.outcomes(id, { ...query, lookbackDays }, scopeFor(request, id)))
+      const answer = answerBody(
+        await outcomes.outcomes(id, { ...query, lookbackDays }, scopeFor(request, id)),
+      )
+      if (wantsCsv(request)) {
+        const rows = [...answer.channels, { channel: "total", ...answer.totals }]
+        return sendCsv(reply, `outcomes-${answer.period.from}-${answer.period.to}`, OUTCOME_COLUMNS, rows)
+      }
+      return answer
     },
   )
 }

@@ -5,6 +5,7 @@ import { DateTime, Uuid } from "../../core/formats.js"
 import { LinkPersonSchema, PERSON_ID_MAX_LENGTH } from "../../experiments/inputs.js"
 import { ChannelSchema } from "../../meter/inputs.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { camelCaseDeep, snakeCaseSchema } from "../deep-casing.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
@@ -26,6 +27,10 @@ export const PersonSchema = Type.Object(
   { $id: "Person" },
 )
 export type PersonBody = Static<typeof PersonSchema>
+
+const IDENTIFIER_COLUMNS = csvColumns(
+  Type.Object({ person_id: Type.String(), ...PersonSchema.properties.identifiers.items.properties }),
+)
 
 const LinkBody = snakeCaseSchema(LinkPersonSchema)
 
@@ -64,14 +69,22 @@ export const peopleRoutes: RouteModule = (app, { meter, keys }) => {
         operationId: "getPerson",
         tags,
         summary: "A person's linked identifiers",
+        description:
+          "`format=csv` or `Accept: text/csv` answers CSV, one row per identifier, with the person_id.",
         security: bearerSecurity,
         params: PersonParams,
+        querystring: FormatQuery,
         response: { 200: Type.Ref("Person"), ...errorResponses(400, 401, 404, 500) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { id, person_id: personId } = request.params
-      return wireForm(await meter.experiments.getPerson(id, personId, scopeFor(request, id)))
+      const person = wireForm(await meter.experiments.getPerson(id, personId, scopeFor(request, id)))
+      if (wantsCsv(request)) {
+        const rows = person.identifiers.map((identifier) => ({ person_id: person.person_id, ...identifier }))
+        return sendCsv(reply, `person-${personId}`, IDENTIFIER_COLUMNS, rows)
+      }
+      return person
     },
   )
 }

@@ -3,10 +3,15 @@ import { Type } from "typebox"
 import { camelCaseKeys } from "../../core/casing.js"
 import { Nullable, Uuid } from "../../core/formats.js"
 import { authenticate, requireAdmin, scopeFor } from "../auth.js"
+import { csvColumns, FormatParameter, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { subscriptionBody } from "../mappers.js"
-import { CreateSubscriptionBody, IdParams, UpdateSubscriptionBody } from "../schemas.js"
+import { CreateSubscriptionBody, IdParams, SubscriptionSchema, UpdateSubscriptionBody } from "../schemas.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
+
+// The list carries no quota (GET /api/subscriptions/{id} does), so neither does its CSV.
+const SUBSCRIPTION_COLUMNS = csvColumns(SubscriptionSchema).filter((c) => !c.name.startsWith("quota."))
+const CSV_PAGE = 500
 
 export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
   const auth = authenticate(keys)
@@ -41,10 +46,13 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
         operationId: "listSubscriptions",
         tags,
         summary: "List subscriptions (admin), in id order",
+        description:
+          "`format=csv` or `Accept: text/csv` streams every subscription from `after` on (not one page), one row per subscription (lists of numbers joined by spaces).",
         security: bearerSecurity,
         querystring: Type.Object({
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
           after: Type.Optional(Uuid("Return subscriptions after this id.")),
+          ...FormatParameter,
         }),
         response: {
           200: Type.Object({
@@ -55,8 +63,20 @@ export const subscriptionRoutes: RouteModule = (app, { meter, keys }) => {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       requireAdmin(request)
+      if (wantsCsv(request)) {
+        const first = await meter.listSubscriptions(CSV_PAGE, request.query.after)
+        async function* all() {
+          for (let page = first; ; ) {
+            yield* page.map((s) => subscriptionBody(s))
+            const last = page.at(-1)
+            if (page.length < CSV_PAGE || last === undefined) return
+            page = await meter.listSubscriptions(CSV_PAGE, last.id)
+          }
+        }
+        return sendCsv(reply, "subscriptions", SUBSCRIPTION_COLUMNS, all())
+      }
       const limit = request.query.limit ?? 100
       const page = await meter.listSubscriptions(limit, request.query.after)
       return {

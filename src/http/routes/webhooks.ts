@@ -9,6 +9,7 @@ import { DateTime, Nullable, Text, Uuid } from "../../core/formats.js"
 import { OneOf } from "../../meter/inputs.js"
 import type { DeliveryLogRow } from "../../storage/alerts.js"
 import { authenticate, scopeFor } from "../auth.js"
+import { csvColumns, FormatParameter, FormatQuery, sendCsv, wantsCsv } from "../csv.js"
 import { errorResponses } from "../errors.js"
 import { bearerSecurity, type RouteModule } from "../types.js"
 
@@ -82,6 +83,9 @@ export const DeliverySchema = Type.Object({
   delivered_at: Nullable(DateTime()),
   created_at: DateTime(),
 })
+
+const ENDPOINT_COLUMNS = csvColumns(WebhookEndpointSchema)
+const DELIVERY_COLUMNS = csvColumns(DeliverySchema)
 
 const Params = Type.Object({ id: Uuid() })
 const EndpointParams = Type.Object({ id: Uuid(), webhook_id: Uuid() })
@@ -160,17 +164,22 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
         operationId: "listWebhooks",
         tags,
         summary: "List a subscription's webhook endpoints (without secrets)",
+        description:
+          "`format=csv` or `Accept: text/csv` answers CSV, one row per endpoint (event_types joined by spaces).",
         security: bearerSecurity,
         params: Params,
+        querystring: FormatQuery,
         response: {
           200: Type.Object({ webhooks: Type.Array(Type.Ref("WebhookEndpoint")) }),
           ...errorResponses(400, 401, 404, 500),
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = request.params.id
-      return { webhooks: (await alerts.listEndpoints(id, scopeFor(request, id))).map(endpointBody) }
+      const webhooks = (await alerts.listEndpoints(id, scopeFor(request, id))).map(endpointBody)
+      if (wantsCsv(request)) return sendCsv(reply, "webhooks", ENDPOINT_COLUMNS, webhooks)
+      return { webhooks }
     },
   )
 
@@ -230,10 +239,15 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
         operationId: "listWebhookDeliveries",
         tags,
         summary: "The endpoint's delivery log, newest first: status, attempts, last error",
+        description:
+          "`format=csv` or `Accept: text/csv` answers the same deliveries as CSV, one row per delivery.",
         security: bearerSecurity,
         params: EndpointParams,
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            ...FormatParameter,
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -242,7 +256,7 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { id, webhook_id: endpointId } = request.params
       const rows = await alerts.listDeliveries(
         id,
@@ -250,7 +264,9 @@ export const webhookRoutes: RouteModule = (app, { alerts, keys }) => {
         request.query.limit ?? 100,
         scopeFor(request, id),
       )
-      return { deliveries: rows.map(deliveryBody) }
+      const deliveries = rows.map(deliveryBody)
+      if (wantsCsv(request)) return sendCsv(reply, "webhook-deliveries", DELIVERY_COLUMNS, deliveries)
+      return { deliveries }
     },
   )
 

@@ -242,6 +242,7 @@ function Webhooks() {
     <section className="panel" aria-labelledby="webhooks-title">
       <div className="panel-head">
         <h2 id="webhooks-title">Webhook endpoints</h2>
+        <DownloadCsv path={`/api/subscriptions/${encodeURIComponent(subscription.id)}/webhooks`} />
       </div>
       <AsyncView state={state} retry={retry} label="Loading webhook endpoints…">
         {({ webhooks }) =>
@@ -344,6 +345,7 @@ function EndpointCard({ endpoint, onChanged }: { endpoint: EndpointBody; onChang
         <button type="button" className="link small" onClick={() => setVersion((v) => v + 1)}>
           Refresh log
         </button>
+        <DownloadCsv path={`${base}/deliveries`} query={{ limit: 20 }} label="Download log CSV" />
         {sent ? (
           <span className="small saved" role="status">
             Test event queued ({sent.slice(0, 8)}…)

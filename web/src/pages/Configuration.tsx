@@ -12,6 +12,7 @@ import { NUMBER_FIELDS, type NumberField, plainFieldError } from "../config-rule
 import { formatInteger, formatMultiplier } from "../format.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { SharedCapacityForm } from "./SharedCapacity.tsx"
 
 type Draft = Record<NumberField, string> & { enabled: boolean }
@@ -57,6 +58,9 @@ export function Configuration() {
           Per-channel limits for <strong>{subscription.entity_id}</strong> on the{" "}
           <strong>{subscription.plan}</strong> plan. Changes apply to the next turn.
         </p>
+        <DownloadCsv
+          path={`/api/onboarding/subscription/${encodeURIComponent(subscription.id)}/channels/config`}
+        />
       </div>
       <SharedCapacityForm />
       <AsyncView state={state} retry={retry} label="Loading channel settings…">

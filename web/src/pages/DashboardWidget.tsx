@@ -210,6 +210,7 @@ function Comparison({ widget, load }: { widget: DashboardWidgetBody; load: Loade
     <AsyncView state={state} retry={retry} label="Loading…">
       {(comparison) => (
         <ComparisonTable
+          filters={query}
           comparison={{
             ...comparison,
             // The plan's channels and any with turns, as the Overview shows; the rest rank last (no use).

@@ -17,6 +17,7 @@ import { formatLocalTime } from "../format.ts"
 import { href, navigate, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import {
   DashboardWidget,
   type Loader,
@@ -47,6 +48,7 @@ export function DashboardList() {
         <a className="button-link" href={page("/dashboards/new")} onClick={onLink}>
           New dashboard
         </a>
+        <DownloadCsv path={base} label="Download list CSV" />
       </div>
       <p className="muted">
         Saved views of this subscription: pick charts and tables, each with its own period, channels and

@@ -11,6 +11,7 @@ import { ChannelName } from "../channels.tsx"
 import { formatDecimal, formatInteger, formatLocalTime } from "../format.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 
 const METRICS = {
   conversion_rate: "Conversion rate",
@@ -89,8 +90,12 @@ function Results({ experiment }: { experiment: ExperimentBody }) {
             <p className="field-error">Sample ratio mismatch: the split does not follow the weights.</p>
           ) : null}
           <IntervalChart results={results} />
+          <DownloadCsv
+            path={`/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments/${experiment.id}/results`}
+            label="Download results CSV"
+          />
           <div className="table-scroll">
-            <table>
+            <table data-testid="variants">
               <thead>
                 <tr>
                   <th>Variant</th>
@@ -338,7 +343,10 @@ export function Experiments() {
   return (
     <>
       <section className="panel">
-        <h1>Experiments</h1>
+        <div className="toolbar">
+          <h1>Experiments</h1>
+          <DownloadCsv path={`/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments`} />
+        </div>
         <p className="muted">
           Compare channel configurations on real traffic: each person is assigned a variant for good, and
           consume applies its overrides.

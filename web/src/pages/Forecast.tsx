@@ -17,6 +17,7 @@ import { formatDay, formatDecimal, formatInteger, formatPercent, formatTimeIn } 
 import { href, useLinkHandler } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { ScrollableTable } from "../ui/ScrollableTable.tsx"
 import { RecommendationsSection } from "./Recommendations.tsx"
 
@@ -121,6 +122,7 @@ function ForecastSection({ forecast }: { forecast: ForecastBody }) {
         <span className="muted small" data-testid="forecast-period">
           {formatTimeIn(forecast.period_start, zone)} – {formatTimeIn(forecast.period_end, zone)}
         </span>
+        <DownloadCsv path={`/api/onboarding/analytics/${encodeURIComponent(subscription.id)}/forecast`} />
       </div>
       <section className="cards" aria-label="Projected totals">
         <div className="card" data-testid="forecast-used">
@@ -297,6 +299,7 @@ function InsightsSection({ insights, forecast }: { insights: InsightBody[]; fore
       <div className="panel-head">
         <h2 id="insights-title">Insights</h2>
         <span className="muted small">ranked by score (0–100), highest first</span>
+        <DownloadCsv path={`/api/onboarding/analytics/${encodeURIComponent(subscription.id)}/insights`} />
       </div>
       <p className="muted small" data-testid="insights-period">
         From the 30 days {formatDay(days.from, true)} – {formatDay(days.to, true)} (today so far included), in{" "}

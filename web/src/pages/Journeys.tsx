@@ -10,6 +10,7 @@ import { formatInteger, formatPercent, formatSeconds } from "../format.ts"
 import { useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 
 const percent = (share: number | null) =>
   share === null ? "–" : formatPercent(Math.round(share * 1000) / 10)
@@ -120,6 +121,9 @@ function Touches({ title, touches }: { title: string; touches: JourneysBody["fir
 }
 
 function JourneysView({ data }: { data: JourneysBody }) {
+  const { subscription } = useWorkspace()
+  const path = `/api/onboarding/analytics/${encodeURIComponent(subscription.id)}/journeys`
+  const period = { from: data.period.from, to: data.period.to }
   if (data.people === 0)
     return (
       <Empty title="No journeys in this period">
@@ -148,7 +152,10 @@ function JourneysView({ data }: { data: JourneysBody }) {
         </div>
       </section>
       <section className="panel">
-        <h2>Where people go next</h2>
+        <div className="toolbar">
+          <h2>Where people go next</h2>
+          <DownloadCsv path={path} query={{ ...period, table: "transitions" }} />
+        </div>
         {data.transitions.length === 0 ? (
           <p className="muted">Nobody changed channel in this period.</p>
         ) : (
@@ -184,7 +191,10 @@ function JourneysView({ data }: { data: JourneysBody }) {
         )}
       </section>
       <section className="panel">
-        <h2>Top paths</h2>
+        <div className="toolbar">
+          <h2>Top paths</h2>
+          <DownloadCsv path={path} query={{ ...period, table: "top_paths" }} />
+        </div>
         <div className="table-scroll">
           <table data-testid="top-paths">
             <thead>

@@ -10,6 +10,7 @@ import { formatDecimal, formatInteger, formatMoney, formatPercent } from "../for
 import { href, navigate, useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { PeriodPicker, usePeriodQuery } from "../ui/PeriodPicker.tsx"
 
 const MODELS: ReadonlyArray<{ value: AttributionModel; label: string }> = [
@@ -152,6 +153,7 @@ function OutcomeTotals({ answer }: { answer: OutcomesAnswerBody }) {
 }
 
 function OutcomeCharts({ answer }: { answer: OutcomesAnswerBody }) {
+  const { subscription } = useWorkspace()
   const label = useChannelLabel()
   const rows = answer.channels.filter((c) => c.turns > 0 || c.conversion_count > 0)
   const labels = rows.map((c) => label(c.channel))
@@ -188,7 +190,18 @@ function OutcomeCharts({ answer }: { answer: OutcomesAnswerBody }) {
       {chart("chart-latency", "Response time p90 per channel (ms)", "ms", "#7c3aed", (c) => c.latency_ms.p90)}
       {chart("chart-csat", "CSAT per channel (1-5)", "CSAT", "#0f766e", (c) => c.csat_avg)}
       <section className="panel" aria-labelledby="outcomes-table-title">
-        <h2 id="outcomes-table-title">Per channel</h2>
+        <div className="toolbar">
+          <h2 id="outcomes-table-title">Per channel</h2>
+          <DownloadCsv
+            path={`/api/onboarding/analytics/${encodeURIComponent(subscription.id)}/outcomes`}
+            query={{
+              from: answer.period.from,
+              to: answer.period.to,
+              attribution: answer.attribution,
+              lookback_days: answer.lookback_days,
+            }}
+          />
+        </div>
         <div className="table-scroll">
           <table className="comparison" data-testid="outcomes-table">
             <thead>

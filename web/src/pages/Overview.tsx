@@ -3,6 +3,7 @@
  * daily trends, the hour x channel heatmap and the channel comparison. All from the analytics API.
  */
 
+import type { Query } from "../api/client.ts"
 import type { OutcomesAnswerBody } from "../api/outcome-types.ts"
 import type {
   ComparisonBody,
@@ -355,7 +356,14 @@ const BADGES = {
   },
 } as const
 
-export function ComparisonTable({ comparison }: { comparison: ComparisonBody }) {
+export function ComparisonTable({
+  comparison,
+  filters,
+}: {
+  comparison: ComparisonBody
+  /** The question's filters beyond the period (a saved widget's channels and chatbot), for the CSV. */
+  filters?: Query
+}) {
   const onLink = useLinkHandler()
   const label = useChannelLabel()
   const { subscription, me } = useWorkspace()
@@ -390,7 +398,7 @@ export function ComparisonTable({ comparison }: { comparison: ComparisonBody }) 
         <h2 id="comparison-title">Channel comparison</h2>
         <DownloadCsv
           path={`/api/onboarding/analytics/${encodeURIComponent(subscription.id)}/channels/comparison`}
-          query={{ from: comparison.period.from, to: comparison.period.to }}
+          query={{ ...filters, from: comparison.period.from, to: comparison.period.to }}
         />
       </div>
       <p className="muted small">

@@ -14,6 +14,7 @@ import type { PlanCatalog, SubscriptionBody } from "../api/types.ts"
 import { formatGrowth, formatInteger, formatLocalTime, formatPercent } from "../format.ts"
 import { href, navigate, useLinkHandler, useLocation } from "../router.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
+import { DownloadCsv } from "../ui/DownloadCsv.tsx"
 import { EndpointActions, Field, messageFor } from "./EndpointActions.tsx"
 import "../dashboards.css"
 
@@ -53,7 +54,10 @@ function AdminHome({ api, onPick }: { api: Api; onPick: (id: string) => void }) 
       </div>
       <div className="admin-grid">
         <section className="panel" aria-labelledby="ranking-title" style={{ gridColumn: "1 / -1" }}>
-          <h2 id="ranking-title">Subscriptions</h2>
+          <div className="toolbar">
+            <h2 id="ranking-title">Subscriptions</h2>
+            <DownloadCsv api={api} path="/api/admin/overview" query={{ sort, days, limit: 500 }} />
+          </div>
           <form className="ranking-controls" aria-label="Ranking" onSubmit={(e) => e.preventDefault()}>
             <div className="field">
               <label htmlFor="ranking-sort">Rank by</label>
@@ -471,7 +475,10 @@ function Keys({ api, subscriptionId }: { api: Api; subscriptionId: string }) {
   }
   return (
     <section className="panel" aria-labelledby={`${id}-title`}>
-      <h2 id={`${id}-title`}>API keys</h2>
+      <div className="toolbar">
+        <h2 id={`${id}-title`}>API keys</h2>
+        <DownloadCsv api={api} path={base} />
+      </div>
       <form className="admin-form" onSubmit={issue} aria-label="Issue a key">
         <Field id={`${id}-label`} label="Label for a new key (optional)" error={messageFor(error, "label")}>
           <input id={`${id}-label`} value={label} onChange={(e) => setLabel(e.target.value)} />
@@ -562,7 +569,10 @@ function Webhooks({ api, subscriptionId }: { api: Api; subscriptionId: string })
   const [state, retry] = useAsync(() => api.get<WebhookList>(base), `${subscriptionId}:${version}`)
   return (
     <section className="panel" aria-labelledby={`${id}-title`}>
-      <h2 id={`${id}-title`}>Webhook endpoints</h2>
+      <div className="toolbar">
+        <h2 id={`${id}-title`}>Webhook endpoints</h2>
+        <DownloadCsv api={api} path={base} />
+      </div>
       <AsyncView state={state} retry={retry} label="Loading webhook endpoints…">
         {({ webhooks }) =>
           webhooks.length === 0 ? (
