@@ -93,6 +93,7 @@ function pageOf(rows: Record<string, string | number | Date | null>[]): Breakdow
       deniedCount: Number(row.denied_count),
       turns: Number(row.turns),
       uniqueUsers: Number(row.unique_users),
+      uniquePeople: 0, // the variants here predate unique_people (issue 15); see comparable()
       sessions: Number(row.sessions),
       lastActivityAt: new Date(row.last_activity_at as string),
     })),
@@ -207,11 +208,16 @@ const variants: [string, (by: BreakdownDimension) => Promise<unknown>][] = [
 ]
 console.log(`| by | items | ${variants.map(([name]) => name).join(" | ")} |`)
 console.log(`| --- | ---: | ${variants.map(() => "---:").join(" | ")} |`)
+/** A page without unique_people, which only breakdown() computes (no link exists in this data). */
+const comparable = (answer: unknown) => {
+  const page = answer as BreakdownPage
+  return JSON.stringify({ ...page, items: page.items.map(({ uniquePeople: _people, ...item }) => item) })
+}
 for (const by of BREAKDOWN_DIMENSIONS) {
-  const reference = JSON.stringify(await before(db, by))
-  if (JSON.stringify(await triples(db, by)) !== reference) throw new Error(`by ${by}: triples disagree`)
+  const reference = comparable(await before(db, by))
+  if (comparable(await triples(db, by)) !== reference) throw new Error(`by ${by}: triples disagree`)
   for (const [name, run] of variants.slice(1, 3)) {
-    if (JSON.stringify(await run(by)) !== reference) throw new Error(`by ${by}: ${name} disagrees`)
+    if (comparable(await run(by)) !== reference) throw new Error(`by ${by}: ${name} disagrees`)
   }
   const ms = variants.map(() => [] as number[])
   // Round robin: each round runs every variant once, so load changes hit them alike.

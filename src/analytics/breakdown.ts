@@ -108,14 +108,14 @@ export async function breakdown(
   // bench/RESULTS.md): kept for the embedded default, where the seconds were.
   const result = await sql<BreakdownRow>`
     with triples as (
-      select nullif(${COLUMN[page.by]}, '') as key, nullif(user_identifier, '') as user_identifier, channel,
+      select nullif(${COLUMN[page.by]}, '') as key, nullif(l.user_identifier, '') as user_identifier, l.channel,
         nullif(session_id, '') as session_key,
         coalesce(sum(billed_tokens) filter (where status <> 'denied'), 0)::bigint as tokens_used,
         coalesce(sum(raw_tokens) filter (where status <> 'denied'), 0)::bigint as raw_tokens,
         count(*) filter (where status <> 'denied')::bigint as message_count,
         count(*)::bigint as turns,
         max(created_at) as last_activity_at
-      from token_usage_logs
+      from token_usage_logs as l
       where ${where}
       group by 1, 2, 3, 4
     ),
@@ -142,7 +142,7 @@ export async function breakdown(
     // Past the end: the window function saw no row, so count the items on their own.
     const counted = await sql<{ n: number | string }>`
       select count(*)::bigint as n
-      from (select coalesce(${COLUMN[page.by]}, '') from token_usage_logs where ${where} group by 1) k`.execute(
+      from (select coalesce(${COLUMN[page.by]}, '') from token_usage_logs as l where ${where} group by 1) k`.execute(
       db,
     )
     totalItems = Number(counted.rows[0]?.n ?? 0)
