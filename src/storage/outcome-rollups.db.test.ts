@@ -44,6 +44,16 @@ async function maintained(subscriptionId: string) {
   const sessions = await sql<{ session_id: string; channel: string; first_bucket: Date; last_bucket: Date }>`
     select session_id, channel, first_bucket, last_bucket from ledger_sessions
     where subscription_id = ${subscriptionId}`.execute(database.db)
+  const touches = await sql<{
+    outcome_id: string
+    channel: string
+    touches: number
+    first_at: Date
+    first_id: string
+    last_at: Date
+    last_id: string
+  }>`select outcome_id, channel, touches, first_at, first_id, last_at, last_id from outcome_touches
+     where subscription_id = ${subscriptionId}`.execute(database.db)
   const figures = new Map<string, string>()
   for (const b of buckets.rows) {
     const key = `${new Date(b.bucket_start as unknown as string).toISOString()} ${b.channel}`
@@ -72,6 +82,12 @@ async function maintained(subscriptionId: string) {
       ]),
     ),
     days: new Map(days.rows.map((d) => [`${d.day} ${d.channel} ${d.latency_bucket}`, Number(d.turns)])),
+    touches: new Map(
+      touches.rows.map((t) => [
+        `${t.outcome_id} ${t.channel}`,
+        `${Number(t.touches)} ${t.first_at.toISOString()} ${t.first_id} ${t.last_at.toISOString()} ${t.last_id}`,
+      ]),
+    ),
     sessions: new Map(
       sessions.rows.map((s) => [
         `${s.session_id} ${s.channel}`,
@@ -90,8 +106,41 @@ async function recomputed(subscriptionId: string) {
     outcome: string | null
     latency_ms: number | null
     session_id: string | null
-  }>`select created_at, channel, status, outcome, latency_ms, session_id from token_usage_logs
+    id: string
+    user_identifier: string | null
+  }>`select id, created_at, channel, status, outcome, latency_ms, session_id, user_identifier
+     from token_usage_logs where subscription_id = ${subscriptionId}`.execute(database.db)
+  const outcomes = await sql<{
+    id: string
+    user_identifier: string
+    session_id: string | null
+    channel: string | null
+    occurred_at: Date
+  }>`select id, user_identifier, session_id, channel, occurred_at from outcomes
      where subscription_id = ${subscriptionId}`.execute(database.db)
+  // Attribution facts: the session's allowed turns in the 7 days up to the outcome, else the user's.
+  const touches = new Map<string, string>()
+  for (const o of outcomes.rows) {
+    if (o.channel !== null) continue
+    const at = o.occurred_at.getTime()
+    const window = ledger.rows.filter(
+      (l) => l.status !== "denied" && l.created_at.getTime() <= at && l.created_at.getTime() >= at - 7 * 86_400_000,
+    )
+    const bySession = window.filter((l) => o.session_id !== null && l.session_id === o.session_id)
+    const chosen = bySession.length > 0 ? bySession : window.filter((l) => l.user_identifier === o.user_identifier)
+    const order = (a: (typeof chosen)[number], b: (typeof chosen)[number]) =>
+      a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    for (const channel of new Set(chosen.map((l) => l.channel))) {
+      const mine = chosen.filter((l) => l.channel === channel).sort(order)
+      const first = mine[0]
+      const last = mine.at(-1)
+      if (!first || !last) continue
+      touches.set(
+        `${o.id} ${channel}`,
+        `${mine.length} ${first.created_at.toISOString()} ${first.id} ${last.created_at.toISOString()} ${last.id}`,
+      )
+    }
+  }
   const details = await sql<{
     created_at: Date
     channel: string
@@ -152,6 +201,7 @@ async function recomputed(subscriptionId: string) {
     figures,
     quarters,
     days,
+    touches,
     sessions: new Map([...spans].map(([key, [first, last]]) => [key, `${first} ${last}`])),
   }
 }
@@ -181,11 +231,22 @@ describe("the outcomes rollups", () => {
     const { id, who } = await subscription()
     await sql`insert into model_prices (model, currency, effective_from, input_per_million, output_per_million)
       values ('rollup-model', 'USD', '2020-01-01', 0.5, 1.25) on conflict do nothing`.execute(database.db)
+    // Outcomes recorded before the turns that touch them are imported, and after.
+    const outcome = (key: string, user: string, session: string | null, channel: string | null, at: string) =>
+      sql`insert into outcomes (subscription_id, name, user_identifier, session_id, channel, occurred_at,
+          idempotency_key) values (${id}, 'purchase', ${user}, ${session}, ${channel}, ${at}, ${key})`.execute(
+        database.db,
+      )
+    await outcome("o-1", "u-0", "s-2", null, "2026-02-02T06:00:00Z")
+    await outcome("o-2", "u-1", null, null, "2026-02-02T08:00:00Z")
+    await outcome("o-3", "u-3", "s-none", null, "2026-02-03T00:00:00Z")
+    await outcome("o-4", "u-2", null, "api", "2026-02-02T01:00:00Z")
     // An import-like multi-row insert of settled, estimated and denied turns, over two UTC days.
     await sql`
-      insert into token_usage_logs (subscription_id, channel, session_id, operation_type, status, denial_reason,
-        estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at, settled_at, outcome, latency_ms)
-      select ${id}::uuid, (array['website','api','telegram'])[1 + g % 3], 's-' || (g % 7), 'chat',
+      insert into token_usage_logs (subscription_id, channel, session_id, user_identifier, operation_type, status,
+        denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at, settled_at,
+        outcome, latency_ms)
+      select ${id}::uuid, (array['website','api','telegram'])[1 + g % 3], 's-' || (g % 7), 'u-' || (g % 4), 'chat',
         case when g % 11 = 0 then 'denied' when g % 4 = 0 then 'estimated' else 'settled' end,
         case when g % 11 = 0 then 'rate_limited' end, 10, 10, case when g % 11 = 0 then 0 else 10 end, 1,
         timestamptz '2026-02-01 22:00Z' + g * interval '7 minutes',
@@ -198,7 +259,9 @@ describe("the outcomes rollups", () => {
       select id, subscription_id, created_at, channel, case when raw_tokens > 0 then (extract(minute from created_at) / 30 - 1)::numeric(5, 4) end,
         case when status = 'settled' then extract(minute from created_at) * 3 end
       from token_usage_logs where subscription_id = ${id}`.execute(database.db)
-    await expectExact(id)
+    await outcome("o-5", "u-2", "s-5", null, "2026-02-02T05:00:00Z")
+    const first = await expectExact(id)
+    expect(first.touches.size).toBeGreaterThan(3)
 
     // Consume with a sentiment, then settle with a price: the details row is inserted, then upserted.
     for (const [i, channel] of ["website", "whatsapp", "website"].entries()) {

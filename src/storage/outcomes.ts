@@ -305,6 +305,33 @@ export interface CreditRow {
   value: string
 }
 
+/** The lookback outcome_touches holds (the answer's default, DEFAULT_LOOKBACK_DAYS). */
+const FACTS_LOOKBACK_MS = 7 * 86_400_000
+const factsCover = (r: OutcomeQueryRange) => r.lookbackMs === FACTS_LOOKBACK_MS
+
+/** The shares of the period's outcomes from their stored touches (see {@link outcomeCredits}). */
+function factShares(r: OutcomeQueryRange) {
+  const touches = sql`
+    select t.outcome_id, t.channel, t.touches, t.first_at, t.first_id, t.last_at, t.last_id
+    from outcome_touches t
+    where t.subscription_id = ${r.subscriptionId} and t.occurred_at >= ${r.start} and t.occurred_at < ${r.end}`
+  const credited =
+    r.attribution === "linear"
+      ? sql`select outcome_id, channel, touches::numeric / sum(touches) over (partition by outcome_id)
+          from (${touches}) t`
+      : r.attribution === "last_touch"
+        ? sql`select distinct on (outcome_id) outcome_id, channel, 1::numeric from (${touches}) t
+            order by outcome_id, last_at desc, last_id desc`
+        : sql`select distinct on (outcome_id) outcome_id, channel, 1::numeric from (${touches}) t
+            order by outcome_id, first_at, first_id`
+  return sql`
+    shares as (
+      select o.id as oid, o.channel, 1::numeric as share from o where o.channel is not null
+      union all
+      select * from (${credited}) as credited
+    )`
+}
+
 /**
  * The period's outcomes credited to channels under the attribution model, per channel and outcome name.
  * Touches are the subscription's allowed turns in [occurred_at - lookback, occurred_at]; an outcome's own
@@ -313,15 +340,18 @@ export interface CreditRow {
  * request are dropped from the answer (their credit is not moved elsewhere); uncredited outcomes come back
  * with channel null.
  *
- * Each outcome looks up its own touches (indexes token_usage_logs_session_time and _user_time, migration
- * 0019): one index probe under last_touch and first_touch, its touches in the lookback under linear.
+ * Under the default 7-day lookback the touches come from outcome_touches (kept by triggers, migration 0019):
+ * no ledger read. Under another lookback each outcome looks up its own touches (indexes
+ * token_usage_logs_session_time and _user_time): one index probe under last_touch and first_touch, its
+ * touches in the lookback under linear.
  */
 export async function outcomeCredits(db: Kysely<DB>, r: OutcomeQueryRange): Promise<CreditRow[]> {
   const lookback = sql`${`${Math.round(r.lookbackMs)} milliseconds`}::interval`
   const window = sql`l.subscription_id = ${r.subscriptionId} and l.status <> 'denied'
     and l.created_at >= o.occurred_at - ${lookback} and l.created_at <= o.occurred_at`
-  const shares =
-    r.attribution === "linear"
+  const shares = factsCover(r)
+    ? factShares(r)
+    : r.attribution === "linear"
       ? sql`
     by_session as (
       select o.id as oid, t.channel, t.n from o

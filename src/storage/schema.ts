@@ -270,6 +270,19 @@ export interface LedgerSessionsTable {
   last_bucket: Timestamp
 }
 
+/** An outcome's touches on one channel in the default 7-day lookback (migration 0019). */
+export interface OutcomeTouchesTable {
+  outcome_id: string
+  subscription_id: string
+  occurred_at: Timestamp
+  channel: string
+  touches: number
+  first_at: Timestamp
+  first_id: string
+  last_at: Timestamp
+  last_id: string
+}
+
 /** An end user reaching a goal (migration 0012). */
 export interface OutcomesTable {
   id: Generated<string>
@@ -324,4 +337,5 @@ export interface DB {
   latency_quarters: LatencyQuartersTable
   latency_days: LatencyDaysTable
   ledger_sessions: LedgerSessionsTable
+  outcome_touches: OutcomeTouchesTable
 }

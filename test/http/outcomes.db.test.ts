@@ -565,12 +565,12 @@ describe("the outcomes answer", () => {
       day: "2-digit",
     }).format(at)
 
-  function oracle(tz: string, from: string, to: string, model: string) {
+  function oracle(tz: string, from: string, to: string, model: string, lookbackDays = 7) {
     const inPeriod = (at: number) => {
       const day = localDay(at, tz)
       return day >= from && day <= to
     }
-    const lookback = 7 * 86_400_000
+    const lookback = lookbackDays * 86_400_000
     const credits: Array<{ outcome: GeneratedOutcome; shares: Map<string, number> }> = []
     for (const o of outcomes.filter((x) => inPeriod(x.at))) {
       const shares = new Map<string, number>()
@@ -647,21 +647,23 @@ describe("the outcomes answer", () => {
     else expect(Math.abs((actual ?? Number.NaN) - expected)).toBeLessThanOrEqual(0.5 * 10 ** -places + 1e-9)
   }
 
-  for (const [tz, from, to] of [
-    ["America/New_York", "2026-10-30", "2026-11-02"],
-    ["Asia/Kolkata", "2026-10-27", "2026-11-01"],
+  // The default 7-day lookback reads the stored touches (outcome_touches); another one probes the ledger.
+  for (const [tz, from, to, lookback] of [
+    ["America/New_York", "2026-10-30", "2026-11-02", 7],
+    ["Asia/Kolkata", "2026-10-27", "2026-11-01", 7],
+    ["Asia/Kolkata", "2026-10-27", "2026-11-01", 2],
   ] as const)
     for (const model of ["last_touch", "first_touch", "linear"])
-      it(`equals the recomputation in ${tz} under ${model} attribution`, async () => {
+      it(`equals the recomputation in ${tz} under ${model} attribution with a ${lookback}-day lookback`, async () => {
         const res = await t.request({
           method: "GET",
-          url: `/api/onboarding/analytics/${sub.id}/outcomes?from=${from}&to=${to}&tz=${tz}&attribution=${model}&channels=${CHANNELS.join(",")}`,
+          url: `/api/onboarding/analytics/${sub.id}/outcomes?from=${from}&to=${to}&tz=${tz}&attribution=${model}&lookback_days=${lookback}&channels=${CHANNELS.join(",")}`,
           key: sub.key,
         })
         expect(res.statusCode, res.body).toBe(200)
         expectDocumented(t.app, "GET", "/api/onboarding/analytics/{subscription_id}/outcomes", res)
         const answer = res.json()
-        const { figures, unattributed } = oracle(tz, from, to, model)
+        const { figures, unattributed } = oracle(tz, from, to, model, lookback)
         const rows = [
           ...answer.channels.map((c: { channel: string }) => [c, [c.channel]] as const),
           [answer.totals, CHANNELS] as const,

@@ -5,11 +5,17 @@
 -- turns with a session widen their ledger_sessions row, which changes at most once per session and
 -- quarter-hour (the WHERE of the upsert), so a consume batch of an ongoing conversation usually writes
 -- nothing there. A correction or deletion that moves or removes a session's turn recomputes its row from
--- the ledger.
+-- the ledger. Turns that may touch an outcome recorded already (an import, a correction, an outcome dated
+-- ahead) refresh its attribution facts (omnimeter_outcomes_touched, omnimeter_outcome_touches_refresh).
 CREATE OR REPLACE FUNCTION omnimeter_outcome_rollup_ledger() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  v_touched uuid[];
 BEGIN
   IF TG_OP = 'INSERT' THEN
+    v_touched := omnimeter_outcomes_touched(ARRAY(
+      SELECT ROW(subscription_id, user_identifier, session_id, created_at)::omnimeter_touch
+      FROM inserted_rows WHERE status <> 'denied'));
     INSERT INTO ledger_sessions AS s (subscription_id, session_id, channel, first_bucket, last_bucket)
     SELECT subscription_id, session_id, channel, omnimeter_bucket(min(created_at)),
       omnimeter_bucket(max(created_at))
@@ -37,7 +43,12 @@ BEGIN
       SELECT 1 FROM updated_rows n JOIN previous_rows o ON o.id = n.id
       WHERE (o.status = 'denied') <> (n.status = 'denied') OR o.subscription_id <> n.subscription_id
         OR o.session_id IS DISTINCT FROM n.session_id OR o.channel <> n.channel OR o.created_at <> n.created_at
+        OR o.user_identifier IS DISTINCT FROM n.user_identifier
     ) THEN
+      v_touched := omnimeter_outcomes_touched(ARRAY(
+        SELECT ROW(subscription_id, user_identifier, session_id, created_at)::omnimeter_touch FROM updated_rows
+        UNION ALL
+        SELECT ROW(subscription_id, user_identifier, session_id, created_at)::omnimeter_touch FROM previous_rows));
       PERFORM omnimeter_ledger_sessions_refresh(ARRAY(
         SELECT ROW(subscription_id, session_id, channel)::omnimeter_session_key
         FROM updated_rows WHERE session_id IS NOT NULL
@@ -46,12 +57,18 @@ BEGIN
         FROM previous_rows WHERE session_id IS NOT NULL));
     END IF;
   ELSE
+    v_touched := omnimeter_outcomes_touched(ARRAY(
+      SELECT ROW(subscription_id, user_identifier, session_id, created_at)::omnimeter_touch
+      FROM removed_rows WHERE status <> 'denied'));
     PERFORM omnimeter_outcome_settlements_add(ARRAY(
       SELECT ROW(subscription_id, created_at, channel, outcome = 'error', latency_ms, -1)::omnimeter_settlement_change
       FROM removed_rows WHERE status = 'settled'));
     PERFORM omnimeter_ledger_sessions_refresh(ARRAY(
       SELECT DISTINCT ROW(subscription_id, session_id, channel)::omnimeter_session_key
       FROM removed_rows WHERE session_id IS NOT NULL AND status <> 'denied'));
+  END IF;
+  IF cardinality(v_touched) > 0 THEN
+    PERFORM omnimeter_outcome_touches_refresh(v_touched);
   END IF;
   RETURN NULL;
 END $$;

@@ -1,14 +1,15 @@
 -- Recomputes the outcomes rollups (migration 0019) of one subscription, or of all when p_subscription is
--- NULL, from the ledger and turn_details: the migration's backfill, the benchmark's bulk load, and the
+-- NULL, from the ledger, turn_details and outcomes (their attribution facts too): the migration's backfill, the benchmark's bulk load, and the
 -- repair after writes made with the triggers disabled. The ledger and turn_details are locked against
 -- writes meanwhile, so no turn is counted twice or missed.
 CREATE OR REPLACE FUNCTION omnimeter_outcome_rollups_rebuild(p_subscription uuid) RETURNS void
 LANGUAGE sql AS $$
-  LOCK TABLE token_usage_logs, turn_details IN SHARE MODE;
+  LOCK TABLE token_usage_logs, turn_details, outcomes IN SHARE MODE;
   DELETE FROM outcome_buckets WHERE p_subscription IS NULL OR subscription_id = p_subscription;
   DELETE FROM latency_quarters WHERE p_subscription IS NULL OR subscription_id = p_subscription;
   DELETE FROM latency_days WHERE p_subscription IS NULL OR subscription_id = p_subscription;
   DELETE FROM ledger_sessions WHERE p_subscription IS NULL OR subscription_id = p_subscription;
+  DELETE FROM outcome_touches WHERE p_subscription IS NULL OR subscription_id = p_subscription;
 
   INSERT INTO outcome_buckets (subscription_id, bucket_start, channel, settled, errors)
   SELECT subscription_id, omnimeter_bucket(created_at), channel, count(*),
@@ -55,4 +56,8 @@ LANGUAGE sql AS $$
   WHERE status <> 'denied' AND session_id IS NOT NULL
     AND (p_subscription IS NULL OR subscription_id = p_subscription)
   GROUP BY subscription_id, session_id, channel;
+
+  SELECT omnimeter_outcome_touches_refresh(ARRAY(
+    SELECT id FROM outcomes
+    WHERE channel IS NULL AND (p_subscription IS NULL OR subscription_id = p_subscription)));
 $$;

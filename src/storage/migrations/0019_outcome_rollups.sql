@@ -9,7 +9,9 @@
 --   1% relative accuracy) per quarter-hour, and per UTC day for the whole days inside a period.
 -- ledger_sessions: one row per (subscription, session, channel): the quarter-hours of its first and last
 --   allowed turn. A period's sessions are the rows whose span meets it (exact on the 15-minute grid).
--- Two ledger indexes, (subscription, session, time) and (subscription, user, time), for attribution.
+-- outcome_touches: per outcome without its own channel and per channel, its touches in the default 7-day
+--   lookback (count, earliest and latest): the default answer's attribution under all three models without
+--   reading the ledger. Another lookback probes the ledger per outcome, by two new ledger indexes.
 
 CREATE TABLE outcome_buckets (
   subscription_id uuid NOT NULL,
@@ -66,12 +68,31 @@ CREATE INDEX token_usage_logs_session_time ON token_usage_logs (subscription_id,
 CREATE INDEX token_usage_logs_user_time ON token_usage_logs (subscription_id, user_identifier, created_at, id)
   WHERE user_identifier IS NOT NULL;
 
-GRANT SELECT, INSERT, UPDATE, DELETE ON outcome_buckets, latency_quarters, latency_days, ledger_sessions
-  TO omnimeter_app;
+CREATE TABLE outcome_touches (
+  outcome_id uuid NOT NULL,
+  subscription_id uuid NOT NULL,
+  occurred_at timestamptz NOT NULL,
+  channel text NOT NULL,
+  touches bigint NOT NULL,
+  first_at timestamptz NOT NULL,
+  first_id uuid NOT NULL,
+  last_at timestamptz NOT NULL,
+  last_id uuid NOT NULL,
+  PRIMARY KEY (outcome_id, channel)
+);
+CREATE INDEX outcome_touches_subscription_occurred ON outcome_touches (subscription_id, occurred_at);
+-- The outcomes a new, corrected or deleted turn may touch: by user and by session, in time.
+CREATE INDEX outcomes_user_occurred ON outcomes (subscription_id, user_identifier, occurred_at);
+CREATE INDEX outcomes_session_occurred ON outcomes (subscription_id, session_id, occurred_at)
+  WHERE session_id IS NOT NULL;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON outcome_buckets, latency_quarters, latency_days, ledger_sessions,
+  outcome_touches TO omnimeter_app;
 ALTER TABLE outcome_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE latency_quarters ENABLE ROW LEVEL SECURITY;
 ALTER TABLE latency_days ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ledger_sessions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE outcome_touches ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON outcome_buckets
   USING ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
     OR subscription_id = (SELECT omnimeter_tenant_id()))
@@ -83,6 +104,11 @@ CREATE POLICY tenant_isolation ON latency_quarters
   WITH CHECK ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
     OR subscription_id = (SELECT omnimeter_tenant_id()));
 CREATE POLICY tenant_isolation ON latency_days
+  USING ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()))
+  WITH CHECK ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()));
+CREATE POLICY tenant_isolation ON outcome_touches
   USING ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
     OR subscription_id = (SELECT omnimeter_tenant_id()))
   WITH CHECK ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
@@ -100,11 +126,16 @@ CREATE TYPE omnimeter_detail_change AS (
   subscription_id uuid, created_at timestamptz, channel text, cost_micros numeric, sentiment numeric,
   sign integer);
 CREATE TYPE omnimeter_session_key AS (subscription_id uuid, session_id text, channel text);
+CREATE TYPE omnimeter_touch AS (
+  subscription_id uuid, user_identifier text, session_id text, created_at timestamptz);
 
 \ir ../functions/latency_bucket.sql
 \ir ../functions/outcome_settlements_add.sql
 \ir ../functions/outcome_details_add.sql
 \ir ../functions/ledger_sessions_refresh.sql
+\ir ../functions/outcome_touches_refresh.sql
+\ir ../functions/outcomes_touched.sql
+\ir ../functions/outcome_touches_inserted.sql
 \ir ../functions/outcome_rollup_ledger.sql
 \ir ../functions/outcome_rollup_details.sql
 \ir ../functions/outcome_rollups_rebuild.sql
@@ -112,7 +143,7 @@ GRANT EXECUTE ON FUNCTION omnimeter_latency_bucket(integer) TO omnimeter_app;
 -- The rebuild locks the ledger: the owner's tool, not the service's.
 REVOKE EXECUTE ON FUNCTION omnimeter_outcome_rollups_rebuild(uuid) FROM PUBLIC;
 
--- The backfill, before the triggers: every settled turn, detail and session already recorded.
+-- The backfill, before the triggers: every settled turn, detail, session and outcome already recorded.
 SELECT omnimeter_outcome_rollups_rebuild(NULL);
 
 CREATE TRIGGER token_usage_logs_outcome_insert
@@ -124,6 +155,9 @@ CREATE TRIGGER token_usage_logs_outcome_update
 CREATE TRIGGER token_usage_logs_outcome_delete
   AFTER DELETE ON token_usage_logs REFERENCING OLD TABLE AS removed_rows
   FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_outcome_rollup_ledger();
+CREATE TRIGGER outcomes_touches_insert
+  AFTER INSERT ON outcomes REFERENCING NEW TABLE AS inserted_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_outcome_touches_inserted();
 CREATE TRIGGER turn_details_outcome_insert
   AFTER INSERT ON turn_details REFERENCING NEW TABLE AS inserted_rows
   FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_outcome_rollup_details();
