@@ -198,7 +198,7 @@ try {
   const rollupsStarted = performance.now()
   await rebuildRollups(database.db)
   await owner.query("select omnimeter_outcome_rollups_rebuild(null)")
-  await owner.query("analyze")
+  await owner.query("vacuum analyze")
   console.log(
     `loaded ${perSubscription * ids.length} turns and ${Math.floor(outcomeCount / subscriptionCount) * ids.length} outcomes over ${ids.length} subscriptions in ${seconds(loadStarted)} s (rollups built in ${seconds(rollupsStarted)} s)`,
   )

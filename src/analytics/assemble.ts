@@ -11,10 +11,10 @@ import {
   messagesPerThousandTokens,
   peakHour,
   performanceRating,
-  valueEfficiencyScores,
-  valuePerThousandTokens,
   trendDirection,
   usageShares,
+  valueEfficiencyScores,
+  valuePerThousandTokens,
 } from "../core/analytics.js"
 import type { Channel } from "../core/channels.js"
 import { LEDGER_DENIAL_REASONS, type LedgerDenialReason } from "../core/decision.js"
@@ -223,7 +223,10 @@ export function channelScores(
   const scores = values
     ? valueEfficiencyScores(
         Object.fromEntries(
-          entries.map(([channel, f]) => [channel, { valueMicros: values.get(channel) ?? 0, tokensUsed: f.tokens }]),
+          entries.map(([channel, f]) => [
+            channel,
+            { valueMicros: values.get(channel) ?? 0, tokensUsed: f.tokens },
+          ]),
         ),
       )
     : efficiencyScores(

@@ -28,7 +28,6 @@ import type { DB } from "../storage/schema.js"
 import { withScope } from "../storage/scoped.js"
 import { findSubscriptionById } from "../storage/subscriptions.js"
 import type { Comparison, ComprehensiveAnalytics, Period, TrendPoint, Trends } from "./answers.js"
-import { DEFAULT_LOOKBACK_DAYS } from "./outcomes.js"
 import {
   channelScores,
   dailyTrends,
@@ -43,6 +42,7 @@ import {
   usersFromRows,
 } from "./assemble.js"
 import { type BreakdownDimension, type BreakdownItem, type BreakdownSort, breakdown } from "./breakdown.js"
+import { DEFAULT_LOOKBACK_DAYS } from "./outcomes.js"
 import {
   type AnalyticsQueries,
   hourlyRollupQueries,

@@ -124,10 +124,14 @@ async function recomputed(subscriptionId: string) {
     if (o.channel !== null) continue
     const at = o.occurred_at.getTime()
     const window = ledger.rows.filter(
-      (l) => l.status !== "denied" && l.created_at.getTime() <= at && l.created_at.getTime() >= at - 7 * 86_400_000,
+      (l) =>
+        l.status !== "denied" &&
+        l.created_at.getTime() <= at &&
+        l.created_at.getTime() >= at - 7 * 86_400_000,
     )
     const bySession = window.filter((l) => o.session_id !== null && l.session_id === o.session_id)
-    const chosen = bySession.length > 0 ? bySession : window.filter((l) => l.user_identifier === o.user_identifier)
+    const chosen =
+      bySession.length > 0 ? bySession : window.filter((l) => l.user_identifier === o.user_identifier)
     const order = (a: (typeof chosen)[number], b: (typeof chosen)[number]) =>
       a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
     for (const channel of new Set(chosen.map((l) => l.channel))) {
@@ -210,7 +214,9 @@ async function expectExact(subscriptionId: string) {
   const kept = await maintained(subscriptionId)
   expect(kept).toEqual(await recomputed(subscriptionId))
   // The migration's backfill computes the same.
-  await database.asOwner((db) => sql`select omnimeter_outcome_rollups_rebuild(${subscriptionId}::uuid)`.execute(db))
+  await database.asOwner((db) =>
+    sql`select omnimeter_outcome_rollups_rebuild(${subscriptionId}::uuid)`.execute(db),
+  )
   expect(await maintained(subscriptionId)).toEqual(kept)
   return kept
 }
@@ -264,7 +270,7 @@ describe("the outcomes rollups", () => {
     expect(first.touches.size).toBeGreaterThan(3)
 
     // Consume with a sentiment, then settle with a price: the details row is inserted, then upserted.
-    for (const [i, channel] of ["website", "whatsapp", "website"].entries()) {
+    for (const [i, channel] of (["website", "whatsapp", "website"] as const).entries()) {
       const d = await meter.validateAndConsumeTokens(
         turn(who, { channel, sessionId: `live-${i % 2}`, model: "rollup-model", sentiment: 0.5 - i * 0.4 }),
       )

@@ -453,9 +453,7 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
       and denial_reason = '' and channel = any(${channels}::text[])
     group by grouping sets ((channel), ())
   `.execute(db)
-  const buckets = await sql<
-    DetailFiguresRow & { settled: number; errors: number }
-  >`
+  const buckets = await sql<DetailFiguresRow & { settled: number; errors: number }>`
     select channel, coalesce(sum(settled), 0)::int as settled, coalesce(sum(errors), 0)::int as errors,
       coalesce(sum(priced), 0)::int as priced, coalesce(sum(cost_micros), 0)::text as cost_micros,
       coalesce(sum(sentiment_count), 0)::int as sentiment_count,
@@ -509,11 +507,17 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
       select distinct session_id from outcomes
       where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
         and session_id is not null
+    ), marked as materialized (
+      select m.session_id, m.channel, n.session_id is not null as converted
+      from met m left join named n on n.session_id = m.session_id
     )
-    select m.channel, count(distinct m.session_id)::int as sessions,
-      count(distinct n.session_id)::int as converted
-    from met m left join named n on n.session_id = m.session_id
-    group by grouping sets ((m.channel), ())
+    -- One row per (session, channel) by the primary key: a channel's sessions are its rows; the totals
+    -- count a session on several channels once.
+    select channel, count(*)::int as sessions, count(*) filter (where converted)::int as converted
+    from marked group by channel
+    union all
+    select null, count(*)::int, count(*) filter (where converted)::int
+    from (select session_id, bool_or(converted) as converted from marked group by session_id) as distinct_sessions
   `.execute(db)
   const latencyOf = (channel: string | null) =>
     histogramPercentiles(

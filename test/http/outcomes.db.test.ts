@@ -740,7 +740,9 @@ describe("the outcomes answer", () => {
         close(row.value_per_1k_tokens, (mine * 1000) / 1e6, 6)
         close(row.efficiency_score, (100 * mine) / best, 1)
       }
-      expect(answer.channels.some((row: { efficiency_score: number }) => row.efficiency_score === 100)).toBe(true)
+      expect(answer.channels.some((row: { efficiency_score: number }) => row.efficiency_score === 100)).toBe(
+        true,
+      )
     })
 
   it("keeps efficiency as messages per 1,000 tokens until an outcome with a value is credited, and under a user filter", async () => {

@@ -405,9 +405,9 @@ export function ComparisonTable({ comparison }: { comparison: ComparisonBody }) 
         {byValue
           ? "value earned per 1,000 tokens (the period's outcomes, last touch)"
           : "messages per 1,000 tokens"}
-        , the best channel scoring 100. Badges: <strong>best</strong>/<strong>worst</strong> efficiency and tokens per message
-        (fewest is best); tokens, messages and users have no better or worse. Trend and growth over the
-        complete days, growth against the {comparison.previous_period.days} days before.
+        , the best channel scoring 100. Badges: <strong>best</strong>/<strong>worst</strong> efficiency and
+        tokens per message (fewest is best); tokens, messages and users have no better or worse. Trend and
+        growth over the complete days, growth against the {comparison.previous_period.days} days before.
       </p>
       <ScrollableTable columns={12} testId="comparison-scroll">
         <table className="comparison" data-testid="comparison">
