@@ -22,6 +22,7 @@ import { OutcomeService } from "../src/analytics/outcomes.js"
 import { systemClock } from "../src/core/clock.js"
 import { createMeter } from "../src/meter/meter.js"
 import { openDatabase } from "../src/storage/database.js"
+import { feedbackFigures, outcomeCredits, rollupFigures } from "../src/storage/outcomes.js"
 import { rebuildRollups } from "../src/storage/rollups.js"
 
 const { values } = parseArgs({
@@ -217,6 +218,35 @@ try {
     console.log(
       `outcomes answer, 30 days, ${attribution}: median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}, ${repeat} runs; ${conversions} conversions credited)`,
     )
+  }
+  // Where the time goes: the answer's parts, each timed alone (median of --repeat), last touch.
+  {
+    const subscription = await sql<{ timezone: string }>`select timezone from subscriptions where id = ${asked}`.execute(
+      database.db,
+    )
+    const answer = await service.outcomes(asked, {})
+    const r = {
+      subscriptionId: asked,
+      start: answer.period.start,
+      end: answer.period.end,
+      channels: answer.channels.map((c) => c.channel),
+      lookbackMs: 7 * 86_400_000,
+      attribution: "last_touch" as const,
+    }
+    const parts: Array<[string, () => Promise<unknown>]> = [
+      ["rollupFigures (turns, cost, sentiment, latency, sessions)", () => rollupFigures(database.db, r)],
+      ["outcomeCredits (attribution)", () => outcomeCredits(database.db, r)],
+      ["feedbackFigures", () => feedbackFigures(database.db, r)],
+    ]
+    for (const [label, part] of parts) {
+      const times: number[] = []
+      for (let i = 0; i < repeat; i += 1) {
+        const started = performance.now()
+        await part()
+        times.push(performance.now() - started)
+      }
+      console.log(`part ${label}: median ${median(times).toFixed(0)} ms (${subscription.rows[0]?.timezone})`)
+    }
   }
   if (values.baseline) {
     const ledger = new OutcomeService({ database, clock: systemClock, currency: "USD", source: "ledger" })
