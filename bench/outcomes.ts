@@ -221,9 +221,9 @@ try {
   }
   // Where the time goes: the answer's parts, each timed alone (median of --repeat), last touch.
   {
-    const subscription = await sql<{ timezone: string }>`select timezone from subscriptions where id = ${asked}`.execute(
-      database.db,
-    )
+    const subscription = await sql<{
+      timezone: string
+    }>`select timezone from subscriptions where id = ${asked}`.execute(database.db)
     const answer = await service.outcomes(asked, {})
     const r = {
       subscriptionId: asked,
