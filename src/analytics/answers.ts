@@ -6,6 +6,9 @@
 import type { Channel } from "../core/channels.js"
 import type { LedgerDenialReason } from "../core/decision.js"
 
+/** What an answer's efficiency_score measures: messages or value per 1,000 billed tokens. */
+export type EfficiencyBasis = "messages" | "value"
+
 /** A range of local days and the exact interval it covers, end excluded. */
 export interface Period {
   from: string
@@ -67,6 +70,8 @@ export interface UsageFigures {
 export interface ChannelScores {
   usageShare: number
   messagesPer1kTokens: number | null
+  /** Value credited to the channel per 1,000 billed tokens; null unless the answer's basis is value. */
+  valuePer1kTokens: number | null
   efficiencyScore: number | null
   performanceRating: PerformanceRating | null
 }
@@ -89,6 +94,8 @@ interface AnswerHeader {
 }
 
 export interface ComprehensiveAnalytics extends AnswerHeader {
+  /** What efficiency_score measures in this answer: value when the period's outcomes earned any. */
+  efficiencyBasis: EfficiencyBasis
   channels: ChannelStats[]
   totals: TotalStats
 }
@@ -101,6 +108,7 @@ export interface ComparisonRow extends UsageFigures, ChannelScores {
 export type BestWorst = { best: Channel; worst: Channel } | null
 
 export interface Comparison extends AnswerHeader {
+  efficiencyBasis: EfficiencyBasis
   channels: ComparisonRow[]
   bestAndWorst: {
     tokensUsed: BestWorst

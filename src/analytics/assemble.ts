@@ -13,6 +13,8 @@ import {
   performanceRating,
   trendDirection,
   usageShares,
+  valueEfficiencyScores,
+  valuePerThousandTokens,
 } from "../core/analytics.js"
 import type { Channel } from "../core/channels.js"
 import { LEDGER_DENIAL_REASONS, type LedgerDenialReason } from "../core/decision.js"
@@ -218,15 +220,31 @@ export function dailyTrends(figures: Figures, dates: readonly LocalDate[]): Dail
   }))
 }
 
-/** Share, efficiency and rating of each channel, relative to the channels of the answer. */
-export function channelScores(channels: ReadonlyMap<Channel, Figures>): Map<Channel, ChannelScores> {
+/**
+ * Share, efficiency and rating of each channel, relative to the channels of the answer. With `values`
+ * (value micro-units credited per channel, given when the period's outcomes earned any), efficiency is
+ * value per 1,000 billed tokens; otherwise messages per 1,000 billed tokens.
+ */
+export function channelScores(
+  channels: ReadonlyMap<Channel, Figures>,
+  values?: ReadonlyMap<Channel, number>,
+): Map<Channel, ChannelScores> {
   const entries = [...channels.entries()]
   const shares = usageShares(Object.fromEntries(entries.map(([channel, f]) => [channel, f.tokens])))
-  const scores = efficiencyScores(
-    Object.fromEntries(
-      entries.map(([channel, f]) => [channel, { messageCount: f.messages, tokensUsed: f.tokens }]),
-    ),
-  )
+  const scores = values
+    ? valueEfficiencyScores(
+        Object.fromEntries(
+          entries.map(([channel, f]) => [
+            channel,
+            { valueMicros: values.get(channel) ?? 0, tokensUsed: f.tokens },
+          ]),
+        ),
+      )
+    : efficiencyScores(
+        Object.fromEntries(
+          entries.map(([channel, f]) => [channel, { messageCount: f.messages, tokensUsed: f.tokens }]),
+        ),
+      )
   return new Map(
     entries.map(([channel, f]) => {
       const score = scores[channel] ?? null
@@ -235,6 +253,7 @@ export function channelScores(channels: ReadonlyMap<Channel, Figures>): Map<Chan
         {
           usageShare: shares[channel] ?? 0,
           messagesPer1kTokens: messagesPerThousandTokens(f.messages, f.tokens),
+          valuePer1kTokens: values ? valuePerThousandTokens(values.get(channel) ?? 0, f.tokens) : null,
           efficiencyScore: score,
           performanceRating: performanceRating(score),
         },

@@ -48,6 +48,7 @@ import {
   type OutcomeRecord,
   outcomeCredits,
   type PriceRow,
+  rollupFigures,
   turnFigures,
   upsertPrice,
 } from "../storage/outcomes.js"
@@ -124,6 +125,9 @@ export interface Price {
   outputPerMillion: Money
 }
 
+const QUARTER_HOUR_MS = 15 * 60_000
+const onQuarterHourGrid = (instant: Date) => instant.getTime() % QUARTER_HOUR_MS === 0
+
 /** Money scale inside this file: 10^-12 of the major unit, enough for any cost exactly. */
 const SCALE = 12
 const MICRO_TO_SCALE = 10n ** BigInt(SCALE - MONEY_DECIMALS)
@@ -139,11 +143,19 @@ export class OutcomeService {
   private readonly database: Database
   private readonly clock: Clock
   readonly currency: string
+  private readonly source: "rollups" | "ledger"
 
-  constructor(dependencies: { database: Database; clock: Clock; currency: string }) {
+  constructor(dependencies: {
+    database: Database
+    clock: Clock
+    currency: string
+    /** Where the answer's turn figures come from: "rollups" (default) or "ledger" (the raw rows). */
+    source?: "rollups" | "ledger"
+  }) {
     this.database = dependencies.database
     this.clock = dependencies.clock
     this.currency = dependencies.currency
+    this.source = dependencies.source ?? "rollups"
   }
 
   /** The price list in the operator's currency, per model newest first. */
@@ -280,11 +292,18 @@ export class OutcomeService {
         lookbackMs: lookbackDays * 86_400_000,
         attribution,
       }
-      const turns = await turnFigures(db, r)
-      const details = await detailFigures(db, r)
+      // The rollups answer periods on the 15-minute grid (every local day of every zone in use since
+      // 1979); anything else, and the benchmark's baseline, reads the raw rows.
+      const { turns, details, converted } =
+        this.source === "rollups" && onQuarterHourGrid(instants.start) && onQuarterHourGrid(instants.end)
+          ? await rollupFigures(db, r)
+          : {
+              turns: await turnFigures(db, r),
+              details: await detailFigures(db, r),
+              converted: await convertedSessions(db, r),
+            }
       const ratings = await feedbackFigures(db, r)
       const credits = await outcomeCredits(db, r)
-      const converted = await convertedSessions(db, r)
       const figuresOf = (channel: Channel | null): OutcomeFigures =>
         assemble(
           turns.find((row) => row.channel === channel),

@@ -8,6 +8,7 @@ import { type AnalyticsRange, MAX_HOURLY_DAYS, resolveAnalyticsRange } from "../
 import { type Channel, isChannel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
 import { OmnimeterError, ValidationError } from "../core/errors.js"
+import { MONEY_DECIMALS, parseNumeric } from "../core/money.js"
 import type { Subscription } from "../core/subscription.js"
 import type { TenantScope } from "../core/tenant.js"
 import {
@@ -22,6 +23,7 @@ import {
   zonedStartOfDay,
 } from "../core/time-zones.js"
 import type { Database } from "../storage/database.js"
+import { outcomeCredits } from "../storage/outcomes.js"
 import type { DB } from "../storage/schema.js"
 import { withScope } from "../storage/scoped.js"
 import { findSubscriptionById } from "../storage/subscriptions.js"
@@ -40,6 +42,7 @@ import {
   usersFromRows,
 } from "./assemble.js"
 import { type BreakdownDimension, type BreakdownItem, type BreakdownSort, breakdown } from "./breakdown.js"
+import { DEFAULT_LOOKBACK_DAYS } from "./outcomes.js"
 import {
   type AnalyticsQueries,
   hourlyRollupQueries,
@@ -146,7 +149,8 @@ export class AnalyticsService {
     return this.inScope(scope, async (db) => {
       const r = await this.resolve(db, subscriptionId, query)
       const { current, previous, users, completeUsers, previousUsers } = await this.readPeriods(db, r)
-      const scores = channelScores(current.channels)
+      const values = await this.channelValues(db, r)
+      const scores = channelScores(current.channels, values)
       const figuresOf = (channel: Channel): PeriodFigures => ({
         current: required(current.channels.get(channel)),
         users: users.channels.get(channel) ?? 0,
@@ -157,6 +161,7 @@ export class AnalyticsService {
       })
       return {
         ...this.header(r),
+        efficiencyBasis: values ? "value" : "messages",
         channels: r.range.channels.map((channel) => {
           const figures = figuresOf(channel)
           return {
@@ -191,7 +196,8 @@ export class AnalyticsService {
     return this.inScope(scope, async (db) => {
       const r = await this.resolve(db, subscriptionId, query)
       const { current, previous, users, completeUsers, previousUsers } = await this.readPeriods(db, r)
-      const scores = channelScores(current.channels)
+      const values = await this.channelValues(db, r)
+      const scores = channelScores(current.channels, values)
       const rows = r.range.channels.map((channel) => ({
         channel,
         ...usageFields(
@@ -220,6 +226,7 @@ export class AnalyticsService {
       )
       return {
         ...this.header(r),
+        efficiencyBasis: values ? "value" : "messages",
         ...rankChannels(rows),
         totals: {
           tokensUsed: total.tokensUsed,
@@ -343,6 +350,33 @@ export class AnalyticsService {
       addToPoint(point, row)
     }
     return points
+  }
+
+  /**
+   * The value credited to each channel of the period (last-touch attribution, the outcomes answer's default
+   * lookback), in micro-units, when the period's outcomes earned any; undefined otherwise, and under a
+   * chatbot or end-user filter (outcomes are not per chatbot), where efficiency stays messages per token.
+   */
+  private async channelValues(db: Kysely<DB>, r: Resolved): Promise<Map<Channel, number> | undefined> {
+    if (r.current.chatbotId !== undefined || r.current.userIdentifier !== undefined) return undefined
+    const credits = await outcomeCredits(db, {
+      subscriptionId: r.current.subscriptionId,
+      start: r.current.start,
+      end: r.current.end,
+      channels: r.current.channels,
+      lookbackMs: DEFAULT_LOOKBACK_DAYS * 86_400_000,
+      attribution: "last_touch",
+    })
+    const values = new Map<Channel, number>()
+    let total = 0n
+    for (const credit of credits) {
+      if (credit.channel === null || !isChannel(credit.channel)) continue
+      // Last touch credits whole outcomes: the value is exact in micro-units.
+      const micros = parseNumeric(credit.value, MONEY_DECIMALS)
+      values.set(credit.channel, (values.get(credit.channel) ?? 0) + Number(micros))
+      total += micros
+    }
+    return total > 0n ? values : undefined
   }
 
   private header(r: Resolved) {

@@ -3334,6 +3334,11 @@ export interface operations {
                         };
                         /** Format: date-time */
                         generated_at: string;
+                        /**
+                         * @description What efficiency_score measures: value (value per 1,000 billed tokens) when the outcomes of the period credited to the answer's channels (last touch, 7-day lookback) have a value above 0 and no chatbot_id or user_identifier filter is given; otherwise messages (messages per 1,000 billed tokens).
+                         * @enum {string}
+                         */
+                        efficiency_basis: "messages" | "value";
                         /** @description One entry per channel asked for (default all six), in catalog order. */
                         channels: {
                             /**
@@ -3402,7 +3407,9 @@ export interface operations {
                             usage_share: number;
                             /** @description 1000 * message_count / tokens_used, 2 decimals; null with no tokens. */
                             messages_per_1k_tokens: number | null;
-                            /** @description messages_per_1k_tokens scaled so that the most efficient channel of the answer scores 100 (one decimal, computed from exact counts); null with no tokens. */
+                            /** @description With efficiency_basis value: 1000 * value credited to the channel (last-touch attribution, 7-day lookback, as the outcomes answer's default) / tokens_used, in the operator's currency, 6 decimals; null with no tokens, and always null with efficiency_basis messages. */
+                            value_per_1k_tokens: number | null;
+                            /** @description The answer's efficiency_basis per token, scaled so that the most efficient channel of the answer scores 100 (one decimal, computed from exact counts and micro-units): value_per_1k_tokens when efficiency_basis is value, else messages_per_1k_tokens; null with no tokens. */
                             efficiency_score: number | null;
                             /** @description From efficiency_score: Excellent >= 85, Good >= 65, Average >= 40, Poor below; null with no usage. */
                             performance_rating: ("Excellent" | "Good" | "Average" | "Poor") | null;
@@ -3641,6 +3648,11 @@ export interface operations {
                         };
                         /** Format: date-time */
                         generated_at: string;
+                        /**
+                         * @description What efficiency_score measures: value (value per 1,000 billed tokens) when the outcomes of the period credited to the answer's channels (last touch, 7-day lookback) have a value above 0 and no chatbot_id or user_identifier filter is given; otherwise messages (messages per 1,000 billed tokens).
+                         * @enum {string}
+                         */
+                        efficiency_basis: "messages" | "value";
                         /** @description The channels side by side, ranked by tokens_used (most first). */
                         channels: {
                             /** @description 1 = most tokens_used; ties keep catalog order. */
@@ -3711,7 +3723,9 @@ export interface operations {
                             usage_share: number;
                             /** @description 1000 * message_count / tokens_used, 2 decimals; null with no tokens. */
                             messages_per_1k_tokens: number | null;
-                            /** @description messages_per_1k_tokens scaled so that the most efficient channel of the answer scores 100 (one decimal, computed from exact counts); null with no tokens. */
+                            /** @description With efficiency_basis value: 1000 * value credited to the channel (last-touch attribution, 7-day lookback, as the outcomes answer's default) / tokens_used, in the operator's currency, 6 decimals; null with no tokens, and always null with efficiency_basis messages. */
+                            value_per_1k_tokens: number | null;
+                            /** @description The answer's efficiency_basis per token, scaled so that the most efficient channel of the answer scores 100 (one decimal, computed from exact counts and micro-units): value_per_1k_tokens when efficiency_basis is value, else messages_per_1k_tokens; null with no tokens. */
                             efficiency_score: number | null;
                             /** @description From efficiency_score: Excellent >= 85, Good >= 65, Average >= 40, Poor below; null with no usage. */
                             performance_rating: ("Excellent" | "Good" | "Average" | "Poor") | null;

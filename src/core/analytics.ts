@@ -261,6 +261,39 @@ export function efficiencyScores(channels: Readonly<Keyed<ChannelUsage>>): Keyed
   return scores
 }
 
+/**
+ * Value earned per 1,000 billed tokens in the currency's major unit, 6 decimals:
+ * `1000 * valueMicros / 10^6 / tokensUsed`; null when no tokens were used.
+ * @example valuePerThousandTokens(2_500_000, 500) // 5 (2.50 over 500 tokens)
+ */
+export function valuePerThousandTokens(valueMicros: number, tokensUsed: number): number | null {
+  requireCount(valueMicros, "valueMicros")
+  requireCount(tokensUsed, "tokensUsed")
+  if (tokensUsed === 0) return null
+  return roundQuotient([valueMicros], [tokensUsed, 1000], 6)
+}
+
+/**
+ * Value-based efficiency scores from 0 to 100: a channel's value per 1,000 billed tokens, scaled so that
+ * the channel earning the most per token scores 100 (1 decimal, from the exact micro-units). Null without
+ * tokens; 0 for every channel when none earned anything.
+ * @example valueEfficiencyScores({ website: { valueMicros: 9_000_000, tokensUsed: 1000 }, api: { valueMicros: 3_000_000, tokensUsed: 2000 } })
+ * // { website: 100, api: 16.7 }
+ */
+export function valueEfficiencyScores(
+  channels: Readonly<Keyed<{ valueMicros: number; tokensUsed: number }>>,
+): Keyed<number | null> {
+  // The same ratio-to-the-best as messages per token, with value in place of messages.
+  return efficiencyScores(
+    Object.fromEntries(
+      Object.entries(channels).map(([channel, c]) => [
+        channel,
+        { messageCount: c.valueMicros, tokensUsed: c.tokensUsed },
+      ]),
+    ),
+  )
+}
+
 /** A word for an efficiency score. */
 export type PerformanceRating = "Excellent" | "Good" | "Average" | "Poor"
 

@@ -203,9 +203,13 @@ const channelScoreFields = {
     Type.Number(),
     "1000 * message_count / tokens_used, 2 decimals; null with no tokens.",
   ),
+  value_per_1k_tokens: Nullable(
+    Type.Number(),
+    "With efficiency_basis value: 1000 * value credited to the channel (last-touch attribution, 7-day lookback, as the outcomes answer's default) / tokens_used, in the operator's currency, 6 decimals; null with no tokens, and always null with efficiency_basis messages.",
+  ),
   efficiency_score: Nullable(
     Type.Number(),
-    "messages_per_1k_tokens scaled so that the most efficient channel of the answer scores 100 (one decimal, computed from exact counts); null with no tokens.",
+    "The answer's efficiency_basis per token, scaled so that the most efficient channel of the answer scores 100 (one decimal, computed from exact counts and micro-units): value_per_1k_tokens when efficiency_basis is value, else messages_per_1k_tokens; null with no tokens.",
   ),
   performance_rating: RatingSchema,
 }
@@ -245,8 +249,14 @@ const answerHeader = {
   generated_at: DateTime(),
 }
 
+const EfficiencyBasisSchema = OneOf(
+  ["messages", "value"] as const,
+  "What efficiency_score measures: value (value per 1,000 billed tokens) when the outcomes of the period credited to the answer's channels (last touch, 7-day lookback) have a value above 0 and no chatbot_id or user_identifier filter is given; otherwise messages (messages per 1,000 billed tokens).",
+)
+
 export const ComprehensiveAnalyticsSchema = Type.Object({
   ...answerHeader,
+  efficiency_basis: EfficiencyBasisSchema,
   channels: Type.Array(ChannelStatsSchema, {
     description: "One entry per channel asked for (default all six), in catalog order.",
   }),
@@ -279,6 +289,7 @@ export const BEST_WORST_METRICS = [
 
 export const ComparisonSchema = Type.Object({
   ...answerHeader,
+  efficiency_basis: EfficiencyBasisSchema,
   channels: Type.Array(ComparisonRowSchema, {
     description: "The channels side by side, ranked by tokens_used (most first).",
   }),

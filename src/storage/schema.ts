@@ -229,6 +229,65 @@ export interface TurnDetailsTable {
   sentiment: ColumnType<string | null, string | number | null, string | number | null>
 }
 
+/** Per subscription, quarter-hour and channel: settlements, cost and sentiment (migration 0019). */
+export interface OutcomeBucketsTable {
+  subscription_id: string
+  bucket_start: Timestamp
+  channel: string
+  settled: Generated<number>
+  errors: Generated<number>
+  priced: Generated<number>
+  /** Micro-units, exact. */
+  cost_micros: Generated<string>
+  sentiment_count: Generated<number>
+  sentiment_sum: Generated<string>
+  very_negative: Generated<number>
+  negative: Generated<number>
+  neutral: Generated<number>
+  positive: Generated<number>
+  very_positive: Generated<number>
+}
+
+/** Settles per latency histogram bucket (omnimeter_latency_bucket) and quarter-hour (migration 0019). */
+export interface LatencyQuartersTable {
+  subscription_id: string
+  bucket_start: Timestamp
+  channel: string
+  latency_bucket: number
+  turns: number
+}
+
+/** The same per UTC day. */
+export interface LatencyDaysTable {
+  subscription_id: string
+  day: ColumnType<Date, Date | string, Date | string>
+  channel: string
+  latency_bucket: number
+  turns: number
+}
+
+/** A session's first and last quarter-hour with an allowed turn, per channel (migration 0019). */
+export interface LedgerSessionsTable {
+  subscription_id: string
+  session_id: string
+  channel: string
+  first_bucket: Timestamp
+  last_bucket: Timestamp
+}
+
+/** An outcome's touches on one channel in the default 7-day lookback (migration 0019). */
+export interface OutcomeTouchesTable {
+  outcome_id: string
+  subscription_id: string
+  occurred_at: Timestamp
+  channel: string
+  touches: number
+  first_at: Timestamp
+  first_id: string
+  last_at: Timestamp
+  last_id: string
+}
+
 /** An end user reaching a goal (migration 0012). */
 export interface OutcomesTable {
   id: Generated<string>
@@ -279,4 +338,9 @@ export interface DB {
   turn_details: TurnDetailsTable
   outcomes: OutcomesTable
   feedback: FeedbackTable
+  outcome_buckets: OutcomeBucketsTable
+  latency_quarters: LatencyQuartersTable
+  latency_days: LatencyDaysTable
+  ledger_sessions: LedgerSessionsTable
+  outcome_touches: OutcomeTouchesTable
 }

@@ -131,8 +131,9 @@ describe("the Overview's comparison", () => {
     await table.waitFor()
     expect(await table.locator('[data-metric="tokens_used"] .badge').count()).toBe(0)
     expect(await table.locator('[data-metric="message_count"] .badge').count()).toBe(0)
+    // The demo's end users reach goals with a value, so efficiency is value per token (efficiency_basis).
     expect(await table.locator('[data-metric="efficiency_score"] .badge-best').getAttribute("title")).toBe(
-      "most messages per 1,000 tokens",
+      "most value per 1,000 tokens",
     )
     expect(
       await table.locator('[data-metric="avg_tokens_per_message"] .badge-best').getAttribute("title"),

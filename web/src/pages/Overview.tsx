@@ -350,6 +350,11 @@ const BADGES = {
     best: "most messages per 1,000 tokens",
     worst: "fewest messages per 1,000 tokens",
   },
+  // efficiency_score when the answer's efficiency_basis is value (the period's outcomes earned some).
+  value_efficiency_score: {
+    best: "most value per 1,000 tokens",
+    worst: "least value per 1,000 tokens",
+  },
   avg_tokens_per_message: {
     best: "fewest tokens per message",
     worst: "most tokens per message",
@@ -369,18 +374,20 @@ export function ComparisonTable({
   const { subscription, me } = useWorkspace()
   const rows = comparison.channels
   const best = comparison.best_and_worst
-  const mark = (metric: keyof typeof BADGES, row: ComparisonRowBody) => {
+  const byValue = comparison.efficiency_basis === "value"
+  const mark = (metric: "efficiency_score" | "avg_tokens_per_message", row: ComparisonRowBody) => {
     const pair = best[metric]
+    const titles = BADGES[metric === "efficiency_score" && byValue ? "value_efficiency_score" : metric]
     if (!pair || rows.length < 2 || pair.best === pair.worst) return null
     if (pair.best === row.channel)
       return (
-        <span className="badge badge-best" title={BADGES[metric].best}>
+        <span className="badge badge-best" title={titles.best}>
           best
         </span>
       )
     if (pair.worst === row.channel)
       return (
-        <span className="badge badge-worst" title={BADGES[metric].worst}>
+        <span className="badge badge-worst" title={titles.worst}>
           worst
         </span>
       )
@@ -402,10 +409,13 @@ export function ComparisonTable({
         />
       </div>
       <p className="muted small">
-        The channels shown, ranked by tokens used. Efficiency: messages per 1,000 tokens, the best channel
-        scoring 100. Badges: <strong>best</strong>/<strong>worst</strong> efficiency and tokens per message
-        (fewest is best); tokens, messages and users have no better or worse. Trend and growth over the
-        complete days, growth against the {comparison.previous_period.days} days before.
+        The channels shown, ranked by tokens used. Efficiency:{" "}
+        {byValue
+          ? "value earned per 1,000 tokens (the period's outcomes, last touch)"
+          : "messages per 1,000 tokens"}
+        , the best channel scoring 100. Badges: <strong>best</strong>/<strong>worst</strong> efficiency and
+        tokens per message (fewest is best); tokens, messages and users have no better or worse. Trend and
+        growth over the complete days, growth against the {comparison.previous_period.days} days before.
       </p>
       <ScrollableTable columns={12} testId="comparison-scroll">
         <table className="comparison" data-testid="comparison">
