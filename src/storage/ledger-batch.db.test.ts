@@ -132,27 +132,27 @@ describe("a group-commit batch", () => {
     expect(await state(b)).toMatchObject({ counter: 400, ledgerSum: 400 })
   })
 
-  it("answers a batch mixing the lean path's groups with keyed, denied and out-of-scope turns as if each ran alone", async () => {
-    const lean = await subscription(1_000)
+  it("answers a batch mixing plain groups with keyed, denied and out-of-scope turns as if each ran alone", async () => {
+    const plain = await subscription(1_000)
     const keyed = await subscription(1_000)
     const tight = await subscription(120)
     const other = await subscription(1_000)
     const batch = [
-      charge(lean, 300),
+      charge(plain, 300),
       charge(keyed, 10, { idempotencyKey: "k-1" }),
       charge(tight, 100),
-      charge(lean, 200),
+      charge(plain, 200),
       charge(other, 5, { denialReason: "rate_limited" }),
       charge(keyed, 20),
       charge(tight, 30),
-      charge(other, 7, { scope: lean }),
-      charge(lean, 1),
+      charge(other, 7, { scope: plain }),
+      charge(plain, 1),
     ]
     const outcomes = await consumeBatch(database.db, batch)
     // The oracle: each turn alone, in arrival order, against its own running counter.
     const used = new Map<string, number>()
     const limits = new Map([
-      [lean, 1_000],
+      [plain, 1_000],
       [keyed, 1_000],
       [tight, 120],
       [other, 1_000],
@@ -167,7 +167,7 @@ describe("a group-commit batch", () => {
       return { kind: "allowed", usedTokens: before + t.billedTokens, tokenLimit: limit }
     })
     expect(outcomes).toMatchObject(expected)
-    for (const id of [lean, keyed, tight]) {
+    for (const id of [plain, keyed, tight]) {
       const after = await state(id)
       expect(after.counter).toBe(used.get(id))
       expect(after.ledgerSum).toBe(used.get(id))

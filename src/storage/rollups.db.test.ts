@@ -118,7 +118,7 @@ describe("rollup triggers", () => {
     ])
   })
 
-  it("a consume batch's own rollups (its lean statement skips the trigger) equal their recomputation", async () => {
+  it("a consume batch's rollups equal their recomputation, also with a plain insert between batches in one transaction", async () => {
     const a = await subscription()
     const b = await subscription()
     const charge = (subscriptionId: string, at: string, extra: Partial<BatchTurn> = {}): BatchTurn => ({
@@ -149,8 +149,7 @@ describe("rollup triggers", () => {
       charge(b.id, "2026-02-04T00:00:00Z", { userIdentifier: "u1" }),
       charge(a.id, "2026-02-04T00:00:01Z", { denialReason: "rate_limited" }),
     ])
-    // In one transaction: a ledger insert after a batch is still rolled up by the trigger (the lean
-    // statement's setting does not outlive it), and a batch after an insert is not counted twice.
+    // In one transaction: a ledger insert between batches is rolled up once, and so is each batch.
     await database.db.transaction().execute(async (trx) => {
       await consumeBatch(trx, [charge(a.id, "2026-02-05T08:00:00Z")])
       await sql`insert into token_usage_logs (subscription_id, channel, chatbot_id, user_identifier, operation_type,

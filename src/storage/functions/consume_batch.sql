@@ -7,13 +7,6 @@
 -- quota reserve (issue 13) keeps the last quota_reserve_percent of the limit for turns of priority
 -- quota_reserve_min_priority or more: a lower priority is charged only within limit - floor(limit * percent
 -- / 100), decided on the exact path, and a turn only the reserve refuses is recorded as 'quota_reserved'.
--- The lean path (issue 18) comes first: the groups of plain charges without an idempotency key are charged
--- and written by ONE statement (counter upsert, ledger insert and their rollups chained in data-modifying
--- CTEs), which is every turn of the common batch; only what it leaves goes through the fast and exact paths
--- below. That statement adds its rows to the rollups itself, as omnimeter_rollup_inserted would (the
--- same upserts as omnimeter_rollup_add and omnimeter_rollup_add_user_days), and says so in the
--- transaction-local setting omnimeter.rollups_written, which the ledger's insert trigger's WHEN clause reads:
--- the trigger, its transition table's reads and its nested calls are not started for it.
 CREATE OR REPLACE FUNCTION omnimeter_consume_batch(p_turns jsonb)
 RETURNS TABLE (i integer, outcome text, usage_id uuid, used_tokens bigint, token_limit bigint)
 LANGUAGE plpgsql AS $$
@@ -40,118 +33,13 @@ DECLARE
   v_reserve_percent integer;
   v_reserve_min_priority integer;
   v_turn_limit bigint;
-  v_lean_i integer[];
-  v_lean_id uuid[];
-  v_lean_used bigint[];
-  v_lean_limit bigint[];
 BEGIN
-  -- Lean path: a group (subscription, period) of keyless charges in scope, none of which the quota reserve
-  -- may refuse, is charged its total `WHERE used + total <= limit` (the rule of omnimeter_charge_quota) and,
-  -- when that fits, its rows are inserted as omnimeter_write_turns inserts keyless rows; each turn reports
-  -- the counter as it stood right after it (a running sum in arrival order). Counters are locked in
-  -- (subscription, period) order, ledger rows inserted in (subscription, arrival) order, like the fast path.
-  PERFORM set_config('omnimeter.rollups_written', 'on', true);
-  WITH input AS MATERIALIZED (
-    SELECT x.* FROM jsonb_to_recordset(p_turns) AS x(
-      i integer, subscription_id uuid, scope uuid, channel text, chatbot_id text, session_id text,
-      user_identifier text, operation_type text, estimated bigint, billed bigint, multiplier numeric,
-      message_length integer, idempotency_key text, period_start timestamptz, created_at timestamptz,
-      denial_reason text, id uuid, priority integer)
-  ), groups AS (
-    SELECT g.subscription_id, g.period_start, sum(g.billed)::bigint AS total,
-      min(coalesce(g.priority, 10)) AS min_priority
-    FROM input g
-    GROUP BY g.subscription_id, g.period_start
-    HAVING bool_and(g.denial_reason IS NULL AND g.idempotency_key IS NULL AND g.id IS NOT NULL
-      AND (g.scope IS NULL OR g.scope = g.subscription_id))
-  ), charged AS (
-    INSERT INTO quota_counters AS q (subscription_id, period_start, used_tokens)
-    SELECT g.subscription_id, g.period_start, g.total
-    FROM groups g
-    JOIN subscriptions s ON s.id = g.subscription_id
-    WHERE g.total <= s.token_limit
-      AND NOT (s.quota_reserve_percent > 0 AND s.quota_reserve_min_priority > g.min_priority)
-    ORDER BY g.subscription_id, g.period_start
-    ON CONFLICT (subscription_id, period_start) DO UPDATE
-      SET used_tokens = q.used_tokens + excluded.used_tokens
-      WHERE q.used_tokens + excluded.used_tokens
-        <= (SELECT s2.token_limit FROM subscriptions s2 WHERE s2.id = q.subscription_id)
-    RETURNING q.subscription_id, q.period_start, q.used_tokens,
-      (SELECT s3.token_limit FROM subscriptions s3 WHERE s3.id = q.subscription_id) AS token_limit
-  ), decided AS MATERIALIZED (
-    SELECT u.*, c.token_limit AS lim,
-      c.used_tokens
-        - sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start)
-        + sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start ORDER BY u.i) AS used_then
-    FROM input u
-    JOIN charged c ON c.subscription_id = u.subscription_id AND c.period_start = u.period_start
-  ), written AS (
-    INSERT INTO token_usage_logs (id, subscription_id, channel, chatbot_id, session_id, user_identifier,
-      operation_type, status, denial_reason, estimated_tokens, raw_tokens, billed_tokens, token_multiplier,
-      message_length, idempotency_key, period_start, created_at, settled_at)
-    SELECT d.id, d.subscription_id, d.channel, d.chatbot_id, d.session_id, d.user_identifier,
-      d.operation_type, 'estimated', NULL, d.estimated, d.estimated, d.billed, d.multiplier, d.message_length,
-      NULL, d.period_start, d.created_at, NULL
-    FROM decided d
-    ORDER BY d.subscription_id, d.i
-  ), buckets AS (
-    INSERT INTO channel_usage_buckets AS b
-      (subscription_id, bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens)
-    SELECT d.subscription_id, omnimeter_bucket(d.created_at), d.channel, coalesce(d.chatbot_id, ''), '',
-      count(*), sum(d.billed), sum(d.estimated)
-    FROM decided d
-    GROUP BY 1, 2, 3, 4
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (subscription_id, bucket_start, channel, chatbot_id, denial_reason) DO UPDATE
-      SET turn_count = b.turn_count + excluded.turn_count,
-          tokens_used = b.tokens_used + excluded.tokens_used,
-          raw_tokens = b.raw_tokens + excluded.raw_tokens
-  ), hours AS (
-    INSERT INTO channel_usage_hourly AS h
-      (subscription_id, bucket_start, channel, chatbot_id, denial_reason, turn_count, tokens_used, raw_tokens)
-    SELECT d.subscription_id, omnimeter_hour_bucket(d.created_at), d.channel, coalesce(d.chatbot_id, ''), '',
-      count(*), sum(d.billed), sum(d.estimated)
-    FROM decided d
-    GROUP BY 1, 2, 3, 4
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (subscription_id, bucket_start, channel, chatbot_id, denial_reason) DO UPDATE
-      SET turn_count = h.turn_count + excluded.turn_count,
-          tokens_used = h.tokens_used + excluded.tokens_used,
-          raw_tokens = h.raw_tokens + excluded.raw_tokens
-  ), user_days AS (
-    INSERT INTO channel_user_days AS ud (subscription_id, year, channel, chatbot_id, user_identifier, days)
-    SELECT d.subscription_id, extract(year FROM d.created_at AT TIME ZONE 'UTC'), d.channel,
-      coalesce(d.chatbot_id, ''), d.user_identifier, bit_or(omnimeter_day_bit(d.created_at))
-    FROM decided d
-    WHERE d.user_identifier <> ''
-    GROUP BY 1, 2, 3, 4, 5
-    ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (subscription_id, year, channel, chatbot_id, user_identifier) DO UPDATE
-      SET days = ud.days | excluded.days
-      WHERE (ud.days | excluded.days) <> ud.days
-  )
-  SELECT array_agg(d.i), array_agg(d.id), array_agg(d.used_then), array_agg(d.lim)
-  INTO v_lean_i, v_lean_id, v_lean_used, v_lean_limit
-  FROM decided d;
-  PERFORM set_config('omnimeter.rollups_written', '', true);
-
-  IF v_lean_i IS NOT NULL THEN
-    RETURN QUERY SELECT x.i, 'allowed', x.id, x.used, x.lim
-      FROM unnest(v_lean_i, v_lean_id, v_lean_used, v_lean_limit) AS x(i, id, used, lim);
-    IF cardinality(v_lean_i) = jsonb_array_length(p_turns) THEN
-      RETURN;
-    END IF;
-  END IF;
-
-  -- Everything the lean path left: keyed turns, denials to record, turns out of scope, groups the quota
-  -- (or its reserve) may not cover at once.
   v_turns := ARRAY(
     SELECT ROW(x.*)::omnimeter_batch_turn FROM jsonb_to_recordset(p_turns) AS x(
       i integer, subscription_id uuid, scope uuid, channel text, chatbot_id text, session_id text,
       user_identifier text, operation_type text, estimated bigint, billed bigint, multiplier numeric,
       message_length integer, idempotency_key text, period_start timestamptz, created_at timestamptz,
-      denial_reason text, id uuid, priority integer)
-    WHERE x.i <> ALL (coalesce(v_lean_i, '{}')));
+      denial_reason text, id uuid, priority integer));
   IF EXISTS (SELECT 1 FROM unnest(v_turns) u WHERE u.id IS NULL) THEN
     RAISE EXCEPTION 'omnimeter_consume_batch: every turn needs its id (the service assigns it)';
   END IF;
