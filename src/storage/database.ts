@@ -131,6 +131,7 @@ async function openPGlite(
   loadDataDir: Blob | undefined,
   sharedBuffersMb = 16,
   afterMigrations?: (pglite: PGlite) => Promise<void>,
+  settings: readonly string[] = [],
 ): Promise<Database> {
   const inMemory = dataDir === ":memory:"
   const unlock = inMemory ? () => {} : lockDataDir(dataDir)
@@ -140,7 +141,7 @@ async function openPGlite(
     const pglite = new PGlite({
       dataDir: inMemory ? undefined : join(dataDir, "pgdata"),
       parsers: { 20: parseInt8 },
-      startParams: embeddedSettings(sharedBuffersMb),
+      startParams: [...embeddedSettings(sharedBuffersMb), ...settings],
       ...(loadDataDir ? { loadDataDir } : {}),
     })
     const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
@@ -157,20 +158,38 @@ async function openPGlite(
 }
 
 /**
- * A new embedded database, migrated exactly as {@link openDatabase} migrates one, as a data directory
- * tarball for {@link DatabaseOptions.loadDataDir}: the test suite migrates once per run and copies this.
+ * A new embedded database, migrated exactly as {@link openDatabase} migrates one and then filled by `fill`
+ * (when given, through the service's role, as any caller of openDatabase would), as a data directory
+ * tarball for {@link DatabaseOptions.loadDataDir}: the test suite migrates once per run and copies this, and
+ * its browser suites seed the demo once and copy that. Checkpointed first, so a copy starts without
+ * replaying the write-ahead log, and with a small max_wal_size, so the checkpoint leaves 32 MB of
+ * log segments in the tarball instead of the hundreds a large fill writes (each copy loads all of it).
  * @example
  * const migrated = await dumpMigratedEmbeddedDatabase()
  * const copy = await openDatabase({ loadDataDir: migrated })
  */
-export async function dumpMigratedEmbeddedDatabase(): Promise<Blob> {
-  let archive: Blob | undefined
-  const database = await openPGlite(":memory:", undefined, undefined, async (pglite) => {
-    archive = await pglite.dumpDataDir("none")
-  })
-  await database.close()
-  if (!archive) throw new Error("the embedded database was not dumped")
-  return archive
+export async function dumpMigratedEmbeddedDatabase(
+  fill?: (database: Database) => Promise<void>,
+): Promise<Blob> {
+  const opened: { pglite?: PGlite } = {}
+  const database = await openPGlite(
+    ":memory:",
+    undefined,
+    undefined,
+    async (pglite) => {
+      opened.pglite = pglite
+    },
+    ["-c", "min_wal_size=32MB", "-c", "max_wal_size=32MB"],
+  )
+  try {
+    await fill?.(database)
+    const { pglite } = opened
+    if (!pglite) throw new Error("the embedded database was not opened")
+    await pglite.exec("RESET ROLE; CHECKPOINT")
+    return await pglite.dumpDataDir("none")
+  } finally {
+    await database.close()
+  }
 }
 
 const ALWAYS_AVAILABLE = (): DatabaseAvailability => ({ available: true })
