@@ -12,7 +12,7 @@ import { loadConfig } from "../../src/config.js"
 import { buildContainer } from "../../src/container.js"
 import type { Subscription } from "../../src/core/subscription.js"
 import { dumpMigratedEmbeddedDatabase } from "../../src/storage/database.js"
-import { type DemoSnapshot, seedDashboardDemo } from "./demo.js"
+import { type DemoSnapshot, seedDemoSnapshot } from "./demo.js"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -29,7 +29,7 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
     const archive = await dumpMigratedEmbeddedDatabase(async (database) => {
       const container = await buildContainer(loadConfig({ LOG_LEVEL: "silent" }), { database })
       try {
-        demo = await seedDashboardDemo(container, seededAt)
+        demo = await seedDemoSnapshot(container, seededAt)
       } finally {
         await container.close()
       }
