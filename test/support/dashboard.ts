@@ -33,16 +33,23 @@ export interface DashboardFixture {
 /**
  * Starts the server on the first free port of `ports` (inclusive start, exclusive end) on a copy of the
  * run's demo (test/support/demo.global.ts), opens a tab. When the run's seed is from another calendar day
- * (a midnight passed since, in UTC or a demo zone), or there is none, the suite seeds its own demo instead.
+ * (a midnight passed since, in UTC or a demo zone), or there is none, or `ownDemo` is set, the suite seeds
+ * its own demo instead, ending now.
  */
 export async function startDashboard(options: {
   adminKey: string
   ports: readonly [number, number]
   env?: Record<string, string>
+  /**
+   * Seed a demo of the suite's own whose history ends as the suite starts, for figures that move with the
+   * time since the history's last turn (a forecast of a spent quota's denied demand projects the last
+   * days' billed tokens, which a run's seed minutes old no longer reaches).
+   */
+  ownDemo?: boolean
 }): Promise<DashboardFixture> {
   mkdirSync(SCREENSHOTS, { recursive: true })
   const dashboardDir = inject("dashboardDir")
-  const snapshot = inject("demoSnapshot")
+  const snapshot = options.ownDemo ? undefined : inject("demoSnapshot")
   const copy = snapshot && seedStillCurrent(new Date(snapshot.seededAt), new Date()) ? snapshot : undefined
   const database = await openDatabase({
     dataDir: ":memory:",
