@@ -7,6 +7,7 @@
  */
 import { existsSync } from "node:fs"
 import net from "node:net"
+import { availableParallelism } from "node:os"
 import { defineConfig } from "vitest/config"
 import { SummaryReporter } from "./test/support/summary-reporter.js"
 
@@ -61,6 +62,10 @@ export default defineConfig(async () => {
   return {
     test: {
       reporters: ["default", new SummaryReporter()],
+      // Two test files at once even on two cores (vitest's default there is one): most files spend much of
+      // their time waiting on PostgreSQL, a server or a fork starting up, and every file has a database, a
+      // Redis key prefix and a port of its own. The browser and fault suites stay one file at a time.
+      maxWorkers: Math.max(2, availableParallelism() - 1),
       projects: [
         {
           test: {
@@ -108,8 +113,13 @@ export default defineConfig(async () => {
                   ...shared,
                   name: "browser",
                   include: ["**/*.e2e.test.ts"],
-                  // The dashboard is built once per run and served by every browser suite.
-                  globalSetup: ["test/support/dashboard-build.global.ts"],
+                  // The dashboard is built, and the demo seeded, once per run; every browser suite serves
+                  // that build on a copy of that demo.
+                  globalSetup: ["test/support/dashboard-build.global.ts", "test/support/demo.global.ts"],
+                  // One file at a time, after the other projects' files: each holds a Chromium and a server
+                  // whose slow answers (issue 14) hold its embedded database's one connection; two at once
+                  // on two loaded cores ran past their 30 s locator timeouts (bench/RESULTS.md).
+                  fileParallelism: false,
                   exclude: ["**/node_modules/**"],
                   testTimeout: 90_000,
                   hookTimeout: 180_000,

@@ -161,13 +161,14 @@ async function startPGlite(
   pgdata: string | undefined,
   loadDataDir: Blob | undefined,
   sharedBuffersMb: number,
+  settings: readonly string[] = [],
 ): Promise<PGlite> {
   // One options object: PGlite ignores the second argument when the first is not a string, which
   // dropped the int8 parser of in-memory databases.
   return PGlite.create({
     dataDir: pgdata,
     parsers: { 20: parseInt8 },
-    startParams: embeddedSettings(sharedBuffersMb),
+    startParams: [...embeddedSettings(sharedBuffersMb), ...settings],
     ...(loadDataDir ? { loadDataDir } : {}),
   })
 }
@@ -178,10 +179,12 @@ interface PGliteOptions {
   sharedBuffersMb?: number | undefined
   migratedSnapshot: string | false
   afterMigrations?: (pglite: PGlite) => Promise<void>
+  /** More `-c name=value` start parameters. */
+  settings?: readonly string[]
 }
 
 async function openPGlite(options: PGliteOptions): Promise<Database> {
-  const { dataDir, loadDataDir, sharedBuffersMb = 16, migratedSnapshot, afterMigrations } = options
+  const { dataDir, loadDataDir, sharedBuffersMb = 16, migratedSnapshot, afterMigrations, settings } = options
   const inMemory = dataDir === ":memory:"
   const unlock = inMemory ? () => {} : lockDataDir(dataDir)
   try {
@@ -191,13 +194,13 @@ async function openPGlite(options: PGliteOptions): Promise<Database> {
       migratedSnapshot !== false && isNew && !loadDataDir ? await readSnapshot(migratedSnapshot) : undefined
     let pglite: PGlite
     try {
-      pglite = await startPGlite(pgdata, loadDataDir ?? built, sharedBuffersMb)
+      pglite = await startPGlite(pgdata, loadDataDir ?? built, sharedBuffersMb, settings)
     } catch (error) {
       if (!built) throw error
       // Not a database this PGlite can start (another version built it): start as without it. The
       // directory held no database before (no PG_VERSION), so nothing of the user's is removed.
       if (pgdata) await rm(pgdata, { recursive: true, force: true })
-      pglite = await startPGlite(pgdata, undefined, sharedBuffersMb)
+      pglite = await startPGlite(pgdata, undefined, sharedBuffersMb, settings)
     }
     const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
     await migrateToLatest(db as Kysely<unknown>)
@@ -214,29 +217,43 @@ async function openPGlite(options: PGliteOptions): Promise<Database> {
 
 /**
  * A new embedded database, migrated exactly as {@link openDatabase} migrates one (from initdb, never from
- * {@link MIGRATED_SNAPSHOT}), as a data directory tarball for {@link DatabaseOptions.loadDataDir}: the test
- * suite migrates once per run and copies this.
+ * {@link MIGRATED_SNAPSHOT}) and then filled by `fill`
+ * (when given, through the service's role, as any caller of openDatabase would), as a data directory
+ * tarball for {@link DatabaseOptions.loadDataDir}: the test suite migrates once per run and copies this, and
+ * its browser suites seed the demo once and copy that. Checkpointed first, so a copy starts without
+ * replaying the write-ahead log, and with a small max_wal_size, so the checkpoint leaves 32 MB of
+ * log segments in the tarball instead of the hundreds a large fill writes (each copy loads all of it).
  * @example
  * const migrated = await dumpMigratedEmbeddedDatabase()
  * const copy = await openDatabase({ loadDataDir: migrated })
  */
-export async function dumpMigratedEmbeddedDatabase(compression: "none" | "gzip" = "none"): Promise<Blob> {
-  let archive: Blob | undefined
+export async function dumpMigratedEmbeddedDatabase(
+  fill?: (database: Database) => Promise<void>,
+  compression: "none" | "gzip" = "none",
+): Promise<Blob> {
+  const opened: { pglite?: PGlite } = {}
   const database = await openPGlite({
     dataDir: ":memory:",
     migratedSnapshot: false,
     afterMigrations: async (pglite) => {
-      archive = await pglite.dumpDataDir(compression)
+      opened.pglite = pglite
     },
+    settings: ["-c", "min_wal_size=32MB", "-c", "max_wal_size=32MB"],
   })
-  await database.close()
-  if (!archive) throw new Error("the embedded database was not dumped")
-  return archive
+  try {
+    await fill?.(database)
+    const { pglite } = opened
+    if (!pglite) throw new Error("the embedded database was not opened")
+    await pglite.exec("RESET ROLE; CHECKPOINT")
+    return await pglite.dumpDataDir(compression)
+  } finally {
+    await database.close()
+  }
 }
 
 /** Writes a migrated snapshot (default {@link MIGRATED_SNAPSHOT}; `scripts/build.mjs` runs this after tsc). */
 export async function writeMigratedSnapshot(file = MIGRATED_SNAPSHOT): Promise<void> {
-  const archive = await dumpMigratedEmbeddedDatabase("gzip")
+  const archive = await dumpMigratedEmbeddedDatabase(undefined, "gzip")
   await writeFile(file, new Uint8Array(await archive.arrayBuffer()))
 }
 

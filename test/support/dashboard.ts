@@ -1,19 +1,20 @@
 /**
- * What the dashboard's browser suites share: a server on demo data (a fresh in-memory PGlite, 60 days of
- * synthetic traffic) serving the dashboard built once for the run, a Chromium tab, the API called as the
- * admin, screenshots, and the check that a test left no console error it did not provoke on purpose.
+ * What the dashboard's browser suites share: a server on demo data (an in-memory PGlite holding a copy of
+ * the demo seeded once for the run, 60 days of synthetic traffic) serving the dashboard built once for the
+ * run, a Chromium tab, the API called as the admin, screenshots, and the check that a test left no console
+ * error it did not provoke on purpose.
  */
 import { mkdirSync } from "node:fs"
+import { readFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import type { Page } from "playwright-core"
 import { inject } from "vitest"
 import { loadConfig } from "../../src/config.js"
 import type { Subscription } from "../../src/core/subscription.js"
-import { seedDemoDashboards } from "../../src/demo/dashboards.js"
-import { seedDemo } from "../../src/demo/seed.js"
 import { type RunningServer, startServer } from "../../src/server.js"
 import { openDatabase } from "../../src/storage/database.js"
 import { type ConsoleError, launchBrowser, type TestBrowser } from "./browser.js"
+import { seedDashboardDemo, seedStillCurrent, snapshotSubscriptions } from "./demo.js"
 
 export const SCREENSHOTS = resolve("test-results/screenshots")
 
@@ -29,15 +30,31 @@ export interface DashboardFixture {
   close(): Promise<void>
 }
 
-/** Starts the server on the first free port of `ports` (inclusive start, exclusive end), seeds, opens a tab. */
+/**
+ * Starts the server on the first free port of `ports` (inclusive start, exclusive end) on a copy of the
+ * run's demo (test/support/demo.global.ts), opens a tab. When the run's seed is from another calendar day
+ * (a midnight passed since, in UTC or a demo zone), or there is none, or `ownDemo` is set, the suite seeds
+ * its own demo instead, ending now.
+ */
 export async function startDashboard(options: {
   adminKey: string
   ports: readonly [number, number]
   env?: Record<string, string>
+  /**
+   * Seed a demo of the suite's own whose history ends as the suite starts, for figures that move with the
+   * time since the history's last turn (a forecast of a spent quota's denied demand projects the last
+   * days' billed tokens, which a run's seed minutes old no longer reaches).
+   */
+  ownDemo?: boolean
 }): Promise<DashboardFixture> {
   mkdirSync(SCREENSHOTS, { recursive: true })
   const dashboardDir = inject("dashboardDir")
-  const database = await openDatabase({ dataDir: ":memory:" })
+  const snapshot = options.ownDemo ? undefined : inject("demoSnapshot")
+  const copy = snapshot && seedStillCurrent(new Date(snapshot.seededAt), new Date()) ? snapshot : undefined
+  const database = await openDatabase({
+    dataDir: ":memory:",
+    ...(copy ? { loadDataDir: new Blob([await readFile(copy.path)], { type: "application/x-tar" }) } : {}),
+  })
   let server: RunningServer | undefined
   for (let port = options.ports[0]; port < options.ports[1] && !server; port += 1) {
     const config = loadConfig({
@@ -55,8 +72,7 @@ export async function startDashboard(options: {
   }
   if (!server) throw new Error(`no free port in ${options.ports[0]}-${options.ports[1] - 1}`)
   const running = server
-  const demo = await seedDemo(running.container.meter, running.container.database, new Date(), 60)
-  await seedDemoDashboards(running.container.dashboards, demo)
+  const demo = copy ? snapshotSubscriptions(copy) : await seedDashboardDemo(running.container, new Date())
   const browser = await launchBrowser()
   const { page, errors } = await browser.page()
   return {

@@ -15,7 +15,7 @@ export interface Answer {
 }
 
 export async function call(
-  server: ServerProcess,
+  server: Pick<ServerProcess, "url">,
   method: string,
   path: string,
   body?: unknown,
