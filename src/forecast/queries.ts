@@ -8,10 +8,14 @@ import type { DB } from "../storage/schema.js"
 export const DAY_MS = 86_400_000
 
 /**
- * Billed tokens per channel in each whole 24-hour bin [now - (k+1) days, now - k days), k < `days`, as an
- * array whose index 0 is the oldest bin.
+ * Demand per channel in each whole 24-hour bin [now - (k+1) days, now - k days), k < `days`, as an array
+ * whose index 0 is the oldest bin: the billed tokens of allowed turns plus what the turns the quota refused
+ * (`quota_exceeded`, `quota_reserved`) would have been billed, `ceil(estimate * multiplier)`. Once a quota
+ * is spent its billed tokens stop, so a history of billed tokens alone would project no demand, and no
+ * denied demand, a few days later; other denials (rate limits, a disabled channel) are not demand the quota
+ * turned away.
  */
-export async function dailyBilledTokens(
+export async function dailyDemandTokens(
   db: Kysely<DB>,
   subscriptionId: string,
   now: Date,
@@ -23,10 +27,11 @@ export async function dailyBilledTokens(
   const result = await sql<{ channel: string; ago: number; tokens: string | number }>`
     select channel,
       (ceil(extract(epoch from (${now}::timestamptz - created_at)) * 1000 / ${DAY_MS}) - 1)::int as ago,
-      sum(billed_tokens) as tokens
+      sum(case when status <> 'denied' then billed_tokens
+        else ceil(estimated_tokens * token_multiplier)::bigint end) as tokens
     from token_usage_logs
     where subscription_id = ${subscriptionId} and created_at >= ${from} and created_at < ${now}
-      and status <> 'denied'
+      and (status <> 'denied' or denial_reason in ('quota_exceeded', 'quota_reserved'))
     group by 1, 2`.execute(db)
   for (const row of result.rows) {
     const series = out.get(row.channel) ?? Array.from({ length: days }, () => 0)

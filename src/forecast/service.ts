@@ -23,7 +23,7 @@ import type { Database } from "../storage/database.js"
 import { usedTokensInPeriod } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
 import { withVisibleSubscription } from "../storage/scoped.js"
-import { billedTokensByChannel, channelActivity, dailyBilledTokens, firstQuotaRefusal } from "./queries.js"
+import { billedTokensByChannel, channelActivity, dailyDemandTokens, firstQuotaRefusal } from "./queries.js"
 
 /** Local days the insights read: the last 30, today so far included (the analytics API's default). */
 export const INSIGHT_DAYS = 30
@@ -136,7 +136,7 @@ export class ForecastService {
     const since = first ? new Date(Math.min(first.getTime(), period.start.getTime())) : null
     const observedMs = since ? Math.max(0, now - since.getTime()) : 0
     const days = since ? Math.min(FORECAST_HISTORY_DAYS, Math.floor(observedMs / DAY_MS)) : 0
-    const history = await dailyBilledTokens(db, subscription.id, at, days)
+    const history = await dailyDemandTokens(db, subscription.id, at, days)
     const periodByChannel = await billedTokensByChannel(db, subscription.id, period.start, at)
     const used = await usedTokensInPeriod(db, subscription.id, period.start)
     const horizon = Math.max(0, (period.end.getTime() - now) / DAY_MS)

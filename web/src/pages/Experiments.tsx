@@ -358,11 +358,9 @@ export function Experiments() {
           data.experiments.length === 0 ? (
             <Empty title="No experiments yet" />
           ) : (
-            <>
-              {data.experiments.map((experiment) => (
-                <ExperimentCard key={experiment.id} experiment={experiment} onChange={refresh} />
-              ))}
-            </>
+            data.experiments.map((experiment) => (
+              <ExperimentCard key={experiment.id} experiment={experiment} onChange={refresh} />
+            ))
           )
         }
       </AsyncView>
