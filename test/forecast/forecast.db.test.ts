@@ -135,6 +135,51 @@ describe("GET /api/onboarding/analytics/:subscription_id/forecast", () => {
     expect(body.total.used_tokens).toBe(5 * 2100)
   })
 
+  it("keeps projecting the demand a spent quota turns away, from the turns it refused", async () => {
+    const now = clock.now()
+    const sub = await t.subscription({
+      plan: "enterprise",
+      token_limit: 6_300,
+      period_start: new Date(now - 6 * DAY).toISOString(),
+    })
+    // Three days of 2,000 raw tokens on telegram (1.05x: 2,100 billed) spend the quota...
+    await importTurns(
+      Array.from({ length: 3 }, (_, i) => ({
+        subscriptionId: sub.id,
+        channel: "telegram" as const,
+        at: now - (6 - i) * DAY + 3_600_000,
+        tokens: 2000,
+      })),
+    )
+    // ...and the same demand on each of the next three days is refused by the quota.
+    try {
+      for (const daysAgo of [3, 2, 1]) {
+        clock.set(now - daysAgo * DAY + 3_600_000)
+        const refused = await t.container.meter.validateAndConsumeTokens({
+          entityId: sub.entityId,
+          entityType: "organization",
+          estimatedTokens: 2000,
+          channel: "telegram",
+        })
+        expect(refused).toMatchObject({ allowed: false, reason: "quota_exceeded" })
+      }
+    } finally {
+      clock.set(now)
+    }
+    const res = await t.request({ method: "GET", url: `/api/onboarding/analytics/${sub.id}/forecast` })
+    expect(res.statusCode, res.body).toBe(200)
+    const body = res.json()
+    // Six days of demand at 2,100 a day (billed, then refused): under two weeks of history the forecast is
+    // their mean, all of it past the quota. Billed tokens alone (2,100 a day, then 0) would say 1,050.
+    const horizon = (Date.parse(body.period_end) - now) / DAY
+    expect(body.total).toMatchObject({
+      quota_state: "spent",
+      used_tokens: 6_300,
+      projected_tokens: 6_300,
+      denied_tokens: Math.round(2100 * horizon),
+    })
+  })
+
   it("projects with denials in mind: billed tokens stop at the quota and the rest of the demand is denied", async () => {
     const now = clock.now()
     const sub = await t.subscription({
