@@ -49,7 +49,10 @@ async function signInAt(target: Page, url: string, key = ADMIN_KEY): Promise<voi
   await target.goto(url)
   await target.evaluate("window.sessionStorage.clear()")
   await target.goto(url)
-  await target.getByLabel("API key").fill(key)
+  // Up to 75 s, not the default 30: embedded PGlite runs its queries on the server's one thread, and a slow
+  // answer a previous page asked for (seen in CI: the page's own files waited over 30 s behind one) holds
+  // even the static files. A known stall, left open in the closing note; this suite tests the console.
+  await target.getByLabel("API key").fill(key, { timeout: 75_000 })
   await target.getByRole("button", { name: "Sign in" }).click()
 }
 
