@@ -136,7 +136,10 @@ describe("the demo history", () => {
   it("dates each quota alert when its threshold was crossed, with the tokens used at that moment", async () => {
     const globex = bySubscription("globex-support")
     const quota = (await alertsOf(globex.id)).filter((a) => a.type === "quota.threshold_reached")
-    expect(quota.map((a) => Number(a.data.threshold))).toEqual([0.5, 0.8, 0.95])
+    // 100% is crossed only when the turns fill the quota to the token, which depends on the seed's clock.
+    const thresholds = quota.map((a) => Number(a.data.threshold))
+    expect(thresholds.slice(0, 3)).toEqual([0.5, 0.8, 0.95])
+    expect(thresholds.slice(3)).toEqual(thresholds.length > 3 ? [1] : [])
     const rows = (await rowsOf(globex.id)).filter(
       (r) => r.status !== "denied" && r.period_start?.getTime() === globex.periodAnchor.getTime(),
     )
@@ -147,6 +150,7 @@ describe("the demo history", () => {
       const used = through.reduce((sum, r) => sum + r.billed_tokens, 0)
       expect(Number(alert.data.used_tokens)).toBe(used)
       expect(used).toBeGreaterThanOrEqual(mark)
+      expect(used).toBeLessThanOrEqual(globex.tokenLimit)
       expect(used - (through.at(-1)?.billed_tokens ?? 0)).toBeLessThan(mark)
       expect(now.getTime() - alert.occurred_at.getTime()).toBeGreaterThan(DAY)
     }

@@ -383,11 +383,10 @@ async function writeHistory(
       .set({ occurred_at: crossing.at })
       .where("subscription_id", "=", subscriptionId)
       .where("type", "=", "quota.threshold_reached")
-      .where(
-        "dedupe_key",
-        "=",
-        `quota:${Math.floor(crossing.periodStart.getTime() / 1000)}:${String(crossing.threshold)}`,
-      )
+      // The trigger's key ends in the threshold as numeric text ('1.0' for 100%, where String(1) is '1'), so
+      // the threshold is matched as a number.
+      .where("dedupe_key", "like", `quota:${Math.floor(crossing.periodStart.getTime() / 1000)}:%`)
+      .where(sql`(data->>'threshold')::numeric`, "=", crossing.threshold)
       .execute()
   }
 }
