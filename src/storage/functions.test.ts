@@ -1,7 +1,9 @@
 /**
  * Where the ledger is written, read from the source: a decided turn enters token_usage_logs in one place,
  * omnimeter_write_turns, whichever path decided it (the group commit's fast and exact paths, the usage
- * import). Migrations are history and are not read.
+ * import). Likewise a quota counter grows in omnimeter_charge_quota and a rollup bucket in
+ * omnimeter_rollup_add, however short the consume statement is made (issue 18). Migrations are history and
+ * are not read.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -37,5 +39,14 @@ describe("the charging rule's writes", () => {
       "storage/functions/twin_charged.sql",
       "storage/functions/write_turns.sql",
     ])
+  })
+
+  it("grow quota counters through omnimeter_charge_quota only", () => {
+    expect(filesWriting("quota_counters")).toEqual(["storage/functions/charge_quota.sql"])
+  })
+
+  it("grow the quarter-hour and hour rollups through omnimeter_rollup_add only", () => {
+    expect(filesWriting("channel_usage_buckets")).toEqual(["storage/functions/rollup_add.sql"])
+    expect(filesWriting("channel_usage_hourly")).toEqual(["storage/functions/rollup_add.sql"])
   })
 })

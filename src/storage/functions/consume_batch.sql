@@ -7,15 +7,14 @@
 -- quota reserve (issue 13) keeps the last quota_reserve_percent of the limit for turns of priority
 -- quota_reserve_min_priority or more: a lower priority is charged only within limit - floor(limit * percent
 -- / 100), decided on the exact path, and a turn only the reserve refuses is recorded as 'quota_reserved'.
+-- The fast path is ONE statement (issue 18): a lone turn's batch spent most of its time in PL/pgSQL
+-- statements and nested calls, not in its few row writes. Its charge is omnimeter_charge_quota's, its
+-- ledger rows and their rollups omnimeter_write_turns's, called from that statement.
 CREATE OR REPLACE FUNCTION omnimeter_consume_batch(p_turns jsonb)
 RETURNS TABLE (i integer, outcome text, usage_id uuid, used_tokens bigint, token_limit bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_turns omnimeter_batch_turn[];
-  v_fast_subs uuid[];
-  v_fast_periods timestamptz[];
-  v_fast_used bigint[];
-  v_fast_limits bigint[];
   v_fi integer[];
   v_fid uuid[];
   v_fused bigint[];
@@ -23,35 +22,30 @@ DECLARE
   v_fbilled bigint[];
   v_fsub uuid[];
   v_fperiod timestamptz[];
-  v_written uuid[];
-  v_rows omnimeter_ledger_row[];
   t record;
   v_limit bigint;
   v_used bigint;
   v_id uuid;
-  v_twin uuid;
   v_reserve_percent integer;
   v_reserve_min_priority integer;
   v_turn_limit bigint;
 BEGIN
-  v_turns := ARRAY(
-    SELECT ROW(x.*)::omnimeter_batch_turn FROM jsonb_to_recordset(p_turns) AS x(
+  -- Fast path, in one statement: whole groups (subscription, period) the quota covers are charged, locking
+  -- counters in subscription order, and their ledger rows written in (subscription, arrival) order; each
+  -- turn reports the counter as it stood right after it (a running sum in arrival order). A keyed row
+  -- whose twin another transaction committed meanwhile is not written (its id comes back NULL).
+  WITH input AS MATERIALIZED (
+    SELECT x.* FROM jsonb_to_recordset(p_turns) AS x(
       i integer, subscription_id uuid, scope uuid, channel text, chatbot_id text, session_id text,
       user_identifier text, operation_type text, estimated bigint, billed bigint, multiplier numeric,
       message_length integer, idempotency_key text, period_start timestamptz, created_at timestamptz,
-      denial_reason text, id uuid, priority integer));
-  IF EXISTS (SELECT 1 FROM unnest(v_turns) u WHERE u.id IS NULL) THEN
-    RAISE EXCEPTION 'omnimeter_consume_batch: every turn needs its id (the service assigns it)';
-  END IF;
-
-  -- Fast path, step 1: charge whole groups the quota covers, locking counters in subscription order.
-  WITH input AS (
-    SELECT * FROM unnest(v_turns)
+      denial_reason text, id uuid, priority integer)
   ), groups AS (
     SELECT g.subscription_id, g.period_start, sum(g.billed)::bigint AS total
     FROM input g
     GROUP BY g.subscription_id, g.period_start
-    HAVING bool_and(g.denial_reason IS NULL AND (g.scope IS NULL OR g.scope = g.subscription_id))
+    HAVING bool_and(g.id IS NOT NULL AND g.denial_reason IS NULL
+        AND (g.scope IS NULL OR g.scope = g.subscription_id))
       AND count(g.idempotency_key) = count(DISTINCT g.idempotency_key)
       AND NOT bool_or(g.idempotency_key IS NOT NULL AND EXISTS (
         SELECT 1 FROM usage_idempotency_keys k
@@ -59,52 +53,37 @@ BEGIN
       -- Turns the quota reserve may refuse are decided one at a time (their limit is not the group's).
       AND NOT EXISTS (SELECT 1 FROM subscriptions r WHERE r.id = g.subscription_id
         AND r.quota_reserve_percent > 0 AND r.quota_reserve_min_priority > min(coalesce(g.priority, 10)))
-  ), charged AS (
+  ), charged AS MATERIALIZED (
     SELECT c.* FROM omnimeter_charge_quota(
       ARRAY(SELECT g.subscription_id FROM groups g ORDER BY g.subscription_id, g.period_start),
       ARRAY(SELECT g.period_start FROM groups g ORDER BY g.subscription_id, g.period_start),
       ARRAY(SELECT g.total FROM groups g ORDER BY g.subscription_id, g.period_start),
       true) c
-  )
-  -- (No join of one CTE with another here or below: the planner cannot estimate CTE sizes and picks
-  -- nested loops, which made a batch of 256 quadratic; group totals are recomputed by window instead.)
-  SELECT coalesce(array_agg(c.subscription_id), '{}'), coalesce(array_agg(c.period_start), '{}'),
-    coalesce(array_agg(c.used_tokens), '{}'), coalesce(array_agg(s.token_limit), '{}')
-  INTO v_fast_subs, v_fast_periods, v_fast_used, v_fast_limits
-  FROM charged c
-  JOIN subscriptions s ON s.id = c.subscription_id;
-
-  -- Fast path, step 2: the charged groups' ledger rows, written by omnimeter_write_turns (a keyed row
-  -- whose twin another transaction committed meanwhile is not written).
-  IF cardinality(v_fast_subs) > 0 THEN
-    WITH fast AS (
-      SELECT * FROM unnest(v_fast_subs, v_fast_periods, v_fast_used, v_fast_limits)
-        AS f(subscription_id, period_start, used_after, token_limit)
-    ), fresh AS MATERIALIZED (
-      SELECT u.*, f.token_limit AS lim,
-        f.used_after
-          - sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start)
-          + sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start ORDER BY u.i) AS used_then
-      FROM unnest(v_turns) u
-      JOIN fast f ON f.subscription_id = u.subscription_id AND f.period_start = u.period_start
-    )
-    SELECT array_agg(r.i), array_agg(r.id), array_agg(r.used_then), array_agg(r.lim), array_agg(r.billed),
-      array_agg(r.subscription_id), array_agg(r.period_start),
-      array_agg(ROW(r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
+  ), fresh AS MATERIALIZED (
+    SELECT u.*, s.token_limit AS lim,
+      c.used_tokens
+        - sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start)
+        + sum(u.billed) OVER (PARTITION BY u.subscription_id, u.period_start ORDER BY u.i) AS used_then
+    FROM input u
+    JOIN charged c ON c.subscription_id = u.subscription_id AND c.period_start = u.period_start
+    JOIN subscriptions s ON s.id = u.subscription_id
+  ), written AS MATERIALIZED (
+    SELECT w.id FROM omnimeter_write_turns(ARRAY(
+      SELECT ROW(r.id, r.subscription_id, r.channel, r.chatbot_id, r.session_id, r.user_identifier,
         r.operation_type, 'estimated', NULL, r.estimated, r.estimated, r.billed, r.multiplier, r.message_length,
-        r.idempotency_key, r.period_start, r.created_at, NULL)::omnimeter_ledger_row ORDER BY r.subscription_id, r.i)
-    INTO v_fi, v_fid, v_fused, v_flim, v_fbilled, v_fsub, v_fperiod, v_rows
-    FROM fresh r;
-    v_written := ARRAY(SELECT w.id FROM omnimeter_write_turns(v_rows) w);
+        r.idempotency_key, r.period_start, r.created_at, NULL)::omnimeter_ledger_row
+      FROM fresh r ORDER BY r.subscription_id, r.i)) w
+  )
+  SELECT array_agg(r.i), array_agg(CASE WHEN r.id IN (SELECT w.id FROM written w) THEN r.id END),
+    array_agg(r.used_then), array_agg(r.lim), array_agg(r.billed), array_agg(r.subscription_id),
+    array_agg(r.period_start)
+  INTO v_fi, v_fid, v_fused, v_flim, v_fbilled, v_fsub, v_fperiod
+  FROM fresh r;
 
-    IF coalesce(cardinality(v_written), 0) < cardinality(v_fid) THEN
-      -- Rare: some keyed rows were not written. Mark them (quadratic, but only on this path).
-      v_fid := ARRAY(
-        SELECT CASE WHEN x.id = ANY (v_written) THEN x.id END
-        FROM unnest(v_fid) WITH ORDINALITY AS x(id, n) ORDER BY x.n);
-
-      -- A twin committed elsewhere meanwhile: give its charge back (this transaction holds the counter
-      -- row's lock since step 1, so nobody saw the extra tokens).
+  IF v_fi IS NOT NULL THEN
+    IF array_position(v_fid, NULL) IS NOT NULL THEN
+      -- Rare: a twin committed elsewhere meanwhile: give its charge back (this transaction holds the
+      -- counter row's lock since the charge, so nobody saw the extra tokens).
       UPDATE quota_counters q SET used_tokens = q.used_tokens - d.billed
       FROM (
         SELECT x.sub, x.period, sum(x.billed)::bigint AS billed
@@ -119,18 +98,28 @@ BEGIN
     SELECT x.i, CASE WHEN x.id IS NULL THEN 'duplicate' ELSE 'allowed' END, x.id,
       CASE WHEN x.id IS NULL THEN 0::bigint ELSE x.used END, x.lim
     FROM unnest(v_fi, v_fid, v_fused, v_flim) AS x(i, id, used, lim);
+
+    IF cardinality(v_fi) = jsonb_array_length(p_turns) THEN
+      RETURN;
+    END IF;
   END IF;
 
-  IF coalesce(cardinality(v_fi), 0) = cardinality(v_turns) THEN
-    RETURN;
+  -- What the fast path left: keyed groups with a key seen before, denials to record, turns out of scope,
+  -- groups the quota (or its reserve) may not cover at once.
+  v_turns := ARRAY(
+    SELECT ROW(x.*)::omnimeter_batch_turn FROM jsonb_to_recordset(p_turns) AS x(
+      i integer, subscription_id uuid, scope uuid, channel text, chatbot_id text, session_id text,
+      user_identifier text, operation_type text, estimated bigint, billed bigint, multiplier numeric,
+      message_length integer, idempotency_key text, period_start timestamptz, created_at timestamptz,
+      denial_reason text, id uuid, priority integer)
+    WHERE x.i <> ALL (coalesce(v_fi, '{}')));
+  IF EXISTS (SELECT 1 FROM unnest(v_turns) u WHERE u.id IS NULL) THEN
+    RAISE EXCEPTION 'omnimeter_consume_batch: every turn needs its id (the service assigns it)';
   END IF;
 
   -- Everything else, one turn at a time, exactly.
   FOR t IN
     SELECT u.* FROM unnest(v_turns) u
-    WHERE NOT EXISTS (
-      SELECT 1 FROM unnest(v_fast_subs, v_fast_periods) AS f(subscription_id, period_start)
-      WHERE f.subscription_id = u.subscription_id AND f.period_start = u.period_start)
     ORDER BY u.subscription_id, u.i
   LOOP
     i := t.i;

@@ -1,17 +1,14 @@
--- Inserted ledger rows: add each batch's sums to its buckets and record its users.
+-- Ledger rows inserted other than by omnimeter_write_turns (which adds its rows to the rollups in its own
+-- statement, and sets omnimeter.rollups_written around it, which this trigger's WHEN clause reads): add
+-- each statement's rows to the rollups.
 CREATE OR REPLACE FUNCTION omnimeter_rollup_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM omnimeter_rollup_add(ARRAY(
-    SELECT ROW(subscription_id, omnimeter_bucket(created_at), channel, coalesce(chatbot_id, ''),
-      coalesce(denial_reason, ''), count(*), sum(billed_tokens), sum(raw_tokens))::omnimeter_rollup_change
-    FROM inserted_rows
-    GROUP BY subscription_id, omnimeter_bucket(created_at), channel, coalesce(chatbot_id, ''),
-      coalesce(denial_reason, '')));
-  PERFORM omnimeter_rollup_add_user_days(ARRAY(
-    SELECT ROW(subscription_id, extract(year FROM created_at AT TIME ZONE 'UTC'), channel,
-      coalesce(chatbot_id, ''), user_identifier, omnimeter_day_bit(created_at))::omnimeter_rollup_user_day
-    FROM inserted_rows
-    WHERE status <> 'denied' AND user_identifier <> ''));
+  PERFORM omnimeter_rollup_turns(ARRAY(
+    SELECT ROW(n.id, n.subscription_id, n.channel, n.chatbot_id, n.session_id, n.user_identifier,
+      n.operation_type, n.status, n.denial_reason, n.estimated_tokens, n.raw_tokens, n.billed_tokens,
+      n.token_multiplier, n.message_length, n.idempotency_key, n.period_start, n.created_at,
+      n.settled_at)::omnimeter_ledger_row
+    FROM inserted_rows n));
   RETURN NULL;
 END $$;

@@ -6,12 +6,20 @@
 -- not written and is missing from the result; the caller gives its charge back or skips it. Rows without a
 -- key and denials (which hold no key) are always written. Rows are written in the order given, which
 -- callers make their lock order. Returns the rows written.
+-- The same statement adds the rows it wrote to the rollups (omnimeter_rollup_turns, the ledger insert
+-- trigger's work), and sets the transaction-local omnimeter.rollups_written around itself, which that
+-- trigger's WHEN clause reads: on the consume path the trigger, its transition table and its nested calls
+-- are not started (issue 18). Rows inserted any other way are still rolled up by the trigger.
 CREATE OR REPLACE FUNCTION omnimeter_write_turns(p_rows omnimeter_ledger_row[])
 RETURNS TABLE (id uuid, subscription_id uuid, period_start timestamptz, billed_tokens bigint, status text)
 LANGUAGE plpgsql AS $$
 -- The result's column names are also the ledger's; in this body a bare name is the column.
 #variable_conflict use_column
+DECLARE
+  v_setting text;
 BEGIN
+  -- Assignments, not PERFORM: a simple expression runs without an executor.
+  v_setting := set_config('omnimeter.rollups_written', 'on', true);
   -- PL/pgSQL, not SQL: its plan is prepared once per session, an SQL function's on every call.
   RETURN QUERY
   WITH input AS MATERIALIZED (
@@ -49,6 +57,16 @@ BEGIN
     ORDER BY r.ordinality
     RETURNING token_usage_logs.id, token_usage_logs.subscription_id, token_usage_logs.period_start,
       token_usage_logs.billed_tokens, token_usage_logs.status
+  ), written AS (
+    SELECT p.id, p.subscription_id, p.period_start, p.billed_tokens, p.status FROM plain p
+    UNION ALL
+    SELECT k.id, k.subscription_id, k.period_start, k.billed_tokens, k.status FROM keyed k
+  ), rolled_up AS (
+    SELECT omnimeter_rollup_turns(ARRAY(
+      SELECT r FROM unnest(p_rows) r WHERE r.id IN (SELECT w.id FROM written w))) AS done
   )
-  SELECT * FROM plain UNION ALL SELECT * FROM keyed;
+  -- The join with rolled_up's one row is what runs it (a SELECT in WITH runs only when read).
+  SELECT w.id, w.subscription_id, w.period_start, w.billed_tokens, w.status
+  FROM written w CROSS JOIN rolled_up;
+  v_setting := set_config('omnimeter.rollups_written', '', true);
 END $$;
