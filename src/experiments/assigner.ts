@@ -7,8 +7,12 @@
  * core/experiments.ts, never a stored draw); (3) a start or stop through this instance applies to the next
  * turn (`invalidate`), through another instance within `ttlMs`, the context cache's bound.
  *
- * - The running experiments of a subscription are read once per `ttlMs` and kept with the subscription id
- *   (one short query; an empty list is cached too, which is what makes goal 1 hold).
+ * - Which subscriptions have a running experiment at all is read once per `ttlMs` for the whole deployment
+ *   (one short query, refreshed ahead like the rest): a subscription outside that set has none, and its
+ *   turns ask nothing more. Only a subscription in it has its running experiments read, once per `ttlMs`,
+ *   and kept with the subscription id. Before (issue 18), every subscription was read once per `ttlMs`: on
+ *   a load spread over many subscriptions, each coming back later than the TTL, that was one more query on
+ *   nearly every turn's path.
  * - A turn is assigned by its person: the person its (channel, user_identifier) is linked to, else the
  *   identifier itself. While an experiment runs, the subscription's links are read into memory at once (up
  *   to `maxPeople` of them) and kept `linksTtlMs` (default 60 s; a link changed through this instance
@@ -30,7 +34,7 @@ import {
   type VariantOverrides,
 } from "../core/experiments.js"
 import type { Database } from "../storage/database.js"
-import { listExperiments } from "../storage/experiments.js"
+import { listExperiments, subscriptionsWithRunningExperiments } from "../storage/experiments.js"
 import { findPersonOf } from "../storage/people.js"
 
 export interface TurnAssignment {
@@ -63,6 +67,8 @@ export interface ExperimentAssignerOptions {
  */
 export class ExperimentAssigner {
   private readonly running = new Map<string, Timed<Experiment[]>>()
+  /** The subscriptions with a running experiment, deployment-wide. */
+  private withRunning: Timed<Set<string>> | undefined
   private readonly people = new Map<string, Timed<string | null>>()
   /** All links of a subscription, or null when there are too many to hold. */
   private readonly links = new Map<string, Timed<Map<string, string> | null>>()
@@ -112,6 +118,7 @@ export class ExperimentAssigner {
   /** Forgets the subscription's experiments and links: the next turn reads them afresh. */
   invalidate(subscriptionId: string): void {
     this.generation += 1
+    this.withRunning = undefined
     this.running.delete(subscriptionId)
     this.links.delete(subscriptionId)
     const prefix = `${subscriptionId}\u0000`
@@ -144,20 +151,43 @@ export class ExperimentAssigner {
   }
 
   private async runningExperiments(subscriptionId: string): Promise<Experiment[]> {
-    const cached = this.running.get(subscriptionId)
+    const subscriptions = await this.cached(
+      () => this.withRunning,
+      () => this.readWithRunning(),
+    )
+    if (!subscriptions.has(subscriptionId)) return []
+    return this.cached(
+      () => this.running.get(subscriptionId),
+      () => this.readRunning(subscriptionId),
+    )
+  }
+
+  /**
+   * An entry's value while it lasts; past half its TTL, the first turn it serves starts the next read in the
+   * background (a failed read changes nothing: the entry expires on time and the next turn reads).
+   */
+  private async cached<T>(entry: () => Timed<T> | undefined, read: () => Promise<T>): Promise<T> {
+    const cached = entry()
     const now = this.options.now()
     if (cached && cached.expires > now) {
       if (!cached.refreshing && cached.expires - now <= this.options.ttlMs / 2) {
         cached.refreshing = true
-        // A failed read changes nothing: the entry expires on time and the next turn reads.
-        const read: Promise<unknown> = this.readRunning(subscriptionId)
+        const refresh: Promise<unknown> = read()
           .catch(() => {})
-          .finally(() => this.refreshes.delete(read))
-        this.refreshes.add(read)
+          .finally(() => this.refreshes.delete(refresh))
+        this.refreshes.add(refresh)
       }
       return cached.value
     }
-    return this.readRunning(subscriptionId)
+    return read()
+  }
+
+  private async readWithRunning(): Promise<Set<string>> {
+    const generation = this.generation
+    const value = await subscriptionsWithRunningExperiments(this.database.db)
+    if (generation === this.generation && this.options.ttlMs > 0)
+      this.withRunning = { value, expires: this.options.now() + this.options.ttlMs }
+    return value
   }
 
   private async readRunning(subscriptionId: string): Promise<Experiment[]> {

@@ -651,6 +651,42 @@ describe("the subscription context cache", () => {
     await quick.close()
   })
 
+  it("sees an experiment another instance started once the TTL has passed, though its subscription had none", async () => {
+    const quick = new Meter({
+      database,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      contextCacheTtlMs: 100,
+      contextCacheClock: clock,
+    })
+    const { who, subscription } = await subscribe()
+    // The subscription has no running experiment: its turns are in none (and read only the deployment's
+    // one list of subscriptions that have one).
+    expect((await quick.validateAndConsumeTokens(turn(who))).experiments).toBeUndefined()
+    // Another instance (`meter`) starts one.
+    const started = await meter.experiments.create(subscription.id, {
+      name: "shorter answers",
+      channels: ["website"],
+      variants: [
+        { name: "control", weight: 1 },
+        { name: "short", weight: 1, overrides: { tokenMultiplier: 0.5 } },
+      ],
+      primaryMetric: "tokens_per_turn",
+      status: "running",
+    })
+    clock.advance(99)
+    // Within the TTL the list read before the start still answers: the documented staleness bound.
+    expect((await quick.validateAndConsumeTokens(turn(who))).experiments).toBeUndefined()
+    clock.advance(1)
+    const decision = await quick.validateAndConsumeTokens(turn(who))
+    expect(decision.experiments?.map((e) => e.id)).toEqual([started.id])
+    expect(decision).toMatchObject({
+      allowed: true,
+      billedTokens: decision.experiments?.[0]?.variant === "short" ? 50 : 100,
+    })
+    await quick.close()
+  })
+
   it("reads every turn afresh when the cache is off", async () => {
     const uncached = new Meter({
       database,

@@ -98,6 +98,17 @@ export async function listExperiments(
   return (await query.execute()).map(toExperiment)
 }
 
+/** The subscriptions that have a running experiment, across tenants (the assigner's deployment-wide read). */
+export async function subscriptionsWithRunningExperiments(db: Kysely<DB>): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom("experiments")
+    .select("subscription_id")
+    .distinct()
+    .where("status", "=", "running")
+    .execute()
+  return new Set(rows.map((row) => row.subscription_id))
+}
+
 /** Moves the experiment to `status`, stamping when it started or stopped. */
 export async function updateExperimentStatus(
   db: Kysely<DB>,
