@@ -1,13 +1,14 @@
 /**
  * POST /api/tokens/consume over HTTP, next to a bare Fastify route measured in the same run. Each server runs
  * in its own process; this process is the load generator (autocannon). Spread over 100 subscriptions, or one
- * hot one. PostgreSQL mode uses Redis for rate limits: a private redis-server on port 18550 when one can be
+ * hot one. PostgreSQL mode uses Redis for rate limits: a private redis-server (port 18550 by default) when one can be
  * started, else REDIS_URL. Server RSS is sampled every second while the load runs.
  *
  * Usage: npx tsx bench/http-consume.ts [--seconds 10] [--connections 64] [--mode postgres|pglite] [--hot]
  *          [--no-redis] [--soak 0] [--skip-bare] [--server dist/cli.js]
  * --soak N: after the measurement, keep the load on for N more seconds and report RSS every N/10 seconds.
- * Needs `npm run build` first (it starts dist/cli.js, as `npm start` does). Ports 18540-18550.
+ * Needs `npm run build` first (it starts dist/cli.js, as `npm start` does). Ports 18540-18550, or from
+ * `--port-base N` (N, N+1 and N+10): two runs on one machine must not share ports.
  */
 import { spawn } from "node:child_process"
 import { parseArgs } from "node:util"
@@ -26,15 +27,16 @@ const { values } = parseArgs({
     "skip-bare": { type: "boolean", default: false },
     /** Another build's cli.js, e.g. an earlier commit's, to compare in the same conditions. */
     server: { type: "string", default: "dist/cli.js" },
+    "port-base": { type: "string", default: "18540" },
   },
 })
 const seconds = Number(values.seconds)
 const connections = Number(values.connections)
 const soakSeconds = Number(values.soak)
 const subscriptionCount = values.hot ? 1 : Number(values.subscriptions)
-const BARE_PORT = 18540
-const API_PORT = 18541
-const REDIS_PORT = 18550
+const BARE_PORT = Number(values["port-base"])
+const API_PORT = BARE_PORT + 1
+const REDIS_PORT = BARE_PORT + 10
 
 /** The processes whose CPU a decision costs besides the server: PostgreSQL backends and redis-server. */
 let helperPids: () => Promise<number[]> = async () => []

@@ -11,7 +11,8 @@
  * Usage: npx tsx bench/latency.ts [--mode postgres|pglite] [--subscriptions 100] [--sequential 2000]
  *          [--fractions 0.1,0.5] [--seconds 10] [--max-seconds 5] [--max <decisions/s>] [--no-redis]
  *          [--cpu-prof <dir>] [--server dist/cli.js]
- * Needs `npm run build` first. Ports 18560-18562 (redis 18563).
+ * Needs `npm run build` first. Ports 18560-18562 (redis 18563), or from `--port-base N` (N to N+3): two runs
+ * on one machine must not share ports (a run whose server or Redis port is taken measures the other's).
  */
 import { spawn } from "node:child_process"
 import http from "node:http"
@@ -31,8 +32,10 @@ const { values } = parseArgs({
     "no-redis": { type: "boolean", default: false },
     "cpu-prof": { type: "string" },
     server: { type: "string", default: "dist/cli.js" },
+    "port-base": { type: "string", default: "18560" },
   },
 })
+const portBase = Number(values["port-base"])
 const mode = values.mode === "pglite" ? "pglite" : "postgres"
 const sequentialCount = Number(values.sequential)
 const seconds = Number(values.seconds)
@@ -143,22 +146,22 @@ async function openLoop(target: Target, rate: number, duration: number): Promise
 }
 
 const bare = spawn(process.execPath, ["--import", "tsx", "bench/bare-server.ts"], {
-  env: { ...process.env, PORT: "18560" },
+  env: { ...process.env, PORT: String(portBase) },
 })
 await waitFor(bare, "ready")
 const server = await startBenchServer({
   mode,
-  port: 18561,
+  port: portBase + 1,
   subscriptions: Number(values.subscriptions),
   redis: !values["no-redis"],
-  redisPort: 18563,
+  redisPort: portBase + 3,
   cli: values.server,
   ...(values["cpu-prof"] ? { cpuProfileDir: values["cpu-prof"] } : {}),
 })
 const { entities } = server
 const bareTarget: Target = {
   name: "bare route",
-  url: "http://127.0.0.1:18560",
+  url: `http://127.0.0.1:${portBase}`,
   method: "POST",
   path: "/bare",
   headers: { "content-type": "application/json" },
