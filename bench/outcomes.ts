@@ -3,12 +3,13 @@
  *
  * 1. The new writes on the hot path, A/B: sequential consume (with a session, a model and a scored
  *    message) and settle (model, token split, latency) through the in-process Meter, in alternating rounds
- *    with migration 0019's triggers and ledger indexes off (A) and on (B), on an almost empty ledger.
+ *    with the write-side work of one migration off (A) and on (B), on an almost empty ledger: --toggle 0019
+ *    (its triggers and ledger indexes) or --toggle 0021 (its triggers, 0019's left on; the default).
  * 2. The answer: loads N turns over 31 days spread over S subscriptions (the first, the one asked about,
  *    holds N / S), each with a priced turn_details row and a sentiment, and M outcomes (M / S for the one
  *    asked about, half naming a session), generated in SQL straight into the tables with the triggers
- *    off, then builds the rollups as a migration backfill does (rebuildRollups and
- *    omnimeter_outcome_rollups_rebuild); then times OutcomeService.outcomes over the last 30 days under each
+ *    off, then builds the rollups as a migration backfill does (rebuildRollups,
+ *    omnimeter_outcome_rollups_rebuild and omnimeter_outcome_reads_rebuild); then times OutcomeService.outcomes over the last 30 days under each
  *    attribution model (median of --repeat), and with --baseline once from the raw ledger rows.
  *
  * Usage: npx tsx bench/outcomes.ts [--turns 5000000] [--subscriptions 5] [--outcomes 500000] [--repeat 7]
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     baseline: { type: "boolean", default: false },
     database: { type: "string" },
     keep: { type: "boolean", default: false },
+    toggle: { type: "string", default: "0021" },
   },
 })
 const turns = Number(values.turns)
@@ -64,7 +66,7 @@ await owner.connect()
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(0)
 
-const TRIGGERS = [
+const TRIGGERS_0019 = [
   ["token_usage_logs", "token_usage_logs_outcome_insert"],
   ["token_usage_logs", "token_usage_logs_outcome_update"],
   ["token_usage_logs", "token_usage_logs_outcome_delete"],
@@ -72,11 +74,21 @@ const TRIGGERS = [
   ["turn_details", "turn_details_outcome_update"],
   ["turn_details", "turn_details_outcome_delete"],
 ] as const
+const TRIGGERS_0021 = [
+  ["ledger_sessions", "ledger_sessions_edges_insert"],
+  ["ledger_sessions", "ledger_sessions_edges_update"],
+  ["ledger_sessions", "ledger_sessions_edges_delete"],
+  ["outcomes", "outcomes_credits_insert"],
+  ["outcome_touches", "outcome_touches_credits_insert"],
+  ["outcome_touches", "outcome_touches_credits_delete"],
+] as const
+if (values.toggle !== "0019" && values.toggle !== "0021") throw new Error("--toggle: 0019 or 0021")
 
-/** Migration 0019's write-side work on (its triggers and ledger indexes) or off. */
+/** The write-side work of the migration under test (--toggle) on or off. */
 async function outcomeRollups(on: boolean): Promise<void> {
-  for (const [table, trigger] of TRIGGERS)
+  for (const [table, trigger] of values.toggle === "0019" ? TRIGGERS_0019 : TRIGGERS_0021)
     await owner.query(`alter table ${table} ${on ? "enable" : "disable"} trigger ${trigger}`)
+  if (values.toggle === "0021") return
   if (on) {
     await owner.query(`create index if not exists token_usage_logs_session_time on token_usage_logs
       (subscription_id, session_id, created_at, id) where session_id is not null`)
@@ -144,7 +156,7 @@ try {
     }
     const med = (mode: "off" | "on", k: "consumeMs" | "settleMs") => median(figures[mode].map((f) => f[k]))
     console.log(
-      `writes median: consume ${med("off", "consumeMs").toFixed(3)} -> ${med("on", "consumeMs").toFixed(3)} ms, settle ${med("off", "settleMs").toFixed(3)} -> ${med("on", "settleMs").toFixed(3)} ms (0019 off -> on)`,
+      `writes median: consume ${med("off", "consumeMs").toFixed(3)} -> ${med("on", "consumeMs").toFixed(3)} ms, settle ${med("off", "settleMs").toFixed(3)} -> ${med("on", "settleMs").toFixed(3)} ms (${values.toggle} off -> on)`,
     )
     await outcomeRollups(true)
     await meter.close()
@@ -215,6 +227,7 @@ try {
     const rollupsStarted = performance.now()
     await rebuildRollups(database.db)
     await owner.query("select omnimeter_outcome_rollups_rebuild(null)")
+    await owner.query("select omnimeter_outcome_reads_rebuild(null)")
     await owner.query("vacuum analyze")
     console.log(
       `loaded ${perSubscription * ids.length} turns and ${Math.floor(outcomeCount / subscriptionCount) * ids.length} outcomes over ${ids.length} subscriptions in ${seconds(loadStarted)} s (rollups built in ${seconds(rollupsStarted)} s)`,

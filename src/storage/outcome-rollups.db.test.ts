@@ -15,6 +15,7 @@ import { CHANNELS } from "../core/channels.js"
 import { latencyBucket } from "../core/latency-histogram.js"
 import { createMeter, type Meter } from "../meter/meter.js"
 import { type OutcomeQueryRange, outcomeCredits, rollupFigures } from "./outcomes.js"
+import { dropExpiredLedgerPartitions, ensureLedgerPartitions } from "./partitions.js"
 
 let database: TestDatabase
 let meter: Meter
@@ -482,13 +483,16 @@ describe("the outcomes rollups", () => {
       const d = await meter.validateAndConsumeTokens(turn(s.who, { sessionId: "iso" }))
       if (!d.allowed) throw new Error("denied")
       await meter.settle(d.usageId, { actualTokens: 5, latencyMs: 100 })
+      await sql`insert into outcomes (subscription_id, name, user_identifier, session_id, occurred_at, idempotency_key)
+        values (${s.id}, 'lead', 'user-1', 'iso', now(), 'iso')`.execute(database.db)
     }
     const seen = await database.withTenant(mine.id, async (trx) => {
       const rows = await sql<{ subscription_id: string }>`
         select subscription_id from outcome_buckets union all select subscription_id from latency_quarters
-        union all select subscription_id from latency_days union all select subscription_id from ledger_sessions`.execute(
-        trx,
-      )
+        union all select subscription_id from latency_days union all select subscription_id from ledger_sessions
+        union all select subscription_id from session_spans union all select subscription_id from session_edges
+        union all select subscription_id from session_edge_days union all select subscription_id from outcome_credits
+        union all select subscription_id from outcome_credit_days`.execute(trx)
       return new Set(rows.rows.map((row) => row.subscription_id))
     })
     expect([...seen]).toEqual([mine.id])
@@ -723,5 +727,59 @@ describe("the outcomes answer's figures from the rollups", () => {
     const reads = await maintainedReads(id)
     expect(reads.credits.size).toBeGreaterThan(20)
     expect(reads.edges.size).toBeGreaterThan(10)
+  })
+})
+
+describe("the outcomes rollups under retention", () => {
+  it("keep a dropped month's figures, as the analytics rollups do", async () => {
+    const { id } = await subscription()
+    await ensureLedgerPartitions(database.db, new Date("2041-01-05T00:00:00Z"))
+    // January's sessions stay inside January; February's turns stay after retention.
+    await sql`
+      insert into token_usage_logs (subscription_id, channel, session_id, user_identifier, operation_type, status,
+        estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at, settled_at, outcome, latency_ms)
+      select ${id}::uuid, (array['website','api'])[1 + g % 2], 'r-' || (g % 4) || '-' || (g / 40), 'u-' || (g % 3),
+        'chat', 'settled', 10, 10, 10, 1, at, at, 'ok', 100 + g
+      from (select g, timestamptz '2041-01-02Z' + g * interval '5 hours 3 minutes' as at
+        from generate_series(1, 100) as g) as x`.execute(database.db)
+    await sql`
+      insert into turn_details (usage_id, subscription_id, created_at, channel, cost_micros)
+      select id, subscription_id, created_at, channel, 17 from token_usage_logs where subscription_id = ${id}`.execute(
+      database.db,
+    )
+    await sql`
+      insert into outcomes (subscription_id, name, value, currency, user_identifier, session_id, occurred_at,
+        idempotency_key)
+      select ${id}::uuid, 'purchase', g, 'USD', 'u-' || (g % 3), case when g % 2 = 0 then 'r-' || (g % 4) || '-0' end,
+        timestamptz '2041-01-03Z' + g * interval '9 hours', 'ret-' || g
+      from generate_series(1, 20) as g`.execute(database.db)
+    const january: OutcomeQueryRange = {
+      subscriptionId: id,
+      start: new Date("2041-01-01T00:00:00Z"),
+      end: new Date("2041-02-01T00:00:00Z"),
+      channels: [...CHANNELS],
+      lookbackMs: 7 * 86_400_000,
+      attribution: "last_touch",
+    }
+    const answer = async () => ({
+      figures: await rollupFigures(database.db, january),
+      credits: await outcomeCredits(database.db, january),
+    })
+    const before = { rollups: await maintained(id), reads: await maintainedReads(id), answer: await answer() }
+    expect(before.answer.figures.turns.at(-1)?.sessions).toBeGreaterThan(4)
+    expect(before.answer.figures.converted.at(-1)?.converted).toBeGreaterThan(0)
+
+    // Keep one full month before March: January's partition goes.
+    expect(
+      await dropExpiredLedgerPartitions(database.db, 1, new Date("2041-03-20T00:00:00Z")),
+    ).toBeGreaterThan(0)
+    const left = await sql<{ n: number }>`
+      select count(*)::int as n from token_usage_logs where subscription_id = ${id}`.execute(database.db)
+    expect(left.rows[0]?.n).toBe(0)
+    expect({
+      rollups: await maintained(id),
+      reads: await maintainedReads(id),
+      answer: await answer(),
+    }).toEqual(before)
   })
 })
