@@ -499,6 +499,28 @@ describe("the outcomes rollups", () => {
   })
 })
 
+describe("the session spans under concurrent writes", () => {
+  it("count a session written on two channels by two transactions at once once over all channels", async () => {
+    const { id } = await subscription()
+    const insert = (db: typeof database.db, channel: string, at: string) =>
+      sql`insert into token_usage_logs (subscription_id, channel, session_id, user_identifier, operation_type, status,
+          estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
+        values (${id}, ${channel}, 'both', 'u-1', 'chat', 'estimated', 10, 10, 10, 1, ${at})`.execute(db)
+    let second: Promise<unknown> | undefined
+    // The second transaction writes the same session while the first has written it but not committed
+    // (on PostgreSQL it waits on the session's span row; PGlite runs one transaction at a time).
+    await database.db.transaction().execute(async (trx) => {
+      await insert(trx, "website", "2026-04-01T10:00:00Z")
+      second = database.db.transaction().execute((trx2) => insert(trx2, "api", "2026-04-01T12:00:00Z"))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    })
+    await second
+    const reads = await maintainedReads(id)
+    expect(reads.spans.get("both")).toBe("2026-04-01T10:00:00.000Z 2026-04-01T12:00:00.000Z")
+    await expectExact(id)
+  })
+})
+
 describe("the outcomes answer's figures from the rollups", () => {
   /** The period's figures recomputed here from the raw rows and the recomputed touches. */
   async function oracle(subscriptionId: string, r: OutcomeQueryRange) {

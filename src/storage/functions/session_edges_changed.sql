@@ -25,13 +25,23 @@ BEGIN
   IF cardinality(v_changes) = 0 THEN
     RETURN NULL;
   END IF;
-  -- The touched sessions' spans over all channels, before and after, as signed changes of channel '*'.
+  -- The touched sessions' spans over all channels. First their session_spans rows are locked, in key order,
+  -- created as "no span yet" ('infinity', '-infinity') when missing: a concurrent transaction writing the
+  -- same session waits here until the other commits, and the next statements (each with a new snapshot)
+  -- see its rows, so the before and after below are never stale.
+  INSERT INTO session_spans AS s (subscription_id, session_id, first_bucket, last_bucket)
+  SELECT DISTINCT c.subscription_id, c.session_id, timestamptz 'infinity', timestamptz '-infinity'
+  FROM unnest(v_changes) AS c
+  ORDER BY 1, 2
+  ON CONFLICT (subscription_id, session_id) DO UPDATE SET first_bucket = s.first_bucket;
+  -- Before and after, as signed changes of channel '*'.
   v_spans := ARRAY(
     WITH touched AS (
       SELECT DISTINCT c.subscription_id, c.session_id FROM unnest(v_changes) AS c
     ), before AS (
       SELECT s.subscription_id, s.session_id, s.first_bucket, s.last_bucket
       FROM session_spans s JOIN touched t USING (subscription_id, session_id)
+      WHERE s.first_bucket <> 'infinity'
     ), after AS (
       SELECT l.subscription_id, l.session_id, min(l.first_bucket) AS first_bucket,
         max(l.last_bucket) AS last_bucket
@@ -45,13 +55,16 @@ BEGIN
     SELECT ROW(a.subscription_id, a.session_id, '*', a.first_bucket, a.last_bucket, 1)::omnimeter_edge_change
     FROM after a LEFT JOIN before b USING (subscription_id, session_id)
     WHERE a.first_bucket IS DISTINCT FROM b.first_bucket OR a.last_bucket IS DISTINCT FROM b.last_bucket);
-  IF cardinality(v_spans) > 0 THEN
-    DELETE FROM session_spans s USING unnest(v_spans) AS m
-    WHERE m.sign = -1 AND s.subscription_id = m.subscription_id AND s.session_id = m.session_id;
-    INSERT INTO session_spans (subscription_id, session_id, first_bucket, last_bucket)
-    SELECT m.subscription_id, m.session_id, m.first_bucket, m.last_bucket FROM unnest(v_spans) AS m
-    WHERE m.sign = 1 ORDER BY 1, 2;
-  END IF;
+  -- The rows take their new spans; a session without any ledger_sessions row left loses its row.
+  UPDATE session_spans s SET first_bucket = m.first_bucket, last_bucket = m.last_bucket
+  FROM unnest(v_spans) AS m
+  WHERE m.sign = 1 AND s.subscription_id = m.subscription_id AND s.session_id = m.session_id;
+  DELETE FROM session_spans s
+  USING (SELECT DISTINCT c.subscription_id, c.session_id FROM unnest(v_changes) AS c) AS t
+  WHERE s.subscription_id = t.subscription_id AND s.session_id = t.session_id
+    AND (s.first_bucket = 'infinity'
+      OR NOT EXISTS (SELECT 1 FROM ledger_sessions l
+        WHERE l.subscription_id = s.subscription_id AND l.session_id = s.session_id));
   PERFORM omnimeter_session_edges_add(v_changes || v_spans);
   RETURN NULL;
 END $$;
