@@ -3,16 +3,21 @@
  *
  * 1. The new writes on the hot path, A/B: sequential consume (with a session, a model and a scored
  *    message) and settle (model, token split, latency) through the in-process Meter, in alternating rounds
- *    with migration 0019's triggers and ledger indexes off (A) and on (B), on an almost empty ledger.
+ *    with the write-side work of one migration off (A) and on (B), on an almost empty ledger: --toggle 0019
+ *    (its triggers and ledger indexes) or --toggle 0021 (its triggers, 0019's left on; the default).
  * 2. The answer: loads N turns over 31 days spread over S subscriptions (the first, the one asked about,
  *    holds N / S), each with a priced turn_details row and a sentiment, and M outcomes (M / S for the one
  *    asked about, half naming a session), generated in SQL straight into the tables with the triggers
- *    off, then builds the rollups as a migration backfill does (rebuildRollups and
- *    omnimeter_outcome_rollups_rebuild); then times OutcomeService.outcomes over the last 30 days under each
+ *    off, then builds the rollups as a migration backfill does (rebuildRollups,
+ *    omnimeter_outcome_rollups_rebuild and omnimeter_outcome_reads_rebuild); then times OutcomeService.outcomes over the last 30 days under each
  *    attribution model (median of --repeat), and with --baseline once from the raw ledger rows.
  *
  * Usage: npx tsx bench/outcomes.ts [--turns 5000000] [--subscriptions 5] [--outcomes 500000] [--repeat 7]
- *   [--writes 1500] [--rounds 3] [--baseline]
+ *   [--writes 1500] [--rounds 3] [--baseline] [--database NAME] [--keep]
+ *
+ * --database NAME uses (or creates) that database; when it already holds the load's subscriptions the load
+ * is skipped, so one load serves several runs (before and after a change: pending migrations run on open).
+ * --keep leaves the database in place at the end (drop it yourself).
  */
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
@@ -34,6 +39,9 @@ const { values } = parseArgs({
     writes: { type: "string", default: "1500" },
     rounds: { type: "string", default: "3" },
     baseline: { type: "boolean", default: false },
+    database: { type: "string" },
+    keep: { type: "boolean", default: false },
+    toggle: { type: "string", default: "0021" },
   },
 })
 const turns = Number(values.turns)
@@ -46,8 +54,10 @@ const base = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:54
 
 const admin = new pg.Client({ connectionString: base })
 await admin.connect()
-const name = `omnimeter_bench_outcomes_${process.pid}`
-await admin.query(`create database ${name}`)
+const name = values.database ?? `omnimeter_bench_outcomes_${process.pid}`
+if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error("--database: lower-case letters, digits and _ only")
+const exists = await admin.query("select 1 from pg_database where datname = $1", [name])
+if (exists.rowCount === 0) await admin.query(`create database ${name}`)
 const url = new URL(base)
 url.pathname = `/${name}`
 const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 4 })
@@ -56,7 +66,7 @@ await owner.connect()
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(0)
 
-const TRIGGERS = [
+const TRIGGERS_0019 = [
   ["token_usage_logs", "token_usage_logs_outcome_insert"],
   ["token_usage_logs", "token_usage_logs_outcome_update"],
   ["token_usage_logs", "token_usage_logs_outcome_delete"],
@@ -64,11 +74,21 @@ const TRIGGERS = [
   ["turn_details", "turn_details_outcome_update"],
   ["turn_details", "turn_details_outcome_delete"],
 ] as const
+const TRIGGERS_0021 = [
+  ["ledger_sessions", "ledger_sessions_edges_insert"],
+  ["ledger_sessions", "ledger_sessions_edges_update"],
+  ["ledger_sessions", "ledger_sessions_edges_delete"],
+  ["outcomes", "outcomes_credits_insert"],
+  ["outcome_touches", "outcome_touches_credits_insert"],
+  ["outcome_touches", "outcome_touches_credits_delete"],
+] as const
+if (values.toggle !== "0019" && values.toggle !== "0021") throw new Error("--toggle: 0019 or 0021")
 
-/** Migration 0019's write-side work on (its triggers and ledger indexes) or off. */
+/** The write-side work of the migration under test (--toggle) on or off. */
 async function outcomeRollups(on: boolean): Promise<void> {
-  for (const [table, trigger] of TRIGGERS)
+  for (const [table, trigger] of values.toggle === "0019" ? TRIGGERS_0019 : TRIGGERS_0021)
     await owner.query(`alter table ${table} ${on ? "enable" : "disable"} trigger ${trigger}`)
+  if (values.toggle === "0021") return
   if (on) {
     await owner.query(`create index if not exists token_usage_logs_session_time on token_usage_logs
       (subscription_id, session_id, created_at, id) where session_id is not null`)
@@ -136,7 +156,7 @@ try {
     }
     const med = (mode: "off" | "on", k: "consumeMs" | "settleMs") => median(figures[mode].map((f) => f[k]))
     console.log(
-      `writes median: consume ${med("off", "consumeMs").toFixed(3)} -> ${med("on", "consumeMs").toFixed(3)} ms, settle ${med("off", "settleMs").toFixed(3)} -> ${med("on", "settleMs").toFixed(3)} ms (0019 off -> on)`,
+      `writes median: consume ${med("off", "consumeMs").toFixed(3)} -> ${med("on", "consumeMs").toFixed(3)} ms, settle ${med("off", "settleMs").toFixed(3)} -> ${med("on", "settleMs").toFixed(3)} ms (${values.toggle} off -> on)`,
     )
     await outcomeRollups(true)
     await meter.close()
@@ -145,23 +165,31 @@ try {
   // 2. The answer on a large ledger, loaded with the triggers off, the rollups built as a backfill.
   const loadStarted = performance.now()
   const ids: string[] = []
-  for (let k = 0; k < subscriptionCount; k += 1) {
-    const sub = await sql<{ id: string }>`
+  const loaded = await sql<{ id: string }>`
+    select id from subscriptions where entity_id like 'bench-outcomes-%' order by entity_id`.execute(
+    database.db,
+  )
+  if (loaded.rows.length > 0) {
+    ids.push(...loaded.rows.map((row) => row.id))
+    console.log(`reusing the load of ${name} (${ids.length} subscriptions)`)
+  } else {
+    for (let k = 0; k < subscriptionCount; k += 1) {
+      const sub = await sql<{ id: string }>`
       insert into subscriptions (entity_id, entity_type, plan, token_limit, timezone, period_anchor)
       values (${`bench-outcomes-${k}`}, 'org', 'enterprise', 1000000000000000, 'America/New_York', now() - interval '60 days')
       returning id`.execute(database.db)
-    ids.push(sub.rows[0]?.id ?? "")
-  }
-  await owner.query("set session_replication_role = replica")
-  const perSubscription = Math.floor(turns / subscriptionCount)
-  const slice = 250_000
-  for (const id of ids) {
-    for (let done = 0; done < perSubscription; done += slice) {
-      const count = Math.min(slice, perSubscription - done)
-      const from = 31 - (31 * done) / perSubscription
-      const to = 31 - (31 * (done + count)) / perSubscription
-      await owner.query(
-        `with rows as (
+      ids.push(sub.rows[0]?.id ?? "")
+    }
+    await owner.query("set session_replication_role = replica")
+    const perSubscription = Math.floor(turns / subscriptionCount)
+    const slice = 250_000
+    for (const id of ids) {
+      for (let done = 0; done < perSubscription; done += slice) {
+        const count = Math.min(slice, perSubscription - done)
+        const from = 31 - (31 * done) / perSubscription
+        const to = 31 - (31 * (done + count)) / perSubscription
+        await owner.query(
+          `with rows as (
           select gen_random_uuid() as id, (array['website','whatsapp','messenger','instagram','telegram','api'])[1 + (u % 6)] as channel,
             'user-' || u as user_identifier, 's-' || u || '-' || (g % 5) as session_id, raw, at, g
           from (select g, floor(power(random(), 2) * 40000)::int as u, 50 + floor(random() * 900)::int as raw,
@@ -182,27 +210,29 @@ try {
           raw - raw * 7 / 10, omnimeter_turn_cost(case when g % 2 = 0 then 'm-a' else 'm-b' end, 'USD', at,
             raw * 7 / 10, raw - raw * 7 / 10), round((random() * 2 - 1)::numeric, 4)
         from rows where (select count(*) from ledger) >= 0`,
-        [id, from, to, count],
-      )
-    }
-    await owner.query(
-      `insert into outcomes (subscription_id, name, value, currency, user_identifier, session_id, occurred_at, idempotency_key)
+          [id, from, to, count],
+        )
+      }
+      await owner.query(
+        `insert into outcomes (subscription_id, name, value, currency, user_identifier, session_id, occurred_at, idempotency_key)
       select $1::uuid, (array['purchase','lead','ticket_resolved'])[1 + g % 3], round((random() * 100)::numeric, 2), 'USD',
         'user-' || u, case when g % 2 = 0 then 's-' || u || '-' || (g % 5) end,
         now() - interval '1 day' * random() * 30, 'o-' || g
       from (select g, floor(power(random(), 2) * 40000)::int as u from generate_series(1, $2) g) x`,
-      [id, Math.floor(outcomeCount / subscriptionCount)],
+        [id, Math.floor(outcomeCount / subscriptionCount)],
+      )
+      console.log(`loaded subscription ${ids.indexOf(id) + 1}/${ids.length} (${seconds(loadStarted)} s)`)
+    }
+    await owner.query("set session_replication_role = origin")
+    const rollupsStarted = performance.now()
+    await rebuildRollups(database.db)
+    await owner.query("select omnimeter_outcome_rollups_rebuild(null)")
+    await owner.query("select omnimeter_outcome_reads_rebuild(null)")
+    await owner.query("vacuum analyze")
+    console.log(
+      `loaded ${perSubscription * ids.length} turns and ${Math.floor(outcomeCount / subscriptionCount) * ids.length} outcomes over ${ids.length} subscriptions in ${seconds(loadStarted)} s (rollups built in ${seconds(rollupsStarted)} s)`,
     )
-    console.log(`loaded subscription ${ids.indexOf(id) + 1}/${ids.length} (${seconds(loadStarted)} s)`)
   }
-  await owner.query("set session_replication_role = origin")
-  const rollupsStarted = performance.now()
-  await rebuildRollups(database.db)
-  await owner.query("select omnimeter_outcome_rollups_rebuild(null)")
-  await owner.query("vacuum analyze")
-  console.log(
-    `loaded ${perSubscription * ids.length} turns and ${Math.floor(outcomeCount / subscriptionCount) * ids.length} outcomes over ${ids.length} subscriptions in ${seconds(loadStarted)} s (rollups built in ${seconds(rollupsStarted)} s)`,
-  )
 
   const asked = ids[0] ?? ""
   const service = new OutcomeService({ database, clock: systemClock, currency: "USD" })
@@ -259,6 +289,6 @@ try {
 } finally {
   await owner.end()
   await database.close()
-  await admin.query(`drop database ${name} with (force)`)
+  if (!values.keep) await admin.query(`drop database ${name} with (force)`)
   await admin.end()
 }

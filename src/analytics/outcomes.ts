@@ -125,9 +125,6 @@ export interface Price {
   outputPerMillion: Money
 }
 
-const QUARTER_HOUR_MS = 15 * 60_000
-const onQuarterHourGrid = (instant: Date) => instant.getTime() % QUARTER_HOUR_MS === 0
-
 /** Money scale inside this file: 10^-12 of the major unit, enough for any cost exactly. */
 const SCALE = 12
 const MICRO_TO_SCALE = 10n ** BigInt(SCALE - MONEY_DECIMALS)
@@ -292,10 +289,10 @@ export class OutcomeService {
         lookbackMs: lookbackDays * 86_400_000,
         attribution,
       }
-      // The rollups answer periods on the 15-minute grid (every local day of every zone in use since
-      // 1979); anything else, and the benchmark's baseline, reads the raw rows.
+      // The rollups answer every period (a period off the 15-minute grid reads its partial quarter-hours
+      // at either end from the raw rows); the benchmark's baseline reads the raw rows throughout.
       const { turns, details, converted } =
-        this.source === "rollups" && onQuarterHourGrid(instants.start) && onQuarterHourGrid(instants.end)
+        this.source === "rollups"
           ? await rollupFigures(db, r)
           : {
               turns: await turnFigures(db, r),

@@ -3,7 +3,7 @@
  * Money stays exact: numeric columns come back as text and are turned into scaled BigInts above this layer.
  */
 import { type Kysely, sql } from "kysely"
-import type { Channel } from "../core/channels.js"
+import { CHANNELS, type Channel } from "../core/channels.js"
 import { histogramPercentiles } from "../core/latency-histogram.js"
 import { formatScaled, parseNumeric } from "../core/money.js"
 import type { DB } from "./schema.js"
@@ -305,16 +305,60 @@ export interface CreditRow {
   value: string
 }
 
+/** A half-open interval of instants, [from, to). */
+type Piece = readonly [Date, Date]
+
+const QUARTER_MS = 15 * 60_000
+const DAY_MS = 86_400_000
+const floorTo = (at: Date, step: number) => new Date(Math.floor(at.getTime() / step) * step)
+const ceilTo = (at: Date, step: number) => new Date(Math.ceil(at.getTime() / step) * step)
+
+/** `column` inside one of the pieces (false when there are none). */
+function within(column: ReturnType<typeof sql.ref>, pieces: readonly Piece[]) {
+  const parts = pieces
+    .filter(([from, to]) => from < to)
+    .map(([from, to]) => sql`(${column} >= ${from} and ${column} < ${to})`)
+  return parts.length === 0 ? sql`false` : sql`(${sql.join(parts, sql` or `)})`
+}
+
+/**
+ * [start, end) on the 15-minute grid: its whole UTC days (`days`, [from, to), maybe empty), its other whole
+ * quarter-hours (`quarters`, before and after the days) and the partial quarter-hours at either end
+ * (`edges`, off the grid; empty on it), which together cover it exactly once.
+ */
+export function onGrid(start: Date, end: Date): { days: Piece; quarters: Piece[]; edges: Piece[] } {
+  const innerStart = ceilTo(start, QUARTER_MS)
+  const innerEnd = floorTo(end, QUARTER_MS)
+  if (innerStart >= innerEnd) return { days: [innerStart, innerStart], quarters: [], edges: [[start, end]] }
+  const dayStart = ceilTo(innerStart, DAY_MS)
+  const dayEnd = floorTo(innerEnd, DAY_MS)
+  if (dayStart >= dayEnd)
+    return { days: [dayStart, dayStart], quarters: [[innerStart, innerEnd]], edges: edgesOf(start, end) }
+  return {
+    days: [dayStart, dayEnd],
+    quarters: [
+      [innerStart, dayStart],
+      [dayEnd, innerEnd],
+    ],
+    edges: edgesOf(start, end),
+  }
+}
+
+const edgesOf = (start: Date, end: Date): Piece[] => [
+  [start, ceilTo(start, QUARTER_MS)],
+  [floorTo(end, QUARTER_MS), end],
+]
+
 /** The lookback outcome_touches holds (the answer's default, DEFAULT_LOOKBACK_DAYS). */
 const FACTS_LOOKBACK_MS = 7 * 86_400_000
 const factsCover = (r: OutcomeQueryRange) => r.lookbackMs === FACTS_LOOKBACK_MS
 
-/** The shares of the period's outcomes from their stored touches (see {@link outcomeCredits}). */
-function factShares(r: OutcomeQueryRange) {
+/** The shares of the outcomes of `o` from their stored touches (see {@link outcomeCredits}). */
+function factShares(r: OutcomeQueryRange, pieces: readonly Piece[]) {
   const touches = sql`
     select t.outcome_id, t.channel, t.touches, t.first_at, t.first_id, t.last_at, t.last_id
     from outcome_touches t
-    where t.subscription_id = ${r.subscriptionId} and t.occurred_at >= ${r.start} and t.occurred_at < ${r.end}`
+    where t.subscription_id = ${r.subscriptionId} and ${within(sql.ref("t.occurred_at"), pieces)}`
   const credited =
     r.attribution === "linear"
       ? sql`select outcome_id, channel, touches::numeric / sum(touches) over (partition by outcome_id)
@@ -349,8 +393,13 @@ export async function outcomeCredits(db: Kysely<DB>, r: OutcomeQueryRange): Prom
   const lookback = sql`${`${Math.round(r.lookbackMs)} milliseconds`}::interval`
   const window = sql`l.subscription_id = ${r.subscriptionId} and l.status <> 'denied'
     and l.created_at >= o.occurred_at - ${lookback} and l.created_at <= o.occurred_at`
+  // Under the default lookback the credits of the period's whole quarter-hours are summed from
+  // outcome_credits (per UTC day for its whole days); only its partial quarter-hours at either end, off
+  // the grid, credit outcome by outcome from their stored touches.
+  const grid = factsCover(r) ? onGrid(r.start, r.end) : undefined
+  const pieces: Piece[] = grid ? grid.edges : [[r.start, r.end]]
   const shares = factsCover(r)
-    ? factShares(r)
+    ? factShares(r, pieces)
     : r.attribution === "linear"
       ? sql`
     by_session as (
@@ -388,16 +437,34 @@ export async function outcomeCredits(db: Kysely<DB>, r: OutcomeQueryRange): Prom
           l.id ${sql.raw(r.attribution === "last_touch" ? "desc" : "asc")}
         limit 1) u on true
     )`
+  const channels = r.channels as Channel[]
+  const cells = grid
+    ? sql`
+      union all
+      select nullif(channel, ''), name, conversions, value from outcome_credit_days
+      where subscription_id = ${r.subscriptionId} and attribution = ${r.attribution}
+        and day >= ${grid.days[0]}::timestamptz at time zone 'UTC' and day < ${grid.days[1]}::timestamptz at time zone 'UTC'
+        and (channel = '' or channel = any(${channels}::text[]))
+      union all
+      select nullif(channel, ''), name, conversions, value from outcome_credits
+      where subscription_id = ${r.subscriptionId} and attribution = ${r.attribution}
+        and ${within(sql.ref("bucket_start"), grid.quarters)}
+        and (channel = '' or channel = any(${channels}::text[]))`
+    : sql``
   const result = await sql<CreditRow>`
     with o as materialized (
       select id, name, value, user_identifier, session_id, channel, occurred_at from outcomes
-      where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("occurred_at"), pieces)}
     ), ${shares}
-    select s.channel, o.name, sum(coalesce(s.share, 1))::text as conversions,
-      round(sum(coalesce(o.value, 0) * coalesce(s.share, 1)), 12)::text as value
-    from o left join shares s on s.oid = o.id
-    where s.channel is null or s.channel = any(${r.channels as Channel[]}::text[])
-    group by s.channel, o.name
+    select channel, name, sum(conversions)::text as conversions, round(sum(value), 12)::text as value
+    from (
+      select s.channel, o.name, coalesce(s.share, 1) as conversions, coalesce(o.value, 0) * coalesce(s.share, 1) as value
+      from o left join shares s on s.oid = o.id
+      where s.channel is null or s.channel = any(${channels}::text[])
+      ${cells}
+    ) as credited
+    group by channel, name
+    having sum(conversions) <> 0
   `.execute(db)
   return result.rows
 }
@@ -435,22 +502,29 @@ export interface RollupFigures {
   converted: Array<{ channel: string | null; converted: number }>
 }
 
-const DAY_MS = 86_400_000
-
 /**
  * The figures of {@link turnFigures}, {@link detailFigures} and {@link convertedSessions} from the rollups
- * of migration 0019 and the analytics rollups of 0005, for a period on the 15-minute grid: every count,
- * cost, sentiment and session exact; the latency percentiles from the log-spaced histogram (within 1% plus
- * half a millisecond, core/latency-histogram.ts). The histogram is read per UTC day for the whole days
- * inside the period and per quarter-hour at its two edges.
+ * of migrations 0005, 0019 and 0021, for any period: every count, cost, sentiment and session exact; the
+ * latency percentiles from the log-spaced histogram (within 1% plus half a millisecond,
+ * core/latency-histogram.ts). The whole UTC days inside the period are read per day where a table has
+ * days, its other whole quarter-hours per quarter-hour, and its partial quarter-hours at either end (a
+ * period off the 15-minute grid) from the raw ledger and turn_details rows.
  */
 export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promise<RollupFigures> {
   const channels = r.channels as Channel[]
+  const grid = onGrid(r.start, r.end)
+  const quarters = [...grid.quarters, grid.days]
   const usage = await sql<{ channel: string | null; turns: number; tokens_used: string }>`
-    select channel, coalesce(sum(turn_count), 0)::int as turns, coalesce(sum(tokens_used), 0)::text as tokens_used
-    from channel_usage_buckets
-    where subscription_id = ${r.subscriptionId} and bucket_start >= ${r.start} and bucket_start < ${r.end}
-      and denial_reason = '' and channel = any(${channels}::text[])
+    select channel, coalesce(sum(turns), 0)::int as turns, coalesce(sum(tokens_used), 0)::text as tokens_used
+    from (
+      select channel, turn_count as turns, tokens_used from channel_usage_buckets
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("bucket_start"), quarters)}
+        and denial_reason = '' and channel = any(${channels}::text[])
+      union all
+      select channel, 1, billed_tokens from token_usage_logs
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("created_at"), grid.edges)}
+        and status <> 'denied' and channel = any(${channels}::text[])
+    ) as parts
     group by grouping sets ((channel), ())
   `.execute(db)
   const buckets = await sql<DetailFiguresRow & { settled: number; errors: number }>`
@@ -461,64 +535,45 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
       coalesce(sum(very_negative), 0)::int as very_negative, coalesce(sum(negative), 0)::int as negative,
       coalesce(sum(neutral), 0)::int as neutral, coalesce(sum(positive), 0)::int as positive,
       coalesce(sum(very_positive), 0)::int as very_positive
-    from outcome_buckets
-    where subscription_id = ${r.subscriptionId} and bucket_start >= ${r.start} and bucket_start < ${r.end}
-      and channel = any(${channels}::text[])
+    from (
+      select channel, settled, errors, priced, cost_micros, sentiment_count, sentiment_sum, very_negative,
+        negative, neutral, positive, very_positive
+      from outcome_buckets
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("bucket_start"), quarters)}
+        and channel = any(${channels}::text[])
+      union all
+      select channel, 1, (outcome = 'error')::int, 0, 0, 0, 0, 0, 0, 0, 0, 0 from token_usage_logs
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("created_at"), grid.edges)}
+        and status = 'settled' and channel = any(${channels}::text[])
+      union all
+      select channel, 0, 0, (cost_micros is not null)::int, coalesce(cost_micros, 0),
+        (sentiment is not null)::int, coalesce(sentiment, 0), (sentiment < -0.6)::int,
+        (sentiment >= -0.6 and sentiment < -0.2)::int, (sentiment >= -0.2 and sentiment <= 0.2)::int,
+        (sentiment > 0.2 and sentiment <= 0.6)::int, (sentiment > 0.6)::int
+      from turn_details
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("created_at"), grid.edges)}
+        and channel = any(${channels}::text[])
+    ) as parts
     group by grouping sets ((channel), ())
   `.execute(db)
-  // The whole UTC days inside [start, end): read per day; the quarter-hours before and after them.
-  const fullStart = new Date(Math.ceil(r.start.getTime() / DAY_MS) * DAY_MS)
-  const fullEnd = new Date(Math.max(fullStart.getTime(), Math.floor(r.end.getTime() / DAY_MS) * DAY_MS))
   const histogram = await sql<{ channel: string | null; latency_bucket: number; turns: number }>`
     select channel, latency_bucket, sum(turns)::int as turns
     from (
       select channel, latency_bucket, turns from latency_days
-      where subscription_id = ${r.subscriptionId} and day >= ${fullStart}::timestamptz at time zone 'UTC'
-        and day < ${fullEnd}::timestamptz at time zone 'UTC' and channel = any(${channels}::text[])
+      where subscription_id = ${r.subscriptionId} and day >= ${grid.days[0]}::timestamptz at time zone 'UTC'
+        and day < ${grid.days[1]}::timestamptz at time zone 'UTC' and channel = any(${channels}::text[])
       union all
       select channel, latency_bucket, turns from latency_quarters
-      where subscription_id = ${r.subscriptionId} and bucket_start >= ${r.start}
-        and bucket_start < least(${fullStart}::timestamptz, ${r.end}::timestamptz)
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("bucket_start"), grid.quarters)}
         and channel = any(${channels}::text[])
       union all
-      select channel, latency_bucket, turns from latency_quarters
-      where subscription_id = ${r.subscriptionId} and bucket_start >= greatest(${fullEnd}::timestamptz, ${r.start}::timestamptz)
-        and bucket_start < ${r.end} and channel = any(${channels}::text[])
+      select channel, omnimeter_latency_bucket(latency_ms), 1 from token_usage_logs
+      where subscription_id = ${r.subscriptionId} and ${within(sql.ref("created_at"), grid.edges)}
+        and status = 'settled' and latency_ms is not null and channel = any(${channels}::text[])
     ) as parts
     group by grouping sets ((channel, latency_bucket), (latency_bucket))
   `.execute(db)
-  // A session met the period when one of its allowed turns is in it: its span of quarter-hours meets the
-  // period and begins or ends inside it, or (rare: a session older than the period that went on after it)
-  // the ledger shows a turn inside.
-  const sessions = await sql<{ channel: string | null; sessions: number; converted: number }>`
-    with spans as (
-      select session_id, channel, first_bucket, last_bucket from ledger_sessions
-      where subscription_id = ${r.subscriptionId} and last_bucket >= ${r.start} and first_bucket < ${r.end}
-        and channel = any(${channels}::text[])
-    ), met as (
-      select session_id, channel from spans where first_bucket >= ${r.start} or last_bucket < ${r.end}
-      union all
-      select p.session_id, p.channel from spans p
-      where p.first_bucket < ${r.start} and p.last_bucket >= ${r.end} and exists (
-        select 1 from token_usage_logs l
-        where l.subscription_id = ${r.subscriptionId} and l.created_at >= ${r.start} and l.created_at < ${r.end}
-          and l.session_id = p.session_id and l.channel = p.channel and l.status <> 'denied')
-    ), named as (
-      select distinct session_id from outcomes
-      where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
-        and session_id is not null
-    ), marked as materialized (
-      select m.session_id, m.channel, n.session_id is not null as converted
-      from met m left join named n on n.session_id = m.session_id
-    )
-    -- One row per (session, channel) by the primary key: a channel's sessions are its rows; the totals
-    -- count a session on several channels once.
-    select channel, count(*)::int as sessions, count(*) filter (where converted)::int as converted
-    from marked group by channel
-    union all
-    select null, count(*)::int, count(*) filter (where converted)::int
-    from (select session_id, bool_or(converted) as converted from marked group by session_id) as distinct_sessions
-  `.execute(db)
+  const sessions = await sessionFigures(db, r)
   const latencyOf = (channel: string | null) =>
     histogramPercentiles(
       histogram.rows.filter((row) => row.channel === channel).map((row) => [row.latency_bucket, row.turns]),
@@ -536,11 +591,151 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
         tokens_used: used?.tokens_used ?? "0",
         settled: settled?.settled ?? 0,
         errors: settled?.errors ?? 0,
-        sessions: sessions.rows.find((row) => row.channel === channel)?.sessions ?? 0,
+        sessions: sessions.find((row) => row.channel === channel)?.sessions ?? 0,
         latency: latency[0] === null ? null : latency.map((ms) => ms ?? 0),
       }
     }),
     details: buckets.rows,
-    converted: sessions.rows.map((row) => ({ channel: row.channel, converted: row.converted })),
+    converted: sessions.map((row) => ({ channel: row.channel, converted: row.converted })),
   }
+}
+
+/**
+ * The period's sessions and converted sessions, per channel (a session on two channels counts on each)
+ * and in total (once), exact for any period.
+ *
+ * Sessions: the spans (ledger_sessions per channel, session_spans over all channels) meeting the period's
+ * cover on the grid [floor S, ceil E) are the spans ending at or after floor S minus those starting at or
+ * after ceil E, two suffix sums of session_edges (per UTC day for whole days). Taken out: the spans that
+ * meet the cover without a turn inside it (first before it, last after it; read per row, none when the
+ * period ends now), and, off the grid, the sessions whose turns in the cover all fall in its slivers outside
+ * the period (read from the ledger rows of those two partial quarter-hours). The total over some channels
+ * only, not all six, counts distinct sessions over their ledger_sessions rows one by one instead.
+ *
+ * Converted: the sessions an outcome of the period names (one row each) whose span on a channel proves a
+ * turn inside the period, or the ledger shows one.
+ */
+export async function sessionFigures(
+  db: Kysely<DB>,
+  r: OutcomeQueryRange,
+): Promise<Array<{ channel: string | null; sessions: number; converted: number }>> {
+  const channels = r.channels as Channel[]
+  const all = CHANNELS.every((channel) => channels.includes(channel))
+  const keys = all ? [...channels, "*"] : channels
+  const coverStart = floorTo(r.start, QUARTER_MS)
+  const coverEnd = ceilTo(r.end, QUARTER_MS)
+  const startDay = ceilTo(coverStart, DAY_MS)
+  const endDay = ceilTo(coverEnd, DAY_MS)
+  const quarter = sql`interval '15 minutes'`
+  // A span whose last quarter-hour is after this one ends at or after the period's start.
+  const lastBefore = new Date(r.start.getTime() - QUARTER_MS)
+  // A span [first, last] (quarter-hours) has a turn in [S, E) for sure when its first or last quarter-hour
+  // lies inside; otherwise, if it meets the period at all, the ledger says.
+  const surely = (p: string) => sql`
+    (${sql.ref(`${p}.first_bucket`)} >= ${r.start} and ${sql.ref(`${p}.first_bucket`)} + ${quarter} <= ${r.end})
+    or (${sql.ref(`${p}.last_bucket`)} >= ${r.start} and ${sql.ref(`${p}.last_bucket`)} + ${quarter} <= ${r.end})`
+  const turnInside = (
+    session: ReturnType<typeof sql.ref>,
+    channel: ReturnType<typeof sql.ref> | undefined,
+    [from, to]: Piece = [r.start, r.end],
+  ) => sql`
+    exists (
+      select 1 from token_usage_logs l
+      where l.subscription_id = ${r.subscriptionId} and l.session_id = ${session}
+        and l.created_at >= ${from} and l.created_at < ${to} and l.status <> 'denied'
+        and ${channel ? sql`l.channel = ${channel}` : sql`l.channel = any(${channels}::text[])`})`
+  const counted = await sql<{ channel: string; meets: string }>`
+    select channel, sum(n)::text as meets from (
+      select channel, ends as n from session_edges
+      where subscription_id = ${r.subscriptionId} and bucket_start >= ${coverStart} and bucket_start < ${startDay}
+        and channel = any(${keys}::text[])
+      union all
+      select channel, ends from session_edge_days
+      where subscription_id = ${r.subscriptionId} and day >= ${startDay}::timestamptz at time zone 'UTC'
+        and channel = any(${keys}::text[])
+      union all
+      select channel, -starts from session_edges
+      where subscription_id = ${r.subscriptionId} and bucket_start >= ${coverEnd} and bucket_start < ${endDay}
+        and channel = any(${keys}::text[])
+      union all
+      select channel, -starts from session_edge_days
+      where subscription_id = ${r.subscriptionId} and day >= ${endDay}::timestamptz at time zone 'UTC'
+        and channel = any(${keys}::text[])
+    ) as edges
+    group by channel
+  `.execute(db)
+  // Counted above but without a turn in [S, E): silent through the cover, or only in its slivers.
+  const slivers = within(sql.ref("l.created_at"), [
+    [coverStart, r.start],
+    [r.end, coverEnd],
+  ])
+  const absent = await sql<{ channel: string; absent: number }>`
+    select p.channel, count(*)::int as absent from ledger_sessions p
+    where p.subscription_id = ${r.subscriptionId} and p.last_bucket >= ${coverEnd} and p.first_bucket < ${coverStart}
+      and p.channel = any(${channels}::text[])
+      and not ${turnInside(sql.ref("p.session_id"), sql.ref("p.channel"), [coverStart, coverEnd])}
+    group by p.channel
+    union all
+    select '*', count(*)::int from session_spans p
+    where ${all} and p.subscription_id = ${r.subscriptionId} and p.last_bucket >= ${coverEnd}
+      and p.first_bucket < ${coverStart}
+      and not ${turnInside(sql.ref("p.session_id"), undefined, [coverStart, coverEnd])}
+    union all
+    select channel, count(*)::int from (
+      select distinct l.session_id, l.channel from token_usage_logs l
+      where l.subscription_id = ${r.subscriptionId} and ${slivers} and l.status <> 'denied'
+        and l.session_id is not null and l.channel = any(${channels}::text[])
+    ) as p
+    where not ${turnInside(sql.ref("p.session_id"), sql.ref("p.channel"))}
+    group by channel
+    union all
+    select '*', count(*)::int from (
+      select distinct l.session_id from token_usage_logs l
+      where ${all} and l.subscription_id = ${r.subscriptionId} and ${slivers} and l.status <> 'denied'
+        and l.session_id is not null
+    ) as p
+    where not ${turnInside(sql.ref("p.session_id"), undefined)}
+  `.execute(db)
+  const sessionsOf = (key: string) =>
+    Number(counted.rows.find((row) => row.channel === key)?.meets ?? 0) -
+    absent.rows.filter((row) => row.channel === key).reduce((sum, row) => sum + row.absent, 0)
+  // The total over some channels only: distinct sessions, row by row.
+  const total = all
+    ? sessionsOf("*")
+    : ((
+        await sql<{ sessions: number }>`
+          select count(distinct p.session_id)::int as sessions from ledger_sessions p
+          where p.subscription_id = ${r.subscriptionId} and p.last_bucket > ${lastBefore}
+            and p.first_bucket < ${r.end} and p.channel = any(${channels}::text[])
+            and (${surely("p")} or ${turnInside(sql.ref("p.session_id"), sql.ref("p.channel"))})
+        `.execute(db)
+      ).rows[0]?.sessions ?? 0)
+  const converted = await sql<{ channel: string | null; converted: number }>`
+    with named as (
+      select distinct session_id from outcomes
+      where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
+        and session_id is not null
+    ), met as materialized (
+      select p.session_id, p.channel from named n
+      join ledger_sessions p on p.subscription_id = ${r.subscriptionId} and p.session_id = n.session_id
+      where p.channel = any(${channels}::text[]) and p.last_bucket > ${lastBefore}
+        and p.first_bucket < ${r.end}
+        and (${surely("p")} or ${turnInside(sql.ref("p.session_id"), sql.ref("p.channel"))})
+    )
+    select channel, count(*)::int as converted from met group by channel
+    union all
+    select null, count(distinct session_id)::int from met
+  `.execute(db)
+  return [
+    ...channels.map((channel) => ({
+      channel,
+      sessions: sessionsOf(channel),
+      converted: converted.rows.find((row) => row.channel === channel)?.converted ?? 0,
+    })),
+    {
+      channel: null,
+      sessions: total,
+      converted: converted.rows.find((row) => row.channel === null)?.converted ?? 0,
+    },
+  ]
 }

@@ -288,6 +288,54 @@ export interface OutcomeTouchesTable {
   last_id: string
 }
 
+/** Credited outcomes per quarter-hour of occurred_at, model, channel ('' = none) and name (migration 0021). */
+export interface OutcomeCreditsTable {
+  subscription_id: string
+  attribution: string
+  bucket_start: Timestamp
+  channel: string
+  name: string
+  conversions: ColumnType<string, string | number, string | number>
+  value: ColumnType<string, string | number, string | number>
+}
+
+/** The same per UTC day (migration 0021). */
+export interface OutcomeCreditDaysTable {
+  subscription_id: string
+  attribution: string
+  day: ColumnType<Date, Date | string, Date | string>
+  channel: string
+  name: string
+  conversions: ColumnType<string, string | number, string | number>
+  value: ColumnType<string, string | number, string | number>
+}
+
+/** A session's span over all its channels (migration 0021). */
+export interface SessionSpansTable {
+  subscription_id: string
+  session_id: string
+  first_bucket: Timestamp
+  last_bucket: Timestamp
+}
+
+/** Session spans starting and ending per quarter-hour and channel ('*': over all channels) (migration 0021). */
+export interface SessionEdgesTable {
+  subscription_id: string
+  bucket_start: Timestamp
+  channel: string
+  starts: number
+  ends: number
+}
+
+/** The same per UTC day (migration 0021). */
+export interface SessionEdgeDaysTable {
+  subscription_id: string
+  day: ColumnType<Date, Date | string, Date | string>
+  channel: string
+  starts: number
+  ends: number
+}
+
 /** An end user reaching a goal (migration 0012). */
 export interface OutcomesTable {
   id: Generated<string>
@@ -343,4 +391,9 @@ export interface DB {
   latency_days: LatencyDaysTable
   ledger_sessions: LedgerSessionsTable
   outcome_touches: OutcomeTouchesTable
+  outcome_credits: OutcomeCreditsTable
+  outcome_credit_days: OutcomeCreditDaysTable
+  session_spans: SessionSpansTable
+  session_edges: SessionEdgesTable
+  session_edge_days: SessionEdgeDaysTable
 }
