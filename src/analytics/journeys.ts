@@ -31,13 +31,15 @@ export interface JourneysAnswer extends Journeys {
 }
 
 /**
- * The SQL of the sessions of the people active in [start, end) on `channels`, as rows (person, channel,
- * started_at): allowed turns with a user_identifier; turns sharing a session_id are one session, other turns
- * start one after SESSION_GAP_MINUTES of inactivity on the channel. The one place a session is derived.
- * Starts are cut to milliseconds, as JavaScript Dates hold them. Only the turns without a session_id are
- * sorted (for the gap); the others are grouped by hash. Person and channel compare bytewise (collate "C":
- * the same equality, and the order of the lowercase channel names; sorting by the database's collation
- * cost a third of the statement).
+ * The SQL of the sessions that start in [start, end) on `channels`, from the ledger's turns, as rows
+ * (person, channel, started_at): allowed turns with a user_identifier; a person's turns sharing a
+ * session_id on a channel are one session, starting at the first of them; the person's other turns on a
+ * channel start one after SESSION_GAP_MINUTES of inactivity. A session belongs to the period it starts in,
+ * so the turns before the period are read too (their sessions may run into it). The definition, from
+ * turns: what recommendations read for one person, and what the journeys statement's session tables
+ * (sessionsFromStoreSql) are tested against. Starts are cut to milliseconds, as JavaScript Dates hold
+ * them. Person and channel compare bytewise (collate "C": the same equality, and the order of the lowercase
+ * channel names).
  */
 function sessionsSql(
   subscriptionId: string,
@@ -53,23 +55,67 @@ function sessionsSql(
       from token_usage_logs l
       left join person_identifiers p
         on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
-      where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at < ${end}
+      where l.subscription_id = ${subscriptionId} and l.created_at < ${end}
         and l.status <> 'denied' and l.user_identifier is not null
         and l.channel in (${sql.join(channels)}) and ${only}
     )
-    select person, channel, date_trunc('milliseconds', min(created_at)) as started_at from turns
+    select person, channel, date_trunc('milliseconds', started_at) as started_at from (
+      select person, channel, min(created_at) as started_at from turns
       where session_id is not null group by person, channel, session_id
+    ) as named where started_at >= ${start}
     union all
     select person, channel, date_trunc('milliseconds', created_at) from (
       select person, channel, created_at,
         created_at - lag(created_at) over (partition by person, channel order by created_at) as idle
       from turns where session_id is null
-    ) as free where idle is null or idle >= interval ${gap}`
+    ) as free where (idle is null or idle >= interval ${gap}) and created_at >= ${start}`
 }
 
 /**
- * The sessions of the people active in [start, end) on `channels` (see sessionsSql), optionally of one
- * person only.
+ * The same sessions as {@link sessionsSql}, of every person, from the session tables the ledger's trigger
+ * keeps (migration 0022), in place of the turns: an identifier's session-id rows grouped by person (read
+ * before the period only when another identifier shares the session id), and its gap runs merged per
+ * person and channel as intervals (a run starts a session when it starts SESSION_GAP_MINUTES or more after
+ * the latest end before it). Runs ending more than the gap before the period cannot change a session that
+ * starts in it: a run chaining into the period ends within the gap of its start.
+ */
+function sessionsFromStoreSql(
+  subscriptionId: string,
+  start: Date,
+  end: Date,
+  channels: readonly Channel[],
+): RawBuilder<unknown> {
+  const gap = sql.lit(`${SESSION_GAP_MINUTES} minutes`)
+  const reach = new Date(start.getTime() - SESSION_GAP_MINUTES * 60_000)
+  return sql`
+    select person, channel, date_trunc('milliseconds', started_at) as started_at from (
+      select ${PERSON_KEY_SQL} collate "C" as person, l.channel collate "C" as channel, min(l.started_at) as started_at
+      from journey_sessions l
+      left join person_identifiers p
+        on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
+      where l.subscription_id = ${subscriptionId} and l.started_at < ${end} and (l.started_at >= ${start} or l.shared)
+        and l.channel in (${sql.join(channels)})
+      group by 1, 2, l.session_id
+    ) as named where started_at >= ${start}
+    union all
+    select person, channel, date_trunc('milliseconds', started_at) from (
+      select person, channel, started_at,
+        started_at - max(ended_at) over (partition by person, channel order by started_at, ended_at
+          rows between unbounded preceding and 1 preceding) as idle
+      from (
+        select ${PERSON_KEY_SQL} collate "C" as person, l.channel collate "C" as channel, l.started_at, l.ended_at
+        from journey_gap_sessions l
+        left join person_identifiers p
+          on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
+        where l.subscription_id = ${subscriptionId} and l.started_at < ${end} and l.ended_at >= ${reach}
+          and l.channel in (${sql.join(channels)})
+      ) as runs
+    ) as merged where (idle is null or idle >= interval ${gap}) and started_at >= ${start}`
+}
+
+/**
+ * The sessions that start in [start, end) on `channels`, from the ledger's turns (see sessionsSql),
+ * optionally of one person only.
  */
 export async function personSessions(
   db: Kysely<DB>,
@@ -162,7 +208,7 @@ export function journeyAggregatesSql(
   const sessions =
     channels.length === 0
       ? sql`select null::text as person, null::text as channel, null::timestamptz as started_at where false`
-      : sessionsSql(subscriptionId, start, end, channels, sql<boolean>`true`)
+      : sessionsFromStoreSql(subscriptionId, start, end, channels)
   return sql`
     with sessions as materialized (${sessions}),
     ordered as materialized (

@@ -275,6 +275,25 @@ export interface LedgerSessionsTable {
   last_bucket: Timestamp
 }
 
+/** An identifier's session with a session id: its earliest allowed turn (migration 0022). */
+export interface JourneySessionsTable {
+  subscription_id: string
+  user_identifier: string
+  channel: string
+  session_id: string
+  started_at: Timestamp
+  shared: Generated<boolean>
+}
+
+/** An identifier's run of turns without a session id on a channel, less than 30 minutes apart (0022). */
+export interface JourneyGapSessionsTable {
+  subscription_id: string
+  user_identifier: string
+  channel: string
+  started_at: Timestamp
+  ended_at: Timestamp
+}
+
 /** An outcome's touches on one channel in the default 7-day lookback (migration 0019). */
 export interface OutcomeTouchesTable {
   outcome_id: string
@@ -342,5 +361,7 @@ export interface DB {
   latency_quarters: LatencyQuartersTable
   latency_days: LatencyDaysTable
   ledger_sessions: LedgerSessionsTable
+  journey_sessions: JourneySessionsTable
+  journey_gap_sessions: JourneyGapSessionsTable
   outcome_touches: OutcomeTouchesTable
 }
