@@ -294,6 +294,18 @@ export interface JourneyGapSessionsTable {
   ended_at: Timestamp
 }
 
+/** A stored journeys answer (migration 0022): aggregates of one request, when computed and last read. */
+export interface JourneyAnswersTable {
+  subscription_id: string
+  period_from: ColumnType<string, string, string>
+  period_to: ColumnType<string, string, string>
+  time_zone: string
+  channels: string[]
+  computed_at: Timestamp
+  read_at: Timestamp
+  aggregates: ColumnType<unknown, string, string>
+}
+
 /** An outcome's touches on one channel in the default 7-day lookback (migration 0019). */
 export interface OutcomeTouchesTable {
   outcome_id: string
@@ -363,5 +375,6 @@ export interface DB {
   ledger_sessions: LedgerSessionsTable
   journey_sessions: JourneySessionsTable
   journey_gap_sessions: JourneyGapSessionsTable
+  journey_answers: JourneyAnswersTable
   outcome_touches: OutcomeTouchesTable
 }

@@ -49,9 +49,7 @@ CREATE POLICY tenant_isolation ON journey_gap_sessions
 \ir ../functions/journey_sessions_ledger.sql
 
 -- The backfill, before the trigger: every identifier with a turn already recorded.
-SELECT omnimeter_journey_sessions_rebuild(ARRAY(
-  SELECT DISTINCT ROW(subscription_id, channel, user_identifier)::omnimeter_identifier_key
-  FROM token_usage_logs WHERE user_identifier IS NOT NULL AND status <> 'denied'));
+SELECT omnimeter_journey_sessions_rebuild(NULL);
 
 CREATE TRIGGER token_usage_logs_journey_insert
   AFTER INSERT ON token_usage_logs REFERENCING NEW TABLE AS inserted_rows
@@ -62,3 +60,32 @@ CREATE TRIGGER token_usage_logs_journey_update
 CREATE TRIGGER token_usage_logs_journey_delete
   AFTER DELETE ON token_usage_logs REFERENCING OLD TABLE AS removed_rows
   FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_journey_sessions_ledger();
+
+-- journey_answers: the journeys answers that took long to compute (aggregates as JSON), per subscription
+-- and request (period, zone, channels), when computed and last read. The service answers from a row up to
+-- its freshness bound (analytics/journeys.ts) and a background job re-derives the rows read lately before
+-- they reach it. A change of links makes every row of the subscription stale at once (computed_at
+-- -infinity): links apply to past turns, so no stored answer survives one.
+CREATE TABLE journey_answers (
+  subscription_id uuid NOT NULL,
+  period_from date NOT NULL,
+  period_to date NOT NULL,
+  time_zone text NOT NULL,
+  channels text[] NOT NULL,
+  computed_at timestamptz NOT NULL,
+  read_at timestamptz NOT NULL,
+  aggregates jsonb NOT NULL,
+  PRIMARY KEY (subscription_id, period_from, period_to, time_zone, channels)
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON journey_answers TO omnimeter_app;
+ALTER TABLE journey_answers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON journey_answers
+  USING ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()))
+  WITH CHECK ((SELECT coalesce(current_setting('omnimeter.tenant', true) = '*', false))
+    OR subscription_id = (SELECT omnimeter_tenant_id()));
+
+\ir ../functions/journey_answers_stale.sql
+CREATE TRIGGER person_identifiers_journey_answers
+  AFTER INSERT OR UPDATE OR DELETE ON person_identifiers
+  FOR EACH ROW EXECUTE FUNCTION omnimeter_journey_answers_stale();
