@@ -131,7 +131,8 @@ try {
     "T the statement over the ledger's turns (before)": () =>
       journeyAggregates(database.db, id, start, end, CHANNELS, "turns"),
     "S the statement over the session tables": () => journeyAggregates(database.db, id, start, end, CHANNELS),
-    "F the service, fresh=true (computed now)": () => journeys.journeys(id, query, undefined, { fresh: true }),
+    "F the service, fresh=true (computed now)": () =>
+      journeys.journeys(id, query, undefined, { fresh: true }),
     "C the service (its stored answer, at most 5 minutes old)": () => journeys.journeys(id, query),
   }
   const chosen = values.only.split(",")

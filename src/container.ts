@@ -138,7 +138,7 @@ export async function buildContainer(
   })
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
-  const journeys = new JourneyService({ database, clock })
+  const journeys = new JourneyService({ database, clock, storeAfterMs: config.journeysStoreAfterMs })
   const outcomes = new OutcomeService({ database, clock, currency: config.currency })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const recommendations = new RecommendationService({ database, clock, outcomes })

@@ -7,10 +7,11 @@ import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openTestDatabase } from "../../test/support/database.js"
 import { CHANNELS } from "../core/channels.js"
+import { ManualClock } from "../core/clock.js"
 import { assembleJourneys, journeysFromAggregates } from "../core/journeys.js"
 import type { Database } from "../storage/database.js"
 import { firstConversions } from "../storage/people.js"
-import { journeyAggregates, personSessions } from "./journeys.js"
+import { JourneyService, journeyAggregates, personSessions } from "./journeys.js"
 
 let database: Database
 
@@ -128,7 +129,9 @@ describe("the journeys statement", () => {
   it("keeps each identifier's sessions exact through late turns, links, corrections and deletions", async () => {
     const id = await subscription("journeys-store")
     const turn = async (user: string, channel: string, session: string | null, at: string) => {
-      const row = await sql<{ id: string }>`insert into token_usage_logs (subscription_id, channel, session_id,
+      const row = await sql<{
+        id: string
+      }>`insert into token_usage_logs (subscription_id, channel, session_id,
           user_identifier, operation_type, status, estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
         values (${id}, ${channel}, ${session}, ${user}, 'chat', 'estimated', 1, 1, 1, 1, ${at}) returning id`.execute(
         database.db,
@@ -175,8 +178,12 @@ describe("the journeys statement", () => {
     expect(
       Number(
         (
-          await sql<{ n: string }>`select (select count(*) from journey_sessions where subscription_id = ${id})
-            + (select count(*) from journey_gap_sessions where subscription_id = ${id}) as n`.execute(database.db)
+          await sql<{
+            n: string
+          }>`select (select count(*) from journey_sessions where subscription_id = ${id})
+            + (select count(*) from journey_gap_sessions where subscription_id = ${id}) as n`.execute(
+            database.db,
+          )
         ).rows[0]?.n,
       ),
     ).toBe(0)
@@ -237,5 +244,110 @@ describe("the journeys statement", () => {
     expect(none).toEqual(assembleJourneys([]))
     const quiet = journeysFromAggregates(await journeyAggregates(database.db, id, start, end, CHANNELS))
     expect(quiet).toEqual(assembleJourneys([]))
+  })
+})
+
+describe("the stored journeys answers", () => {
+  const query = { from: "2026-03-01", to: "2026-03-07", tz: "UTC" }
+  const turn = (id: string, user: string, channel: string, at: string) =>
+    sql`insert into token_usage_logs (subscription_id, channel, user_identifier, operation_type, status,
+        estimated_tokens, raw_tokens, billed_tokens, token_multiplier, created_at)
+      values (${id}, ${channel}, ${user}, 'chat', 'estimated', 1, 1, 1, 1, ${at})`.execute(database.db)
+  const link = (id: string, user: string, channel: string, person: string) =>
+    sql`insert into person_identifiers (subscription_id, channel, user_identifier, person_id, linked_at)
+      values (${id}, ${channel}, ${user}, ${person}, now())`.execute(database.db)
+
+  it("serve an answer up to 5 minutes old, a change of links never, and fresh=true computes now", async () => {
+    const id = await subscription("journeys-stored")
+    const clock = new ManualClock(Date.parse("2026-03-08T12:00:00Z"))
+    // Every answer is stored (a zero threshold), as the slow answers of a big subscription are.
+    const journeys = new JourneyService({ database, clock, storeAfterMs: 0 })
+    await turn(id, "a", "website", "2026-03-02T10:00:00Z")
+    await turn(id, "b", "whatsapp", "2026-03-02T11:00:00Z")
+    const first = await journeys.journeys(id, query)
+    expect([first.people, first.sessions]).toEqual([2, 2])
+    expect(first.computedAt.toISOString()).toBe("2026-03-08T12:00:00.000Z")
+
+    // A new turn is not in the stored answer while it is at most 5 minutes old; fresh=true has it.
+    await turn(id, "b", "website", "2026-03-03T09:00:00Z")
+    clock.set(Date.parse("2026-03-08T12:05:00Z"))
+    const stored = await journeys.journeys(id, query)
+    expect([stored.people, stored.sessions]).toEqual([2, 2])
+    expect(stored.computedAt.toISOString()).toBe("2026-03-08T12:00:00.000Z")
+    const fresh = await journeys.journeys(id, query, undefined, { fresh: true })
+    expect([fresh.people, fresh.sessions]).toEqual([3, 3])
+    expect(fresh.computedAt.toISOString()).toBe("2026-03-08T12:05:00.000Z")
+    // fresh=true stored what it computed; past the bound, the read computes again.
+    await turn(id, "c", "telegram", "2026-03-03T10:00:00Z")
+    clock.set(Date.parse("2026-03-08T12:10:00.001Z"))
+    const aged = await journeys.journeys(id, query)
+    expect([aged.people, aged.sessions]).toEqual([4, 4])
+
+    // Links apply to past turns: a link made now is in the next answer, stored or not.
+    await link(id, "b", "whatsapp", "bee")
+    await link(id, "b", "website", "bee")
+    const linked = await journeys.journeys(id, query)
+    expect([linked.people, linked.sessions]).toEqual([3, 4])
+    expect(linked.transitions).toEqual([
+      expect.objectContaining({ from: "whatsapp", to: "website", count: 1 }),
+    ])
+    // Another request (other channels) is stored apart.
+    const some = await journeys.journeys(id, { ...query, channels: "telegram" })
+    expect([some.people, some.sessions]).toEqual([1, 1])
+  })
+
+  it("are re-derived in the background before they reach the bound, and stale ones at once", async () => {
+    const id = await subscription("journeys-refresh")
+    const clock = new ManualClock(Date.parse("2026-03-08T12:00:00Z"))
+    const journeys = new JourneyService({ database, clock, storeAfterMs: 0 })
+    await turn(id, "a", "website", "2026-03-02T10:00:00Z")
+    await journeys.journeys(id, query)
+    await turn(id, "a", "api", "2026-03-02T12:00:00Z")
+    const mine = () =>
+      sql<{
+        computed_at: Date
+      }>`select computed_at from journey_answers where subscription_id = ${id}`.execute(database.db)
+    // Not yet 3 minutes old: nothing to re-derive (of this subscription).
+    clock.set(Date.parse("2026-03-08T12:02:00Z"))
+    await journeys.refreshStored(1000)
+    expect(new Date((await mine()).rows[0]?.computed_at ?? 0).toISOString()).toBe("2026-03-08T12:00:00.000Z")
+    clock.set(Date.parse("2026-03-08T12:03:30Z"))
+    await journeys.refreshStored(1000)
+    expect(new Date((await mine()).rows[0]?.computed_at ?? 0).toISOString()).toBe("2026-03-08T12:03:30.000Z")
+    const read = await journeys.journeys(id, query)
+    expect([read.sessions, read.computedAt.toISOString()]).toEqual([2, "2026-03-08T12:03:30.000Z"])
+    // A link makes it stale at once; the job re-derives it with the link.
+    await link(id, "a", "website", "ay")
+    await link(id, "a", "api", "ay")
+    const stale = await sql<{ stale: boolean }>`select computed_at = '-infinity' as stale from journey_answers
+      where subscription_id = ${id}`.execute(database.db)
+    expect(stale.rows).toEqual([{ stale: true }])
+    await journeys.refreshStored(1000)
+    const rederived = await journeys.journeys(id, query)
+    expect([rederived.people, rederived.computedAt.toISOString()]).toEqual([1, "2026-03-08T12:03:30.000Z"])
+    // Not read for a day: removed.
+    clock.set(Date.parse("2026-03-09T12:04:00Z"))
+    await journeys.refreshStored(1000)
+    expect((await mine()).rows).toEqual([])
+  })
+
+  it("are each tenant's own", async () => {
+    const mineId = await subscription("journeys-tenant-a")
+    const otherId = await subscription("journeys-tenant-b")
+    const clock = new ManualClock(Date.parse("2026-03-08T12:00:00Z"))
+    const journeys = new JourneyService({ database, clock, storeAfterMs: 0 })
+    await turn(mineId, "a", "website", "2026-03-02T10:00:00Z")
+    await journeys.journeys(mineId, query, { subscriptionId: mineId })
+    await expect(journeys.journeys(mineId, query, { subscriptionId: otherId })).rejects.toMatchObject({
+      code: "subscription_not_found",
+    })
+    const seen = await database.withTenant(otherId, (db) =>
+      sql<{ n: string }>`select count(*) as n from journey_answers`.execute(db),
+    )
+    expect(Number(seen.rows[0]?.n)).toBe(0)
+    const own = await database.withTenant(mineId, (db) =>
+      sql<{ n: string }>`select count(*) as n from journey_answers`.execute(db),
+    )
+    expect(Number(own.rows[0]?.n)).toBe(1)
   })
 })

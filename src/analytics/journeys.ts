@@ -314,7 +314,9 @@ async function storedAnswer(
     .where("channels", "=", sql<string[]>`${sql.val([...key.channels])}::text[]`)
     .executeTakeFirst()
   if (!row) return undefined
-  const aggregates = (typeof row.aggregates === "string" ? JSON.parse(row.aggregates) : row.aggregates) as JourneyAggregates
+  const aggregates = (
+    typeof row.aggregates === "string" ? JSON.parse(row.aggregates) : row.aggregates
+  ) as JourneyAggregates
   return { aggregates, computedAt: new Date(row.computed_at), readAt: new Date(row.read_at) }
 }
 

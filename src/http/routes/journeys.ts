@@ -67,7 +67,9 @@ const JourneysQuery = Type.Object(
   {
     ...rangeQuery,
     fresh: Type.Optional(
-      Type.Boolean({ description: "Compute the answer now instead of serving a stored one (see computed_at)." }),
+      Type.Boolean({
+        description: "Compute the answer now instead of serving a stored one (see computed_at).",
+      }),
     ),
     table: Type.Optional(
       OneOf(JOURNEY_TABLES, "Which list of the answer a CSV holds (default top_paths); JSON ignores it."),
