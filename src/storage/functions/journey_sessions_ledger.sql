@@ -1,6 +1,6 @@
 -- The journey sessions' ledger trigger (migration 0022), statement-level, for INSERT, UPDATE and DELETE on
 -- token_usage_logs. An inserted allowed turn with a user_identifier and a session_id makes its identifier's
--- row of that session (kept at its earliest turn: a later turn writes nothing). One without a session_id
+-- row of that session (kept at its earliest turn: a later turn only reads it). One without a session_id
 -- joins its identifier's gap runs on the channel: the runs within 30 minutes of the batch's turns are
 -- taken out and put back merged with them, so a late or out-of-order turn that falls between two runs
 -- joins them (exact: a run is a stretch of turns less than 30 minutes apart, its ends being turns).
@@ -13,10 +13,15 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     WITH made AS (
       INSERT INTO journey_sessions AS s (subscription_id, user_identifier, channel, session_id, started_at)
-      SELECT subscription_id, user_identifier, channel, session_id, min(created_at)
-      FROM inserted_rows
-      WHERE status <> 'denied' AND session_id IS NOT NULL AND user_identifier IS NOT NULL
+      SELECT i.subscription_id, i.user_identifier, i.channel, i.session_id, min(i.created_at)
+      FROM inserted_rows i
+      WHERE i.status <> 'denied' AND i.session_id IS NOT NULL AND i.user_identifier IS NOT NULL
       GROUP BY 1, 2, 3, 4
+      -- An ongoing session's row is only read (an upsert would lock it, a write, even when it changes nothing).
+      HAVING NOT EXISTS (
+        SELECT 1 FROM journey_sessions s
+        WHERE s.subscription_id = i.subscription_id AND s.user_identifier = i.user_identifier
+          AND s.channel = i.channel AND s.session_id = i.session_id AND s.started_at <= min(i.created_at))
       ORDER BY 1, 2, 3, 4
       ON CONFLICT (subscription_id, user_identifier, channel, session_id) DO UPDATE
       SET started_at = excluded.started_at
