@@ -297,8 +297,8 @@ export interface JourneyGapSessionsTable {
 /** A stored journeys answer (migration 0022): aggregates of one request, when computed and last read. */
 export interface JourneyAnswersTable {
   subscription_id: string
-  period_from: ColumnType<string, string, string>
-  period_to: ColumnType<string, string, string>
+  period_from: ColumnType<Date, Date | string, Date | string>
+  period_to: ColumnType<Date, Date | string, Date | string>
   time_zone: string
   channels: string[]
   computed_at: Timestamp
