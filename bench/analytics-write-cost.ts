@@ -1,7 +1,10 @@
 /**
  * What writing the analytics rollups costs the consume path: in-process consume throughput with the rollup
  * triggers of migration 0005 disabled and enabled, in alternating rounds of one run (so both see the same
- * machine load), on PGlite and PostgreSQL. Usage: npm run bench:analytics-write -- [--seconds 6 --rounds 3 --engine both]
+ * machine load), on PGlite and PostgreSQL. `--triggers journeys`: the journey session triggers of migration
+ * 0022 instead; `--half-without-session`: every other turn without a session id (the gap runs' path).
+ * Usage: npm run bench:analytics-write -- [--seconds 6 --rounds 3 --engine both] [--triggers rollups|journeys]
+ *   [--half-without-session]
  */
 import { parseArgs } from "node:util"
 import { sql } from "kysely"
@@ -16,17 +19,20 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     concurrency: { type: "string", default: "64" },
     engine: { type: "string", default: "both" },
+    triggers: { type: "string", default: "rollups" },
+    "half-without-session": { type: "boolean", default: false },
   },
 })
 const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const concurrency = Number(values.concurrency)
-const load = { seconds, concurrency }
+const load = { seconds, concurrency, halfWithoutSession: values["half-without-session"] }
 const postgresBase = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const which = values.triggers === "journeys" ? "journey" : "rollup"
 const TRIGGERS = [
-  "token_usage_logs_rollup_insert",
-  "token_usage_logs_rollup_update",
-  "token_usage_logs_rollup_delete",
+  `token_usage_logs_${which}_insert`,
+  `token_usage_logs_${which}_update`,
+  `token_usage_logs_${which}_delete`,
 ]
 const toggle = (on: boolean) =>
   TRIGGERS.map((name) => `alter table token_usage_logs ${on ? "enable" : "disable"} trigger ${name};`).join(
@@ -49,7 +55,7 @@ async function bench(name: string, database: Database, setTriggers: (on: boolean
   const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length
   const fmt = (xs: number[]) => xs.map((x) => Math.round(x)).join(", ")
   console.log(
-    `${name}: without rollups ${Math.round(mean(off))}/s [${fmt(off)}], with rollups ${Math.round(mean(on))}/s [${fmt(on)}], change ${(((mean(on) - mean(off)) / mean(off)) * 100).toFixed(1)}% (concurrency ${concurrency}, ${rounds} x ${seconds} s each)`,
+    `${name}: without ${which} triggers ${Math.round(mean(off))}/s [${fmt(off)}], with them ${Math.round(mean(on))}/s [${fmt(on)}], change ${(((mean(on) - mean(off)) / mean(off)) * 100).toFixed(1)}% (concurrency ${concurrency}, ${rounds} x ${seconds} s each)`,
   )
 }
 

@@ -65,6 +65,11 @@ export interface Config {
    * 60 s on embedded PGlite (one process owns its data directory, so every change goes through it).
    */
   contextCacheTtlMs: number | undefined
+  /**
+   * A journeys answer that takes at least this long to compute is stored and served up to 5 minutes old
+   * (analytics/journeys.ts); quicker ones are computed on every read.
+   */
+  journeysStoreAfterMs: number
   /** Group commit: most turns per batch statement. */
   groupCommitMaxBatch: number
   /** Group commit: most batch statements in flight at once (PostgreSQL; PGlite always runs one). */
@@ -221,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     currency,
     webhookAllowPrivate: boolean(env, "OMNIMETER_WEBHOOK_ALLOW_PRIVATE", false),
     webhookTimeoutMs: integer(env, "OMNIMETER_WEBHOOK_TIMEOUT_MS", 10_000, 100, 60_000),
+    journeysStoreAfterMs: integer(env, "OMNIMETER_JOURNEYS_STORE_AFTER_MS", 1000, 0, 3_600_000),
     contextCacheTtlMs: env.OMNIMETER_CONTEXT_CACHE_MS
       ? integer(env, "OMNIMETER_CONTEXT_CACHE_MS", 1000, 0, 600_000)
       : undefined,

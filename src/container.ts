@@ -7,7 +7,7 @@ import { DetectorJob } from "./alerts/detectors.js"
 import { HttpWebhookSender, type WebhookSender } from "./alerts/sender.js"
 import { AlertService } from "./alerts/service.js"
 import { DeliveryWorker } from "./alerts/worker.js"
-import { JourneyService } from "./analytics/journeys.js"
+import { JourneyRefreshJob, JourneyService } from "./analytics/journeys.js"
 import { OutcomeService } from "./analytics/outcomes.js"
 import { RecommendationService } from "./analytics/recommendations.js"
 import { AnalyticsService } from "./analytics/service.js"
@@ -138,7 +138,7 @@ export async function buildContainer(
   })
   const keys = new KeyService(database, clock)
   const analytics = new AnalyticsService({ database, clock })
-  const journeys = new JourneyService({ database, clock })
+  const journeys = new JourneyService({ database, clock, storeAfterMs: config.journeysStoreAfterMs })
   const outcomes = new OutcomeService({ database, clock, currency: config.currency })
   const alerts = new AlertService({ database, clock, allowPrivateNetworks: config.webhookAllowPrivate })
   const recommendations = new RecommendationService({ database, clock, outcomes })
@@ -165,7 +165,13 @@ export async function buildContainer(
     clock,
     retentionMonths: config.ledgerRetentionMonths,
   })
-  const backgroundJobs: BackgroundJob[] = [webhookWorker, detectors, ledgerMaintenance, ...limits.jobs]
+  const backgroundJobs: BackgroundJob[] = [
+    webhookWorker,
+    detectors,
+    ledgerMaintenance,
+    new JourneyRefreshJob(journeys),
+    ...limits.jobs,
+  ]
   return {
     config,
     clock,

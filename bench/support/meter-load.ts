@@ -58,11 +58,14 @@ export async function driveMeter(
     seconds,
     concurrency,
     keyed = false,
+    halfWithoutSession = false,
   }: {
     seconds: number
     concurrency: number
     /** Every turn carries a unique idempotency key, the path a retrying client takes. */
     keyed?: boolean
+    /** Every other turn has no session id (its session comes from the inactivity gap). */
+    halfWithoutSession?: boolean
   },
 ): Promise<LoadResult> {
   const latencies: number[] = []
@@ -81,7 +84,7 @@ export async function driveMeter(
         operationType: "chat",
         channel: CHANNELS[turn % 3] ?? "website",
         chatbotId: "bench-bot",
-        sessionId: `s-${turn % 5000}`,
+        ...(halfWithoutSession && turn % 2 === 0 ? {} : { sessionId: `s-${turn % 5000}` }),
         userIdentifier: `u-${turn % 20000}`,
         messageLength: 120,
         ...(keyed ? { idempotencyKey: `bench-${turn}` } : {}),

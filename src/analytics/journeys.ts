@@ -3,7 +3,9 @@
  * read from the ledger joined to the people's identifiers when asked, so a link made today applies to
  * every past turn.
  */
+import { performance } from "node:perf_hooks"
 import { type Kysely, type RawBuilder, sql } from "kysely"
+import { PeriodicJob } from "../background.js"
 import { resolveAnalyticsRange } from "../core/analytics-range.js"
 import type { Channel } from "../core/channels.js"
 import type { Clock } from "../core/clock.js"
@@ -28,16 +30,20 @@ export interface JourneysAnswer extends Journeys {
   period: { from: LocalDate; to: LocalDate; timeZone: string; start: Date; end: Date }
   channels: Channel[]
   sessionGapMinutes: number
+  /** When the figures were computed: now, or a stored answer's time (at most JOURNEYS_MAX_AGE_MS ago). */
+  computedAt: Date
 }
 
 /**
- * The SQL of the sessions of the people active in [start, end) on `channels`, as rows (person, channel,
- * started_at): allowed turns with a user_identifier; turns sharing a session_id are one session, other turns
- * start one after SESSION_GAP_MINUTES of inactivity on the channel. The one place a session is derived.
- * Starts are cut to milliseconds, as JavaScript Dates hold them. Only the turns without a session_id are
- * sorted (for the gap); the others are grouped by hash. Person and channel compare bytewise (collate "C":
- * the same equality, and the order of the lowercase channel names; sorting by the database's collation
- * cost a third of the statement).
+ * The SQL of the sessions that start in [start, end) on `channels`, from the ledger's turns, as rows
+ * (person, channel, started_at): allowed turns with a user_identifier; a person's turns sharing a
+ * session_id on a channel are one session, starting at the first of them; the person's other turns on a
+ * channel start one after SESSION_GAP_MINUTES of inactivity. A session belongs to the period it starts in,
+ * so the turns before the period are read too (their sessions may run into it). The definition, from
+ * turns: what recommendations read for one person, and what the journeys statement's session tables
+ * (sessionsFromStoreSql) are tested against. Starts are cut to milliseconds, as JavaScript Dates hold
+ * them. Person and channel compare bytewise (collate "C": the same equality, and the order of the lowercase
+ * channel names).
  */
 function sessionsSql(
   subscriptionId: string,
@@ -53,23 +59,67 @@ function sessionsSql(
       from token_usage_logs l
       left join person_identifiers p
         on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
-      where l.subscription_id = ${subscriptionId} and l.created_at >= ${start} and l.created_at < ${end}
+      where l.subscription_id = ${subscriptionId} and l.created_at < ${end}
         and l.status <> 'denied' and l.user_identifier is not null
         and l.channel in (${sql.join(channels)}) and ${only}
     )
-    select person, channel, date_trunc('milliseconds', min(created_at)) as started_at from turns
+    select person, channel, date_trunc('milliseconds', started_at) as started_at from (
+      select person, channel, min(created_at) as started_at from turns
       where session_id is not null group by person, channel, session_id
+    ) as named where started_at >= ${start}
     union all
     select person, channel, date_trunc('milliseconds', created_at) from (
       select person, channel, created_at,
         created_at - lag(created_at) over (partition by person, channel order by created_at) as idle
       from turns where session_id is null
-    ) as free where idle is null or idle >= interval ${gap}`
+    ) as free where (idle is null or idle >= interval ${gap}) and created_at >= ${start}`
 }
 
 /**
- * The sessions of the people active in [start, end) on `channels` (see sessionsSql), optionally of one
- * person only.
+ * The same sessions as {@link sessionsSql}, of every person, from the session tables the ledger's trigger
+ * keeps (migration 0022), in place of the turns: an identifier's session-id rows grouped by person (read
+ * before the period only when another identifier shares the session id), and its gap runs merged per
+ * person and channel as intervals (a run starts a session when it starts SESSION_GAP_MINUTES or more after
+ * the latest end before it). Runs ending more than the gap before the period cannot change a session that
+ * starts in it: a run chaining into the period ends within the gap of its start.
+ */
+function sessionsFromStoreSql(
+  subscriptionId: string,
+  start: Date,
+  end: Date,
+  channels: readonly Channel[],
+): RawBuilder<unknown> {
+  const gap = sql.lit(`${SESSION_GAP_MINUTES} minutes`)
+  const reach = new Date(start.getTime() - SESSION_GAP_MINUTES * 60_000)
+  return sql`
+    select person, channel, date_trunc('milliseconds', started_at) as started_at from (
+      select ${PERSON_KEY_SQL} collate "C" as person, l.channel collate "C" as channel, min(l.started_at) as started_at
+      from journey_sessions l
+      left join person_identifiers p
+        on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
+      where l.subscription_id = ${subscriptionId} and l.started_at < ${end} and (l.started_at >= ${start} or l.shared)
+        and l.channel in (${sql.join(channels)})
+      group by 1, 2, l.session_id
+    ) as named where started_at >= ${start}
+    union all
+    select person, channel, date_trunc('milliseconds', started_at) from (
+      select person, channel, started_at,
+        started_at - max(ended_at) over (partition by person, channel order by started_at, ended_at
+          rows between unbounded preceding and 1 preceding) as idle
+      from (
+        select ${PERSON_KEY_SQL} collate "C" as person, l.channel collate "C" as channel, l.started_at, l.ended_at
+        from journey_gap_sessions l
+        left join person_identifiers p
+          on p.subscription_id = l.subscription_id and p.channel = l.channel and p.user_identifier = l.user_identifier
+        where l.subscription_id = ${subscriptionId} and l.started_at < ${end} and l.ended_at >= ${reach}
+          and l.channel in (${sql.join(channels)})
+      ) as runs
+    ) as merged where (idle is null or idle >= interval ${gap}) and started_at >= ${start}`
+}
+
+/**
+ * The sessions that start in [start, end) on `channels`, from the ledger's turns (see sessionsSql),
+ * optionally of one person only.
  */
 export async function personSessions(
   db: Kysely<DB>,
@@ -109,6 +159,8 @@ export async function journeyAggregates(
   start: Date,
   end: Date,
   channels: readonly Channel[],
+  /** Where the sessions come from: the session tables (the service), or the ledger's turns (the benchmark's before). */
+  source: SessionSource = "sessions",
 ): Promise<JourneyAggregates> {
   const empty: JourneyAggregates = {
     people: 0,
@@ -125,6 +177,7 @@ export async function journeyAggregates(
     start,
     end,
     channels,
+    source,
   )}`.execute(db)
   const row = result.rows[0]
   if (row === undefined) return empty
@@ -151,18 +204,24 @@ export async function journeyAggregates(
   }
 }
 
+/** The sessions the journeys statement reads: the session tables (migration 0022) or the ledger's turns. */
+export type SessionSource = "sessions" | "turns"
+
 /** The statement of {@link journeyAggregates}: one row, `answer`, a JSON object (see RawAggregates). */
 export function journeyAggregatesSql(
   subscriptionId: string,
   start: Date,
   end: Date,
   channels: readonly Channel[],
+  source: SessionSource = "sessions",
 ): RawBuilder<unknown> {
   const conversions = firstConversionsSql(subscriptionId, start, new Date(end.getTime() - 1))
   const sessions =
     channels.length === 0
       ? sql`select null::text as person, null::text as channel, null::timestamptz as started_at where false`
-      : sessionsSql(subscriptionId, start, end, channels, sql<boolean>`true`)
+      : source === "sessions"
+        ? sessionsFromStoreSql(subscriptionId, start, end, channels)
+        : sessionsSql(subscriptionId, start, end, channels, sql<boolean>`true`)
   return sql`
     with sessions as materialized (${sessions}),
     ordered as materialized (
@@ -221,26 +280,171 @@ interface RawAggregates {
   last: Array<{ channel: Channel; people: number | string }>
 }
 
-export class JourneyService {
-  constructor(private readonly deps: { database: Database; clock: Clock }) {}
+/**
+ * How old a stored journeys answer may be when it is served: turns written since then are not in it (a
+ * change of links makes it stale at once). `fresh=true` always computes.
+ */
+export const JOURNEYS_MAX_AGE_MS = 5 * 60_000
+/** Stored answers this old, read in the last day, are re-derived by {@link JourneyRefreshJob}. */
+export const JOURNEYS_REFRESH_AGE_MS = 3 * 60_000
+/** A stored answer not read for this long is no longer re-derived, and is removed. */
+const JOURNEYS_KEEP_UNREAD_MS = 24 * 3_600_000
 
-  /** Transitions, top paths, cross-channel share, first and last touch over the period. */
+/** A request's key in journey_answers. */
+interface AnswerKey {
+  subscriptionId: string
+  from: LocalDate
+  to: LocalDate
+  timeZone: string
+  channels: readonly Channel[]
+}
+
+/** The stored answer of a request, if any. */
+async function storedAnswer(
+  db: Kysely<DB>,
+  key: AnswerKey,
+): Promise<{ aggregates: JourneyAggregates; computedAt: Date; readAt: Date } | undefined> {
+  const row = await db
+    .selectFrom("journey_answers")
+    .select(["aggregates", "computed_at", "read_at"])
+    .where("subscription_id", "=", key.subscriptionId)
+    .where("period_from", "=", sql<Date>`${key.from}::date`)
+    .where("period_to", "=", sql<Date>`${key.to}::date`)
+    .where("time_zone", "=", key.timeZone)
+    .where("channels", "=", sql<string[]>`${sql.val([...key.channels])}::text[]`)
+    .executeTakeFirst()
+  if (!row) return undefined
+  const aggregates = (
+    typeof row.aggregates === "string" ? JSON.parse(row.aggregates) : row.aggregates
+  ) as JourneyAggregates
+  return { aggregates, computedAt: new Date(row.computed_at), readAt: new Date(row.read_at) }
+}
+
+/** Stores (or replaces) a request's answer, computed at `computedAt`. */
+async function storeAnswer(
+  db: Kysely<DB>,
+  key: AnswerKey,
+  aggregates: JourneyAggregates,
+  computedAt: Date,
+  readAt: Date,
+): Promise<void> {
+  await db
+    .insertInto("journey_answers")
+    .values({
+      subscription_id: key.subscriptionId,
+      period_from: key.from,
+      period_to: key.to,
+      time_zone: key.timeZone,
+      channels: sql<string[]>`${sql.val([...key.channels])}::text[]`,
+      computed_at: computedAt,
+      read_at: readAt,
+      aggregates: JSON.stringify(aggregates),
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(["subscription_id", "period_from", "period_to", "time_zone", "channels"])
+        .doUpdateSet({ computed_at: computedAt, read_at: readAt, aggregates: JSON.stringify(aggregates) }),
+    )
+    .execute()
+}
+
+export class JourneyService {
+  /** Answers that took at least this long to compute are stored (the rest are computed on every read). */
+  private readonly storeAfterMs: number
+
+  constructor(private readonly deps: { database: Database; clock: Clock; storeAfterMs?: number }) {
+    this.storeAfterMs = deps.storeAfterMs ?? 1000
+  }
+
+  /**
+   * Transitions, top paths, cross-channel share, first and last touch over the period. A request whose
+   * answer took storeAfterMs or more to compute is answered from its stored answer while that is at most
+   * JOURNEYS_MAX_AGE_MS old (and no link changed since); `fresh` computes it now.
+   */
   async journeys(
     subscriptionId: string,
     query: AnalyticsQuery,
     scope?: TenantScope,
+    options: { fresh?: boolean } = {},
   ): Promise<JourneysAnswer> {
     return withVisibleSubscription(this.deps.database, scope, subscriptionId, async (db, subscription) => {
-      const range = resolveAnalyticsRange(query, subscription.timezone, new Date(this.deps.clock.now()))
+      const now = new Date(this.deps.clock.now())
+      const range = resolveAnalyticsRange(query, subscription.timezone, now)
       const { start, end } = localRangeToInstants(range.from, range.to, range.timeZone)
-      const aggregates = await journeyAggregates(db, subscriptionId, start, end, range.channels)
-      return {
+      const key: AnswerKey = { subscriptionId, ...range }
+      const answer = (aggregates: JourneyAggregates, computedAt: Date): JourneysAnswer => ({
         subscriptionId,
         period: { from: range.from, to: range.to, timeZone: range.timeZone, start, end },
         channels: range.channels,
         sessionGapMinutes: SESSION_GAP_MINUTES,
+        computedAt,
         ...journeysFromAggregates(aggregates),
+      })
+      const stored = options.fresh ? undefined : await storedAnswer(db, key)
+      if (stored && now.getTime() - stored.computedAt.getTime() <= JOURNEYS_MAX_AGE_MS) {
+        // Reads keep it re-derived (JourneyRefreshJob); once an hour is enough to say so.
+        if (now.getTime() - stored.readAt.getTime() > 3_600_000) {
+          await storeAnswer(db, key, stored.aggregates, stored.computedAt, now)
+        }
+        return answer(stored.aggregates, stored.computedAt)
       }
+      const started = performance.now()
+      const aggregates = await journeyAggregates(db, subscriptionId, start, end, range.channels)
+      if (stored || performance.now() - started >= this.storeAfterMs) {
+        await storeAnswer(db, key, aggregates, now, now)
+      }
+      return answer(aggregates, now)
     })
+  }
+
+  /**
+   * Re-derives up to `limit` stored answers older than JOURNEYS_REFRESH_AGE_MS (stale ones first) that were
+   * read in the last day, and removes the ones nobody read for a day. Each is claimed in its own
+   * transaction (FOR UPDATE SKIP LOCKED), so instances share the work. Returns how many it re-derived.
+   */
+  async refreshStored(limit = 10): Promise<number> {
+    const now = new Date(this.deps.clock.now())
+    const forgotten = new Date(now.getTime() - JOURNEYS_KEEP_UNREAD_MS)
+    await this.deps.database.db.deleteFrom("journey_answers").where("read_at", "<", forgotten).execute()
+    let done = 0
+    for (; done < limit; done++) {
+      const refreshed = await this.deps.database.db.transaction().execute(async (db) => {
+        const row = await db
+          .selectFrom("journey_answers")
+          .select(["subscription_id", "time_zone", "channels", "read_at"])
+          .select([sql<string>`period_from::text`.as("from"), sql<string>`period_to::text`.as("to")])
+          .where("computed_at", "<", new Date(now.getTime() - JOURNEYS_REFRESH_AGE_MS))
+          .orderBy("computed_at")
+          .limit(1)
+          .forUpdate()
+          .skipLocked()
+          .executeTakeFirst()
+        if (!row) return false
+        const key: AnswerKey = {
+          subscriptionId: row.subscription_id,
+          from: row.from as LocalDate,
+          to: row.to as LocalDate,
+          timeZone: row.time_zone,
+          channels: row.channels as Channel[],
+        }
+        const { start, end } = localRangeToInstants(key.from, key.to, key.timeZone)
+        const aggregates = await journeyAggregates(db, key.subscriptionId, start, end, key.channels)
+        await storeAnswer(db, key, aggregates, new Date(this.deps.clock.now()), new Date(row.read_at))
+        return true
+      })
+      if (!refreshed) break
+    }
+    return done
+  }
+}
+
+/** Re-derives the stored journeys answers before they reach their freshness bound (every minute). */
+export class JourneyRefreshJob extends PeriodicJob {
+  constructor(private readonly journeys: JourneyService) {
+    super(60_000)
+  }
+
+  runOnce(): Promise<number> {
+    return this.journeys.refreshStored()
   }
 }

@@ -722,7 +722,7 @@ export interface paths {
         };
         /**
          * How people move between channels: transitions, top paths, cross-channel share, first and last touch
-         * @description A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics. `format=csv` or `Accept: text/csv` answers one of the lists as CSV, named by `table` (a path's channels joined by spaces).
+         * @description A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. A session belongs to the period it starts in. An answer that takes over a second to compute is stored and served for up to 5 minutes (re-derived in the background while it is read; `computed_at` says when; a change of links makes it stale at once); `fresh=true` computes it now. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics. `format=csv` or `Accept: text/csv` answers one of the lists as CSV, named by `table` (a path's channels joined by spaces).
          */
         get: operations["getJourneys"];
         put?: never;
@@ -1362,6 +1362,11 @@ export interface components {
                 end: string;
             };
             channels: ("website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api")[];
+            /**
+             * Format: date-time
+             * @description When the figures were computed: now, or, for an answer that takes long to compute, its stored answer's time, at most 5 minutes ago (a change of links is never served stale). `fresh=true` computes now.
+             */
+            computed_at: string;
             /** @description Turns without a session_id start a session after this gap. */
             session_gap_minutes: number;
             /** @description People with at least one session (an unlinked identifier is one). */
@@ -7364,6 +7369,8 @@ export interface operations {
                 user_identifier?: string;
                 /** @description csv answers text/csv (as does `Accept: text/csv`): a header row naming the JSON fields, then one row per item, streamed. */
                 format?: "json" | "csv";
+                /** @description Compute the answer now instead of serving a stored one (see computed_at). */
+                fresh?: boolean;
                 /** @description Which list of the answer a CSV holds (default top_paths); JSON ignores it. */
                 table?: "top_paths" | "transitions" | "first_touch" | "last_touch";
             };

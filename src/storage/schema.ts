@@ -275,6 +275,37 @@ export interface LedgerSessionsTable {
   last_bucket: Timestamp
 }
 
+/** An identifier's session with a session id: its earliest allowed turn (migration 0022). */
+export interface JourneySessionsTable {
+  subscription_id: string
+  user_identifier: string
+  channel: string
+  session_id: string
+  started_at: Timestamp
+  shared: Generated<boolean>
+}
+
+/** An identifier's run of turns without a session id on a channel, less than 30 minutes apart (0022). */
+export interface JourneyGapSessionsTable {
+  subscription_id: string
+  user_identifier: string
+  channel: string
+  started_at: Timestamp
+  ended_at: Timestamp
+}
+
+/** A stored journeys answer (migration 0022): aggregates of one request, when computed and last read. */
+export interface JourneyAnswersTable {
+  subscription_id: string
+  period_from: ColumnType<Date, Date | string, Date | string>
+  period_to: ColumnType<Date, Date | string, Date | string>
+  time_zone: string
+  channels: string[]
+  computed_at: Timestamp
+  read_at: Timestamp
+  aggregates: ColumnType<unknown, string, string>
+}
+
 /** An outcome's touches on one channel in the default 7-day lookback (migration 0019). */
 export interface OutcomeTouchesTable {
   outcome_id: string
@@ -390,6 +421,9 @@ export interface DB {
   latency_quarters: LatencyQuartersTable
   latency_days: LatencyDaysTable
   ledger_sessions: LedgerSessionsTable
+  journey_sessions: JourneySessionsTable
+  journey_gap_sessions: JourneyGapSessionsTable
+  journey_answers: JourneyAnswersTable
   outcome_touches: OutcomeTouchesTable
   outcome_credits: OutcomeCreditsTable
   outcome_credit_days: OutcomeCreditDaysTable

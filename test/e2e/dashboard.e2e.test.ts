@@ -144,6 +144,8 @@ describe("the dashboard in Chromium", () => {
     expect(await text('[data-testid="total-tokens_used"] [data-value]')).toBe(int(t.tokens_used))
     expect(await text('[data-testid="total-message_count"] [data-value]')).toBe(int(t.message_count))
     expect(await text('[data-testid="total-unique_users"] [data-value]')).toBe(int(t.unique_users))
+    // Next to it, the people (identifiers linked to one person count once).
+    expect(await text('[data-testid="total-unique_people"] [data-value]')).toBe(int(t.unique_people))
     expect(await text('[data-testid="total-avg_tokens_per_message"] [data-value]')).toBe(
       dec(t.avg_tokens_per_message),
     )

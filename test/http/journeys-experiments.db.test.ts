@@ -210,6 +210,9 @@ describe("journeys", () => {
     })
     expect(response.statusCode).toBe(200)
     const body = response.json()
+    // Computed now, by the service's clock (this app stores no answer; the stored answers are tested in
+    // src/analytics/journeys.db.test.ts).
+    expect(body.computed_at).toBe(new Date(clock.now()).toISOString())
     expect(body.people).toBe(sessions.size)
     expect(body.sessions).toBe([...sessions.values()].reduce((n, list) => n + list.length, 0))
     expect(body.cross_channel_share).toBeCloseTo(multi / sessions.size, 12)
@@ -305,6 +308,11 @@ describe("journeys", () => {
     const bad = await t.request({ url: `/api/onboarding/analytics/${owner.id}/journeys?channels=fax` })
     expect(bad.statusCode).toBe(400)
     expect(bad.json().error.message).toContain("channels")
+    const notBoolean = await t.request({ url: `/api/onboarding/analytics/${owner.id}/journeys?fresh=maybe` })
+    expect(notBoolean.statusCode).toBe(400)
+    expect(notBoolean.json().error.message).toContain("fresh")
+    const fresh = await t.request({ url: `/api/onboarding/analytics/${owner.id}/journeys?fresh=true` })
+    expect(fresh.statusCode).toBe(200)
     const foreign = await t.request({ url: `/api/onboarding/analytics/${owner.id}/journeys`, key: other.key })
     expect(foreign.statusCode).toBe(404)
   })

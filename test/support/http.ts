@@ -36,7 +36,14 @@ export async function startTestApp(
   } = {},
 ): Promise<TestApp> {
   const database = options.database ?? (await openTestDatabase())
-  const config = loadConfig({ OMNIMETER_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: "silent", ...options.env })
+  const config = loadConfig({
+    OMNIMETER_ADMIN_KEY: ADMIN_KEY,
+    LOG_LEVEL: "silent",
+    // Journeys answers are computed on every read unless a test asks for stored ones: on a loaded machine a
+    // small answer may take over the default second, and a stored one would not show the test's new turns.
+    OMNIMETER_JOURNEYS_STORE_AFTER_MS: "3600000",
+    ...options.env,
+  })
   const container = await buildContainer(config, {
     database,
     ...(options.clock ? { clock: options.clock } : {}),

@@ -22,6 +22,9 @@ export const JourneysSchema = Type.Object(
       end: DateTime(),
     }),
     channels: Type.Array(ChannelSchema),
+    computed_at: DateTime(
+      "When the figures were computed: now, or, for an answer that takes long to compute, its stored answer's time, at most 5 minutes ago (a change of links is never served stale). `fresh=true` computes now.",
+    ),
     session_gap_minutes: Type.Integer({
       description: "Turns without a session_id start a session after this gap.",
     }),
@@ -63,6 +66,11 @@ const JOURNEY_TABLES = ["top_paths", "transitions", "first_touch", "last_touch"]
 const JourneysQuery = Type.Object(
   {
     ...rangeQuery,
+    fresh: Type.Optional(
+      Type.Boolean({
+        description: "Compute the answer now instead of serving a stored one (see computed_at).",
+      }),
+    ),
     table: Type.Optional(
       OneOf(JOURNEY_TABLES, "Which list of the answer a CSV holds (default top_paths); JSON ignores it."),
     ),
@@ -89,7 +97,7 @@ export const journeyRoutes: RouteModule = (app, { journeys, keys }) => {
         summary:
           "How people move between channels: transitions, top paths, cross-channel share, first and last touch",
         description:
-          "A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics. `format=csv` or `Accept: text/csv` answers one of the lists as CSV, named by `table` (a path's channels joined by spaces).",
+          "A session is a person's turns sharing a session_id, or, without one, turns on one channel less than session_gap_minutes apart. People are linked identifiers (PUT .../people/{person_id}); an unlinked identifier is a person of its own. Links apply to past turns. A session belongs to the period it starts in. An answer that takes over a second to compute is stored and served for up to 5 minutes (re-derived in the background while it is read; `computed_at` says when; a change of links makes it stale at once); `fresh=true` computes it now. Allowed turns with a user_identifier count. `from`, `to`, `tz`, `channels` as in the other analytics. `format=csv` or `Accept: text/csv` answers one of the lists as CSV, named by `table` (a path's channels joined by spaces).",
         security: bearerSecurity,
         params: AnalyticsParams,
         querystring: JourneysQuery,
@@ -98,8 +106,8 @@ export const journeyRoutes: RouteModule = (app, { journeys, keys }) => {
     },
     async (request, reply) => {
       const id = request.params.subscription_id
-      const { table = "top_paths", ...query } = request.query
-      const answer = wireForm(await journeys.journeys(id, query, scopeFor(request, id)))
+      const { table = "top_paths", fresh = false, ...query } = request.query
+      const answer = wireForm(await journeys.journeys(id, query, scopeFor(request, id), { fresh }))
       if (wantsCsv(request)) {
         const name = `journeys-${table}-${answer.period.from}-${answer.period.to}`
         return sendCsv(reply, name, TABLE_COLUMNS[table], answer[table])

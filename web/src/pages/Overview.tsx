@@ -289,6 +289,13 @@ export function Totals({ analytics }: { analytics: ComprehensiveAnalyticsBody })
           </div>
         </div>
       ))}
+      <div className="card" data-testid="total-unique_people">
+        <div className="card-label">Unique people</div>
+        <div className="card-value" data-value>
+          {formatInteger(t.unique_people)}
+        </div>
+        <div className="card-foot muted small">Linked identifiers count once across channels</div>
+      </div>
       <div className="card" data-testid="total-avg_tokens_per_message">
         <div className="card-label">Tokens per message</div>
         <div className="card-value" data-value>
