@@ -55,6 +55,10 @@ const env: Record<string, string> = {
   PORT: String(PORT),
   OMNIMETER_ADMIN_KEY: ADMIN,
   LOG_LEVEL: "warn",
+  // A million lines are about 250 MB, next to the default 256 MiB body limit.
+  OMNIMETER_IMPORT_BODY_LIMIT_BYTES: String(1024 * 1024 * 1024),
+  // The whole body must arrive within the request timeout (5 min by default): a loaded machine needs longer.
+  OMNIMETER_REQUEST_TIMEOUT_MS: String(60 * 60_000),
 }
 if (values.mode === "postgres") {
   const admin = new pg.Client({ connectionString: base })
@@ -139,9 +143,12 @@ const answer = await new Promise<string>((resolve, reject) => {
 })
 const seconds = (performance.now() - began) / 1000
 clearInterval(sampler)
-const report = JSON.parse(answer) as { imported: number; rejected_count: number; rejected: unknown[] }
+type Report = { imported: number; rejected_count: number; rejected: unknown[] }
+const parsed = JSON.parse(answer) as Report & { error?: { code: string; import?: Report } }
+if (parsed.error) console.log(`the import stopped: ${parsed.error.code}`)
+const report = parsed.error?.import ?? parsed
 console.log(
-  `import (${values.mode}): ${lineCount} lines in ${seconds.toFixed(1)} s = ${Math.round(lineCount / seconds)} lines/s; imported ${report.imported}, rejected ${report.rejected_count} (${report.rejected.length} listed); server RSS ${Math.round(rssBefore / 1024)} MiB before, peak ${Math.round(peak / 1024)} MiB`,
+  `import (${values.mode}): ${lineCount} lines in ${seconds.toFixed(1)} s = ${Math.round(lineCount / seconds)} lines/s; imported ${report.imported}, rejected ${report.rejected_count} (${report.rejected?.length ?? 0} listed); server RSS ${Math.round(rssBefore / 1024)} MiB before, peak ${Math.round(peak / 1024)} MiB`,
 )
 const idleSeconds = Number(values.idle)
 /** RSS every second for `seconds`, as "max / last" in MiB. */
