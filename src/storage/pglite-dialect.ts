@@ -4,6 +4,13 @@
  *
  * PGlite is a single connection. A mutex hands it to one Kysely "connection" at a time, so a transaction's
  * statements are never interleaved with another caller's.
+ *
+ * PGlite runs PostgreSQL synchronously on this thread, and its promises settle as microtasks: a chain of
+ * awaited statements (a detector pass over every subscription, an import, the demo's seed) never gives the
+ * event loop a turn, so timers, health checks and even static files waited for the whole chain (41.9 s
+ * measured during a 10-minute soak, bench/RESULTS.md issue 18). {@link EventLoopSlicer} yields before a
+ * statement once PGlite has held the thread for a slice without a break. A single statement still runs to
+ * its end: only a worker thread would take that off the event loop.
  */
 import type { PGlite } from "@electric-sql/pglite"
 import {
@@ -35,10 +42,44 @@ class Mutex {
   }
 }
 
+/**
+ * Gives the event loop a turn (setImmediate) when statements have kept the thread busy for `sliceMs` since
+ * it last had one. One that already had a turn (an idle server, a request arriving) costs nothing: a
+ * single consume never waits.
+ * @example
+ * const slicer = new EventLoopSlicer(10)
+ * await slicer.beforeStatement() // yields only inside a long chain of statements
+ */
+export class EventLoopSlicer {
+  /** When the thread started its current run of statements without a turn of the event loop; 0: it had one. */
+  private busySince = 0
+  private readonly markTurn = () => {
+    this.busySince = 0
+  }
+
+  constructor(private readonly sliceMs = 10) {}
+
+  async beforeStatement(): Promise<void> {
+    const now = performance.now()
+    if (this.busySince === 0) {
+      this.busySince = now
+      setImmediate(this.markTurn)
+    } else if (now - this.busySince >= this.sliceMs) {
+      // markTurn was queued first, so it runs before this resumes; the next statement starts a new slice.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      this.busySince = performance.now()
+      setImmediate(this.markTurn)
+    }
+  }
+}
+
 class PGliteConnection implements DatabaseConnection {
+  private readonly slicer = new EventLoopSlicer()
+
   constructor(private readonly pglite: PGlite) {}
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    await this.slicer.beforeStatement()
     if (compiled.parameters.length === 0 && compiled.sql.includes(";")) {
       // Migrations and session set-up send several statements; only the simple protocol takes them.
       const results = await this.pglite.exec(compiled.sql)
