@@ -17,6 +17,7 @@ import { Kysely, sql } from "kysely"
 import pg from "pg"
 import { type DatabaseAvailability, GuardedPool } from "./connection.js"
 import { lockDataDir } from "./data-dir-lock.js"
+import { startEmbeddedMaintenance } from "./embedded-maintenance.js"
 import { migrateToLatest } from "./migrator.js"
 import { PGliteDialect } from "./pglite-dialect.js"
 import { AppRoleDialect, MigrationDialect } from "./postgres-dialect.js"
@@ -94,8 +95,8 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
  * reads its files through the operating system's page cache (and an in-memory one from JavaScript memory),
  * so a small buffer cache costs a copy, not a disk read. bench/RESULTS.md ("Memory") has the figures.
  *
- * The write-ahead log: single-user PostgreSQL never checkpoints by itself (see
- * {@link startWalCheckpoints}, which does it); max_wal_size and min_wal_size bound how many segments a
+ * The write-ahead log: single-user PostgreSQL never checkpoints by itself (./embedded-maintenance.ts does
+ * it, and autovacuum's VACUUM and ANALYZE); max_wal_size and min_wal_size bound how many segments a
  * checkpoint keeps for reuse, 2 to 4 instead of up to 64. wal_init_zero=off creates a segment by writing its
  * last byte instead of 16 MB of zeros, synchronously on the event loop. PGlite already runs with fsync off
  * (-F), so this weakens nothing that survives a crash of the machine.
@@ -213,81 +214,18 @@ async function openPGlite(options: PGliteOptions): Promise<Database> {
     await migrateToLatest(db as Kysely<unknown>)
     await afterMigrations?.(pglite)
     await sql.raw(PGLITE_SESSION_SETUP).execute(db)
-    const stopCheckpoints = startWalCheckpoints(db, { restoreSession: PGLITE_SESSION_SETUP })
+    const stopMaintenance = startEmbeddedMaintenance(db, { restoreSession: PGLITE_SESSION_SETUP })
     return makeDatabase(
       "pglite",
       { maxTransactionsInFlight: 1, singleProcess: true },
       db,
       async () => unlock(),
       ALWAYS_AVAILABLE,
-      stopCheckpoints,
+      stopMaintenance,
     )
   } catch (error) {
     unlock()
     throw error
-  }
-}
-
-export interface WalCheckpointOptions {
-  /** Statements that give the session back its role after the checkpoint, which needs the superuser. */
-  restoreSession: string
-  /** How often to look at the log written since the last checkpoint. Default 5 s. */
-  intervalMs?: number
-  /** Log written since the last checkpoint that asks for the next one. Default 64 MiB (max_wal_size). */
-  maxWalBytes?: number
-}
-
-/**
- * Checkpoints of the embedded database. Single-user PostgreSQL (PGlite) never checkpoints by itself: the
- * checkpoint max_wal_size asks for is requested only under a postmaster. So the write-ahead log grew with
- * every write until the database closed: 1.1 GB beside a 718 MB database after a million-turn import, and in
- * memory (the demo) all of it JavaScript memory. Every `intervalMs` this reads how much log was written
- * since the last checkpoint it ran, and past `maxWalBytes` runs CHECKPOINT, which writes at most the 16 MB
- * buffer cache and recycles the old segments. It runs through the dialect's one connection, so never inside
- * another caller's transaction. Resolves to a function that stops it (waiting for a checkpoint under way).
- * @example
- * const stop = startWalCheckpoints(db, { restoreSession: "SET ROLE omnimeter_app" })
- * await stop()
- */
-export function startWalCheckpoints(db: Kysely<DB>, options: WalCheckpointOptions): () => Promise<void> {
-  const { restoreSession, intervalMs = 5_000, maxWalBytes = 64 * 1024 * 1024 } = options
-  let since: string | undefined
-  let running: Promise<void> | undefined
-  let stopped = false
-  const pass = async () => {
-    const { rows } = await sql<{ lsn: string; bytes: number | null }>`
-      select pg_current_wal_lsn()::text as lsn,
-        pg_wal_lsn_diff(pg_current_wal_lsn(), ${since ?? null}::pg_lsn)::float8 as bytes`.execute(db)
-    const row = rows[0]
-    if (!row) return
-    if (since === undefined || (row.bytes ?? 0) < maxWalBytes) {
-      since ??= row.lsn
-      return
-    }
-    await db.connection().execute(async (connection) => {
-      try {
-        await sql.raw("RESET ROLE; CHECKPOINT").execute(connection)
-      } finally {
-        await sql.raw(restoreSession).execute(connection)
-      }
-    })
-    since = row.lsn
-  }
-  const timer = setInterval(() => {
-    if (running || stopped) return
-    running = pass()
-      .catch(() => {
-        // The next pass tries again; a database closing under it ends the timer with stop().
-      })
-      .finally(() => {
-        running = undefined
-      })
-  }, intervalMs)
-  timer.unref()
-  return async () => {
-    stopped = true
-    clearInterval(timer)
-    await running
   }
 }
 
