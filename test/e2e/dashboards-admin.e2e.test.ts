@@ -52,7 +52,10 @@ async function signInAt(target: Page, url: string, key = ADMIN_KEY): Promise<voi
   // test's queries kept /api/me waiting). So wait for the restore to end: a signed-in page's heading, or the
   // key field. Up to 75 s: embedded PGlite answers one query at a time, behind those the last page asked for.
   const keyField = target.getByLabel("API key")
-  await keyField.or(target.getByRole("heading", { level: 1 })).first().waitFor({ timeout: 75_000 })
+  await keyField
+    .or(target.getByRole("heading", { level: 1 }))
+    .first()
+    .waitFor({ timeout: 75_000 })
   await target.evaluate("window.sessionStorage.clear()")
   await target.goto(url)
   await keyField.fill(key, { timeout: 75_000 })
