@@ -598,14 +598,18 @@ describe("the subscription context cache", () => {
     })
   })
 
-  it("sees another instance's suspension once the cache's time-to-live has passed", async () => {
-    const quick = new Meter({
+  /** A second instance whose context and experiment caches keep an entry 100 ms of the test's clock. */
+  const meterWithShortCache = () =>
+    new Meter({
       database,
       rateLimiter: new InProcessRateLimiter(clock),
       clock,
       contextCacheTtlMs: 100,
       contextCacheClock: clock,
     })
+
+  it("sees another instance's suspension once the cache's time-to-live has passed", async () => {
+    const quick = meterWithShortCache()
     const { who, subscription } = await subscribe()
     expect((await quick.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
     await database.db
@@ -622,13 +626,7 @@ describe("the subscription context cache", () => {
   })
 
   it("refreshes a busy subscription's context in the background, so a change is seen before the TTL ends", async () => {
-    const quick = new Meter({
-      database,
-      rateLimiter: new InProcessRateLimiter(clock),
-      clock,
-      contextCacheTtlMs: 100,
-      contextCacheClock: clock,
-    })
+    const quick = meterWithShortCache()
     const { who, subscription } = await subscribe()
     expect((await quick.validateAndConsumeTokens(turn(who))).allowed).toBe(true)
     await database.db
@@ -652,13 +650,7 @@ describe("the subscription context cache", () => {
   })
 
   it("sees an experiment another instance started once the TTL has passed, though its subscription had none", async () => {
-    const quick = new Meter({
-      database,
-      rateLimiter: new InProcessRateLimiter(clock),
-      clock,
-      contextCacheTtlMs: 100,
-      contextCacheClock: clock,
-    })
+    const quick = meterWithShortCache()
     const { who, subscription } = await subscribe()
     // The subscription has no running experiment: its turns are in none (and read only the deployment's
     // one list of subscriptions that have one).
