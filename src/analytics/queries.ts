@@ -77,8 +77,12 @@ export interface AnalyticsQueries {
   usageTotals(db: Kysely<DB>, range: QueryRange): Promise<UsageRow[]>
   /** Usage per local hour (each hour a distinct instant, so a repeated DST hour is two rows). */
   usageByLocalHourStart(db: Kysely<DB>, range: ZonedQueryRange): Promise<HourStartUsageRow[]>
-  /** Exact distinct users and people per channel and in total (the row with channel null). */
-  uniqueUsers(db: Kysely<DB>, range: QueryRange): Promise<UniqueUsersRow[]>
+  /**
+   * Exact distinct users and people per channel and in total (the row with channel null), for each of
+   * `ranges` (same subscription, channels and filters; any instants), in one pass over the rows they share:
+   * the answer's i-th element is the i-th range's.
+   */
+  uniqueUsers(db: Kysely<DB>, ranges: readonly QueryRange[]): Promise<UniqueUsersRow[][]>
 }
 
 interface RawUsage {
@@ -199,57 +203,93 @@ const channelBit: RawBuilder<number> = sql`case channel ${sql.join(
   sql` `,
 )} else 0 end`
 
-/** (user_identifier, channel, channel_bit) of the allowed ledger rows in `[start, end)`. */
-const allowedLedgerUsers = (range: QueryRange, start: Date, end: Date): RawBuilder<unknown> => sql`
-  select user_identifier, channel, ${channelBit} as channel_bit from token_usage_logs
+/**
+ * (user_identifier, channel, channel_bit, ranges) of the allowed ledger rows in `[start, end)`, `ranges`
+ * being the bit set of the ranges asked about that these rows belong to.
+ */
+const allowedLedgerUsers = (
+  range: QueryRange,
+  start: Date,
+  end: Date,
+  ranges: number,
+): RawBuilder<unknown> => sql`
+  select user_identifier, channel, ${channelBit} as channel_bit, ${sql.lit(ranges)} as ranges from token_usage_logs
   where subscription_id = ${range.subscriptionId} and created_at >= ${start} and created_at < ${end}
     and channel in (${channelList(range.channels)}) and status <> 'denied' and user_identifier <> ''
     and ${ledgerFilters(range)}`
 
-/** count(*) in total and per channel of rows holding a channel `mask`, named `${prefix}total` and `${prefix}<channel>`. */
-const maskCounts = (prefix: string): RawBuilder<unknown> =>
+/**
+ * count(*) in total and per channel of rows holding a channel `mask`, named `${prefix}total` and
+ * `${prefix}<channel>`; a mask of 0 (no allowed turn in that range) is nobody.
+ */
+const maskCounts = (mask: RawBuilder<unknown>, prefix: string): RawBuilder<unknown> =>
   sql.join([
-    sql`count(*)::bigint as ${sql.ref(`${prefix}total`)}`,
+    sql`count(*) filter (where ${mask} <> 0)::bigint as ${sql.ref(`${prefix}total`)}`,
     ...CHANNELS.map(
       (channel, index) =>
-        sql`count(*) filter (where mask & ${sql.lit(1 << index)} <> 0)::bigint as ${sql.ref(`${prefix}${channel}`)}`,
+        sql`count(*) filter (where ${mask} & ${sql.lit(1 << index)} <> 0)::bigint as ${sql.ref(`${prefix}${channel}`)}`,
     ),
   ])
 
+/** Per range i, `m${i}`: the bit_or of the channel bits of `seen` rows in that range. */
+const rangeMasks = (count: number): RawBuilder<unknown> =>
+  sql.join(
+    Array.from(
+      { length: count },
+      (_, i) =>
+        sql`coalesce(bit_or(channel_bit) filter (where ranges & ${sql.lit(1 << i)} <> 0), 0) as ${sql.ref(`m${i}`)}`,
+    ),
+  )
+
+/** Per range i, the counts of {@link maskCounts} for users (`u${i}_`) and for people (`p${i}_`). */
+const rangeCounts = (count: number, prefix: "u" | "p"): RawBuilder<unknown> =>
+  sql.join(Array.from({ length: count }, (_, i) => maskCounts(sql.ref(`m${i}`), `${prefix}${i}_`)))
+
 /**
- * Distinct users and people of (user_identifier, channel, channel_bit) rows: one hash aggregate folds each
- * user's channels into a mask, another each person's (the identifier's link, looked up now, so links apply
- * to past turns), then one pass over each counts them in total and per channel.
+ * Distinct users and people of (user_identifier, channel, channel_bit, ranges) rows, per range: one hash
+ * aggregate folds each user's channels into one mask per range, another each person's (the identifier's
+ * link, looked up now, so links apply to past turns), then one pass over each counts them in total and per
+ * channel. Ranges that share rows (a period, its complete days and the period before, within one UTC
+ * year) read them once.
  */
 async function countDistinct(
   db: Kysely<DB>,
-  range: QueryRange,
+  ranges: readonly QueryRange[],
   rows: RawBuilder<unknown>,
-): Promise<UniqueUsersRow[]> {
+): Promise<UniqueUsersRow[][]> {
+  const [first] = ranges
+  if (first === undefined) return []
   const result = await sql<Record<string, number>>`
     with seen as (${rows})
     select * from
-      (select ${maskCounts("u_")}
-        from (select bit_or(channel_bit) as mask from seen group by user_identifier) as users) as u,
-      (select ${maskCounts("p_")}
+      (select ${rangeCounts(ranges.length, "u")}
+        from (select ${rangeMasks(ranges.length)} from seen group by user_identifier) as users) as u,
+      (select ${rangeCounts(ranges.length, "p")}
         from (
-          select bit_or(l.channel_bit) as mask from seen as l
-          left join person_identifiers p on p.subscription_id = ${range.subscriptionId}
+          select ${rangeMasks(ranges.length)} from seen as l
+          left join person_identifiers p on p.subscription_id = ${first.subscriptionId}
             and p.channel = l.channel and p.user_identifier = l.user_identifier
           group by ${PERSON_KEY_SQL}
         ) as people) as pp
   `.execute(db)
   const row = result.rows[0] ?? {}
   const count = (name: string) => Number(row[name] ?? 0)
-  return [
-    { channel: null, users: count("u_total"), people: count("p_total") },
+  return ranges.map((range, i) => [
+    { channel: null, users: count(`u${i}_total`), people: count(`p${i}_total`) },
     ...range.channels.map((channel) => ({
       channel,
-      users: count(`u_${channel}`),
-      people: count(`p_${channel}`),
+      users: count(`u${i}_${channel}`),
+      people: count(`p${i}_${channel}`),
     })),
-  ]
+  ])
 }
+
+/** The allowed ledger rows of every range, each with its range's bit. */
+const ledgerUsersOf = (ranges: readonly QueryRange[]): RawBuilder<unknown> =>
+  sql.join(
+    ranges.map((range, i) => allowedLedgerUsers(range, range.start, range.end, 1 << i)),
+    sql` union all `,
+  )
 
 const DAY_MS = 86_400_000
 
@@ -285,27 +325,46 @@ export function dayMasks(first: Date, end: Date): Map<number, string> {
   return new Map([...bits].map(([year, mask]) => [year, mask.join("")]))
 }
 
-/** Users from their day maps for the whole UTC days of the range, and from the ledger at its edges. */
-const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, range) => {
-  const whole = wholeUtcDays(range.start, range.end)
-  if (whole === undefined) return countDistinct(db, range, allowedLedgerUsers(range, range.start, range.end))
-  const masks = [...dayMasks(whole.first, whole.end)]
-  const maskOfYear = sql`case year ${sql.join(
-    masks.map(([year, mask]) => sql`when ${sql.lit(year)} then ${sql.lit(mask)}::bit(366)`),
-    sql` `,
-  )} end`
-  return countDistinct(
-    db,
-    range,
-    sql`
-      select user_identifier, channel, ${channelBit} as channel_bit from channel_user_days
-      where subscription_id = ${range.subscriptionId}
-        and year in (${sql.join(masks.map(([year]) => sql.lit(year)))})
-        and channel in (${channelList(range.channels)}) and ${rollupChatbot(range)}
-        and (days & ${maskOfYear}) <> B'0'::bit(366)
-      union all ${allowedLedgerUsers(range, range.start, whole.first)}
-      union all ${allowedLedgerUsers(range, whole.end, range.end)}`,
-  )
+/**
+ * Users from their day maps for the whole UTC days of each range, and from the ledger at its edges, in one
+ * scan of the day maps of every year the ranges touch: a row's `ranges` bit i is set when it has a day of
+ * range i.
+ */
+const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, ranges) => {
+  const [first] = ranges
+  if (first === undefined) return Promise.resolve([])
+  const parts: RawBuilder<unknown>[] = []
+  const inRange: RawBuilder<unknown>[] = []
+  const years = new Set<number>()
+  ranges.forEach((range, i) => {
+    const whole = wholeUtcDays(range.start, range.end)
+    if (whole === undefined) {
+      parts.push(allowedLedgerUsers(range, range.start, range.end, 1 << i))
+      return
+    }
+    const masks = [...dayMasks(whole.first, whole.end)]
+    for (const [year] of masks) years.add(year)
+    inRange.push(
+      sql`case when (days & case year ${sql.join(
+        masks.map(([year, mask]) => sql`when ${sql.lit(year)} then ${sql.lit(mask)}::bit(366)`),
+        sql` `,
+      )} else B'0'::bit(366) end) <> B'0'::bit(366) then ${sql.lit(1 << i)} else 0 end`,
+    )
+    parts.push(allowedLedgerUsers(range, range.start, whole.first, 1 << i))
+    parts.push(allowedLedgerUsers(range, whole.end, range.end, 1 << i))
+  })
+  if (years.size > 0) {
+    parts.unshift(sql`
+      select user_identifier, channel, channel_bit, ranges from (
+        select user_identifier, channel, ${channelBit} as channel_bit, ${sql.join(inRange, sql` + `)} as ranges
+        from channel_user_days
+        where subscription_id = ${first.subscriptionId}
+          and year in (${sql.join([...years].map((year) => sql.lit(year)))})
+          and channel in (${channelList(first.channels)}) and ${rollupChatbot(first)}
+      ) as days_seen
+      where ranges <> 0`)
+  }
+  return countDistinct(db, ranges, sql.join(parts, sql` union all `))
 }
 
 /** Reads the rollups: 15-minute buckets (exact for every zone), users' day maps, the ledger at the edges. */
@@ -321,6 +380,6 @@ export const hourlyRollupQueries: AnalyticsQueries = queriesOver(
 )
 
 /** Reads the raw ledger only. */
-export const ledgerQueries: AnalyticsQueries = queriesOver(ledgerSource, (db, range) =>
-  countDistinct(db, range, allowedLedgerUsers(range, range.start, range.end)),
+export const ledgerQueries: AnalyticsQueries = queriesOver(ledgerSource, (db, ranges) =>
+  countDistinct(db, ranges, ledgerUsersOf(ranges)),
 )

@@ -453,29 +453,32 @@ export class AnalyticsService {
   }> {
     const channels = r.range.channels
     // Independent reads: on a pool (the trusted service) they run side by side; in a tenant's transaction
-    // they queue on its one connection.
+    // they queue on its one connection. The users of the period, of the period before and of the complete
+    // days come from one pass over the rows they share.
     const [local, userRows, previousRows] = await Promise.all([
       r.queries.usageByLocalDayAndHour(db, { ...r.current, timeZone: r.range.timeZone }),
-      r.queries.uniqueUsers(db, r.current),
+      r.queries.uniqueUsers(
+        db,
+        r.complete === null ? [r.current, r.previous] : [r.current, r.previous, r.complete],
+      ),
       r.queries.usageTotals(db, r.previous),
     ])
-    const users = usersFromRows(userRows)
+    const [currentUsers = [], previousUserRows = [], completeUserRows] = userRows
+    const users = usersFromRows(currentUsers)
     const previous = figuresFromTotals(channels, previousRows)
-    // No allowed turn before: no users either, and nothing to read.
+    // Users of the complete days only: all of the period's once it is over, none before its first day ends.
     const none: UsersByChannel = {
       channels: new Map<Channel, number>(),
       total: 0,
       people: { channels: new Map<Channel, number>(), total: 0 },
     }
-    const previousUsers =
-      previous.total.messages === 0 ? none : usersFromRows(await r.queries.uniqueUsers(db, r.previous))
-    // Users of the complete days only: all of the period's once it is over, none before its first day ends.
+    const previousUsers = usersFromRows(previousUserRows)
     const completeUsers =
       r.completeDates.length === 0
         ? none
         : r.complete === null
           ? users
-          : usersFromRows(await r.queries.uniqueUsers(db, r.complete))
+          : usersFromRows(completeUserRows ?? [])
     return {
       current: figuresFromLocalRows(channels, local.days, local.hours),
       previous,
