@@ -59,7 +59,11 @@ import {
 } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
 import { withScope } from "../storage/scoped.js"
-import { findSubscriptionContexts } from "../storage/subscriptions.js"
+import {
+  entityContextsKey,
+  findSubscriptionContexts,
+  findSubscriptionContextsOf,
+} from "../storage/subscriptions.js"
 import { ChannelConfigService } from "./channel-config.js"
 import { ContextCache, contextOf, type TurnContext } from "./context-cache.js"
 import type {
@@ -188,7 +192,7 @@ export class Meter {
   /** The operator's currency (ISO 4217). */
   readonly currency: string
   private readonly contexts: ContextCache
-  /** Context reads running in the background; `close` waits for them. */
+  /** Context sweeps running in the background; `close` waits for them. */
   private readonly refreshes = new Set<Promise<void>>()
   private readonly subscriptions: SubscriptionService
   private readonly channelConfigs: ChannelConfigService
@@ -475,13 +479,13 @@ export class Meter {
   ): Promise<TurnContext | undefined> {
     if (scope) requireUuid(scope.subscriptionId)
     let context = this.contexts.get(entityType, entityId, channel)
-    if (context) {
-      if (this.contexts.claimRefresh(entityType, entityId)) this.refreshContext(entityType, entityId, scope)
-    } else {
+    this.sweepContexts()
+    if (!context) {
       const generation = this.contexts.generation
+      const readAt = this.contexts.time
       const contexts = await this.inScope(scope, (db) => findSubscriptionContexts(db, entityType, entityId))
       if (!contexts) return undefined
-      this.contexts.set(entityType, entityId, contexts, generation)
+      this.contexts.set(entityType, entityId, contexts, generation, readAt)
       context = contextOf(contexts, channel)
     }
     if (scope && context.subscription.id !== scope.subscriptionId) return undefined
@@ -489,17 +493,27 @@ export class Meter {
   }
 
   /**
-   * Reads a cached entity's contexts again off the turn's path (see ContextCache, "refreshed ahead"). A
-   * failed read changes nothing: the entry still expires on time, and the first turn after that reads.
+   * When a sweep is due (see ContextCache, "refreshed in the background"), reads every cached entity that
+   * served a turn since its last read again, in one query per {@link SWEEP_CHUNK} entities, off the turn's
+   * path. Unscoped: it only renews entries a turn already found, and `turnContext` applies the turn's scope
+   * to whatever the cache answers. A failed read changes nothing: the entries still expire on time, and the
+   * first turn after that reads.
    */
-  private refreshContext(entityType: string, entityId: string, scope: TenantScope | undefined): void {
+  private sweepContexts(): void {
+    const due = this.contexts.claimSweep()
+    if (!due) return
     const generation = this.contexts.generation
-    const read: Promise<void> = this.inScope(scope, (db) =>
-      findSubscriptionContexts(db, entityType, entityId),
-    )
-      .then((contexts) => {
-        if (contexts) this.contexts.set(entityType, entityId, contexts, generation)
-      })
+    const readAt = this.contexts.time
+    const read: Promise<void> = (async () => {
+      for (let i = 0; i < due.length; i += SWEEP_CHUNK) {
+        const entities = due.slice(i, i + SWEEP_CHUNK)
+        const found = await findSubscriptionContextsOf(this.database.db, entities)
+        for (const { entityType, entityId } of entities) {
+          const contexts = found.get(entityContextsKey(entityType, entityId))
+          if (contexts) this.contexts.set(entityType, entityId, contexts, generation, readAt)
+        }
+      }
+    })()
       .catch(() => {})
       .finally(() => this.refreshes.delete(read))
     this.refreshes.add(read)
@@ -651,6 +665,9 @@ export class Meter {
     return withScope(this.database, scope, fn)
   }
 }
+
+/** Most entities one background sweep query reads (see `Meter.sweepContexts`). */
+const SWEEP_CHUNK = 1000
 
 /** A shared window of a turn, with whose it is and the percent its priority may fill. */
 interface SharedWindow extends SharedWindowRequest {
