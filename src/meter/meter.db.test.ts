@@ -346,6 +346,32 @@ describe("idempotency", () => {
     expect(await counter(subscription.id)).toBe(150)
   })
 
+  it("replays a charged key even when its rate limit is full, and gives back the reservation the replay held", async () => {
+    const { who, subscription } = await subscribe()
+    await meter.updateChannelConfig(subscription.id, "website", { requestsPerMinute: 2 })
+    const first = await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-1" }))
+    // Replays while one request of the minute is left: each may reserve it for a moment, none keeps it.
+    for (let i = 0; i < 3; i += 1)
+      expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-1" }))).toMatchObject({
+        allowed: true,
+        replayed: true,
+        usageId: first.allowed ? first.usageId : "",
+      })
+    expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-2" }))).toMatchObject({
+      allowed: true,
+      replayed: false,
+    })
+    // The minute is full now: a new key is limited, the charged ones still replay.
+    expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-3" }))).toMatchObject({
+      allowed: false,
+      reason: "rate_limited",
+    })
+    expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-2" }))).toMatchObject({
+      replayed: true,
+    })
+    expect(await counter(subscription.id)).toBe(200)
+  })
+
   it("keeps keys of different subscriptions apart", async () => {
     const a = await subscribe()
     const b = await subscribe()

@@ -371,11 +371,6 @@ export class Meter {
       return deny(channel, subscription.id, early)
     }
 
-    if (turn.idempotencyKey) {
-      const previous = await findChargedTurnByKey(this.database.db, subscription.id, turn.idempotencyKey)
-      if (previous) return this.replay(subscription, previous, settings.priority)
-    }
-
     const key = `${subscription.id}:${channel}`
     const shared = sharedWindows(subscription, this.operatorCapacity, settings.priority)
     const sharedKeys = shared.map((w) => w.key)
@@ -393,13 +388,29 @@ export class Meter {
       if (recorded.kind === "duplicate") return this.replayTwin(subscription, turn, settings.priority)
       return deny(channel, subscription.id, denial)
     }
-    const rate = await this.limiter.consume({
+    // A keyed turn looks for its charged twin while the limiter reserves (two round trips overlapped, not
+    // one after the other). A retry of a charged turn is its replay whatever the limiter said: the
+    // reservation it held for that moment is given back, and the replay is neither limited nor counted.
+    const reserving = this.limiter.consume({
       key,
       requestsPerMinute: settings.requestsPerMinute,
       tokensPerMinute: settings.tokensPerMinute,
       tokens: input.estimatedTokens,
       ...(shared.length > 0 ? { shared } : {}),
     })
+    if (turn.idempotencyKey) {
+      const [twin, reserved] = await Promise.allSettled([
+        findChargedTurnByKey(this.database.db, subscription.id, turn.idempotencyKey),
+        reserving,
+      ])
+      if (twin.status === "rejected" || twin.value) {
+        if (reserved.status === "fulfilled" && reserved.value.granted)
+          await this.limiter.release(key, reserved.value.reservationId, sharedKeys)
+        if (twin.status === "rejected") throw twin.reason
+        if (twin.value) return this.replay(subscription, twin.value, settings.priority)
+      }
+    }
+    const rate = await reserving
     const rateLimit: RateLimitState = { limit: rate.limit, remaining: rate.remaining, resetMs: rate.resetMs }
     if (!rate.granted) {
       const shedBy = rate.sharedIndex === undefined ? undefined : shared[rate.sharedIndex]
