@@ -4,8 +4,9 @@
  * and the rate limiter; this file only orders them.
  *
  * Request path of one turn: validate -> find the subscription and the channel's overrides (one query) ->
- * preflight (status, plan, enabled, length) -> idempotent replay? -> rate limit (reserve) -> quota and
- * ledger row (one statement) -> on a quota denial, give the rate reservation back.
+ * preflight (status, plan, enabled, length) -> rate limit (reserve), and meanwhile for a keyed turn:
+ * idempotent replay? -> quota and ledger row (one statement) -> on a quota denial, give the rate
+ * reservation back.
  */
 
 import type { Kysely } from "kysely"
