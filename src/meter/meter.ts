@@ -516,9 +516,11 @@ export class Meter {
     if (!due) return
     const generation = this.contexts.generation
     const readAt = this.contexts.time
+    const chunk =
+      this.database.capabilities.maxTransactionsInFlight > 1 ? SWEEP_CHUNK.shared : SWEEP_CHUNK.oneConnection
     const read: Promise<void> = (async () => {
-      for (let i = 0; i < due.length; i += SWEEP_CHUNK) {
-        const entities = due.slice(i, i + SWEEP_CHUNK)
+      for (let i = 0; i < due.length; i += chunk) {
+        const entities = due.slice(i, i + chunk)
         const found = await findSubscriptionContextsOf(this.database.db, entities)
         for (const { entityType, entityId } of entities) {
           const contexts = found.get(entityContextsKey(entityType, entityId))
@@ -678,8 +680,11 @@ export class Meter {
   }
 }
 
-/** Most entities one background sweep query reads (see `Meter.sweepContexts`). */
-const SWEEP_CHUNK = 1000
+/**
+ * Most entities one background sweep query reads (see `Meter.sweepContexts`): fewer on a database with one
+ * connection (the embedded one), where turns wait for the sweep's query, so that they wait for a short one.
+ */
+const SWEEP_CHUNK = { shared: 1000, oneConnection: 100 }
 
 /** A shared window of a turn, with whose it is and the percent its priority may fill. */
 interface SharedWindow extends SharedWindowRequest {
