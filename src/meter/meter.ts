@@ -684,7 +684,7 @@ export class Meter {
  * Most entities one background sweep query reads (see `Meter.sweepContexts`): fewer on a database with one
  * connection (the embedded one), where turns wait for the sweep's query, so that they wait for a short one.
  */
-const SWEEP_CHUNK = { shared: 1000, oneConnection: 100 }
+const SWEEP_CHUNK = { shared: 1000, oneConnection: 25 }
 
 /** A shared window of a turn, with whose it is and the percent its priority may fill. */
 interface SharedWindow extends SharedWindowRequest {
