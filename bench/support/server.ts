@@ -79,6 +79,8 @@ export interface BenchServerOptions {
   env?: Record<string, string>
   /** Run the server under `node --cpu-prof`, writing the profile into this directory at exit. */
   cpuProfileDir?: string
+  /** More arguments for node before the script (e.g. `--import` of a probe). */
+  nodeArgs?: string[]
 }
 
 export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
@@ -158,7 +160,10 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     env.OMNIMETER_DATA_DIR = `/tmp/omnimeter-bench-${process.pid}-${options.port}`
     cleanups.push(async () => rmSync(env.OMNIMETER_DATA_DIR ?? "", { recursive: true, force: true }))
   }
-  const nodeArgs = options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`] : []
+  const nodeArgs = [
+    ...(options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`] : []),
+    ...(options.nodeArgs ?? []),
+  ]
   const server = spawn(process.execPath, [...nodeArgs, options.cli ?? "dist/cli.js", "start"], { env })
   await waitFor(server, "listening")
   const url = `http://127.0.0.1:${options.port}`

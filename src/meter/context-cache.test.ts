@@ -80,24 +80,58 @@ describe("the subscription context cache", () => {
     expect(cache.get("org", "e-a", "website")).toBeUndefined()
   })
 
-  it("claims one background refresh per entry, from the first turn past half its TTL", () => {
+  it("hands a sweep every entry that served a turn since its read, at most once per half its TTL", () => {
     const time = clock()
     const cache = new ContextCache({ ttlMs: 1000, now: time.now })
-    expect(cache.claimRefresh("org", "e-a")).toBe(false)
     cache.set("org", "e-a", context("a"), cache.generation)
+    cache.set("org", "e-b", context("b"), cache.generation)
+    cache.get("org", "e-a", "website")
     time.advance(499)
-    expect(cache.claimRefresh("org", "e-a")).toBe(false)
+    expect(cache.claimSweep()).toBeUndefined()
     time.advance(1)
-    expect(cache.claimRefresh("org", "e-a")).toBe(true)
-    expect(cache.claimRefresh("org", "e-a")).toBe(false)
-    // The entry keeps answering until its own expiry; the refreshed read replaces it with a new one.
-    time.advance(499)
-    expect(cache.get("org", "e-a", "website")?.subscription.plan).toBe("basic")
-    cache.set("org", "e-a", context("a", "enterprise"), cache.generation)
-    expect(cache.get("org", "e-a", "website")?.subscription.plan).toBe("enterprise")
-    expect(cache.claimRefresh("org", "e-a")).toBe(false)
+    // Only the entry that answered a turn; the idle one is left to expire.
+    expect(cache.claimSweep()).toEqual([{ entityType: "org", entityId: "e-a" }])
+    cache.set("org", "e-a", context("a"), cache.generation) // the sweep's read
+    cache.get("org", "e-a", "website")
+    expect(cache.claimSweep()).toBeUndefined()
     time.advance(500)
-    expect(cache.claimRefresh("org", "e-a")).toBe(true)
+    expect(cache.claimSweep()).toEqual([{ entityType: "org", entityId: "e-a" }])
+    // Each use is swept once: nothing answered a turn since the last sweep.
+    time.advance(500)
+    expect(cache.claimSweep()).toBeUndefined()
+  })
+
+  it("keeps a swept entry answering until its TTL after the sweep's read began, not after it ended", () => {
+    const time = clock()
+    const cache = new ContextCache({ ttlMs: 1000, now: time.now })
+    cache.set("org", "e-a", context("a"), cache.generation)
+    cache.get("org", "e-a", "website")
+    time.advance(600)
+    expect(cache.claimSweep()).toHaveLength(1)
+    const generation = cache.generation
+    const readAt = cache.time
+    time.advance(300) // the read takes 300 ms
+    cache.set("org", "e-a", context("a", "enterprise"), generation, readAt)
+    time.advance(699)
+    expect(cache.get("org", "e-a", "website")?.subscription.plan).toBe("enterprise")
+    time.advance(1)
+    expect(cache.get("org", "e-a", "website")).toBeUndefined()
+    // A read that took longer than the TTL stores nothing.
+    cache.set("org", "e-a", context("a"), cache.generation, cache.time - 1000)
+    expect(cache.size).toBe(0)
+  })
+
+  it("does not store a sweep's read that raced an invalidation", () => {
+    const time = clock()
+    const cache = new ContextCache({ ttlMs: 1000, now: time.now })
+    cache.set("org", "e-a", context("a"), cache.generation)
+    cache.get("org", "e-a", "website")
+    time.advance(500)
+    expect(cache.claimSweep()).toHaveLength(1)
+    const generation = cache.generation
+    cache.invalidate("a")
+    cache.set("org", "e-a", context("a", "enterprise"), generation)
+    expect(cache.get("org", "e-a", "website")).toBeUndefined()
   })
 
   it("stores nothing when its TTL is 0", () => {

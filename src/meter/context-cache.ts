@@ -17,10 +17,14 @@
  *   drops the entry when an invalidation happened since (otherwise a lookup started just before a change
  *   could re-cache the old state for a whole TTL).
  * - Bounded at `maxEntries`: when full, the oldest entry is dropped (insertion order of the Map).
- * - Refreshed ahead (issue 18): a turn served by an entry past half its TTL claims a refresh
- *   (`claimRefresh`), and the meter reads the subscription again in the background while the entry keeps
- *   answering. A subscription seen more often than once per half TTL is then never read on a turn's path;
- *   the bound of goal 3 is unchanged, since an entry still answers only until its own expiry.
+ * - Refreshed in the background, all at once (issue 18): every half TTL, the first turn to come claims a
+ *   sweep (`claimSweep`), which hands the meter every entry that has served a turn since it was read; the
+ *   meter reads them again in ONE query off the turns' path, and `set` replaces them while they keep
+ *   answering. A subscription seen at least once per half TTL is then never read on a turn's path, and a
+ *   busy deployment pays one background query per half TTL instead of one per subscription. An entry nobody
+ *   used since its read is left to expire. The bound of goal 3 is unchanged: an entry answers only until
+ *   `ttlMs` after the read that produced it started (`set`'s `readAt`), and a read that raced an
+ *   invalidation is dropped as before.
  */
 import type { Channel } from "../core/channels.js"
 import type { ChannelOverrides } from "../core/decision.js"
@@ -53,8 +57,14 @@ export interface ContextCacheOptions {
 interface Entry {
   contexts: SubscriptionContexts
   expires: number
-  /** A refresh was claimed for this entry (see {@link ContextCache.claimRefresh}). */
-  refreshing: boolean
+  /** It served a turn since it was read: the next sweep reads it again (see {@link ContextCache.claimSweep}). */
+  used: boolean
+}
+
+/** An entity whose contexts a sweep reads again. */
+export interface EntityKey {
+  entityType: string
+  entityId: string
 }
 
 /**
@@ -73,11 +83,14 @@ export class ContextCache {
   private readonly entries = new Map<string, Entry>()
   private readonly keysBySubscription = new Map<string, Set<string>>()
   private invalidations = 0
+  /** When the last sweep was claimed (the cache's creation before the first). */
+  private lastSweep: number
 
   constructor(options: ContextCacheOptions = {}) {
     this.ttlMs = options.ttlMs ?? 1000
     this.maxEntries = options.maxEntries ?? 100_000
     this.now = options.now ?? (() => performance.now())
+    this.lastSweep = this.now()
     if (!Number.isFinite(this.ttlMs) || this.ttlMs < 0)
       throw new RangeError(`ttlMs must be zero or more milliseconds (got ${this.ttlMs})`)
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
@@ -88,21 +101,37 @@ export class ContextCache {
     const key = cacheKey(entityType, entityId)
     const entry = this.entries.get(key)
     if (!entry) return undefined
-    if (entry.expires > this.now()) return contextOf(entry.contexts, channel)
+    if (entry.expires > this.now()) {
+      entry.used = true
+      return contextOf(entry.contexts, channel)
+    }
     this.remove(key, entry.contexts.subscription.id)
     return undefined
   }
 
   /**
-   * Whether the caller should read the entity's contexts again in the background: true once per entry,
-   * for the first turn it serves past half its time-to-live. The entry keeps answering until it expires;
-   * the read's {@link set} replaces it.
+   * The entities a background sweep should read again now, or undefined when no sweep is due: at most one
+   * sweep per half TTL, handing every live entry that served a turn since it was read (each entry once).
+   * Pass `readAt` (the time before the read) and the {@link generation} taken before it to {@link set}.
    */
-  claimRefresh(entityType: string, entityId: string): boolean {
-    const entry = this.entries.get(cacheKey(entityType, entityId))
-    if (!entry || entry.refreshing || entry.expires - this.now() > this.ttlMs / 2) return false
-    entry.refreshing = true
-    return true
+  claimSweep(): EntityKey[] | undefined {
+    if (this.ttlMs === 0 || this.entries.size === 0) return undefined
+    const now = this.now()
+    if (now - this.lastSweep < this.ttlMs / 2) return undefined
+    this.lastSweep = now
+    const due: EntityKey[] = []
+    for (const entry of this.entries.values()) {
+      if (!entry.used || entry.expires <= now) continue
+      entry.used = false
+      const { entityType, entityId } = entry.contexts.subscription
+      due.push({ entityType, entityId })
+    }
+    return due.length > 0 ? due : undefined
+  }
+
+  /** The cache's clock: take it before a read, and pass it to {@link set} as `readAt`. */
+  get time(): number {
+    return this.now()
   }
 
   /** Take this before reading a context from the database; pass it to {@link set}. */
@@ -110,8 +139,21 @@ export class ContextCache {
     return this.invalidations
   }
 
-  set(entityType: string, entityId: string, contexts: SubscriptionContexts, generation: number): void {
+  /**
+   * Stores what a read found. `generation` is the one taken before the read (a read that raced an
+   * invalidation is dropped); `readAt`, the cache's {@link time} before the read (default: now), starts
+   * the entry's time-to-live, so a slow read does not stretch the staleness bound.
+   */
+  set(
+    entityType: string,
+    entityId: string,
+    contexts: SubscriptionContexts,
+    generation: number,
+    readAt = this.now(),
+  ): void {
     if (this.ttlMs === 0 || generation !== this.invalidations) return
+    const expires = readAt + this.ttlMs
+    if (expires <= this.now()) return
     const key = cacheKey(entityType, entityId)
     const previous = this.entries.get(key)
     if (previous) this.remove(key, previous.contexts.subscription.id)
@@ -120,7 +162,7 @@ export class ContextCache {
       if (!oldest) break
       this.remove(oldest[0], oldest[1].contexts.subscription.id)
     }
-    this.entries.set(key, { contexts, expires: this.now() + this.ttlMs, refreshing: false })
+    this.entries.set(key, { contexts, expires, used: false })
     const id = contexts.subscription.id
     const keys = this.keysBySubscription.get(id) ?? new Set<string>()
     keys.add(key)

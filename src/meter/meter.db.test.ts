@@ -1,4 +1,4 @@
-import { sql } from "kysely"
+import { type KyselyPlugin, sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { openTestDatabase } from "../../test/support/database.js"
 import { entity, turn } from "../../test/support/fixtures.js"
@@ -346,6 +346,32 @@ describe("idempotency", () => {
     expect(await counter(subscription.id)).toBe(150)
   })
 
+  it("replays a charged key even when its rate limit is full, and gives back the reservation the replay held", async () => {
+    const { who, subscription } = await subscribe()
+    await meter.updateChannelConfig(subscription.id, "website", { requestsPerMinute: 2 })
+    const first = await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-1" }))
+    // Replays while one request of the minute is left: each may reserve it for a moment, none keeps it.
+    for (let i = 0; i < 3; i += 1)
+      expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-1" }))).toMatchObject({
+        allowed: true,
+        replayed: true,
+        usageId: first.allowed ? first.usageId : "",
+      })
+    expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-2" }))).toMatchObject({
+      allowed: true,
+      replayed: false,
+    })
+    // The minute is full now: a new key is limited, the charged ones still replay.
+    expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-3" }))).toMatchObject({
+      allowed: false,
+      reason: "rate_limited",
+    })
+    expect(await meter.validateAndConsumeTokens(turn(who, { idempotencyKey: "rl-2" }))).toMatchObject({
+      replayed: true,
+    })
+    expect(await counter(subscription.id)).toBe(200)
+  })
+
   it("keeps keys of different subscriptions apart", async () => {
     const a = await subscribe()
     const b = await subscribe()
@@ -646,6 +672,74 @@ describe("the subscription context cache", () => {
         reason: "subscription_inactive",
       }),
     )
+    await quick.close()
+  })
+
+  it("reads a busy subscription's context only once: later turns are answered from memory, renewed by one background query for every busy subscription", async () => {
+    // The real database, with every statement's SQL text noted on its way (no query is changed).
+    const sweeps = new WeakSet<object>()
+    const reads = { single: 0, swept: 0, sweepsDone: 0 }
+    const noting: KyselyPlugin = {
+      transformQuery: ({ node, queryId }) => {
+        const text = node.kind === "RawNode" ? node.sqlFragments.join("?") : ""
+        if (text.includes("jsonb_to_recordset")) {
+          reads.swept += 1
+          sweeps.add(queryId)
+        } else if (text.includes("omnimeter_turn_contexts")) reads.single += 1
+        return node
+      },
+      transformResult: async ({ result, queryId }) => {
+        if (sweeps.has(queryId)) reads.sweepsDone += 1
+        return result
+      },
+    }
+    const observed: Database = {
+      kind: database.kind,
+      capabilities: database.capabilities,
+      db: database.db.withPlugin(noting),
+      withTenant: (id, fn) => database.withTenant(id, fn),
+      ping: () => database.ping(),
+      availability: () => database.availability(),
+      close: async () => {},
+    }
+    const quick = new Meter({
+      database: observed,
+      rateLimiter: new InProcessRateLimiter(clock),
+      clock,
+      contextCacheTtlMs: 100,
+      contextCacheClock: clock,
+    })
+    const a = await subscribe()
+    const b = await subscribe()
+    expect((await quick.validateAndConsumeTokens(turn(a.who))).allowed).toBe(true)
+    expect((await quick.validateAndConsumeTokens(turn(b.who))).allowed).toBe(true)
+    expect(reads.single).toBe(2)
+    // Ten times the TTL of turns on both, one every 30 ms of the cache's clock.
+    for (let round = 0; round < 34; round += 1) {
+      clock.advance(30)
+      expect((await quick.validateAndConsumeTokens(turn(a.who, { channel: "whatsapp" }))).allowed).toBe(true)
+      expect((await quick.validateAndConsumeTokens(turn(b.who))).allowed).toBe(true)
+      await vi.waitFor(() => expect(reads.sweepsDone).toBe(reads.swept))
+    }
+    expect(reads.single).toBe(2)
+    // One sweep per half TTL (50 ms): every 60 ms here, each reading both subscriptions in one query.
+    expect(reads.swept).toBeGreaterThanOrEqual(16)
+    expect(reads.swept).toBeLessThanOrEqual(18)
+    // And the sweep's reads are used: another instance's suspension is seen within the TTL.
+    await database.db
+      .updateTable("subscriptions")
+      .set({ status: "suspended" })
+      .where("id", "=", a.subscription.id)
+      .execute()
+    for (let round = 0; round < 4; round += 1) {
+      clock.advance(30)
+      await quick.validateAndConsumeTokens(turn(a.who))
+      await vi.waitFor(() => expect(reads.sweepsDone).toBe(reads.swept))
+    }
+    expect(await quick.validateAndConsumeTokens(turn(a.who))).toMatchObject({
+      reason: "subscription_inactive",
+    })
+    expect(reads.single).toBe(2)
     await quick.close()
   })
 

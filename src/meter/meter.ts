@@ -4,8 +4,9 @@
  * and the rate limiter; this file only orders them.
  *
  * Request path of one turn: validate -> find the subscription and the channel's overrides (one query) ->
- * preflight (status, plan, enabled, length) -> idempotent replay? -> rate limit (reserve) -> quota and
- * ledger row (one statement) -> on a quota denial, give the rate reservation back.
+ * preflight (status, plan, enabled, length) -> rate limit (reserve), and meanwhile for a keyed turn:
+ * idempotent replay? -> quota and ledger row (one statement) -> on a quota denial, give the rate
+ * reservation back.
  */
 
 import type { Kysely } from "kysely"
@@ -59,7 +60,11 @@ import {
 } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
 import { withScope } from "../storage/scoped.js"
-import { findSubscriptionContexts } from "../storage/subscriptions.js"
+import {
+  entityContextsKey,
+  findSubscriptionContexts,
+  findSubscriptionContextsOf,
+} from "../storage/subscriptions.js"
 import { ChannelConfigService } from "./channel-config.js"
 import { ContextCache, contextOf, type TurnContext } from "./context-cache.js"
 import type {
@@ -188,7 +193,7 @@ export class Meter {
   /** The operator's currency (ISO 4217). */
   readonly currency: string
   private readonly contexts: ContextCache
-  /** Context reads running in the background; `close` waits for them. */
+  /** Context sweeps running in the background; `close` waits for them. */
   private readonly refreshes = new Set<Promise<void>>()
   private readonly subscriptions: SubscriptionService
   private readonly channelConfigs: ChannelConfigService
@@ -367,11 +372,6 @@ export class Meter {
       return deny(channel, subscription.id, early)
     }
 
-    if (turn.idempotencyKey) {
-      const previous = await findChargedTurnByKey(this.database.db, subscription.id, turn.idempotencyKey)
-      if (previous) return this.replay(subscription, previous, settings.priority)
-    }
-
     const key = `${subscription.id}:${channel}`
     const shared = sharedWindows(subscription, this.operatorCapacity, settings.priority)
     const sharedKeys = shared.map((w) => w.key)
@@ -389,13 +389,29 @@ export class Meter {
       if (recorded.kind === "duplicate") return this.replayTwin(subscription, turn, settings.priority)
       return deny(channel, subscription.id, denial)
     }
-    const rate = await this.limiter.consume({
+    // A keyed turn looks for its charged twin while the limiter reserves (two round trips overlapped, not
+    // one after the other). A retry of a charged turn is its replay whatever the limiter said: the
+    // reservation it held for that moment is given back, and the replay is neither limited nor counted.
+    const reserving = this.limiter.consume({
       key,
       requestsPerMinute: settings.requestsPerMinute,
       tokensPerMinute: settings.tokensPerMinute,
       tokens: input.estimatedTokens,
       ...(shared.length > 0 ? { shared } : {}),
     })
+    if (turn.idempotencyKey) {
+      const [twin, reserved] = await Promise.allSettled([
+        findChargedTurnByKey(this.database.db, subscription.id, turn.idempotencyKey),
+        reserving,
+      ])
+      if (twin.status === "rejected" || twin.value) {
+        if (reserved.status === "fulfilled" && reserved.value.granted)
+          await this.limiter.release(key, reserved.value.reservationId, sharedKeys)
+        if (twin.status === "rejected") throw twin.reason
+        if (twin.value) return this.replay(subscription, twin.value, settings.priority)
+      }
+    }
+    const rate = await reserving
     const rateLimit: RateLimitState = { limit: rate.limit, remaining: rate.remaining, resetMs: rate.resetMs }
     if (!rate.granted) {
       const shedBy = rate.sharedIndex === undefined ? undefined : shared[rate.sharedIndex]
@@ -475,13 +491,13 @@ export class Meter {
   ): Promise<TurnContext | undefined> {
     if (scope) requireUuid(scope.subscriptionId)
     let context = this.contexts.get(entityType, entityId, channel)
-    if (context) {
-      if (this.contexts.claimRefresh(entityType, entityId)) this.refreshContext(entityType, entityId, scope)
-    } else {
+    this.sweepContexts()
+    if (!context) {
       const generation = this.contexts.generation
+      const readAt = this.contexts.time
       const contexts = await this.inScope(scope, (db) => findSubscriptionContexts(db, entityType, entityId))
       if (!contexts) return undefined
-      this.contexts.set(entityType, entityId, contexts, generation)
+      this.contexts.set(entityType, entityId, contexts, generation, readAt)
       context = contextOf(contexts, channel)
     }
     if (scope && context.subscription.id !== scope.subscriptionId) return undefined
@@ -489,17 +505,29 @@ export class Meter {
   }
 
   /**
-   * Reads a cached entity's contexts again off the turn's path (see ContextCache, "refreshed ahead"). A
-   * failed read changes nothing: the entry still expires on time, and the first turn after that reads.
+   * When a sweep is due (see ContextCache, "refreshed in the background"), reads every cached entity that
+   * served a turn since its last read again, in one query per {@link SWEEP_CHUNK} entities, off the turn's
+   * path. Unscoped: it only renews entries a turn already found, and `turnContext` applies the turn's scope
+   * to whatever the cache answers. A failed read changes nothing: the entries still expire on time, and the
+   * first turn after that reads.
    */
-  private refreshContext(entityType: string, entityId: string, scope: TenantScope | undefined): void {
+  private sweepContexts(): void {
+    const due = this.contexts.claimSweep()
+    if (!due) return
     const generation = this.contexts.generation
-    const read: Promise<void> = this.inScope(scope, (db) =>
-      findSubscriptionContexts(db, entityType, entityId),
-    )
-      .then((contexts) => {
-        if (contexts) this.contexts.set(entityType, entityId, contexts, generation)
-      })
+    const readAt = this.contexts.time
+    const chunk =
+      this.database.capabilities.maxTransactionsInFlight > 1 ? SWEEP_CHUNK.shared : SWEEP_CHUNK.oneConnection
+    const read: Promise<void> = (async () => {
+      for (let i = 0; i < due.length; i += chunk) {
+        const entities = due.slice(i, i + chunk)
+        const found = await findSubscriptionContextsOf(this.database.db, entities)
+        for (const { entityType, entityId } of entities) {
+          const contexts = found.get(entityContextsKey(entityType, entityId))
+          if (contexts) this.contexts.set(entityType, entityId, contexts, generation, readAt)
+        }
+      }
+    })()
       .catch(() => {})
       .finally(() => this.refreshes.delete(read))
     this.refreshes.add(read)
@@ -651,6 +679,12 @@ export class Meter {
     return withScope(this.database, scope, fn)
   }
 }
+
+/**
+ * Most entities one background sweep query reads (see `Meter.sweepContexts`): fewer on a database with one
+ * connection (the embedded one), where turns wait for the sweep's query, so that they wait for a short one.
+ */
+const SWEEP_CHUNK = { shared: 1000, oneConnection: 25 }
 
 /** A shared window of a turn, with whose it is and the percent its priority may fill. */
 interface SharedWindow extends SharedWindowRequest {

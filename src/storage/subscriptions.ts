@@ -148,16 +148,54 @@ export async function findSubscriptionContexts(
   entityType: string,
   entityId: string,
 ): Promise<SubscriptionContexts | undefined> {
-  const result = await sql<
-    Selectable<SubscriptionsTable> &
-      Omit<Selectable<ChannelConfigurationsTable>, "channel"> & { channel: Channel | null }
-  >`
+  const result = await sql<TurnContextRow>`
     select * from omnimeter_turn_contexts(${entityType}, ${entityId})
   `.execute(db)
-  const [first] = result.rows
+  return contextsOf(result.rows)
+}
+
+/**
+ * The contexts of many entities in one read (the same function per entity), keyed by
+ * {@link entityContextsKey}; an entity without a subscription is absent.
+ */
+export async function findSubscriptionContextsOf(
+  db: Kysely<DB>,
+  entities: ReadonlyArray<{ entityType: string; entityId: string }>,
+): Promise<Map<string, SubscriptionContexts>> {
+  const found = new Map<string, SubscriptionContexts>()
+  if (entities.length === 0) return found
+  const list = JSON.stringify(entities.map((e) => ({ t: e.entityType, i: e.entityId })))
+  const result = await sql<TurnContextRow>`
+    select c.* from jsonb_to_recordset(${list}::jsonb) as e(t text, i text)
+    cross join lateral omnimeter_turn_contexts(e.t, e.i) as c
+  `.execute(db)
+  const rowsByEntity = new Map<string, TurnContextRow[]>()
+  for (const row of result.rows) {
+    const key = entityContextsKey(row.entity_type, row.entity_id)
+    const rows = rowsByEntity.get(key) ?? []
+    rows.push(row)
+    rowsByEntity.set(key, rows)
+  }
+  for (const [key, rows] of rowsByEntity) {
+    const contexts = contextsOf(rows)
+    if (contexts) found.set(key, contexts)
+  }
+  return found
+}
+
+/** The key of {@link findSubscriptionContextsOf}'s answer. */
+export function entityContextsKey(entityType: string, entityId: string): string {
+  return `${entityType}\u0000${entityId}`
+}
+
+type TurnContextRow = Selectable<SubscriptionsTable> &
+  Omit<Selectable<ChannelConfigurationsTable>, "channel"> & { channel: Channel | null }
+
+function contextsOf(rows: readonly TurnContextRow[]): SubscriptionContexts | undefined {
+  const [first] = rows
   if (!first) return undefined
   const overrides: Partial<Record<Channel, ChannelOverrides>> = {}
-  for (const { channel, ...row } of result.rows) if (channel !== null) overrides[channel] = toOverrides(row)
+  for (const { channel, ...row } of rows) if (channel !== null) overrides[channel] = toOverrides(row)
   return { subscription: toSubscription(first), overrides }
 }
 
