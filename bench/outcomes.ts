@@ -19,9 +19,10 @@
  * is skipped, so one load serves several runs (before and after a change: pending migrations run on open).
  * --keep leaves the database in place at the end (drop it yourself).
  */
+import { readFile } from "node:fs/promises"
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
-import { sql } from "kysely"
+import { type KyselyPlugin, type QueryId, type RootOperationNode, sql, type UnknownRow } from "kysely"
 import pg from "pg"
 import { OutcomeService } from "../src/analytics/outcomes.js"
 import { systemClock } from "../src/core/clock.js"
@@ -236,17 +237,37 @@ try {
 
   const asked = ids[0] ?? ""
   const service = new OutcomeService({ database, clock: systemClock, currency: "USD" })
+  // CPU time spent on the answer: this process's and this database's server processes' (Linux
+  // /proc/<pid>/schedstat, nanoseconds on a CPU), a figure the machine's load changes much less than the wall
+  // time (it still includes cache and scheduling effects). The server must run on this machine.
+  const serverCpuNs = async () => {
+    const pids = await admin.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1", [
+      name,
+    ])
+    let ns = 0
+    for (const { pid } of pids.rows) {
+      const text = await readFile(`/proc/${pid}/schedstat`, "utf8").catch(() => "0")
+      ns += Number(text.split(" ")[0])
+    }
+    return ns
+  }
   for (const attribution of ["last_touch", "first_touch", "linear"]) {
     const times: number[] = []
+    const cpus: Array<[number, number]> = []
     let conversions = 0
     for (let i = 0; i < repeat; i += 1) {
+      const serverBefore = await serverCpuNs()
+      const ownBefore = process.cpuUsage()
       const started = performance.now()
       const answer = await service.outcomes(asked, { attribution })
       times.push(performance.now() - started)
+      const own = process.cpuUsage(ownBefore)
+      cpus.push([(own.user + own.system) / 1000, ((await serverCpuNs()) - serverBefore) / 1e6])
       conversions = answer.totals.conversionCount
     }
+    const cpu = median(cpus.map(([own, server]) => own + server))
     console.log(
-      `outcomes answer, 30 days, ${attribution}: median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}, ${repeat} runs; ${conversions} conversions credited)`,
+      `outcomes answer, 30 days, ${attribution}: median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}, ${repeat} runs; ${conversions} conversions credited); CPU median ${cpu.toFixed(0)} ms (node ${median(cpus.map(([own]) => own)).toFixed(0)}, server ${median(cpus.map(([, server]) => server)).toFixed(0)})`,
     )
   }
   // Where the time goes: the answer's parts, each timed alone (median of --repeat), last touch.
@@ -277,6 +298,33 @@ try {
       }
       console.log(`part ${label}: median ${median(times).toFixed(0)} ms (${subscription.rows[0]?.timezone})`)
     }
+    // Each statement of rollupFigures, in the order it is issued (median of --repeat); they run side by
+    // side on the pool, so their times overlap.
+    const issued = new Map<QueryId, [number, number]>()
+    const statements: number[][] = []
+    let index = 0
+    const timer: KyselyPlugin = {
+      transformQuery: (args: { queryId: QueryId; node: RootOperationNode }) => {
+        issued.set(args.queryId, [index, performance.now()])
+        index += 1
+        return args.node
+      },
+      transformResult: async (args: { queryId: QueryId; result: { rows: UnknownRow[] } }) => {
+        const [k, at] = issued.get(args.queryId) ?? [-1, 0]
+        if (k >= 0) statements[k] = [...(statements[k] ?? []), performance.now() - at]
+        return args.result
+      },
+    }
+    const timed = database.db.withPlugin(timer)
+    for (let i = 0; i < repeat; i += 1) {
+      index = 0
+      await rollupFigures(timed, r)
+    }
+    const names = ["usage", "buckets", "latency histogram", "sessions counted", "sessions absent"]
+    for (const [k, times] of statements.entries())
+      console.log(
+        `  statement ${k + 1} (${names[k] ?? (k === statements.length - 1 ? "converted sessions" : "sessions total")}): median ${median(times).toFixed(0)} ms`,
+      )
   }
   if (values.baseline) {
     const ledger = new OutcomeService({ database, clock: systemClock, currency: "USD", source: "ledger" })

@@ -291,16 +291,17 @@ export class OutcomeService {
       }
       // The rollups answer every period (a period off the 15-minute grid reads its partial quarter-hours
       // at either end from the raw rows); the benchmark's baseline reads the raw rows throughout.
-      const { turns, details, converted } =
+      // Independent reads: on a pool (the trusted service) they run side by side; in a tenant's transaction
+      // they queue on its one connection.
+      const [{ turns, details, converted }, ratings, credits] = await Promise.all([
         this.source === "rollups"
-          ? await rollupFigures(db, r)
-          : {
-              turns: await turnFigures(db, r),
-              details: await detailFigures(db, r),
-              converted: await convertedSessions(db, r),
-            }
-      const ratings = await feedbackFigures(db, r)
-      const credits = await outcomeCredits(db, r)
+          ? rollupFigures(db, r)
+          : Promise.all([turnFigures(db, r), detailFigures(db, r), convertedSessions(db, r)]).then(
+              ([turns, details, converted]) => ({ turns, details, converted }),
+            ),
+        feedbackFigures(db, r),
+        outcomeCredits(db, r),
+      ])
       const figuresOf = (channel: Channel | null): OutcomeFigures =>
         assemble(
           turns.find((row) => row.channel === channel),

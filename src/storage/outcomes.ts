@@ -514,7 +514,10 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
   const channels = r.channels as Channel[]
   const grid = onGrid(r.start, r.end)
   const quarters = [...grid.quarters, grid.days]
-  const usage = await sql<{ channel: string | null; turns: number; tokens_used: string }>`
+  // Independent reads: on a pool (the trusted service) they run side by side; in a tenant's transaction
+  // they queue on its one connection.
+  const [usage, buckets, histogram, sessions] = await Promise.all([
+    sql<{ channel: string | null; turns: number; tokens_used: string }>`
     select channel, coalesce(sum(turns), 0)::int as turns, coalesce(sum(tokens_used), 0)::text as tokens_used
     from (
       select channel, turn_count as turns, tokens_used from channel_usage_buckets
@@ -526,8 +529,8 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
         and status <> 'denied' and channel = any(${channels}::text[])
     ) as parts
     group by grouping sets ((channel), ())
-  `.execute(db)
-  const buckets = await sql<DetailFiguresRow & { settled: number; errors: number }>`
+  `.execute(db),
+    sql<DetailFiguresRow & { settled: number; errors: number }>`
     select channel, coalesce(sum(settled), 0)::int as settled, coalesce(sum(errors), 0)::int as errors,
       coalesce(sum(priced), 0)::int as priced, coalesce(sum(cost_micros), 0)::text as cost_micros,
       coalesce(sum(sentiment_count), 0)::int as sentiment_count,
@@ -555,8 +558,8 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
         and channel = any(${channels}::text[])
     ) as parts
     group by grouping sets ((channel), ())
-  `.execute(db)
-  const histogram = await sql<{ channel: string | null; latency_bucket: number; turns: number }>`
+  `.execute(db),
+    sql<{ channel: string | null; latency_bucket: number; turns: number }>`
     select channel, latency_bucket, sum(turns)::int as turns
     from (
       select channel, latency_bucket, turns from latency_days
@@ -572,8 +575,9 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
         and status = 'settled' and latency_ms is not null and channel = any(${channels}::text[])
     ) as parts
     group by grouping sets ((channel, latency_bucket), (latency_bucket))
-  `.execute(db)
-  const sessions = await sessionFigures(db, r)
+  `.execute(db),
+    sessionFigures(db, r),
+  ])
   const latencyOf = (channel: string | null) =>
     histogramPercentiles(
       histogram.rows.filter((row) => row.channel === channel).map((row) => [row.latency_bucket, row.turns]),
@@ -626,14 +630,15 @@ export async function sessionFigures(
   const coverEnd = ceilTo(r.end, QUARTER_MS)
   const startDay = ceilTo(coverStart, DAY_MS)
   const endDay = ceilTo(coverEnd, DAY_MS)
-  const quarter = sql`interval '15 minutes'`
   // A span whose last quarter-hour is after this one ends at or after the period's start.
   const lastBefore = new Date(r.start.getTime() - QUARTER_MS)
+  // A quarter-hour q ends by the period's end E when q <= E - 15 minutes: one comparison per row.
+  const lastQuarter = new Date(r.end.getTime() - QUARTER_MS)
   // A span [first, last] (quarter-hours) has a turn in [S, E) for sure when its first or last quarter-hour
   // lies inside; otherwise, if it meets the period at all, the ledger says.
   const surely = (p: string) => sql`
-    (${sql.ref(`${p}.first_bucket`)} >= ${r.start} and ${sql.ref(`${p}.first_bucket`)} + ${quarter} <= ${r.end})
-    or (${sql.ref(`${p}.last_bucket`)} >= ${r.start} and ${sql.ref(`${p}.last_bucket`)} + ${quarter} <= ${r.end})`
+    (${sql.ref(`${p}.first_bucket`)} >= ${r.start} and ${sql.ref(`${p}.first_bucket`)} <= ${lastQuarter})
+    or (${sql.ref(`${p}.last_bucket`)} >= ${r.start} and ${sql.ref(`${p}.last_bucket`)} <= ${lastQuarter})`
   const turnInside = (
     session: ReturnType<typeof sql.ref>,
     channel: ReturnType<typeof sql.ref> | undefined,
@@ -644,7 +649,12 @@ export async function sessionFigures(
       where l.subscription_id = ${r.subscriptionId} and l.session_id = ${session}
         and l.created_at >= ${from} and l.created_at < ${to} and l.status <> 'denied'
         and ${channel ? sql`l.channel = ${channel}` : sql`l.channel = any(${channels}::text[])`})`
-  const counted = await sql<{ channel: string; meets: string }>`
+  // Counted by the first read but without a turn in [S, E): silent through the cover, or only in its slivers.
+  const slivers = within(sql.ref("l.created_at"), [
+    [coverStart, r.start],
+    [r.end, coverEnd],
+  ])
+  const countedRead = sql<{ channel: string; meets: string }>`
     select channel, sum(n)::text as meets from (
       select channel, ends as n from session_edges
       where subscription_id = ${r.subscriptionId} and bucket_start >= ${coverStart} and bucket_start < ${startDay}
@@ -664,12 +674,7 @@ export async function sessionFigures(
     ) as edges
     group by channel
   `.execute(db)
-  // Counted above but without a turn in [S, E): silent through the cover, or only in its slivers.
-  const slivers = within(sql.ref("l.created_at"), [
-    [coverStart, r.start],
-    [r.end, coverEnd],
-  ])
-  const absent = await sql<{ channel: string; absent: number }>`
+  const absentRead = sql<{ channel: string; absent: number }>`
     select p.channel, count(*)::int as absent from ledger_sessions p
     where p.subscription_id = ${r.subscriptionId} and p.last_bucket >= ${coverEnd} and p.first_bucket < ${coverStart}
       and p.channel = any(${channels}::text[])
@@ -696,21 +701,16 @@ export async function sessionFigures(
     ) as p
     where not ${turnInside(sql.ref("p.session_id"), undefined)}
   `.execute(db)
-  const sessionsOf = (key: string) =>
-    Number(counted.rows.find((row) => row.channel === key)?.meets ?? 0) -
-    absent.rows.filter((row) => row.channel === key).reduce((sum, row) => sum + row.absent, 0)
   // The total over some channels only: distinct sessions, row by row.
-  const total = all
-    ? sessionsOf("*")
-    : ((
-        await sql<{ sessions: number }>`
+  const someRead = all
+    ? undefined
+    : sql<{ sessions: number }>`
           select count(distinct p.session_id)::int as sessions from ledger_sessions p
           where p.subscription_id = ${r.subscriptionId} and p.last_bucket > ${lastBefore}
             and p.first_bucket < ${r.end} and p.channel = any(${channels}::text[])
             and (${surely("p")} or ${turnInside(sql.ref("p.session_id"), sql.ref("p.channel"))})
         `.execute(db)
-      ).rows[0]?.sessions ?? 0)
-  const converted = await sql<{ channel: string | null; converted: number }>`
+  const convertedRead = sql<{ channel: string | null; converted: number }>`
     with named as (
       select distinct session_id from outcomes
       where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
@@ -726,6 +726,17 @@ export async function sessionFigures(
     union all
     select null, count(distinct session_id)::int from met
   `.execute(db)
+  // Independent reads: side by side on a pool, queued on a tenant transaction's one connection.
+  const [counted, absent, some, converted] = await Promise.all([
+    countedRead,
+    absentRead,
+    someRead,
+    convertedRead,
+  ])
+  const sessionsOf = (key: string) =>
+    Number(counted.rows.find((row) => row.channel === key)?.meets ?? 0) -
+    absent.rows.filter((row) => row.channel === key).reduce((sum, row) => sum + row.absent, 0)
+  const total = all ? sessionsOf("*") : (some?.rows[0]?.sessions ?? 0)
   return [
     ...channels.map((channel) => ({
       channel,
