@@ -42,3 +42,13 @@ CREATE TRIGGER token_usage_logs_journey_insert
   FOR EACH STATEMENT
   WHEN (current_setting('omnimeter.sessions_queued', true) IS DISTINCT FROM 'on')
   EXECUTE FUNCTION omnimeter_journey_sessions_ledger();
+
+-- A settle moves no turn (migration 0024, settle.sql): the journey sessions' update trigger, which only
+-- acts when a turn moved, is not started for its statements.
+\ir ../functions/settle.sql
+DROP TRIGGER token_usage_logs_journey_update ON token_usage_logs;
+CREATE TRIGGER token_usage_logs_journey_update
+  AFTER UPDATE ON token_usage_logs REFERENCING OLD TABLE AS previous_rows NEW TABLE AS updated_rows
+  FOR EACH STATEMENT
+  WHEN (current_setting('omnimeter.turns_unmoved', true) IS DISTINCT FROM 'on')
+  EXECUTE FUNCTION omnimeter_journey_sessions_ledger();
