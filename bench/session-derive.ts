@@ -101,7 +101,9 @@ async function fill(count: number): Promise<number> {
 }
 
 try {
-  console.log(`engine ${engine}, ${total} turns in batches of ${batchSize}, ${subscriptions.length} subscriptions`)
+  console.log(
+    `engine ${engine}, ${total} turns in batches of ${batchSize}, ${subscriptions.length} subscriptions`,
+  )
   // The background job's drain.
   const written = await fill(total)
   const before = await queued()
@@ -125,9 +127,9 @@ try {
   const one = subscriptions[0]?.id as string
   const mine = Number(
     (
-      await sql<{ n: number }>`select count(*)::int as n from session_queue where subscription_id = ${one}`.execute(
-        database.db,
-      )
+      await sql<{
+        n: number
+      }>`select count(*)::int as n from session_queue where subscription_id = ${one}`.execute(database.db)
     ).rows[0]?.n,
   )
   const readStarted = performance.now()
