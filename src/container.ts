@@ -29,6 +29,7 @@ import { Metrics } from "./observability/metrics.js"
 import type { DatabaseAvailability } from "./storage/connection.js"
 import { type Database, openDatabase } from "./storage/database.js"
 import { LedgerMaintenanceJob } from "./storage/partitions.js"
+import { SessionDeriveJob } from "./storage/sessions.js"
 import { TurnLogService } from "./turns/turn-log.js"
 
 export interface Container {
@@ -170,6 +171,7 @@ export async function buildContainer(
     detectors,
     ledgerMaintenance,
     new JourneyRefreshJob(journeys),
+    new SessionDeriveJob({ database }),
     ...limits.jobs,
   ]
   return {

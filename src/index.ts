@@ -93,3 +93,4 @@ export {
   type UsageMapping,
 } from "./meter/metered-turn.js"
 export { type Database, type DatabaseOptions, openDatabase } from "./storage/database.js"
+export { deriveSessions, SessionDeriveJob } from "./storage/sessions.js"

@@ -23,6 +23,7 @@ import type { Database } from "../storage/database.js"
 import { firstConversionsSql, PERSON_KEY_SQL } from "../storage/people.js"
 import type { DB } from "../storage/schema.js"
 import { withVisibleSubscription } from "../storage/scoped.js"
+import { deriveSessions } from "../storage/sessions.js"
 import type { AnalyticsQuery } from "./service.js"
 
 export interface JourneysAnswer extends Journeys {
@@ -172,6 +173,8 @@ export async function journeyAggregates(
     lastTouch: [],
     convertedPeople: null,
   }
+  // The session tables include every turn consumed before this call (migration 0024).
+  if (source === "sessions") await deriveSessions(db, subscriptionId)
   const result = await sql<{ answer: RawAggregates | string }>`${journeyAggregatesSql(
     subscriptionId,
     start,

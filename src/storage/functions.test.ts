@@ -45,6 +45,10 @@ describe("the charging rule's writes", () => {
     expect(filesWriting("quota_counters")).toEqual(["storage/functions/charge_quota.sql"])
   })
 
+  it("queue turns for their session tables in omnimeter_write_turns only, as it writes them", () => {
+    expect(filesWriting("session_queue")).toEqual(["storage/functions/write_turns.sql"])
+  })
+
   it("grow the quarter-hour and hour rollups through omnimeter_rollup_add only", () => {
     expect(filesWriting("channel_usage_buckets")).toEqual(["storage/functions/rollup_add.sql"])
     expect(filesWriting("channel_usage_hourly")).toEqual(["storage/functions/rollup_add.sql"])

@@ -16,6 +16,7 @@ import { latencyBucket } from "../core/latency-histogram.js"
 import { createMeter, type Meter } from "../meter/meter.js"
 import { type OutcomeQueryRange, outcomeCredits, rollupFigures } from "./outcomes.js"
 import { dropExpiredLedgerPartitions, ensureLedgerPartitions } from "./partitions.js"
+import { deriveSessions } from "./sessions.js"
 
 let database: TestDatabase
 let meter: Meter
@@ -34,8 +35,12 @@ const quarter = (at: Date) => new Date(Math.floor(at.getTime() / QUARTER) * QUAR
 const utcDay = (at: Date) => at.toISOString().slice(0, 10)
 const add = (map: Map<string, number>, key: string, n: number) => map.set(key, (map.get(key) ?? 0) + n)
 
-/** The rollups as the triggers left them, zero rows left out, keyed as strings. */
+/**
+ * The rollups as the triggers left them, zero rows left out, keyed as strings; read as every reader reads
+ * them, after deriving the consumed turns still queued (migration 0024).
+ */
 async function maintained(subscriptionId: string) {
+  await deriveSessions(database.db, subscriptionId)
   const buckets = await sql<Record<string, string | number>>`
     select bucket_start, channel, settled, errors, priced, cost_micros::text as cost, sentiment_count,
       sentiment_sum::text as sentiment_sum, very_negative, negative, neutral, positive, very_positive
@@ -217,6 +222,7 @@ async function recomputed(subscriptionId: string) {
 
 /** Migration 0021's tables as the triggers left them, zero rows left out. */
 async function maintainedReads(subscriptionId: string) {
+  await deriveSessions(database.db, subscriptionId)
   const credits = await sql<{
     attribution: string
     bucket_start: Date

@@ -7,6 +7,7 @@ import { CHANNELS, type Channel } from "../core/channels.js"
 import { histogramPercentiles } from "../core/latency-histogram.js"
 import { formatScaled, parseNumeric } from "../core/money.js"
 import type { DB } from "./schema.js"
+import { deriveSessions } from "./sessions.js"
 
 export interface PriceRow {
   model: string
@@ -390,6 +391,8 @@ function factShares(r: OutcomeQueryRange, pieces: readonly Piece[]) {
  * touches in the lookback under linear.
  */
 export async function outcomeCredits(db: Kysely<DB>, r: OutcomeQueryRange): Promise<CreditRow[]> {
+  // Turns consumed and not yet derived may touch the outcomes (their touches, migration 0024).
+  await deriveSessions(db, r.subscriptionId)
   const lookback = sql`${`${Math.round(r.lookbackMs)} milliseconds`}::interval`
   const window = sql`l.subscription_id = ${r.subscriptionId} and l.status <> 'denied'
     and l.created_at >= o.occurred_at - ${lookback} and l.created_at <= o.occurred_at`
@@ -511,6 +514,8 @@ export interface RollupFigures {
  * period off the 15-minute grid) from the raw ledger and turn_details rows.
  */
 export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promise<RollupFigures> {
+  // The session tables include every turn consumed before this call (migration 0024).
+  await deriveSessions(db, r.subscriptionId)
   const channels = r.channels as Channel[]
   const grid = onGrid(r.start, r.end)
   const quarters = [...grid.quarters, grid.days]

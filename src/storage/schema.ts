@@ -294,6 +294,16 @@ export interface JourneyGapSessionsTable {
   ended_at: Timestamp
 }
 
+/**
+ * A turn whose session tables are still to derive (migration 0024): queued by omnimeter_write_turns in the
+ * consume transaction, applied after the commit by omnimeter_sessions_derive (storage/sessions.ts).
+ */
+export interface SessionQueueTable {
+  subscription_id: string
+  usage_id: string
+  created_at: Timestamp
+}
+
 /** A stored journeys answer (migration 0022): aggregates of one request, when computed and last read. */
 export interface JourneyAnswersTable {
   subscription_id: string
@@ -430,4 +440,5 @@ export interface DB {
   session_spans: SessionSpansTable
   session_edges: SessionEdgesTable
   session_edge_days: SessionEdgeDaysTable
+  session_queue: SessionQueueTable
 }

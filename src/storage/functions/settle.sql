@@ -3,6 +3,9 @@
 -- With a model (sent now, or at consume) or a token split, the turn's details row records the model, the
 -- split and the money cost at the price in force at the turn's time (omnimeter_turn_cost: NULL when
 -- unpriced), in the same statement; a settle with neither writes nothing more than before.
+-- A settle never moves a turn (its session, channel, time, identifier and allowed-ness stay): it sets the
+-- transaction-local omnimeter.turns_unmoved around its statements, which the journey sessions' update
+-- trigger's WHEN reads (migration 0024), so that trigger is not started for nothing on the hot path.
 CREATE OR REPLACE FUNCTION omnimeter_settle(p_id uuid, p_actual bigint, p_settled_at timestamptz, p_outcome text,
   p_latency_ms integer, p_model text, p_input bigint, p_output bigint, p_currency text)
 RETURNS TABLE (o_subscription_id uuid, o_channel text, o_previous_billed bigint, o_billed_tokens bigint,
@@ -11,7 +14,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_at timestamptz := omnimeter_uuid7_time(p_id);
   v_model text := p_model;
+  v_setting text;
 BEGIN
+  -- Assignments, not PERFORM: a simple expression runs without an executor.
+  v_setting := set_config('omnimeter.turns_unmoved', 'on', true);
   IF v_model IS NULL THEN
     SELECT d.model INTO v_model FROM turn_details d WHERE d.usage_id = p_id;
   END IF;
@@ -53,6 +59,7 @@ BEGIN
         v_model, (SELECT details.cost_micros FROM details)
       FROM settled, counter;
     IF FOUND THEN
+      v_setting := set_config('omnimeter.turns_unmoved', '', true);
       RETURN;
     END IF;
   END IF;
@@ -93,4 +100,5 @@ BEGIN
       (SELECT s.token_limit FROM subscriptions s WHERE s.id = settled.subscription_id),
       v_model, (SELECT details.cost_micros FROM details)
     FROM settled, counter;
+  v_setting := set_config('omnimeter.turns_unmoved', '', true);
 END $$;

@@ -10,6 +10,10 @@
 -- trigger's work), and sets the transaction-local omnimeter.rollups_written around itself, which that
 -- trigger's WHEN clause reads: on the consume path the trigger, its transition table and its nested calls
 -- are not started (issue 18). Rows inserted any other way are still rolled up by the trigger.
+-- Likewise omnimeter.sessions_queued (migration 0024): the allowed rows it writes are queued in
+-- session_queue, and the ledger's session triggers (0019's outcomes, 0022's journeys) skip the statement;
+-- omnimeter_sessions_derive applies the queue after the commit, and every reader of those tables calls it
+-- first. Imported settled rows add their settlements here, as 0019's insert trigger would have.
 CREATE OR REPLACE FUNCTION omnimeter_write_turns(p_rows omnimeter_ledger_row[])
 RETURNS TABLE (id uuid, subscription_id uuid, period_start timestamptz, billed_tokens bigint, status text)
 LANGUAGE plpgsql AS $$
@@ -20,6 +24,7 @@ DECLARE
 BEGIN
   -- Assignments, not PERFORM: a simple expression runs without an executor.
   v_setting := set_config('omnimeter.rollups_written', 'on', true);
+  v_setting := set_config('omnimeter.sessions_queued', 'on', true);
   -- PL/pgSQL, not SQL: its plan is prepared once per session, an SQL function's on every call.
   RETURN QUERY
   WITH input AS MATERIALIZED (
@@ -61,12 +66,27 @@ BEGIN
     SELECT p.id, p.subscription_id, p.period_start, p.billed_tokens, p.status FROM plain p
     UNION ALL
     SELECT k.id, k.subscription_id, k.period_start, k.billed_tokens, k.status FROM keyed k
+  ), queued AS (
+    -- Run whether read or not (a data-modifying WITH always runs to completion).
+    INSERT INTO session_queue (subscription_id, usage_id, created_at)
+    SELECT r.subscription_id, r.id, r.created_at
+    FROM input r
+    WHERE r.status <> 'denied' AND r.id IN (SELECT w.id FROM written w)
+    ORDER BY r.ordinality
   ), rolled_up AS (
     SELECT omnimeter_rollup_turns(ARRAY(
-      SELECT r FROM unnest(p_rows) r WHERE r.id IN (SELECT w.id FROM written w))) AS done
+      SELECT r FROM unnest(p_rows) r WHERE r.id IN (SELECT w.id FROM written w))) AS done,
+      -- Only an import writes settled rows (the one-time filter keeps the call off the consume path).
+      (SELECT count(*) FROM (
+        SELECT omnimeter_outcome_settlements_add(ARRAY(
+          SELECT ROW(r.subscription_id, r.created_at, r.channel, NULL::text = 'error', NULL::integer,
+            1)::omnimeter_settlement_change
+          FROM unnest(p_rows) r WHERE r.status = 'settled' AND r.id IN (SELECT w.id FROM written w)))
+        WHERE EXISTS (SELECT 1 FROM written w WHERE w.status = 'settled')) AS s) AS settled
   )
   -- The join with rolled_up's one row is what runs it (a SELECT in WITH runs only when read).
   SELECT w.id, w.subscription_id, w.period_start, w.billed_tokens, w.status
   FROM written w CROSS JOIN rolled_up;
   v_setting := set_config('omnimeter.rollups_written', '', true);
+  v_setting := set_config('omnimeter.sessions_queued', '', true);
 END $$;
