@@ -22,6 +22,12 @@ export interface BackgroundJob {
  *   async runOnce() { return 0 }
  * }
  */
+/** A job's timer never keeps the process alive by itself (a library's host decides when it exits). */
+function unrefed(timer: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
+  timer.unref?.()
+  return timer
+}
+
 export abstract class PeriodicJob implements BackgroundJob {
   private timer: ReturnType<typeof setTimeout> | undefined
   private running: Promise<unknown> | undefined
@@ -41,10 +47,10 @@ export abstract class PeriodicJob implements BackgroundJob {
       this.running = this.runOnce()
         .catch((error: unknown) => onError?.(error))
         .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs)
+          if (!this.stopped) this.timer = unrefed(setTimeout(tick, this.intervalMs))
         })
     }
-    this.timer = setTimeout(tick, this.firstDelayMs)
+    this.timer = unrefed(setTimeout(tick, this.firstDelayMs))
   }
 
   async stop(): Promise<void> {

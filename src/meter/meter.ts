@@ -60,6 +60,7 @@ import {
 } from "../storage/ledger.js"
 import type { DB } from "../storage/schema.js"
 import { withScope } from "../storage/scoped.js"
+import { SessionDeriveJob } from "../storage/sessions.js"
 import {
   entityContextsKey,
   findSubscriptionContexts,
@@ -138,7 +139,10 @@ export interface MeterDependencies extends MeterTuning, MeterDefaults {
 }
 
 export interface MeterOptions extends DatabaseOptions, MeterTuning, MeterDefaults {
-  /** An already open database (its owner closes it). */
+  /**
+   * An already open database: its owner closes it and drains its session queue (`SessionDeriveJob`).
+   * Without it, the meter opens one, and runs that job itself until {@link Meter.close}.
+   */
   database?: Database
   /** Defaults to the in-process limiter: exact for one process. */
   rateLimiter?: RateLimiter
@@ -167,6 +171,11 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const ownsDatabase = options.database === undefined
   const database = options.database ?? (await openDatabase(options))
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter(clock)
+  // A meter that opened its database also drains its session queue (the server's container does it for
+  // the database it opens): a library process that never reads an outcomes or journeys answer would
+  // otherwise keep one queued row per allowed turn.
+  const sessions = ownsDatabase ? new SessionDeriveJob({ database }) : undefined
+  sessions?.start()
   return new Meter(
     {
       database,
@@ -180,6 +189,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       ...(options.currency !== undefined ? { currency: options.currency } : {}),
     },
     ownsDatabase,
+    sessions,
   )
 }
 
@@ -207,6 +217,8 @@ export class Meter {
   constructor(
     dependencies: MeterDependencies,
     private readonly ownsDatabase = false,
+    /** The session queue's deriver, when this meter opened the database (stopped by {@link close}). */
+    private readonly sessions?: SessionDeriveJob,
   ) {
     this.database = dependencies.database
     this.limiter = dependencies.rateLimiter
@@ -672,6 +684,7 @@ export class Meter {
     await this.ledger.drain()
     await Promise.all([...this.refreshes, this.assigner.settled()])
     await this.limiter.close()
+    await this.sessions?.stop()
     if (this.ownsDatabase) await this.database.close()
   }
 

@@ -338,3 +338,34 @@ describe("the session queue across a restart", () => {
     }
   }, 180_000)
 })
+
+describe("a meter that opened its own database", () => {
+  it.runIf(testEngine === "postgres")(
+    "drains its session queue by itself, with no reader and no job of the host's",
+    async () => {
+      const scratch = await createScratchPostgres({ template: undefined })
+      const own = await createMeter({ databaseUrl: scratch.url, poolSize: 2 })
+      const observer = await openDatabase({ databaseUrl: scratch.url, poolSize: 1 })
+      try {
+        const who = entity("own-database")
+        const sub = await own.createSubscription({ ...who, plan: "enterprise", tokenLimit: 1_000_000 })
+        for (let i = 0; i < 3; i++) {
+          const decision = await own.validateAndConsumeTokens(
+            turn(who, { sessionId: `s-${i}`, userIdentifier: "u" }),
+          )
+          expect(decision.allowed).toBe(true)
+        }
+        await expect.poll(() => queued(observer.db, sub.id), { timeout: 15_000 }).toBe(0)
+        const kept = await stored(observer.db, sub.id)
+        expect({ spans: kept.spans, named: kept.named, runs: kept.runs }).toEqual(
+          await recomputed(observer.db, sub.id),
+        )
+      } finally {
+        await own.close()
+        await observer.close()
+        await scratch.drop()
+      }
+    },
+    120_000,
+  )
+})
