@@ -97,9 +97,13 @@ async function main(command: string | undefined): Promise<void> {
         "  Subscription ids:",
         ...subscriptions.map((s) => `    ${s.entityId.padEnd(16)} ${s.id}`),
         "",
-        loading.state === "loading"
-          ? `  History:    the current billing periods are loaded (quota and live turns are exact now); the older days, the broadcast's alerts and the outcomes are loading in the background (${loading.loadedTurns.toLocaleString("en")} of ${loading.totalTurns.toLocaleString("en")} turns). The dashboard says when they are done; so does ${server.url}/api/demo/history and a line here.`
-          : `  History:    ${loading.state}`,
+        ...(loading.state === "loading"
+          ? [
+              "  History:    the current billing periods are loaded: quota and new turns are exact now.",
+              `              The older days, the broadcast's alerts and the outcomes are loading in the background (${loading.loadedTurns.toLocaleString("en")} of ${loading.totalTurns.toLocaleString("en")} turns);`,
+              `              the dashboard says when they are done, as do ${server.url}/api/demo/history and a line here.`,
+            ]
+          : [`  History:    ${loading.state}`]),
       ])
       stopOnSignals(server, log)
       return
