@@ -48,18 +48,42 @@ async function main(command: string | undefined): Promise<void> {
         dataDir: process.env.OMNIMETER_DATA_DIR ? config.dataDir : ":memory:",
         adminKey: config.adminKey ?? "om_admin_demo_key_do_not_use_in_production",
       })
-      const [server, { seedDemo }, { seedDemoDashboards }] = await Promise.all([
+      const [server, { startDemoSeed }, { seedDemoDashboards }] = await Promise.all([
         startServer(demoConfig),
         import("./demo/seed.js"),
         import("./demo/dashboards.js"),
       ])
-      // 60 days, so that the default 30-day period has a full previous period to show growth against.
-      log("seeding 60 days of demo traffic ...")
-      const subscriptions = await seedDemo(server.container.meter, server.container.database, new Date(), 60)
+      // 60 days, so that the default 30-day period has a full previous period to show growth against. The
+      // keys are printed once the current billing periods are written; the older days follow.
+      log("seeding 60 days of demo traffic: the current billing periods first ...")
+      const started = performance.now()
+      const { demoHistory } = server.container
+      const seed = await startDemoSeed(
+        server.container.meter,
+        server.container.database,
+        new Date(),
+        60,
+        demoHistory,
+      )
+      const subscriptions = seed.subscriptions
+      void seed.history.then(
+        () => {
+          const { loadedTurns } = demoHistory.status()
+          const seconds = ((performance.now() - started) / 1000).toFixed(1)
+          log(
+            `demo history loaded: ${loadedTurns.toLocaleString("en")} turns, ${seconds} s after the seed began`,
+          )
+        },
+        (error: unknown) =>
+          log(
+            `demo history failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+          ),
+      )
       await seedDemoDashboards(server.container.dashboards, subscriptions)
       const keys = await Promise.all(
         subscriptions.map((s) => server.container.keys.issueSubscriptionKey(s.id, "demo")),
       )
+      const loading = demoHistory.status()
       banner(server.url, server.dashboard, undefined, [
         `  storage:    ${demoConfig.databaseUrl ? "PostgreSQL" : demoConfig.dataDir === ":memory:" ? "embedded PGlite in memory (fresh each run)" : demoConfig.dataDir}`,
         "",
@@ -72,6 +96,14 @@ async function main(command: string | undefined): Promise<void> {
         ),
         "  Subscription ids:",
         ...subscriptions.map((s) => `    ${s.entityId.padEnd(16)} ${s.id}`),
+        "",
+        ...(loading.state === "loading"
+          ? [
+              "  History:    the current billing periods are loaded: quota and new turns are exact now.",
+              `              The older days, the broadcast's alerts and the outcomes are loading in the background (${loading.loadedTurns.toLocaleString("en")} of ${loading.totalTurns.toLocaleString("en")} turns);`,
+              `              the dashboard says when they are done, as do ${server.url}/api/demo/history and a line here.`,
+            ]
+          : [`  History:    ${loading.state}`]),
       ])
       stopOnSignals(server, log)
       return

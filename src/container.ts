@@ -17,6 +17,7 @@ import type { BackgroundJob } from "./background.js"
 import type { Config } from "./config.js"
 import { type Clock, systemClock } from "./core/clock.js"
 import { DashboardService } from "./dashboards/service.js"
+import { DemoHistory } from "./demo/history.js"
 import { ForecastService } from "./forecast/service.js"
 import { InProcessRateLimiter } from "./limits/in-process.js"
 import { InstanceHeartbeat } from "./limits/instances.js"
@@ -55,6 +56,8 @@ export interface Container {
   subscriptionOverview: SubscriptionOverviewService
   /** The turn log: a subscription's ledger rows, filtered and paged (issue 16). */
   turns: TurnLogService
+  /** How far `omnimeter demo` has written its history (state none outside the demo). */
+  demoHistory: DemoHistory
   /** Sends the webhook outbox; started by the server, driven with runOnce in tests. */
   webhookWorker: DeliveryWorker
   /** Rate-limit, spike and channel-health detection; started by the server, driven with runOnce in tests. */
@@ -191,6 +194,7 @@ export async function buildContainer(
     dashboards,
     subscriptionOverview,
     turns,
+    demoHistory: new DemoHistory(),
     webhookWorker,
     detectors,
     ledgerMaintenance,

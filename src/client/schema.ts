@@ -118,6 +118,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/demo/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How far the demo's history is written
+         * @description `omnimeter demo` answers its keys once each subscription's current billing period is written, and writes the older history in the background. Any key may ask; a server that runs no demo answers state none.
+         */
+        get: operations["getDemoHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tokens/consume": {
         parameters: {
             query?: never;
@@ -1832,6 +1852,96 @@ export interface operations {
                         kind: "admin" | "subscription";
                         /** @description The subscription a subscription key belongs to; null for the admin. */
                         subscription_id: string | null;
+                    };
+                };
+            };
+            /** @description The request is invalid: `error.field` names the offending field or parameter (validation_error). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request's headers and URL are larger than 16 kB together (request_header_fields_too_large). */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error, from every endpoint. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable: retry after Retry-After seconds (service_unavailable). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getDemoHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How far the demo's history is written */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description none: this server runs no demo. loading: the current billing periods are written (live turns are decided on them) and the older history is being written; figures before complete_since are incomplete. loaded: all of it is written. failed: see error.
+                         * @enum {string}
+                         */
+                        state: "none" | "loading" | "loaded" | "failed";
+                        /** @description Ledger rows the demo's history holds in all. */
+                        total_turns: number;
+                        /** @description How many of them are written. */
+                        loaded_turns: number;
+                        /** @description The start of the history's first day. */
+                        starts_at: string | null;
+                        /** @description Every demo subscription's turns from this instant on are written. The broadcast's alerts and the outcomes are written last. */
+                        complete_since: string | null;
+                        /** @description When the history was written in full, or failed. */
+                        finished_at: string | null;
+                        /** @description Why writing the history failed. */
+                        error: string | null;
                     };
                 };
             };

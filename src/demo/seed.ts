@@ -29,6 +29,7 @@ import type { Database } from "../storage/database.js"
 import { type ImportedTurn, insertImportedTurns } from "../storage/ledger.js"
 import { upsertPrice } from "../storage/outcomes.js"
 import type { DB } from "../storage/schema.js"
+import { DemoHistory } from "./history.js"
 import { type SyntheticTurn, seededRandom, syntheticTraffic } from "./traffic.js"
 
 /** The models the demo's channels answer with, and their list prices per million tokens (input, output). */
@@ -112,15 +113,61 @@ const MINUTE = 60_000
 const HOUR = 3_600_000
 const DAY = 86_400_000
 
-/** Creates the demo subscriptions and their last `days` days of traffic, ending at `now`. */
+/** Rows per statement while live turns wait: each statement holds the embedded database for its length. */
+const FOREGROUND_ROWS = 2000
+const BACKGROUND_ROWS = 500
+
+/** The demo's subscriptions, ready for live turns, and the rest of their history being written. */
+export interface DemoSeed {
+  subscriptions: Subscription[]
+  /**
+   * Settles once the older billing periods, the broadcast's alerts and the outcomes are written (the
+   * `DemoHistory` given to `startDemoSeed` follows its progress).
+   */
+  history: Promise<void>
+}
+
+/** Creates the demo subscriptions and their last `days` days of traffic, ending at `now`, all written. */
 export async function seedDemo(
   meter: Meter,
   database: Database,
   now: Date,
   days = 30,
 ): Promise<Subscription[]> {
+  const seed = await startDemoSeed(meter, database, now, days)
+  await seed.history
+  return seed.subscriptions
+}
+
+/** One subscription's admitted history, and where its current billing period begins in it. */
+interface Planned {
+  index: number
+  demo: DemoSubscription
+  subscription: Subscription
+  /** Its turns in time order; after the foreground, only those before the current billing period. */
+  turns: ImportedTurn[]
+  crossings: Crossing[]
+  /** The index of the first turn of the current billing period. */
+  current: number
+  outcomes: DemoOutcomes
+}
+
+/**
+ * Creates the demo subscriptions and writes each one's current billing period (what its quota decisions
+ * read, so live turns are decided right from the start), then answers; the older billing periods (the
+ * most recent first, each in time order, in short statements that live turns interleave with), the
+ * broadcast's alerts and the outcomes are written in the background (`history`). The data written in the
+ * end is the same as in one pass: the ledger's triggers and rollups do not depend on the order of writing,
+ * and each billing period's turns are written in time order so its quota alerts carry their own figures.
+ */
+export async function startDemoSeed(
+  meter: Meter,
+  database: Database,
+  now: Date,
+  days = 30,
+  progress = new DemoHistory(),
+): Promise<DemoSeed> {
   const start = new Date(Math.floor(now.getTime() / HOUR) * HOUR - days * DAY)
-  const created: Subscription[] = []
   // Prices in force from before the first turn, so every demo turn is priced.
   for (const [model, [input, output]] of Object.entries(DEMO_PRICES))
     await upsertPrice(database.db, {
@@ -130,6 +177,7 @@ export async function seedDemo(
       inputPerMillion: input,
       outputPerMillion: output,
     })
+  const planned: Planned[] = []
   for (const [index, demo] of DEMO_SUBSCRIPTIONS.entries()) {
     const plan = PLAN_DEFINITIONS[demo.plan]
     const periodStart = new Date(start.getTime() + (days - demo.periodAgeDays) * DAY)
@@ -151,17 +199,84 @@ export async function seedDemo(
       timezone: demo.timezone,
       periodStart: periodStart.toISOString(),
     })
-    created.push(subscription)
     const admitted = admit(traffic, subscription, plan.channels)
     const scores = seededRandom(6000 + index)
     const turns = admitted.turns.map((turn) => priced(turn, scores))
-    await writeHistory(database, turns, admitted.crossings, meter.currency)
-    if (demo.broadcastDaysAgo !== undefined) {
-      await replayBroadcast(database, subscription.id, broadcastStart(demo, now))
-    }
-    await writeOutcomes(database, subscription.id, turns, seededRandom(5000 + index), now, meter.currency)
+    const currentStart = billingPeriodAt(subscription.periodAnchor, now).start.getTime()
+    const current = turns.findIndex((turn) => turn.periodStart.getTime() >= currentStart)
+    planned.push({
+      index,
+      demo,
+      subscription,
+      turns,
+      crossings: admitted.crossings,
+      current: current === -1 ? turns.length : current,
+      outcomes: demoOutcomes(subscription.id, turns, seededRandom(5000 + index), now, meter.currency),
+    })
   }
-  return created
+  progress.begin(
+    planned.reduce((sum, p) => sum + p.turns.length, 0),
+    start,
+  )
+  for (const p of planned) {
+    const written = await writeTurns(database, p, p.current, p.turns.length, meter.currency, FOREGROUND_ROWS)
+    progress.written(written)
+  }
+  const since = new Map(planned.map((p) => [p.index, p.turns[p.current]?.periodStart ?? now]))
+  // Only the older turns are kept for the background (the outcomes are rows already).
+  for (const p of planned) p.turns = p.turns.slice(0, p.current)
+  progress.written(0, latest([...since.values()]))
+  const history = writeOlderHistory(database, planned, since, now, meter.currency, progress).then(
+    () => progress.finish(),
+    (error: unknown) => {
+      progress.fail(error)
+      throw error
+    },
+  )
+  return { subscriptions: planned.map((p) => p.subscription), history }
+}
+
+function latest(instants: readonly Date[]): Date {
+  return new Date(Math.max(...instants.map((at) => at.getTime())))
+}
+
+/**
+ * The history before each subscription's current billing period, one billing period at a time, the most
+ * recent first (so the dashboard's recent days fill first); then the broadcast's replay through the
+ * detectors (which read the weeks before it) and the outcomes.
+ */
+async function writeOlderHistory(
+  database: Database,
+  planned: readonly Planned[],
+  since: Map<number, Date>,
+  now: Date,
+  currency: string,
+  progress: DemoHistory,
+): Promise<void> {
+  const periods: { p: Planned; from: number; to: number }[] = []
+  for (const p of planned) {
+    let from = 0
+    for (let i = 1; i <= p.current; i += 1) {
+      if (i === p.current || p.turns[i]?.periodStart.getTime() !== p.turns[from]?.periodStart.getTime()) {
+        periods.push({ p, from, to: i })
+        from = i
+      }
+    }
+  }
+  const startOf = (period: { p: Planned; from: number }) =>
+    period.p.turns[period.from]?.periodStart.getTime() ?? 0
+  periods.sort((a, b) => startOf(b) - startOf(a) || a.p.index - b.p.index)
+  for (const period of periods) {
+    const written = await writeTurns(database, period.p, period.from, period.to, currency, BACKGROUND_ROWS)
+    // A subscription's first period reaches back past the history's start: all of it is written then.
+    since.set(period.p.index, new Date(period.from === 0 ? 0 : startOf(period)))
+    progress.written(written, latest([...since.values(), progress.status().startsAt ?? new Date(0)]))
+  }
+  for (const p of planned) {
+    if (p.demo.broadcastDaysAgo !== undefined)
+      await replayBroadcast(database, p.subscription.id, broadcastStart(p.demo, now))
+  }
+  for (const p of planned) await writeOutcomes(database, p.outcomes)
 }
 
 /** Every turn end users sent, in time order: the plan's channels, a trickle on the others, a broadcast. */
@@ -355,33 +470,36 @@ export function admit(
 }
 
 /**
- * Writes the turns in batches that end at each quota crossing, so the threshold alert the counter's trigger
- * raises carries the tokens used at that moment; then dates each such alert at the turn that crossed it
- * (the trigger stamps the time of writing, which for a replayed history is now).
+ * Writes turns `from` to `to` of a subscription's history, in statements of at most `rows` rows that end at
+ * each quota crossing, so the threshold alert the counter's trigger raises carries the tokens used at that
+ * moment; then dates each such alert at the turn that crossed it (the trigger stamps the time of writing,
+ * which for a replayed history is now). Answers the number of turns written.
  */
-async function writeHistory(
+async function writeTurns(
   database: Database,
-  turns: readonly ImportedTurn[],
-  crossings: readonly Crossing[],
+  planned: Planned,
+  from: number,
+  to: number,
   currency: string,
-): Promise<void> {
+  rows: number,
+): Promise<number> {
+  const crossings = planned.crossings.filter((c) => c.index >= from && c.index < to)
   const ends = new Set(crossings.map((c) => c.index))
   let batch: ImportedTurn[] = []
-  for (const [index, turn] of turns.entries()) {
-    batch.push(turn)
-    if (batch.length >= 2000 || ends.has(index)) {
+  for (let index = from; index < to; index += 1) {
+    const turn = planned.turns[index]
+    if (turn) batch.push(turn)
+    if (batch.length >= rows || ends.has(index)) {
       await insertImportedTurns(database.db, batch, currency)
       batch = []
     }
   }
   await insertImportedTurns(database.db, batch, currency)
   for (const crossing of crossings) {
-    const subscriptionId = turns[crossing.index]?.subscriptionId
-    if (subscriptionId === undefined) continue
     await database.db
       .updateTable("alerts")
       .set({ occurred_at: crossing.at })
-      .where("subscription_id", "=", subscriptionId)
+      .where("subscription_id", "=", planned.subscription.id)
       .where("type", "=", "quota.threshold_reached")
       // The trigger's key ends in the threshold as numeric text ('1.0' for 100%, where String(1) is '1'), so
       // the threshold is matched as a number.
@@ -389,6 +507,7 @@ async function writeHistory(
       .where(sql`(data->>'threshold')::numeric`, "=", crossing.threshold)
       .execute()
   }
+  return to - from
 }
 
 /**
@@ -458,18 +577,23 @@ function priced(turn: ImportedTurn, random: () => number): ImportedTurn {
   }
 }
 
+/** A subscription's goals reached and session ratings, as rows. */
+interface DemoOutcomes {
+  goals: Insertable<DB["outcomes"]>[]
+  ratings: Insertable<DB["feedback"]>[]
+}
+
 /**
  * Goals reached after allowed turns (each channel at its own rate and value, ten minutes after the turn)
  * and session ratings.
  */
-async function writeOutcomes(
-  database: Database,
+function demoOutcomes(
   subscriptionId: string,
   turns: readonly ImportedTurn[],
   random: () => number,
   now: Date,
   currency: string,
-): Promise<void> {
+): DemoOutcomes {
   const goals: Insertable<DB["outcomes"]>[] = []
   const ratings: Insertable<DB["feedback"]>[] = []
   for (const turn of turns) {
@@ -497,6 +621,10 @@ async function writeOutcomes(
         idempotency_key: `demo-feedback-${ratings.length}`,
       })
   }
+  return { goals, ratings }
+}
+
+async function writeOutcomes(database: Database, { goals, ratings }: DemoOutcomes): Promise<void> {
   for (let i = 0; i < goals.length; i += 1000)
     await database.db
       .insertInto("outcomes")

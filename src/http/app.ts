@@ -26,6 +26,7 @@ import { breakdownRoutes } from "./routes/breakdown.js"
 import { catalogRoutes } from "./routes/catalog.js"
 import { channelConfigRoutes } from "./routes/channel-config.js"
 import { dashboardRoutes } from "./routes/dashboards.js"
+import { demoRoutes } from "./routes/demo.js"
 import { ExperimentResultsSchema, ExperimentSchema, experimentRoutes } from "./routes/experiments.js"
 import { ForecastSchema, forecastRoutes } from "./routes/forecast.js"
 import { healthRoutes } from "./routes/health.js"
@@ -202,6 +203,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     healthRoutes,
     catalogRoutes,
     meRoutes,
+    demoRoutes,
     tokenRoutes,
     subscriptionRoutes,
     keyRoutes,

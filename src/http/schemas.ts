@@ -352,6 +352,23 @@ export const MeSchema = Type.Object({
 })
 export type MeBody = Static<typeof MeSchema>
 
+export const DemoHistorySchema = Type.Object({
+  state: OneOf(
+    ["none", "loading", "loaded", "failed"] as const,
+    "none: this server runs no demo. loading: the current billing periods are written (live turns are decided on them) and the older history is being written; figures before complete_since are incomplete. loaded: all of it is written. failed: see error.",
+  ),
+  total_turns: Type.Integer({ minimum: 0, description: "Ledger rows the demo's history holds in all." }),
+  loaded_turns: Type.Integer({ minimum: 0, description: "How many of them are written." }),
+  starts_at: Nullable(DateTime(), "The start of the history's first day."),
+  complete_since: Nullable(
+    DateTime(),
+    "Every demo subscription's turns from this instant on are written. The broadcast's alerts and the outcomes are written last.",
+  ),
+  finished_at: Nullable(DateTime(), "When the history was written in full, or failed."),
+  error: Nullable(Type.String(), "Why writing the history failed."),
+})
+export type DemoHistoryBody = Static<typeof DemoHistorySchema>
+
 export const ALL_CHANNELS = CHANNELS
 
 /** One line of a usage import's NDJSON body, as a shared schema for the document and generated clients. */

@@ -23,6 +23,7 @@ import { Turns } from "./pages/Turns.tsx"
 import { href, navigate, useLinkHandler, useLocation } from "./router.ts"
 import { storedKey, storeKey, type Workspace, WorkspaceContext } from "./session.ts"
 import { ErrorMessage, Loading, useAsync } from "./ui/async.tsx"
+import { DemoHistoryBanner } from "./ui/DemoHistoryBanner.tsx"
 
 interface Session {
   key: string
@@ -284,6 +285,7 @@ function Frame({
           </button>
         </div>
       </header>
+      <DemoHistoryBanner api={session.api} />
       <main id="main" tabIndex={-1}>
         {children}
       </main>
