@@ -217,7 +217,7 @@ try {
     [`trends daily, ${days} days`, (s) => s.trends(largeId, "whatsapp", period)],
     ["trends hourly, 14 days", (s) => s.trends(largeId, "whatsapp", fortnight)],
   ]
-  const strip = (body: unknown) => ({ ...(body as Record<string, unknown>), generated_at: "" })
+  const strip = (body: unknown) => ({ ...(body as Record<string, unknown>), generatedAt: null })
   console.log(`large subscription (${LARGE_ZONE}), ${values.engine}:`)
   for (const [label, call] of calls) {
     const fromRollups = await p50(`${label}, rollups`, repeat, () => call(rollups))
