@@ -247,20 +247,11 @@ describe("the session tables after the commit", () => {
     await expectExact(database.db, id, database.asOwner)
   })
 
-  it("settles, imports, corrections and deletions of queued turns end exact", async () => {
+  it("imports are derived at once; settles, corrections and deletions of queued turns end exact", async () => {
     const who = entity("paths")
     const id = await subscriptionFor(who)
-    const decisions = []
-    for (let i = 0; i < 6; i++) {
-      decisions.push(
-        await meter.validateAndConsumeTokens(
-          turn(who, { sessionId: i < 4 ? `p-${i % 2}` : undefined, userIdentifier: `u-${i % 2}` }),
-        ),
-      )
-    }
-    // Settled while still queued: the settlement is the settle's; the sessions stay the queue's.
-    for (const d of decisions.slice(0, 3)) if (d.allowed) await meter.settle(d.usageId, { actualTokens: 40 })
-    // An import of history, with and without sessions, through the same write as consume.
+    // An import of history, with and without sessions, through the same write as consume: its turns
+    // are derived at once, so a backfill leaves no queue behind it.
     const base = Date.parse("2026-02-01T10:00:00Z")
     await insertImportedTurns(
       database.db,
@@ -279,6 +270,18 @@ describe("the session tables after the commit", () => {
         periodStart: new Date("2026-02-01T00:00:00Z"),
       })),
     )
+    expect(await queued(database.db, id)).toBe(0)
+    expect((await stored(database.db, id)).spans.has("imp-1 api")).toBe(true)
+    const decisions = []
+    for (let i = 0; i < 6; i++) {
+      decisions.push(
+        await meter.validateAndConsumeTokens(
+          turn(who, { sessionId: i < 4 ? `p-${i % 2}` : undefined, userIdentifier: `u-${i % 2}` }),
+        ),
+      )
+    }
+    // Settled while still queued: the settlement is the settle's; the sessions stay the queue's.
+    for (const d of decisions.slice(0, 3)) if (d.allowed) await meter.settle(d.usageId, { actualTokens: 40 })
     // A correction moving one queued turn to another session, and a deletion of another, before deriving.
     const moved = decisions[1]
     const gone = decisions[4]
@@ -287,7 +290,7 @@ describe("the session tables after the commit", () => {
       database.db,
     )
     await sql`delete from token_usage_logs where id = ${gone.usageId}`.execute(database.db)
-    expect(await queued(database.db, id)).toBe(18)
+    expect(await queued(database.db, id)).toBe(6)
     await deriveSessions(database.db, id)
     expect(await queued(database.db, id)).toBe(0)
     const kept = await stored(database.db, id)
