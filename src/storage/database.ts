@@ -132,18 +132,11 @@ async function openPostgres(
   // A client whose connection dies (restart, failover, an admin's kill) emits "error", idle or checked
   // out; GuardedPool handles both, answers DatabaseUnavailableError and probes until the server is back.
   // The connect timeout bounds a call on a server that accepts no packets (a black-holed failover).
-  // JIT compilation off: the service's statements are short, and where a plan's estimate crosses the
-  // server's JIT thresholds the compile costs more than it saves (the outcomes answer's converted-sessions
-  // read on 5 M turns: 0.9 s of JIT for a 0.6 s read, bench/RESULTS.md).
+  // No startup `options` (such as -c jit=off): PgBouncer refuses the connection over them (issue 10), and
+  // the JIT is the operator's setting (the outcomes answer's converted-sessions read on 5 M turns spent
+  // 0.9 s compiling for a 0.6 s read: bench/RESULTS.md).
   const pool = new GuardedPool(
-    new pg.Pool({
-      connectionString,
-      max: poolSize,
-      types,
-      keepAlive: true,
-      connectionTimeoutMillis: 5000,
-      options: "-c jit=off",
-    }),
+    new pg.Pool({ connectionString, max: poolSize, types, keepAlive: true, connectionTimeoutMillis: 5000 }),
     onAvailabilityChange ? { onAvailabilityChange } : {},
   )
   const db = new Kysely<DB>({
