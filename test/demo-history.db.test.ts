@@ -141,6 +141,15 @@ describe("the demo history loading in the background", () => {
     expect(api).toMatchObject({ state: "loaded", loaded_turns: status.totalTurns, error: null })
   })
 
+  it("tells the history's state to a key only: 401 in the error envelope without one or with a wrong one", async () => {
+    for (const key of [null, "om_sk_not_a_key"]) {
+      const res = await t.request({ url: "/api/demo/history", key })
+      expect(res.statusCode).toBe(401)
+      expect(res.json().error).toMatchObject({ code: expect.any(String), message: expect.any(String) })
+      expect(res.body).not.toContain("loaded_turns")
+    }
+  })
+
   it("keeps the live turn in the ledger, the quota and the analytics once the history is written", async () => {
     const acme = bySubscription("acme-retail")
     const live = await t.container.database.db
