@@ -9,7 +9,8 @@
  *    holds N / S), each with a priced turn_details row and a sentiment, and M outcomes (M / S for the one
  *    asked about, half naming a session), generated in SQL straight into the tables with the triggers
  *    off, then builds the rollups as a migration backfill does (rebuildRollups,
- *    omnimeter_outcome_rollups_rebuild and omnimeter_outcome_reads_rebuild); then times OutcomeService.outcomes over the last 30 days under each
+ *    omnimeter_outcome_rollups_rebuild, omnimeter_outcome_reads_rebuild and
+ *    omnimeter_outcome_session_turns_rebuild); then times OutcomeService.outcomes over the last 30 days under each
  *    attribution model (median of --repeat), and with --baseline once from the raw ledger rows.
  *
  * Usage: npx tsx bench/outcomes.ts [--turns 5000000] [--subscriptions 5] [--outcomes 500000] [--repeat 7]
@@ -229,6 +230,7 @@ try {
     await rebuildRollups(database.db)
     await owner.query("select omnimeter_outcome_rollups_rebuild(null)")
     await owner.query("select omnimeter_outcome_reads_rebuild(null)")
+    await owner.query("select omnimeter_outcome_session_turns_rebuild(null)")
     await owner.query("vacuum analyze")
     console.log(
       `loaded ${perSubscription * ids.length} turns and ${Math.floor(outcomeCount / subscriptionCount) * ids.length} outcomes over ${ids.length} subscriptions in ${seconds(loadStarted)} s (rollups built in ${seconds(rollupsStarted)} s)`,

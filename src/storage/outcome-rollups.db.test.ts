@@ -380,19 +380,74 @@ async function recomputedReads(subscriptionId: string, base: Awaited<ReturnType<
   }
 }
 
+/** outcome_session_turns as kept, one string per (outcome, channel). */
+async function maintainedSessionTurns(subscriptionId: string) {
+  await deriveSessions(database.db, subscriptionId)
+  const rows = await sql<{ outcome_id: string; channel: string; turn_before: Date | null; turn_after: Date | null }>`
+    select outcome_id, channel, turn_before, turn_after from outcome_session_turns
+    where subscription_id = ${subscriptionId}`.execute(database.db)
+  return new Map(
+    rows.rows.map((row) => [
+      `${row.outcome_id} ${row.channel}`,
+      `${row.turn_before?.toISOString() ?? "-"} ${row.turn_after?.toISOString() ?? "-"}`,
+    ]),
+  )
+}
+
+/**
+ * The same from the raw rows: per outcome naming a session, the session's allowed turns on each channel in
+ * time order, walked to the last one at or before the outcome and the first one after it.
+ */
+async function recomputedSessionTurns(subscriptionId: string) {
+  const turns = await sql<{ session_id: string; channel: string; created_at: Date }>`
+    select session_id, channel, created_at from token_usage_logs
+    where subscription_id = ${subscriptionId} and status <> 'denied' and session_id is not null`.execute(
+    database.db,
+  )
+  const outcomes = await sql<{ id: string; session_id: string; occurred_at: Date }>`
+    select id, session_id, occurred_at from outcomes
+    where subscription_id = ${subscriptionId} and session_id is not null`.execute(database.db)
+  const bySession = new Map<string, Map<string, number[]>>()
+  for (const t of turns.rows) {
+    const channels = bySession.get(t.session_id) ?? new Map<string, number[]>()
+    bySession.set(t.session_id, channels)
+    channels.set(t.channel, [...(channels.get(t.channel) ?? []), t.created_at.getTime()])
+  }
+  const facts = new Map<string, string>()
+  for (const o of outcomes.rows) {
+    for (const [channel, times] of bySession.get(o.session_id) ?? []) {
+      const sorted = [...times].sort((a, b) => a - b)
+      const at = o.occurred_at.getTime()
+      let before: number | undefined
+      let after: number | undefined
+      for (const time of sorted) {
+        if (time <= at) before = time
+        else if (after === undefined) after = time
+      }
+      const text = (ms: number | undefined) => (ms === undefined ? "-" : new Date(ms).toISOString())
+      facts.set(`${o.id} ${channel}`, `${text(before)} ${text(after)}`)
+    }
+  }
+  return facts
+}
+
 async function expectExact(subscriptionId: string) {
   const kept = await maintained(subscriptionId)
   const again = await recomputed(subscriptionId)
   expect(kept).toEqual(again)
   const reads = await maintainedReads(subscriptionId)
   expect(reads).toEqual(await recomputedReads(subscriptionId, again))
+  const sessionTurns = await maintainedSessionTurns(subscriptionId)
+  expect(sessionTurns).toEqual(await recomputedSessionTurns(subscriptionId))
   // The migrations' backfills compute the same.
   await database.asOwner(async (db) => {
     await sql`select omnimeter_outcome_rollups_rebuild(${subscriptionId}::uuid)`.execute(db)
     await sql`select omnimeter_outcome_reads_rebuild(${subscriptionId}::uuid)`.execute(db)
+    await sql`select omnimeter_outcome_session_turns_rebuild(${subscriptionId}::uuid)`.execute(db)
   })
   expect(await maintained(subscriptionId)).toEqual(kept)
   expect(await maintainedReads(subscriptionId)).toEqual(reads)
+  expect(await maintainedSessionTurns(subscriptionId)).toEqual(sessionTurns)
   return kept
 }
 
@@ -444,6 +499,8 @@ describe("the outcomes rollups", () => {
     const first = await expectExact(id)
     expect(first.touches.size).toBeGreaterThan(3)
 
+    // An outcome naming a live session before its turns: the consumed turns widen its facts after commit.
+    await outcome("o-6", "u-9", "live-0", null, new Date(Date.now() - 60_000).toISOString())
     // Consume with a sentiment, then settle with a price: the details row is inserted, then upserted.
     for (const [i, channel] of (["website", "whatsapp", "website"] as const).entries()) {
       const d = await meter.validateAndConsumeTokens(

@@ -621,8 +621,8 @@ export async function rollupFigures(db: Kysely<DB>, r: OutcomeQueryRange): Promi
  * the period (read from the ledger rows of those two partial quarter-hours). The total over some channels
  * only, not all six, counts distinct sessions over their ledger_sessions rows one by one instead.
  *
- * Converted: the sessions an outcome of the period names (one row each) whose span on a channel proves a
- * turn inside the period, or the ledger shows one.
+ * Converted: the sessions an outcome of the period names that have a turn on the channel inside the
+ * period, decided per outcome from the session's nearest turns around it (outcome_session_turns).
  */
 export async function sessionFigures(
   db: Kysely<DB>,
@@ -715,19 +715,16 @@ export async function sessionFigures(
             and p.first_bucket < ${r.end} and p.channel = any(${channels}::text[])
             and (${surely("p")} or ${turnInside(sql.ref("p.session_id"), sql.ref("p.channel"))})
         `.execute(db)
+  // Converted: a session with an outcome o in [S, E) and a turn on the channel in [S, E), which is when its
+  // latest turn at or before some such o is at or after S, or its earliest turn after o is before E
+  // (outcome_session_turns, migration 0025): one index range of the period's outcomes.
   const convertedRead = sql<{ channel: string | null; converted: number }>`
-    with named as (
-      select distinct session_id from outcomes
-      where subscription_id = ${r.subscriptionId} and occurred_at >= ${r.start} and occurred_at < ${r.end}
-        and session_id is not null
-    ), met as materialized (
-      select p.session_id, p.channel from named n
-      join ledger_sessions p on p.subscription_id = ${r.subscriptionId} and p.session_id = n.session_id
-      where p.channel = any(${channels}::text[]) and p.last_bucket > ${lastBefore}
-        and p.first_bucket < ${r.end}
-        and (${surely("p")} or ${turnInside(sql.ref("p.session_id"), sql.ref("p.channel"))})
+    with met as materialized (
+      select t.session_id, t.channel from outcome_session_turns t
+      where t.subscription_id = ${r.subscriptionId} and t.occurred_at >= ${r.start} and t.occurred_at < ${r.end}
+        and t.channel = any(${channels}::text[]) and (t.turn_before >= ${r.start} or t.turn_after < ${r.end})
     )
-    select channel, count(*)::int as converted from met group by channel
+    select channel, count(distinct session_id)::int as converted from met group by channel
     union all
     select null, count(distinct session_id)::int from met
   `.execute(db)

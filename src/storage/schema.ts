@@ -359,6 +359,20 @@ export interface SessionSpansTable {
   last_bucket: Timestamp
 }
 
+/**
+ * Per outcome naming a session and channel: the session's latest allowed turn on the channel at or before
+ * the outcome and its earliest one after it (migration 0025): the outcomes answer's converted sessions.
+ */
+export interface OutcomeSessionTurnsTable {
+  subscription_id: string
+  outcome_id: string
+  channel: string
+  session_id: string
+  occurred_at: Timestamp
+  turn_before: Timestamp | null
+  turn_after: Timestamp | null
+}
+
 /** Session spans starting and ending per quarter-hour and channel ('*': over all channels) (migration 0021). */
 export interface SessionEdgesTable {
   subscription_id: string
@@ -441,4 +455,5 @@ export interface DB {
   session_edges: SessionEdgesTable
   session_edge_days: SessionEdgeDaysTable
   session_queue: SessionQueueTable
+  outcome_session_turns: OutcomeSessionTurnsTable
 }

@@ -5,7 +5,8 @@
 -- turns widen their sessions and refresh the outcomes they touch (omnimeter_outcome_sessions_inserted);
 -- the insert trigger is skipped for omnimeter_write_turns' statements, which queue that work instead
 -- (omnimeter.sessions_queued, migration 0024). A correction or deletion that moves or removes a session's
--- turn recomputes its row from the ledger, and refreshes the outcomes it may touch.
+-- turn recomputes its row and the converted-session facts of its session (migration 0025) from the ledger,
+-- and refreshes the outcomes it may touch.
 CREATE OR REPLACE FUNCTION omnimeter_outcome_rollup_ledger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -41,6 +42,11 @@ BEGIN
         UNION
         SELECT ROW(subscription_id, session_id, channel)::omnimeter_session_key
         FROM previous_rows WHERE session_id IS NOT NULL));
+      PERFORM omnimeter_outcome_session_turns_refresh(m.subscription_id, array_agg(DISTINCT m.session_id))
+      FROM (SELECT subscription_id, session_id FROM updated_rows UNION ALL
+        SELECT subscription_id, session_id FROM previous_rows) AS m
+      WHERE m.session_id IS NOT NULL
+      GROUP BY m.subscription_id ORDER BY m.subscription_id;
     END IF;
   ELSE
     v_touched := omnimeter_outcomes_touched(ARRAY(
@@ -52,6 +58,10 @@ BEGIN
     PERFORM omnimeter_ledger_sessions_refresh(ARRAY(
       SELECT DISTINCT ROW(subscription_id, session_id, channel)::omnimeter_session_key
       FROM removed_rows WHERE session_id IS NOT NULL AND status <> 'denied'));
+    PERFORM omnimeter_outcome_session_turns_refresh(r.subscription_id, array_agg(DISTINCT r.session_id))
+    FROM removed_rows r
+    WHERE r.session_id IS NOT NULL AND r.status <> 'denied'
+    GROUP BY r.subscription_id ORDER BY r.subscription_id;
   END IF;
   IF cardinality(v_touched) > 0 THEN
     PERFORM omnimeter_outcome_touches_refresh(v_touched);

@@ -2,7 +2,9 @@
 -- 0024): each turn with a session widens its ledger_sessions row, which changes at most once per session
 -- and quarter-hour (the WHERE of the upsert), so a batch of an ongoing conversation usually writes nothing
 -- there; turns that may touch an outcome recorded already (an import, an outcome dated ahead) refresh its
--- attribution facts (omnimeter_outcomes_touched, omnimeter_outcome_touches_refresh). Both are idempotent:
+-- attribution facts (omnimeter_outcomes_touched, omnimeter_outcome_touches_refresh), and turns of sessions
+-- an outcome names widen its converted-session facts (omnimeter_outcome_session_turns_add, migration
+-- 0025). All are idempotent:
 -- a turn applied twice, or after a correction recomputed its rows from the ledger, changes nothing more.
 -- Called by the ledger's insert trigger (rows inserted by a statement) and by omnimeter_sessions_derive
 -- (consumed turns, after their transaction committed).
@@ -28,4 +30,7 @@ BEGIN
   IF cardinality(v_touched) > 0 THEN
     PERFORM omnimeter_outcome_touches_refresh(v_touched);
   END IF;
+  PERFORM omnimeter_outcome_session_turns_add(ARRAY(
+    SELECT ROW(i.subscription_id, i.session_id, i.channel, i.created_at)::omnimeter_session_turn
+    FROM unnest(p_rows) AS i WHERE i.status <> 'denied' AND i.session_id IS NOT NULL));
 END $$;
