@@ -383,7 +383,12 @@ async function recomputedReads(subscriptionId: string, base: Awaited<ReturnType<
 /** outcome_session_turns as kept, one string per (outcome, channel). */
 async function maintainedSessionTurns(subscriptionId: string) {
   await deriveSessions(database.db, subscriptionId)
-  const rows = await sql<{ outcome_id: string; channel: string; turn_before: Date | null; turn_after: Date | null }>`
+  const rows = await sql<{
+    outcome_id: string
+    channel: string
+    turn_before: Date | null
+    turn_after: Date | null
+  }>`
     select outcome_id, channel, turn_before, turn_after from outcome_session_turns
     where subscription_id = ${subscriptionId}`.execute(database.db)
   return new Map(
