@@ -62,7 +62,8 @@ const exists = await admin.query("select 1 from pg_database where datname = $1",
 if (exists.rowCount === 0) await admin.query(`create database ${name}`)
 const url = new URL(base)
 url.pathname = `/${name}`
-const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 4 })
+// The service's default pool (OMNIMETER_POOL_SIZE 20): the answer's reads run side by side on it.
+const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 20 })
 const owner = new pg.Client({ connectionString: url.toString() })
 await owner.connect()
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0

@@ -717,16 +717,17 @@ export async function sessionFigures(
         `.execute(db)
   // Converted: a session with an outcome o in [S, E) and a turn on the channel in [S, E), which is when its
   // latest turn at or before some such o is at or after S, or its earliest turn after o is before E
-  // (outcome_session_turns, migration 0025): one index range of the period's outcomes.
+  // (outcome_session_turns, migration 0025): one index range of the period's outcomes, made distinct by
+  // hashing (count(distinct) would sort).
   const convertedRead = sql<{ channel: string | null; converted: number }>`
     with met as materialized (
-      select t.session_id, t.channel from outcome_session_turns t
+      select distinct t.session_id, t.channel from outcome_session_turns t
       where t.subscription_id = ${r.subscriptionId} and t.occurred_at >= ${r.start} and t.occurred_at < ${r.end}
         and t.channel = any(${channels}::text[]) and (t.turn_before >= ${r.start} or t.turn_after < ${r.end})
     )
-    select channel, count(distinct session_id)::int as converted from met group by channel
+    select channel, count(*)::int as converted from met group by channel
     union all
-    select null, count(distinct session_id)::int from met
+    select null, count(*)::int from (select distinct session_id from met) as sessions
   `.execute(db)
   // Independent reads: side by side on a pool, queued on a tenant transaction's one connection.
   const [counted, absent, some, converted] = await Promise.all([
