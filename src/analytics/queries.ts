@@ -250,7 +250,10 @@ const rangeCounts = (count: number, prefix: "u" | "p"): RawBuilder<unknown> =>
  * aggregate folds each user's channels into one mask per range, another each person's (the identifier's
  * link, looked up now, so links apply to past turns), then one pass over each counts them in total and per
  * channel. Ranges that share rows (a period, its complete days and the period before, within one UTC
- * year) read them once.
+ * year) read them once. A subscription that links no identifier (most do not) skips the people's
+ * aggregate: each identifier is then a person on one channel, so a channel's people are its users and the
+ * total is the sum over the channels (the same statement reads whether any link exists, so a link made
+ * meanwhile is seen by both or by neither).
  */
 async function countDistinct(
   db: Kysely<DB>,
@@ -259,9 +262,13 @@ async function countDistinct(
 ): Promise<UniqueUsersRow[][]> {
   const [first] = ranges
   if (first === undefined) return []
-  const result = await sql<Record<string, number>>`
-    with seen as (${rows})
+  const result = await sql<Record<string, number | boolean>>`
+    with seen as (${rows}),
+    links as (
+      select exists (select 1 from person_identifiers where subscription_id = ${first.subscriptionId}) as linked
+    )
     select * from
+      links,
       (select ${rangeCounts(ranges.length, "u")}
         from (select ${rangeMasks(ranges.length)} from seen group by user_identifier) as users) as u,
       (select ${rangeCounts(ranges.length, "p")}
@@ -269,19 +276,30 @@ async function countDistinct(
           select ${rangeMasks(ranges.length)} from seen as l
           left join person_identifiers p on p.subscription_id = ${first.subscriptionId}
             and p.channel = l.channel and p.user_identifier = l.user_identifier
+          where (select linked from links)
           group by ${PERSON_KEY_SQL}
         ) as people) as pp
   `.execute(db)
   const row = result.rows[0] ?? {}
   const count = (name: string) => Number(row[name] ?? 0)
-  return ranges.map((range, i) => [
-    { channel: null, users: count(`u${i}_total`), people: count(`p${i}_total`) },
-    ...range.channels.map((channel) => ({
-      channel,
-      users: count(`u${i}_${channel}`),
-      people: count(`p${i}_${channel}`),
-    })),
-  ])
+  const linked = row.linked === true
+  return ranges.map((range, i) => {
+    const people = (channel: Channel) => count(`${linked ? "p" : "u"}${i}_${channel}`)
+    return [
+      {
+        channel: null,
+        users: count(`u${i}_total`),
+        people: linked
+          ? count(`p${i}_total`)
+          : range.channels.reduce((sum, channel) => sum + people(channel), 0),
+      },
+      ...range.channels.map((channel) => ({
+        channel,
+        users: count(`u${i}_${channel}`),
+        people: people(channel),
+      })),
+    ]
+  })
 }
 
 /** The allowed ledger rows of every range, each with its range's bit. */

@@ -291,6 +291,50 @@ describe("unique_people", () => {
       clock.set(day + i * 60_000)
       await consume(sub, { channel, user_identifier: user, chatbot_id: chatbot })
     }
+    clock.set(NOW)
+    // The recomputation: a person key per turn, then distinct keys per channel, per chatbot and in total.
+    let personOf = (user: string, channel: string) => `${channel}:${user}`
+    const distinct = (
+      keep: (turn: [string, string, string]) => boolean,
+      key: (turn: [string, string, string]) => string,
+    ) => new Set(turns.filter(keep).map(key)).size
+    const people = (keep: (turn: [string, string, string]) => boolean) =>
+      distinct(keep, ([user, channel]) => personOf(user, channel))
+    const users = (keep: (turn: [string, string, string]) => boolean) => distinct(keep, ([user]) => user)
+    expect(users(() => true)).toBe(4) // ada-wa, ada-web, sam, kim
+
+    // Twice: once over whole UTC days (the rollups' day maps) and once over a partial day (the ledger).
+    const expectPeople = async () => {
+      for (const range of [
+        "from=2026-03-01&to=2026-03-09",
+        "from=2026-03-04&to=2026-03-04&tz=Asia/Kolkata",
+      ]) {
+        const body = (
+          await t.request({ url: `/api/onboarding/analytics/${sub.id}?${range}`, key: sub.key })
+        ).json()
+        expect(body.totals.unique_people).toBe(people(() => true))
+        expect(body.totals.unique_users).toBe(users(() => true))
+        for (const channel of body.channels as {
+          channel: string
+          unique_people: number
+          unique_users: number
+        }[]) {
+          expect(channel.unique_people).toBe(people(([, c]) => c === channel.channel))
+          expect(channel.unique_users).toBe(users(([, c]) => c === channel.channel))
+        }
+        const comparison = (
+          await t.request({
+            url: `/api/onboarding/analytics/${sub.id}/channels/comparison?${range}`,
+            key: sub.key,
+          })
+        ).json()
+        expect(comparison.totals.unique_people).toBe(people(() => true))
+      }
+    }
+    // No link yet: every identifier is a person of its own, one per channel.
+    expect(people(() => true)).toBe(5) // ada-wa, ada-web, sam on website, sam on telegram, kim
+    await expectPeople()
+
     await t.request({
       method: "PUT",
       url: `/api/subscriptions/${sub.id}/people/ada`,
@@ -301,43 +345,9 @@ describe("unique_people", () => {
         ],
       },
     })
-    clock.set(NOW)
-    // The recomputation: a person key per turn, then distinct keys per channel, per chatbot and in total.
-    const personOf = (user: string, channel: string) =>
-      user.startsWith("ada") ? "ada" : `${channel}:${user}`
-    const distinct = (
-      keep: (turn: [string, string, string]) => boolean,
-      key: (turn: [string, string, string]) => string,
-    ) => new Set(turns.filter(keep).map(key)).size
-    const people = (keep: (turn: [string, string, string]) => boolean) =>
-      distinct(keep, ([user, channel]) => personOf(user, channel))
-    const users = (keep: (turn: [string, string, string]) => boolean) => distinct(keep, ([user]) => user)
+    personOf = (user: string, channel: string) => (user.startsWith("ada") ? "ada" : `${channel}:${user}`)
     expect(people(() => true)).toBe(4) // ada, sam on website, sam on telegram, kim
-    expect(users(() => true)).toBe(4) // ada-wa, ada-web, sam, kim
-
-    // Twice: once over whole UTC days (the rollups' day maps) and once over a partial day (the ledger).
-    for (const range of ["from=2026-03-01&to=2026-03-09", "from=2026-03-04&to=2026-03-04&tz=Asia/Kolkata"]) {
-      const body = (
-        await t.request({ url: `/api/onboarding/analytics/${sub.id}?${range}`, key: sub.key })
-      ).json()
-      expect(body.totals.unique_people).toBe(people(() => true))
-      expect(body.totals.unique_users).toBe(users(() => true))
-      for (const channel of body.channels as {
-        channel: string
-        unique_people: number
-        unique_users: number
-      }[]) {
-        expect(channel.unique_people).toBe(people(([, c]) => c === channel.channel))
-        expect(channel.unique_users).toBe(users(([, c]) => c === channel.channel))
-      }
-      const comparison = (
-        await t.request({
-          url: `/api/onboarding/analytics/${sub.id}/channels/comparison?${range}`,
-          key: sub.key,
-        })
-      ).json()
-      expect(comparison.totals.unique_people).toBe(people(() => true))
-    }
+    await expectPeople()
     const breakdown = (
       await t.request({
         url: `/api/onboarding/analytics/${sub.id}/breakdown?by=chatbot&from=2026-03-01&to=2026-03-09`,
