@@ -560,10 +560,15 @@ describe("the outcomes rollups", () => {
         union all select subscription_id from latency_days union all select subscription_id from ledger_sessions
         union all select subscription_id from session_spans union all select subscription_id from session_edges
         union all select subscription_id from session_edge_days union all select subscription_id from outcome_credits
-        union all select subscription_id from outcome_credit_days`.execute(trx)
+        union all select subscription_id from outcome_credit_days
+        union all select subscription_id from outcome_session_turns`.execute(trx)
       return new Set(rows.rows.map((row) => row.subscription_id))
     })
     expect([...seen]).toEqual([mine.id])
+    // Both tenants have converted-session facts: the policy, not their absence, hides the other's.
+    const facts = await sql<{ n: number }>`select count(*)::int as n from outcome_session_turns
+      where subscription_id in (${mine.id}, ${theirs.id})`.execute(database.db)
+    expect(facts.rows[0]?.n).toBe(2)
   })
 })
 
