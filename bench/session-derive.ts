@@ -51,6 +51,9 @@ if (engine === "postgres") {
   }
 } else {
   database = await openDatabase({ dataDir: ":memory:" })
+  // The embedded database derives in the consume since migration 0026; this measures the deriver on the
+  // queue a version before it left (what an upgraded data directory drains when it opens).
+  await sql`set omnimeter.sessions_inline = off`.execute(database.db)
 }
 const meter = await createMeter({ database })
 const entities = await prepareSubscriptions(meter, Number(values.subscriptions))

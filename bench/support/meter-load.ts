@@ -41,6 +41,7 @@ export interface LoadResult {
   perSecond: number
   /** Latency of one call, in ms. */
   p50: number
+  p90: number
   p99: number
 }
 
@@ -102,6 +103,7 @@ export async function driveMeter(
     denied,
     perSecond: allowed / elapsed,
     p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
     p99: percentile(latencies, 99),
   }
 }

@@ -173,7 +173,8 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter(clock)
   // A meter that opened its database also drains its session queue (the server's container does it for
   // the database it opens): a library process that never reads an outcomes or journeys answer would
-  // otherwise keep one queued row per allowed turn.
+  // otherwise keep one queued row per allowed turn. (The embedded database queues nothing: the job's start
+  // starts nothing there, migration 0026.)
   const sessions = ownsDatabase ? new SessionDeriveJob({ database }) : undefined
   sessions?.start()
   return new Meter(

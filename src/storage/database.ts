@@ -22,6 +22,7 @@ import { migrateToLatest } from "./migrator.js"
 import { PGliteDialect } from "./pglite-dialect.js"
 import { AppRoleDialect, MigrationDialect } from "./postgres-dialect.js"
 import type { DB } from "./schema.js"
+import { drainSessionQueue } from "./sessions.js"
 
 export type DatabaseKind = "pglite" | "postgres"
 
@@ -56,6 +57,12 @@ export interface DatabaseCapabilities {
   readonly maxTransactionsInFlight: number
   /** Whether this process is the database's only user (the embedded database's data-dir lock). */
   readonly singleProcess: boolean
+  /**
+   * Whether a consume leaves its turns' session tables to `SessionDeriveJob` and the readers
+   * (PostgreSQL), or derives them in its own statement (the embedded database, whose one connection a
+   * deriver would only share: migration 0026).
+   */
+  readonly queuesSessions: boolean
 }
 
 export interface Database {
@@ -72,7 +79,10 @@ export interface Database {
   close(): Promise<void>
 }
 
-const PGLITE_SESSION_SETUP = "SET ROLE omnimeter_app; SET omnimeter.tenant = '*'"
+// omnimeter.sessions_inline: omnimeter_write_turns derives the session tables in the consume statement
+// instead of queuing them (migration 0026).
+const PGLITE_SESSION_SETUP =
+  "SET ROLE omnimeter_app; SET omnimeter.tenant = '*'; SET omnimeter.sessions_inline = 'on'"
 const parseInt8 = (value: string) => Number(value)
 
 /** Opens the database, applies pending migrations, and returns it ready for the service. */
@@ -144,7 +154,7 @@ async function openPostgres(
   })
   return makeDatabase(
     "postgres",
-    { maxTransactionsInFlight: poolSize, singleProcess: false },
+    { maxTransactionsInFlight: poolSize, singleProcess: false, queuesSessions: true },
     db,
     async () => {},
     () => pool.availability(),
@@ -217,10 +227,13 @@ async function openPGlite(options: PGliteOptions): Promise<Database> {
     await migrateToLatest(db as Kysely<unknown>)
     await afterMigrations?.(pglite)
     await sql.raw(PGLITE_SESSION_SETUP).execute(db)
+    // What an older version left queued (before migration 0026), before the first consume or read; nothing
+    // is queued on this connection after it, so no deriver runs beside the service.
+    await drainSessionQueue(db)
     const stopMaintenance = startEmbeddedMaintenance(db, { restoreSession: PGLITE_SESSION_SETUP })
     return makeDatabase(
       "pglite",
-      { maxTransactionsInFlight: 1, singleProcess: true },
+      { maxTransactionsInFlight: 1, singleProcess: true, queuesSessions: false },
       db,
       async () => unlock(),
       ALWAYS_AVAILABLE,

@@ -469,8 +469,9 @@ export async function insertImportedTurns(
       (select count(*) from details)::int as details
   `.execute(db)
   // An import derives its turns' sessions at once (and whatever its subscriptions had queued), in a
-  // statement of its own: write_turns queued them, and a backfill of history would otherwise hand the
-  // background job and the first reader one long queue (minutes of one connection on PGlite).
+  // statement of its own: on PostgreSQL write_turns queued them, and a backfill of history would otherwise
+  // hand the background job and the first reader one long queue. (The embedded database derived them in
+  // the statement above, migration 0026: this finds nothing queued.)
   const subscriptions = [...new Set(turns.map((t) => t.subscriptionId))]
   await sql`select omnimeter_sessions_derive(s, null) from unnest(${subscriptions}::uuid[]) as s`.execute(db)
   return Number(result.rows[0]?.inserted ?? 0)

@@ -1,11 +1,13 @@
 /**
- * The session tables after the commit (migration 0024): a consume queues its allowed turns instead of
- * deriving ledger_sessions, session_spans, session_edges, journey_sessions and journey_gap_sessions in its
- * transaction; a reader derives its subscription first, the background job drains the rest, and the queue
- * outlives a restart. The tables are checked against a recomputation in TypeScript from the raw ledger rows
- * (spans per session and channel, each identifier's earliest turn per session, its runs of turns without a
- * session less than 30 minutes apart), and against the migrations' set-based rebuilds. On PGlite and
- * PostgreSQL.
+ * The session tables after the commit (migration 0024): on PostgreSQL a consume queues its allowed turns
+ * instead of deriving ledger_sessions, session_spans, session_edges, journey_sessions and
+ * journey_gap_sessions in its transaction; a reader derives its subscription first, the background job
+ * drains the rest, and the queue outlives a restart. On PGlite a consume derives them in its own statement
+ * (migration 0026) and a queue left by an older version is drained when the database opens; the queue's
+ * deriver is still tested there on turns queued as that version did (omnimeter.sessions_inline off). The
+ * tables are checked against a recomputation in TypeScript from the raw ledger rows (spans per session and
+ * channel, each identifier's earliest turn per session, its runs of turns without a session less than 30
+ * minutes apart), and against the migrations' set-based rebuilds. On PGlite and PostgreSQL.
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -53,6 +55,20 @@ async function subscriptionFor(who: { entityId: string; entityType: string }, to
     periodStart: "2026-01-01T00:00:00Z",
   })
   return sub.id
+}
+
+/**
+ * Runs `fn` with the embedded database's connection queuing sessions as before migration 0026 (PostgreSQL
+ * always queues): the queue an older version leaves.
+ */
+async function queuingAsBefore0026<T>(db: Kysely<DB>, fn: () => Promise<T>): Promise<T> {
+  if (testEngine === "postgres") return fn()
+  await sql`set omnimeter.sessions_inline = off`.execute(db)
+  try {
+    return await fn()
+  } finally {
+    await sql`set omnimeter.sessions_inline = on`.execute(db)
+  }
 }
 
 async function queued(db: Kysely<DB>, subscriptionId: string): Promise<number> {
@@ -169,25 +185,50 @@ async function expectExact(db: Kysely<DB>, subscriptionId: string, owner: TestDa
 }
 
 describe("the session tables after the commit", () => {
-  it("a consume leaves its turn queued and no session row until it is derived", async () => {
-    const who = entity("queued")
-    const id = await subscriptionFor(who, 150)
-    const d = await meter.validateAndConsumeTokens(turn(who, { sessionId: "q-1", userIdentifier: "u-q" }))
-    expect(d.allowed).toBe(true)
-    // A denial (over the 150-token limit) is never queued: it counts for no session.
-    const denied = await meter.validateAndConsumeTokens(turn(who, { sessionId: "q-2" }))
-    expect(denied.allowed).toBe(false)
-    expect(await queued(database.db, id)).toBe(1)
-    expect((await stored(database.db, id)).spans.size).toBe(0)
-    expect((await stored(database.db, id)).named.size).toBe(0)
-
-    expect(await deriveSessions(database.db, id)).toBe(1)
-    expect(await queued(database.db, id)).toBe(0)
-    const after = await stored(database.db, id)
-    expect([...after.spans.keys()]).toEqual(["q-1 website"])
-    expect([...after.named.keys()]).toEqual(["u-q website q-1"])
-    await expectExact(database.db, id, database.asOwner)
+  it("queue on PostgreSQL and are derived in the consume statement on the embedded database", () => {
+    expect(database.capabilities.queuesSessions).toBe(testEngine === "postgres")
   })
+
+  it.runIf(testEngine === "pglite")(
+    "on the embedded database, a consume's session rows exist right after it and nothing is queued",
+    async () => {
+      const who = entity("inline")
+      const id = await subscriptionFor(who, 150)
+      const d = await meter.validateAndConsumeTokens(turn(who, { sessionId: "i-1", userIdentifier: "u-i" }))
+      expect(d.allowed).toBe(true)
+      const denied = await meter.validateAndConsumeTokens(turn(who, { sessionId: "i-2" }))
+      expect(denied.allowed).toBe(false)
+      expect(await queued(database.db, id)).toBe(0)
+      const after = await stored(database.db, id)
+      expect([...after.spans.keys()]).toEqual(["i-1 website"])
+      expect([...after.named.keys()]).toEqual(["u-i website i-1"])
+      expect(await deriveSessions(database.db, id)).toBe(0)
+      await expectExact(database.db, id, database.asOwner)
+    },
+  )
+
+  it.runIf(testEngine === "postgres")(
+    "on PostgreSQL, a consume leaves its turn queued and no session row until it is derived",
+    async () => {
+      const who = entity("queued")
+      const id = await subscriptionFor(who, 150)
+      const d = await meter.validateAndConsumeTokens(turn(who, { sessionId: "q-1", userIdentifier: "u-q" }))
+      expect(d.allowed).toBe(true)
+      // A denial (over the 150-token limit) is never queued: it counts for no session.
+      const denied = await meter.validateAndConsumeTokens(turn(who, { sessionId: "q-2" }))
+      expect(denied.allowed).toBe(false)
+      expect(await queued(database.db, id)).toBe(1)
+      expect((await stored(database.db, id)).spans.size).toBe(0)
+      expect((await stored(database.db, id)).named.size).toBe(0)
+
+      expect(await deriveSessions(database.db, id)).toBe(1)
+      expect(await queued(database.db, id)).toBe(0)
+      const after = await stored(database.db, id)
+      expect([...after.spans.keys()]).toEqual(["q-1 website"])
+      expect([...after.named.keys()]).toEqual(["u-q website q-1"])
+      await expectExact(database.db, id, database.asOwner)
+    },
+  )
 
   it("an answer read right after a consume returned includes that turn", async () => {
     const who = entity("read-after")
@@ -221,14 +262,16 @@ describe("the session tables after the commit", () => {
     const who = entity("concurrent")
     const id = await subscriptionFor(who)
     // Turns with and without sessions, several identifiers and channels, written by 40 concurrent consumes.
-    await Promise.all(
-      Array.from({ length: 40 }, (_, i) =>
-        meter.validateAndConsumeTokens(
-          turn(who, {
-            channel: (["website", "whatsapp", "telegram"] as const)[i % 3],
-            sessionId: i % 4 === 0 ? undefined : `c-${i % 5}`,
-            userIdentifier: `u-${i % 6}`,
-          }),
+    await queuingAsBefore0026(database.db, () =>
+      Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          meter.validateAndConsumeTokens(
+            turn(who, {
+              channel: (["website", "whatsapp", "telegram"] as const)[i % 3],
+              sessionId: i % 4 === 0 ? undefined : `c-${i % 5}`,
+              userIdentifier: `u-${i % 6}`,
+            }),
+          ),
         ),
       ),
     )
@@ -247,7 +290,7 @@ describe("the session tables after the commit", () => {
     await expectExact(database.db, id, database.asOwner)
   })
 
-  it("imports are derived at once; settles, corrections and deletions of queued turns end exact", async () => {
+  it("imports are derived at once; settles, corrections and deletions of consumed turns end exact", async () => {
     const who = entity("paths")
     const id = await subscriptionFor(who)
     // An import of history, with and without sessions, through the same write as consume: its turns
@@ -280,9 +323,10 @@ describe("the session tables after the commit", () => {
         ),
       )
     }
-    // Settled while still queued: the settlement is the settle's; the sessions stay the queue's.
+    // Settled while still queued (PostgreSQL): the settlement is the settle's; the sessions stay the queue's.
     for (const d of decisions.slice(0, 3)) if (d.allowed) await meter.settle(d.usageId, { actualTokens: 40 })
-    // A correction moving one queued turn to another session, and a deletion of another, before deriving.
+    // A correction moving one turn to another session, and a deletion of another (before deriving them, on
+    // PostgreSQL; after, on PGlite).
     const moved = decisions[1]
     const gone = decisions[4]
     if (!moved?.allowed || !gone?.allowed) throw new Error("denied")
@@ -290,7 +334,7 @@ describe("the session tables after the commit", () => {
       database.db,
     )
     await sql`delete from token_usage_logs where id = ${gone.usageId}`.execute(database.db)
-    expect(await queued(database.db, id)).toBe(6)
+    expect(await queued(database.db, id)).toBe(database.capabilities.queuesSessions ? 6 : 0)
     await deriveSessions(database.db, id)
     expect(await queued(database.db, id)).toBe(0)
     const kept = await stored(database.db, id)
@@ -301,7 +345,7 @@ describe("the session tables after the commit", () => {
 })
 
 describe("the session queue across a restart", () => {
-  it("keeps the turns a stopped process left queued, and the job drains them at the next start", async () => {
+  it("keeps the turns a stopped process left queued, and drains them at the next start", async () => {
     let open: () => Promise<Database>
     let cleanup: () => Promise<void>
     if (testEngine === "pglite") {
@@ -318,17 +362,26 @@ describe("the session queue across a restart", () => {
       const first = await open()
       const firstMeter = await createMeter({ database: first })
       const sub = await firstMeter.createSubscription({ ...who, plan: "enterprise", tokenLimit: 1_000_000 })
-      for (let i = 0; i < 3; i++) {
-        await firstMeter.validateAndConsumeTokens(turn(who, { sessionId: `s-${i}`, userIdentifier: "u" }))
-      }
+      // On PGlite, the queue a version before migration 0026 left.
+      await queuingAsBefore0026(first.db, async () => {
+        for (let i = 0; i < 3; i++) {
+          await firstMeter.validateAndConsumeTokens(turn(who, { sessionId: `s-${i}`, userIdentifier: "u" }))
+        }
+      })
+      expect(await queued(first.db, sub.id)).toBe(3)
       await firstMeter.close()
       await first.close()
 
       const second = await open()
       try {
-        expect(await queued(second.db, sub.id)).toBe(3)
-        expect(await new SessionDeriveJob({ database: second }).runOnce()).toBe(3)
-        expect(await queued(second.db, sub.id)).toBe(0)
+        if (testEngine === "pglite") {
+          // The embedded database drained it as it opened: no job runs beside it.
+          expect(await queued(second.db, sub.id)).toBe(0)
+        } else {
+          expect(await queued(second.db, sub.id)).toBe(3)
+          expect(await new SessionDeriveJob({ database: second }).runOnce()).toBe(3)
+          expect(await queued(second.db, sub.id)).toBe(0)
+        }
         const kept = await stored(second.db, sub.id)
         expect({ spans: kept.spans, named: kept.named, runs: kept.runs }).toEqual(
           await recomputed(second.db, sub.id),

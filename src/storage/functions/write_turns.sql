@@ -14,6 +14,10 @@
 -- session_queue, and the ledger's session triggers (0019's outcomes, 0022's journeys) skip the statement;
 -- omnimeter_sessions_derive applies the queue after the commit, and every reader of those tables calls it
 -- first. Imported settled rows add their settlements here, as 0019's insert trigger would have.
+-- Unless the session has omnimeter.sessions_inline = 'on' (migration 0026; the embedded database sets it
+-- once per connection): then nothing is queued, the setting is not set, and those triggers derive the
+-- sessions and add the settlements in this statement, as before 0024. PGlite's one connection would run a
+-- deriver between its consumes anyway, so deferring saved nothing there and cost the queue's own writes.
 CREATE OR REPLACE FUNCTION omnimeter_write_turns(p_rows omnimeter_ledger_row[])
 RETURNS TABLE (id uuid, subscription_id uuid, period_start timestamptz, billed_tokens bigint, status text)
 LANGUAGE plpgsql AS $$
@@ -21,10 +25,13 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   v_setting text;
+  v_queue boolean := current_setting('omnimeter.sessions_inline', true) IS DISTINCT FROM 'on';
 BEGIN
   -- Assignments, not PERFORM: a simple expression runs without an executor.
   v_setting := set_config('omnimeter.rollups_written', 'on', true);
-  v_setting := set_config('omnimeter.sessions_queued', 'on', true);
+  IF v_queue THEN
+    v_setting := set_config('omnimeter.sessions_queued', 'on', true);
+  END IF;
   -- PL/pgSQL, not SQL: its plan is prepared once per session, an SQL function's on every call.
   RETURN QUERY
   WITH input AS MATERIALIZED (
@@ -71,22 +78,25 @@ BEGIN
     INSERT INTO session_queue (subscription_id, usage_id, created_at)
     SELECT r.subscription_id, r.id, r.created_at
     FROM input r
-    WHERE r.status <> 'denied' AND r.id IN (SELECT w.id FROM written w)
+    WHERE v_queue AND r.status <> 'denied' AND r.id IN (SELECT w.id FROM written w)
     ORDER BY r.ordinality
   ), rolled_up AS (
     SELECT omnimeter_rollup_turns(ARRAY(
       SELECT r FROM unnest(p_rows) r WHERE r.id IN (SELECT w.id FROM written w))) AS done,
-      -- Only an import writes settled rows (the one-time filter keeps the call off the consume path).
+      -- Only an import writes settled rows (the one-time filter keeps the call off the consume path);
+      -- derived inline, the insert trigger adds them.
       (SELECT count(*) FROM (
         SELECT omnimeter_outcome_settlements_add(ARRAY(
           SELECT ROW(r.subscription_id, r.created_at, r.channel, NULL::text = 'error', NULL::integer,
             1)::omnimeter_settlement_change
           FROM unnest(p_rows) r WHERE r.status = 'settled' AND r.id IN (SELECT w.id FROM written w)))
-        WHERE EXISTS (SELECT 1 FROM written w WHERE w.status = 'settled')) AS s) AS settled
+        WHERE v_queue AND EXISTS (SELECT 1 FROM written w WHERE w.status = 'settled')) AS s) AS settled
   )
   -- The join with rolled_up's one row is what runs it (a SELECT in WITH runs only when read).
   SELECT w.id, w.subscription_id, w.period_start, w.billed_tokens, w.status
   FROM written w CROSS JOIN rolled_up;
   v_setting := set_config('omnimeter.rollups_written', '', true);
-  v_setting := set_config('omnimeter.sessions_queued', '', true);
+  IF v_queue THEN
+    v_setting := set_config('omnimeter.sessions_queued', '', true);
+  END IF;
 END $$;

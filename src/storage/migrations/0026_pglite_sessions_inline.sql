@@ -1,0 +1,11 @@
+-- Sessions derived in the consume statement on the embedded database (issue 18). Migration 0024 moved the
+-- session tables' derivation off the consume transaction into session_queue, drained by a background job
+-- and by every reader. On PostgreSQL that shortened the consume; on PGlite, one connection on one thread,
+-- the job only ran between two consumes on that connection and added the queue's own insert and delete
+-- (lone consume p90 9-10 -> 29-30 ms, bench/RESULTS.md). omnimeter_write_turns now reads the session
+-- setting omnimeter.sessions_inline, which the embedded database sets once per connection: when 'on', it
+-- queues nothing and leaves omnimeter.sessions_queued unset, so 0019's and 0022's ledger insert triggers
+-- derive the sessions (and add an import's settlements) in its statement, with the same functions the
+-- queue's deriver calls. PostgreSQL never sets it and queues as before. A queue an older version left in an
+-- embedded data directory is drained when the database is opened (src/storage/database.ts).
+\ir ../functions/write_turns.sql
