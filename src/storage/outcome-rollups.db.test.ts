@@ -594,6 +594,58 @@ describe("the session spans under concurrent writes", () => {
   })
 })
 
+describe("the converted-session facts under concurrent writes", () => {
+  it("end exact when outcomes naming sessions are recorded while the deriver applies those sessions' turns", async () => {
+    const { id, who } = await subscription()
+    const sessions = Array.from({ length: 12 }, (_, i) => `race-${i}`)
+    // On PostgreSQL the consumed turns are queued; each round derives them while an outcome naming their
+    // session is inserted, and a later turn of the session arrives after the outcome.
+    for (const [i, session] of sessions.entries()) {
+      const before = await meter.validateAndConsumeTokens(
+        turn(who, { sessionId: session, channel: i % 2 === 0 ? "website" : "whatsapp" }),
+      )
+      if (!before.allowed) throw new Error("denied")
+      await Promise.all([
+        deriveSessions(database.db, id),
+        sql`insert into outcomes (subscription_id, name, user_identifier, session_id, occurred_at, idempotency_key)
+          values (${id}, 'lead', 'user-1', ${session}, now(), ${`race-${i}`})`.execute(database.db),
+        meter.validateAndConsumeTokens(turn(who, { sessionId: session, channel: "telegram" })),
+      ])
+    }
+    const facts = await maintainedSessionTurns(id)
+    expect(facts).toEqual(await recomputedSessionTurns(id))
+    // Every outcome has its session's turns on both of its channels, one at or before it.
+    expect(facts.size).toBe(sessions.length * 2)
+    expect([...facts.values()].every((text) => !text.startsWith("- "))).toBe(true)
+  })
+
+  it("see a turn derived while the outcome naming its session is not committed yet", async () => {
+    // PGlite derives in the consume statement (migration 0026): no deriver runs beside a transaction.
+    if (!database.capabilities.queuesSessions) return
+    const { id, who } = await subscription()
+    const first = await meter.validateAndConsumeTokens(turn(who, { sessionId: "held", channel: "website" }))
+    if (!first.allowed) throw new Error("denied")
+    await deriveSessions(database.db, id)
+    let derived: Promise<unknown> | undefined
+    await database.db.transaction().execute(async (trx) => {
+      await sql`insert into outcomes (subscription_id, name, user_identifier, session_id, occurred_at, idempotency_key)
+        values (${id}, 'lead', 'user-1', 'held', now(), 'held')`.execute(trx)
+      // A turn of the session commits, queued, and the deriver applies it before the outcome commits: it
+      // waits for the outcome's transaction (the sessions lock), then sees the outcome.
+      const later = await meter.validateAndConsumeTokens(
+        turn(who, { sessionId: "held", channel: "whatsapp" }),
+      )
+      if (!later.allowed) throw new Error("denied")
+      derived = deriveSessions(database.db, id)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    })
+    await derived
+    const facts = await maintainedSessionTurns(id)
+    expect(facts).toEqual(await recomputedSessionTurns(id))
+    expect([...facts.values()].filter((text) => text.startsWith("- "))).toHaveLength(1)
+  })
+})
+
 describe("the outcomes answer's figures from the rollups", () => {
   /** The period's figures recomputed here from the raw rows and the recomputed touches. */
   async function oracle(subscriptionId: string, r: OutcomeQueryRange) {

@@ -32,6 +32,9 @@ BEGIN
         OR o.session_id IS DISTINCT FROM n.session_id OR o.channel <> n.channel OR o.created_at <> n.created_at
         OR o.user_identifier IS DISTINCT FROM n.user_identifier
     ) THEN
+      -- The deriver's lock before any row it also writes (sessions, touches, credits, facts).
+      PERFORM omnimeter_sessions_lock(s.subscription_id)
+      FROM (SELECT subscription_id FROM updated_rows UNION SELECT subscription_id FROM previous_rows ORDER BY 1) AS s;
       v_touched := omnimeter_outcomes_touched(ARRAY(
         SELECT ROW(subscription_id, user_identifier, session_id, created_at)::omnimeter_touch FROM updated_rows
         UNION ALL
@@ -49,6 +52,8 @@ BEGIN
       GROUP BY m.subscription_id ORDER BY m.subscription_id;
     END IF;
   ELSE
+    PERFORM omnimeter_sessions_lock(s.subscription_id)
+    FROM (SELECT DISTINCT subscription_id FROM removed_rows ORDER BY 1) AS s;
     v_touched := omnimeter_outcomes_touched(ARRAY(
       SELECT ROW(subscription_id, user_identifier, session_id, created_at)::omnimeter_touch
       FROM removed_rows WHERE status <> 'denied'));

@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION omnimeter_outcome_session_turns_refresh(p_subscriptio
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_advisory_xact_lock(hashtextextended('sessions:' || p_subscription::text, 0));
+  PERFORM omnimeter_sessions_lock(p_subscription);
   DELETE FROM outcome_session_turns s
   WHERE s.outcome_id IN (
     SELECT o.id FROM outcomes o

@@ -13,6 +13,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_touched uuid[];
 BEGIN
+  -- The deriver's lock first (held already when the deriver calls), before any row it also writes.
+  PERFORM omnimeter_sessions_lock(s.subscription_id)
+  FROM (SELECT DISTINCT i.subscription_id FROM unnest(p_rows) AS i WHERE i.status <> 'denied' ORDER BY 1) AS s;
   v_touched := omnimeter_outcomes_touched(ARRAY(
     SELECT ROW(i.subscription_id, i.user_identifier, i.session_id, i.created_at)::omnimeter_touch
     FROM unnest(p_rows) AS i WHERE i.status <> 'denied'));

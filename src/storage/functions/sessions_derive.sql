@@ -5,8 +5,8 @@
 -- omnimeter_journey_sessions_inserted: journey_sessions and journey_gap_sessions), reading each turn as
 -- the ledger holds it now. Those functions are idempotent, so a turn corrected or deleted before this runs
 -- (its rows already recomputed from the ledger) ends exact too; a deleted turn is only dequeued.
--- One deriver per subscription at a time (a transaction-level advisory lock, taken only when something is
--- queued); the queue rows it applies are deleted in its transaction (DELETE ... RETURNING), so two never
+-- One deriver per subscription at a time (omnimeter_sessions_lock, a transaction-level advisory lock, taken
+-- only when something is queued); the queue rows it applies are deleted in its transaction (DELETE ... RETURNING), so two never
 -- apply a turn twice, and a reader that calls this waits for a deriver in progress instead of skipping
 -- its rows. p_limit bounds the turns of one call (the background job's short statements); NULL takes all
 -- (a reader's catch-up). Returns the number of queue rows taken.
@@ -19,7 +19,7 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM session_queue q WHERE q.subscription_id = p_subscription) THEN
     RETURN 0;
   END IF;
-  PERFORM pg_advisory_xact_lock(hashtextextended('sessions:' || p_subscription::text, 0));
+  PERFORM omnimeter_sessions_lock(p_subscription);
   WITH taken AS (
     DELETE FROM session_queue q
     WHERE q.subscription_id = p_subscription

@@ -10,7 +10,8 @@
 -- Kept where the session tables are kept: new allowed turns widen the rows (omnimeter_outcome_sessions_inserted,
 -- so the session deriver of 0024 for consumed turns and the ledger's insert trigger for the rest); new
 -- outcomes naming a session, and corrections or deletions that move a session's turn, recompute the
--- session's rows from the ledger. One writer per subscription at a time: the deriver's advisory lock.
+-- session's rows from the ledger. One writer per subscription at a time: the deriver's advisory lock, now
+-- omnimeter_sessions_lock, which every writer of what the deriver writes takes before writing any of it.
 
 CREATE TABLE outcome_session_turns (
   subscription_id uuid NOT NULL,
@@ -36,6 +37,8 @@ CREATE POLICY tenant_isolation ON outcome_session_turns
 CREATE TYPE omnimeter_session_turn AS (
   subscription_id uuid, session_id text, channel text, created_at timestamptz);
 
+\ir ../functions/sessions_lock.sql
+\ir ../functions/sessions_derive.sql
 \ir ../functions/outcome_session_turns_add.sql
 \ir ../functions/outcome_session_turns_refresh.sql
 \ir ../functions/outcome_session_turns_outcomes.sql
@@ -48,6 +51,9 @@ REVOKE EXECUTE ON FUNCTION omnimeter_outcome_session_turns_rebuild(uuid) FROM PU
 -- The backfill, before the trigger: every session an outcome names, from its allowed turns.
 SELECT omnimeter_outcome_session_turns_rebuild(NULL);
 
-CREATE TRIGGER outcomes_session_turns_insert
+-- "0_": PostgreSQL fires a table's triggers of one event in name order, and this one takes the deriver's lock
+-- (omnimeter_sessions_lock), so it must come before outcomes_credits_insert and outcomes_touches_insert
+-- write rows (credits, touches) the deriver also writes.
+CREATE TRIGGER outcomes_0_session_turns_insert
   AFTER INSERT ON outcomes REFERENCING NEW TABLE AS inserted_rows
   FOR EACH STATEMENT EXECUTE FUNCTION omnimeter_outcome_session_turns_outcomes();
