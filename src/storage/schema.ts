@@ -369,8 +369,8 @@ export interface OutcomeSessionTurnsTable {
   channel: string
   session_id: string
   occurred_at: Timestamp
-  turn_before: Timestamp | null
-  turn_after: Timestamp | null
+  turn_before: ColumnType<Date | null, Date | string | null, Date | string | null>
+  turn_after: ColumnType<Date | null, Date | string | null, Date | string | null>
 }
 
 /** Session spans starting and ending per quarter-hour and channel ('*': over all channels) (migration 0021). */
