@@ -5,16 +5,12 @@
 -- when some such o has turn_before >= S or turn_after < E (a turn in [S, E) is either at or before o, and
 -- then turn_before is at least it, or after o, and then turn_after is at most it). Merging keeps the
 -- latest "before" and the earliest "after", so turns applied in any order, or twice, end exact.
--- One writer per subscription at a time (omnimeter_sessions_lock, taken before reading outcomes): an
--- outcome recorded at the same moment either sees these turns or is seen by them.
+-- The caller holds omnimeter_sessions_lock for the turns' subscriptions (omnimeter_outcome_sessions_inserted
+-- and omnimeter_outcome_session_turns_refresh take it first), so an outcome recorded at the same moment
+-- either sees these turns or is seen by them.
 CREATE OR REPLACE FUNCTION omnimeter_outcome_session_turns_add(p_turns omnimeter_session_turn[]) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-  v_subscription uuid;
 BEGIN
-  FOR v_subscription IN SELECT DISTINCT t.subscription_id FROM unnest(p_turns) AS t ORDER BY 1 LOOP
-    PERFORM omnimeter_sessions_lock(v_subscription);
-  END LOOP;
   INSERT INTO outcome_session_turns AS s (subscription_id, outcome_id, channel, session_id, occurred_at,
     turn_before, turn_after)
   SELECT o.subscription_id, o.id, t.channel, o.session_id, o.occurred_at,

@@ -7,6 +7,7 @@ RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM omnimeter_sessions_lock(p_subscription);
+  -- By outcome id, the table's key: it has no index by session.
   DELETE FROM outcome_session_turns s
   WHERE s.outcome_id IN (
     SELECT o.id FROM outcomes o
