@@ -2,7 +2,9 @@
  * The demo answers once each subscription's current billing period is written and writes the older history
  * in the background: a live turn made with a printed key meanwhile is decided on the whole current period,
  * and lands in the ledger, the quota and the analytics as it would on a database with the history complete.
- * Checked against the ledger rows (summed here, not through the service's counters or rollups).
+ * Checked against the ledger rows (summed here, not through the service's counters or rollups). The
+ * current periods' session tables are derived after the keys, from the queue: by the end they hold every
+ * session, as grouped here from the ledger.
  */
 import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -28,6 +30,8 @@ const whileLoading: {
   globex?: { status: number; body: Record<string, unknown> }
   globexUsed?: number
   afterTurns?: DemoHistoryStatus
+  queued?: number
+  allowed?: number
 } = {}
 
 const bySubscription = (entityId: string) => {
@@ -79,6 +83,13 @@ beforeAll(async () => {
   // Whatever happens below, the background writing is awaited before the database closes.
   const history = seed.history.catch((error: unknown) => error)
   whileLoading.atKeys = t.container.demoHistory.status()
+  const counts = await sql<{ queued: string; allowed: string }>`
+    select (select count(*) from session_queue) as queued,
+      (select count(*) from token_usage_logs where status <> 'denied') as allowed`.execute(
+    t.container.database.db,
+  )
+  whileLoading.queued = Number(counts.rows[0]?.queued)
+  whileLoading.allowed = Number(counts.rows[0]?.allowed)
   keys = new Map()
   for (const s of subscriptions)
     keys.set(s.entityId, (await t.container.keys.issueSubscriptionKey(s.id, "demo")).key)
@@ -139,6 +150,43 @@ describe("the demo history loading in the background", () => {
     expect(Number(rows.n)).toBe(status.totalTurns)
     const api = (await t.request({ url: "/api/demo/history" })).json()
     expect(api).toMatchObject({ state: "loaded", loaded_turns: status.totalTurns, error: null })
+  })
+
+  it("leaves the current periods' sessions queued at the keys, and derives every one by the end", async () => {
+    // The keys come before the session tables: every allowed turn written by then waits in the queue.
+    expect(whileLoading.queued).toBeGreaterThan(0)
+    expect(whileLoading.queued).toBe(whileLoading.allowed)
+    const db = t.container.database.db
+    const queue = await db
+      .selectFrom("session_queue")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .executeTakeFirstOrThrow()
+    expect(Number(queue.n)).toBe(0)
+    // ledger_sessions against the ledger, grouped here: each (subscription, session, channel) of allowed
+    // turns, with the 15-minute UTC buckets of its first and last turn.
+    const turns = await db
+      .selectFrom("token_usage_logs")
+      .select(["subscription_id", "session_id", "channel", "created_at"])
+      .where("status", "<>", "denied")
+      .where("session_id", "is not", null)
+      .execute()
+    const QUARTER = 15 * 60_000
+    const expected = new Map<string, [number, number]>()
+    for (const turn of turns) {
+      const key = `${turn.subscription_id}|${turn.session_id}|${turn.channel}`
+      const bucket = Math.floor(new Date(turn.created_at).getTime() / QUARTER) * QUARTER
+      const seen = expected.get(key)
+      expected.set(key, seen ? [Math.min(seen[0], bucket), Math.max(seen[1], bucket)] : [bucket, bucket])
+    }
+    const sessions = await db.selectFrom("ledger_sessions").selectAll().execute()
+    const actual = new Map(
+      sessions.map((r) => [
+        `${r.subscription_id}|${r.session_id}|${r.channel}`,
+        [new Date(r.first_bucket).getTime(), new Date(r.last_bucket).getTime()],
+      ]),
+    )
+    expect(actual.size).toBe(expected.size)
+    expect(actual).toEqual(expected)
   })
 
   it("tells the history's state to a key only: 401 in the error envelope without one or with a wrong one", async () => {

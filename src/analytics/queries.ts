@@ -252,8 +252,11 @@ const rangeCounts = (count: number, prefix: "u" | "p"): RawBuilder<unknown> =>
  * channel. Ranges that share rows (a period, its complete days and the period before, within one UTC
  * year) read them once. A subscription that links no identifier (most do not) skips the people's
  * aggregate: each identifier is then a person on one channel, so a channel's people are its users and the
- * total is the sum over the channels (the same statement reads whether any link exists, so a link made
- * meanwhile is seen by both or by neither).
+ * total is the sum over the channels. A first probe tells which: unlinked, the users' aggregate reads the
+ * rows as they are scanned, where the statement of both aggregates keeps them in a common table (written
+ * to disk past work_mem) for its second pass, which cost a third of the comprehensive answer's longest
+ * read (bench/RESULTS.md, issue 18). That statement reads whether any link exists again, so a link made
+ * between the two is seen by both aggregates or by neither.
  */
 async function countDistinct(
   db: Kysely<DB>,
@@ -262,24 +265,33 @@ async function countDistinct(
 ): Promise<UniqueUsersRow[][]> {
   const [first] = ranges
   if (first === undefined) return []
-  const result = await sql<Record<string, number | boolean>>`
-    with seen as (${rows}),
-    links as (
-      select exists (select 1 from person_identifiers where subscription_id = ${first.subscriptionId}) as linked
-    )
-    select * from
-      links,
-      (select ${rangeCounts(ranges.length, "u")}
-        from (select ${rangeMasks(ranges.length)} from seen group by user_identifier) as users) as u,
-      (select ${rangeCounts(ranges.length, "p")}
-        from (
-          select ${rangeMasks(ranges.length)} from seen as l
-          left join person_identifiers p on p.subscription_id = ${first.subscriptionId}
-            and p.channel = l.channel and p.user_identifier = l.user_identifier
-          where (select linked from links)
-          group by ${PERSON_KEY_SQL}
-        ) as people) as pp
+  const probe = await sql<{ linked: boolean }>`
+    select exists (select 1 from person_identifiers where subscription_id = ${first.subscriptionId}) as linked
   `.execute(db)
+  const result = await (probe.rows[0]?.linked === true
+    ? sql<Record<string, number | boolean>>`
+        with seen as (${rows}),
+        links as (
+          select exists (select 1 from person_identifiers where subscription_id = ${first.subscriptionId}) as linked
+        )
+        select * from
+          links,
+          (select ${rangeCounts(ranges.length, "u")}
+            from (select ${rangeMasks(ranges.length)} from seen group by user_identifier) as users) as u,
+          (select ${rangeCounts(ranges.length, "p")}
+            from (
+              select ${rangeMasks(ranges.length)} from seen as l
+              left join person_identifiers p on p.subscription_id = ${first.subscriptionId}
+                and p.channel = l.channel and p.user_identifier = l.user_identifier
+              where (select linked from links)
+              group by ${PERSON_KEY_SQL}
+            ) as people) as pp
+      `
+    : sql<Record<string, number | boolean>>`
+        select false as linked, ${rangeCounts(ranges.length, "u")}
+        from (select ${rangeMasks(ranges.length)} from (${rows}) as seen group by user_identifier) as users
+      `
+  ).execute(db)
   const row = result.rows[0] ?? {}
   const count = (name: string) => Number(row[name] ?? 0)
   const linked = row.linked === true
@@ -343,6 +355,14 @@ export function dayMasks(first: Date, end: Date): Map<number, string> {
   return new Map([...bits].map(([year, mask]) => [year, mask.join("")]))
 }
 
+/** The bitwise OR of two bit(366) masks written as '0'/'1' text (the first may be missing). */
+function orMasks(a: string | undefined, b: string): string {
+  if (a === undefined) return b
+  let out = ""
+  for (let i = 0; i < b.length; i += 1) out += a[i] === "1" || b[i] === "1" ? "1" : "0"
+  return out
+}
+
 /**
  * Users from their day maps for the whole UTC days of each range, and from the ledger at its edges, in one
  * scan of the day maps of every year the ranges touch: a row's `ranges` bit i is set when it has a day of
@@ -353,34 +373,35 @@ const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, ranges) => {
   if (first === undefined) return Promise.resolve([])
   const parts: RawBuilder<unknown>[] = []
   const inRange: RawBuilder<unknown>[] = []
-  const years = new Set<number>()
+  /** Per year, the days of every range: a row without one of them is left out before its bits are read. */
+  const anyRange = new Map<number, string>()
+  const daysIn = (masks: Iterable<[number, string]>) =>
+    sql`(days & case year ${sql.join(
+      [...masks].map(([year, mask]) => sql`when ${sql.lit(year)} then ${sql.lit(mask)}::bit(366)`),
+      sql` `,
+    )} else B'0'::bit(366) end) <> B'0'::bit(366)`
   ranges.forEach((range, i) => {
     const whole = wholeUtcDays(range.start, range.end)
     if (whole === undefined) {
       parts.push(allowedLedgerUsers(range, range.start, range.end, 1 << i))
       return
     }
-    const masks = [...dayMasks(whole.first, whole.end)]
-    for (const [year] of masks) years.add(year)
-    inRange.push(
-      sql`case when (days & case year ${sql.join(
-        masks.map(([year, mask]) => sql`when ${sql.lit(year)} then ${sql.lit(mask)}::bit(366)`),
-        sql` `,
-      )} else B'0'::bit(366) end) <> B'0'::bit(366) then ${sql.lit(1 << i)} else 0 end`,
-    )
+    const masks = dayMasks(whole.first, whole.end)
+    for (const [year, mask] of masks) anyRange.set(year, orMasks(anyRange.get(year), mask))
+    inRange.push(sql`case when ${daysIn(masks)} then ${sql.lit(1 << i)} else 0 end`)
     parts.push(allowedLedgerUsers(range, range.start, whole.first, 1 << i))
     parts.push(allowedLedgerUsers(range, whole.end, range.end, 1 << i))
   })
-  if (years.size > 0) {
+  if (anyRange.size > 0) {
+    // The filter is one AND per row, and each range's bit one more: as `where ranges <> 0` over the
+    // computed bits, PostgreSQL computed every range's AND twice per row (bench/RESULTS.md, issue 18).
     parts.unshift(sql`
-      select user_identifier, channel, channel_bit, ranges from (
-        select user_identifier, channel, ${channelBit} as channel_bit, ${sql.join(inRange, sql` + `)} as ranges
-        from channel_user_days
-        where subscription_id = ${first.subscriptionId}
-          and year in (${sql.join([...years].map((year) => sql.lit(year)))})
-          and channel in (${channelList(first.channels)}) and ${rollupChatbot(first)}
-      ) as days_seen
-      where ranges <> 0`)
+      select user_identifier, channel, ${channelBit} as channel_bit, ${sql.join(inRange, sql` + `)} as ranges
+      from channel_user_days
+      where subscription_id = ${first.subscriptionId}
+        and year in (${sql.join([...anyRange.keys()].map((year) => sql.lit(year)))})
+        and channel in (${channelList(first.channels)}) and ${rollupChatbot(first)}
+        and ${daysIn(anyRange)}`)
   }
   return countDistinct(db, ranges, sql.join(parts, sql` union all `))
 }

@@ -393,6 +393,17 @@ export interface ImportedTurn {
   sentiment?: number | null
 }
 
+/** How an import derives its turns' session tables (ledger_sessions, journey_sessions and the rest). */
+export interface ImportOptions {
+  /**
+   * `now` (the default): in the import's own statements, so the tables hold the turns when it returns.
+   * `queued`: left in session_queue, on either database, for the next reader of the subscription's session
+   * tables or `drainSessionQueue` (sessions.ts) to derive (every reader derives first, so no answer misses them): a
+   * bulk load that must return soon (the demo's first key) defers about a third of its work this way.
+   */
+  sessions?: "now" | "queued"
+}
+
 /**
  * Writes a batch of historical turns and adds their billed tokens to their periods' counters, in one
  * statement. A turn whose idempotency key is already charged for its subscription (earlier import, live
@@ -403,8 +414,30 @@ export async function insertImportedTurns(
   turns: ImportedTurn[],
   /** The operator's currency, in which turns with a model are priced. */
   currency = DEFAULT_CURRENCY,
+  options: ImportOptions = {},
 ): Promise<number> {
   if (turns.length === 0) return 0
+  if (options.sessions === "queued") {
+    // write_turns queues unless the session says omnimeter.sessions_inline (the embedded database's
+    // connection does): turned off for this transaction only.
+    const queued = (trx: Kysely<DB>) =>
+      sql`select set_config('omnimeter.sessions_inline', 'off', true)`
+        .execute(trx)
+        .then(() => writeImportedTurns(trx, turns, currency))
+    return db.isTransaction ? queued(db) : db.transaction().execute(queued)
+  }
+  const inserted = await writeImportedTurns(db, turns, currency)
+  // An import derives its turns' sessions at once (and whatever its subscriptions had queued), in a
+  // statement of its own: on PostgreSQL write_turns queued them, and a backfill of history would otherwise
+  // hand the background job and the first reader one long queue. (The embedded database derived them in
+  // the statement above, migration 0026: this finds nothing queued.)
+  const subscriptions = [...new Set(turns.map((t) => t.subscriptionId))]
+  await sql`select omnimeter_sessions_derive(s, null) from unnest(${subscriptions}::uuid[]) as s`.execute(db)
+  return inserted
+}
+
+/** The import's one statement: the rows, the counters, and the turns' details. Answers the rows written. */
+async function writeImportedTurns(db: Kysely<DB>, turns: ImportedTurn[], currency: string): Promise<number> {
   const rows = turns.map((t) => ({
     // A UUIDv7 of the turn's time, as live turns have (a time before 1970 has none: v4). Time-ordered ids
     // also keep a time-ordered import's index inserts at the right edge instead of all over the index.
@@ -468,11 +501,5 @@ export async function insertImportedTurns(
     select (select count(*) from written)::int as inserted, (select count(*) from counted)::int as periods,
       (select count(*) from details)::int as details
   `.execute(db)
-  // An import derives its turns' sessions at once (and whatever its subscriptions had queued), in a
-  // statement of its own: on PostgreSQL write_turns queued them, and a backfill of history would otherwise
-  // hand the background job and the first reader one long queue. (The embedded database derived them in
-  // the statement above, migration 0026: this finds nothing queued.)
-  const subscriptions = [...new Set(turns.map((t) => t.subscriptionId))]
-  await sql`select omnimeter_sessions_derive(s, null) from unnest(${subscriptions}::uuid[]) as s`.execute(db)
   return Number(result.rows[0]?.inserted ?? 0)
 }

@@ -64,16 +64,23 @@ async function derivePass(db: Kysely<DB>, turnsPerStatement: number, subscriptio
 }
 
 /**
- * Applies the whole queue, in the job's short statements; resolves with the turns derived. The embedded
- * database calls it when it opens, for what a version before migration 0026 left queued (one probe of an
- * empty table otherwise).
+ * Applies the whole queue, in the job's short statements (or `turnsPerStatement` turns each); resolves with
+ * the turns derived. The embedded database calls it when it opens, for what a version before migration
+ * 0026 left queued (one probe of an empty table otherwise); the demo, for the turns its first statements
+ * queued.
+ * A long queue wants longer statements: each one re-reads the sessions its turns belong to, so a
+ * subscription's 30,000 turns cost 2.5 times as much in statements of 500 as in statements of 5,000
+ * (bench/RESULTS.md, issue 18).
  * @example
  * await drainSessionQueue(db)
  */
-export async function drainSessionQueue(db: Kysely<DB>): Promise<number> {
+export async function drainSessionQueue(
+  db: Kysely<DB>,
+  turnsPerStatement = TURNS_PER_STATEMENT,
+): Promise<number> {
   let derived = 0
   for (;;) {
-    const taken = await derivePass(db, TURNS_PER_STATEMENT, SUBSCRIPTIONS_PER_PASS)
+    const taken = await derivePass(db, turnsPerStatement, SUBSCRIPTIONS_PER_PASS)
     if (taken === 0) return derived
     derived += taken
   }
