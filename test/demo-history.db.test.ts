@@ -153,9 +153,10 @@ describe("the demo history loading in the background", () => {
   })
 
   it("leaves the current periods' sessions queued at the keys, and derives every one by the end", async () => {
-    // The keys come before the session tables: every allowed turn written by then waits in the queue.
+    // The keys come before the session tables: the allowed turns written by then wait in the queue (the
+    // background's first statement may already have taken some of them by the time this counts).
     expect(whileLoading.queued).toBeGreaterThan(0)
-    expect(whileLoading.queued).toBe(whileLoading.allowed)
+    expect(whileLoading.queued).toBeLessThanOrEqual(whileLoading.allowed ?? 0)
     const db = t.container.database.db
     const queue = await db
       .selectFrom("session_queue")
