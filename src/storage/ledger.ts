@@ -398,8 +398,9 @@ export interface ImportOptions {
   /**
    * `now` (the default): in the import's own statements, so the tables hold the turns when it returns.
    * `queued`: left in session_queue, on either database, for the next reader of the subscription's session
-   * tables or `drainSessionQueue` (sessions.ts) to derive (every reader derives first, so no answer misses them): a
-   * bulk load that must return soon (the demo's first key) defers about a third of its work this way.
+   * tables or `drainSessionQueue` (sessions.ts) to derive; every reader derives first, so no answer misses
+   * them. A bulk load that must return soon (the demo's first key) defers about a third of its work this
+   * way. Inside a caller's transaction, the rest of that transaction queues too.
    */
   sessions?: "now" | "queued"
 }
