@@ -380,18 +380,36 @@ const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, ranges) => {
       [...masks].map(([year, mask]) => sql`when ${sql.lit(year)} then ${sql.lit(mask)}::bit(366)`),
       sql` `,
     )} else B'0'::bit(366) end) <> B'0'::bit(366)`
+  /** The ledger's stretches outside whole days, each read once with the bits of every range it serves. */
+  const edges = new Map<string, { range: QueryRange; start: Date; end: Date; ranges: number }>()
+  const edge = (range: QueryRange, start: Date, end: Date, bit: number) => {
+    if (start.getTime() >= end.getTime()) return
+    const key = JSON.stringify([
+      range.subscriptionId,
+      start,
+      end,
+      range.channels,
+      range.chatbotId,
+      range.userIdentifier,
+    ])
+    const known = edges.get(key)
+    edges.set(key, { range, start, end, ranges: (known?.ranges ?? 0) | bit })
+  }
   ranges.forEach((range, i) => {
     const whole = wholeUtcDays(range.start, range.end)
     if (whole === undefined) {
-      parts.push(allowedLedgerUsers(range, range.start, range.end, 1 << i))
+      edge(range, range.start, range.end, 1 << i)
       return
     }
     const masks = dayMasks(whole.first, whole.end)
     for (const [year, mask] of masks) anyRange.set(year, orMasks(anyRange.get(year), mask))
     inRange.push(sql`case when ${daysIn(masks)} then ${sql.lit(1 << i)} else 0 end`)
-    parts.push(allowedLedgerUsers(range, range.start, whole.first, 1 << i))
-    parts.push(allowedLedgerUsers(range, whole.end, range.end, 1 << i))
+    edge(range, range.start, whole.first, 1 << i)
+    edge(range, whole.end, range.end, 1 << i)
   })
+  // A period and its complete days share their first edge: one scan, both bits.
+  for (const { range, start, end, ranges: bits } of edges.values())
+    parts.push(allowedLedgerUsers(range, start, end, bits))
   if (anyRange.size > 0) {
     // The filter is one AND per row, and each range's bit one more: as `where ranges <> 0` over the
     // computed bits, PostgreSQL computed every range's AND twice per row (bench/RESULTS.md, issue 18).

@@ -131,9 +131,12 @@ async function openPostgres(
       oid === 20 ? parseInt8 : pg.types.getTypeParser(oid, format ?? "text"),
   }
   // Migrations run as the connecting user (the schema owner), before any connection assumes the app role.
-  const owner = new Kysely<unknown>({
-    dialect: new MigrationDialect({ pool: new pg.Pool({ connectionString, max: 1, types }) }),
-  })
+  // Their errors reach migrateToLatest through their statements; the pool's own "error" is an idle
+  // connection dying (a restart, or its end still under way when the server ends it), which must not
+  // become an unhandled error that stops the process.
+  const ownerPool = new pg.Pool({ connectionString, max: 1, types })
+  ownerPool.on("error", () => {})
+  const owner = new Kysely<unknown>({ dialect: new MigrationDialect({ pool: ownerPool }) })
   try {
     await migrateToLatest(owner)
   } finally {

@@ -131,9 +131,13 @@ export async function openTestDatabase(options: TestDatabaseOptions = {}): Promi
   return {
     ...database,
     asOwner: async (fn) => {
-      const db = new Kysely<DB>({
-        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: scratch.url, max: 1 }) }),
-      })
+      const pool = new pg.Pool({ connectionString: scratch.url, max: 1 })
+      // Its connection may still be closing when close() drops the database WITH (FORCE): the server's
+      // "terminating connection" then reaches the pool as an idle client's error, and an EventEmitter with no
+      // listener throws it (an unhandled error that failed a CI run). A statement's errors reach its caller
+      // through its promise, not through this listener.
+      pool.on("error", () => {})
+      const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
       try {
         return await db.transaction().execute((trx) => fn(trx))
       } finally {
