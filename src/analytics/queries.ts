@@ -265,15 +265,12 @@ async function countDistinct(
 ): Promise<UniqueUsersRow[][]> {
   const [first] = ranges
   if (first === undefined) return []
-  const probe = await sql<{ linked: boolean }>`
-    select exists (select 1 from person_identifiers where subscription_id = ${first.subscriptionId}) as linked
-  `.execute(db)
+  const anyLink = sql`exists (select 1 from person_identifiers where subscription_id = ${first.subscriptionId})`
+  const probe = await sql<{ linked: boolean }>`select ${anyLink} as linked`.execute(db)
   const result = await (probe.rows[0]?.linked === true
     ? sql<Record<string, number | boolean>>`
         with seen as (${rows}),
-        links as (
-          select exists (select 1 from person_identifiers where subscription_id = ${first.subscriptionId}) as linked
-        )
+        links as (select ${anyLink} as linked)
         select * from
           links,
           (select ${rangeCounts(ranges.length, "u")}

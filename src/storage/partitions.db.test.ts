@@ -8,7 +8,12 @@ import { PGlite } from "@electric-sql/pglite"
 import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect, sql } from "kysely"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { createScratchPostgres, openTestDatabase, testEngine } from "../../test/support/database.js"
+import {
+  createScratchPostgres,
+  openTestDatabase,
+  scratchPool,
+  testEngine,
+} from "../../test/support/database.js"
 import { uuidV7 } from "../core/ids.js"
 import type { Database } from "./database.js"
 import { type BatchTurn, consumeBatch, type ImportedTurn, insertImportedTurns, settleTurn } from "./ledger.js"
@@ -413,11 +418,9 @@ async function ownerDatabase(): Promise<{ db: Kysely<DB>; close: () => Promise<v
     getTypeParser: (oid: number, format?: "text" | "binary") =>
       oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format ?? "text"),
   }
-  const pool = new pg.Pool({ connectionString: scratch.url, max: 2, types })
-  // A connection still closing when close() drops the database reports its termination here (see
-  // test/support/database.ts); statements report their own errors.
-  pool.on("error", () => {})
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  const db = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool: scratchPool({ connectionString: scratch.url, max: 2, types }) }),
+  })
   return {
     db,
     close: async () => {

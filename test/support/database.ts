@@ -80,6 +80,18 @@ export async function createScratchPostgres(options: ScratchOptions = {}): Promi
   }
 }
 
+/**
+ * A pool of a test's own on a scratch database, as its owner. Its connection may still be closing when the
+ * database is dropped WITH (FORCE): the server's "terminating connection" then reaches the pool as an idle
+ * client's error, and an EventEmitter with no listener throws it (an unhandled error that failed a CI
+ * run). So the pool's own "error" is ignored; a statement's errors reach its caller through its promise.
+ */
+export function scratchPool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool(config)
+  pool.on("error", () => {})
+  return pool
+}
+
 /** A test database, and a way in as its owner (who can read what the service's role may not). */
 export interface TestDatabase extends Database {
   /**
@@ -131,13 +143,9 @@ export async function openTestDatabase(options: TestDatabaseOptions = {}): Promi
   return {
     ...database,
     asOwner: async (fn) => {
-      const pool = new pg.Pool({ connectionString: scratch.url, max: 1 })
-      // Its connection may still be closing when close() drops the database WITH (FORCE): the server's
-      // "terminating connection" then reaches the pool as an idle client's error, and an EventEmitter with no
-      // listener throws it (an unhandled error that failed a CI run). A statement's errors reach its caller
-      // through its promise, not through this listener.
-      pool.on("error", () => {})
-      const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+      const db = new Kysely<DB>({
+        dialect: new PostgresDialect({ pool: scratchPool({ connectionString: scratch.url, max: 1 }) }),
+      })
       try {
         return await db.transaction().execute((trx) => fn(trx))
       } finally {
