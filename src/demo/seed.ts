@@ -8,8 +8,9 @@
  * The story it tells: acme-retail's WhatsApp broadcast six days ago (a usage spike, a burst of rate-limit
  * denials, and WhatsApp's replies slowing and failing for a while: channel health degraded, then recovered);
  * globex-support launching a second assistant when its billing period began and spending its quota about
- * three days before now (the 50%, 80% and 95% alerts at the moments
- * they were crossed, with the figures of those moments, then quota_exceeded denials); initech's end users
+ * three days before now (the 50%, 80% and 95% alerts at the moments they were crossed, with the figures of
+ * those moments, and 100% when the last turn admitted fills the limit to the token, then quota_exceeded
+ * denials); initech's end users
  * trying channels its basic plan lacks. The alerts are raised by the real detectors, run at the historical
  * instants, so each carries its own time and figures. Every allowed turn names a priced model, and some
  * end users reach goals (outcomes) and rate their sessions (feedback), so the Outcomes page has figures.

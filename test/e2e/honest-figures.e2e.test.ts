@@ -220,9 +220,15 @@ describe("over-use, the forecast and the demo's alerts", () => {
     const quota = (
       await api<AlertListBody>(`/api/subscriptions/${globex.id}/alerts?limit=200`)
     ).alerts.filter((a) => a.type === "quota.threshold_reached")
-    expect(quota.length).toBe(3)
-    expect(new Set(quota.map((a) => a.data.used_tokens)).size).toBe(3)
-    expect(new Set(quota.map((a) => a.occurred_at)).size).toBe(3)
+    // 50%, 80% and 95% as the quota ran out; 100% too when the last admitted turn filled it to the token
+    // (the demo's limit is derived from the clock, so some minutes' seeds fill it exactly, others stop short).
+    const thresholds = quota.map((a) => Number(a.data.threshold)).sort((a, b) => a - b)
+    expect(thresholds.slice(0, 3)).toEqual([0.5, 0.8, 0.95])
+    expect(thresholds.slice(3)).toEqual(thresholds.length === 4 ? [1] : [])
+    for (const alert of quota.filter((a) => Number(a.data.threshold) === 1))
+      expect(alert.data.used_tokens).toBe(alert.data.token_limit)
+    expect(new Set(quota.map((a) => a.data.used_tokens)).size).toBe(quota.length)
+    expect(new Set(quota.map((a) => a.occurred_at)).size).toBe(quota.length)
   })
 
   it("shows a spent quota as spent, not running out now, with the denied demand", async () => {
