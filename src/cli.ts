@@ -66,6 +66,7 @@ async function main(command: string | undefined): Promise<void> {
         demoHistory,
       )
       const subscriptions = seed.subscriptions
+      let stopping = false
       void seed.history.then(
         () => {
           const { loadedTurns } = demoHistory.status()
@@ -74,10 +75,13 @@ async function main(command: string | undefined): Promise<void> {
             `demo history loaded: ${loadedTurns.toLocaleString("en")} turns, ${seconds} s after the seed began`,
           )
         },
-        (error: unknown) =>
-          log(
-            `demo history failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-          ),
+        (error: unknown) => {
+          // Stopped while the older days were loading: the database closed under the writes (said below).
+          if (!stopping)
+            log(
+              `demo history failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+            )
+        },
       )
       await seedDemoDashboards(server.container.dashboards, subscriptions)
       const keys = await Promise.all(
@@ -105,7 +109,14 @@ async function main(command: string | undefined): Promise<void> {
             ]
           : [`  History:    ${loading.state}`]),
       ])
-      stopOnSignals(server, log)
+      stopOnSignals(server, log, () => {
+        stopping = true
+        const { state, loadedTurns, totalTurns } = demoHistory.status()
+        if (state === "loading")
+          log(
+            `demo history stopped with the server: ${loadedTurns.toLocaleString("en")} of ${totalTurns.toLocaleString("en")} turns written`,
+          )
+      })
       return
     }
     case "migrate": {

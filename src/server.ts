@@ -63,9 +63,15 @@ export async function startServer(
 }
 
 /** Stops the server on SIGINT or SIGTERM, once. */
-export function stopOnSignals(server: RunningServer, log: (line: string) => void): void {
+export function stopOnSignals(
+  server: RunningServer,
+  log: (line: string) => void,
+  /** Called as the shutdown begins, before the database closes (work still running will fail). */
+  onStopping?: () => void,
+): void {
   const stop = (signal: string) => {
     log(`${signal}: draining in-flight requests and shutting down`)
+    onStopping?.()
     server.stop().then(
       () => process.exit(0),
       (error: unknown) => {

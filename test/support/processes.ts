@@ -83,14 +83,31 @@ export interface ServerProcess extends RunningProcess {
 }
 
 /** Starts `omnimeter start` with `env` (on top of this process's environment) and waits until it listens. */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const server = run(process.execPath, ["--import", "tsx", "src/cli.ts", "start"], {
+export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  return startCli("start", env, /listening on (http:\/\/\S+)/, 60_000)
+}
+
+/**
+ * Starts `omnimeter demo` with `env` and waits until it has printed the demo's keys (its banner ends with
+ * the history's state), which takes the seed of the current billing periods.
+ */
+export function startDemoProcess(env: Record<string, string>): Promise<ServerProcess> {
+  return startCli("demo", env, /listening on (http:\/\/\S+)[\s\S]*History: /, 180_000)
+}
+
+async function startCli(
+  command: "start" | "demo",
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs: number,
+): Promise<ServerProcess> {
+  const server = run(process.execPath, ["--import", "tsx", "src/cli.ts", command], {
     ...process.env,
     LOG_LEVEL: "warn",
     ...env,
   })
   try {
-    const match = await waitForOutput(server, /listening on (http:\/\/\S+)/, 60_000)
+    const match = await waitForOutput(server, ready, timeoutMs)
     return { ...server, url: match[1] ?? "" }
   } catch (error) {
     await server.stop()
