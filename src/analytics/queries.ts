@@ -352,31 +352,54 @@ export function dayMasks(first: Date, end: Date): Map<number, string> {
   return new Map([...bits].map(([year, mask]) => [year, mask.join("")]))
 }
 
-/** The bitwise OR of two bit(366) masks written as '0'/'1' text (the first may be missing). */
-function orMasks(a: string | undefined, b: string): string {
-  if (a === undefined) return b
-  let out = ""
-  for (let i = 0; i < b.length; i += 1) out += a[i] === "1" || b[i] === "1" ? "1" : "0"
-  return out
+/** A year's days of a range: its bit(366) mask and the first and last day set in it (0-based bits). */
+interface YearDays {
+  year: number
+  mask: string
+  first: number
+  last: number
 }
+
+/** The days of `[first, end)` (UTC midnights) per UTC year, each contiguous: see {@link dayMasks}. */
+function yearDays(first: Date, end: Date): YearDays[] {
+  return [...dayMasks(first, end)].map(([year, mask]) => ({
+    year,
+    mask,
+    first: mask.indexOf("1"),
+    last: mask.lastIndexOf("1"),
+  }))
+}
+
+/**
+ * Whether a day map (`channel_user_days`: days, first_day, last_day, year) has a day among `days`. The
+ * stored bounds decide most rows by comparisons: a year's days of a range are contiguous, so a map whose
+ * first or last day falls inside them has one, and a map that ends before them or starts after them has
+ * none. Only a map that spans them without a day at either bound is ANDed with their mask (CASE evaluates
+ * its branches in order).
+ */
+const hasDayIn = (days: readonly YearDays[]): RawBuilder<boolean> =>
+  sql<boolean>`case year ${sql.join(
+    days.map(
+      ({ year, mask, first, last }) => sql`when ${sql.lit(year)} then case
+        when last_day < ${sql.lit(first)} or first_day > ${sql.lit(last)} then false
+        when first_day >= ${sql.lit(first)} or last_day <= ${sql.lit(last)} then true
+        else (days & ${sql.lit(mask)}::bit(366)) <> B'0'::bit(366) end`,
+    ),
+    sql` `,
+  )} else false end`
 
 /**
  * Users from their day maps for the whole UTC days of each range, and from the ledger at its edges, in one
  * scan of the day maps of every year the ranges touch: a row's `ranges` bit i is set when it has a day of
- * range i.
+ * range i (see {@link hasDayIn}).
  */
 const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, ranges) => {
   const [first] = ranges
   if (first === undefined) return Promise.resolve([])
   const parts: RawBuilder<unknown>[] = []
   const inRange: RawBuilder<unknown>[] = []
-  /** Per year, the days of every range: a row without one of them is left out before its bits are read. */
-  const anyRange = new Map<number, string>()
-  const daysIn = (masks: Iterable<[number, string]>) =>
-    sql`(days & case year ${sql.join(
-      [...masks].map(([year, mask]) => sql`when ${sql.lit(year)} then ${sql.lit(mask)}::bit(366)`),
-      sql` `,
-    )} else B'0'::bit(366) end) <> B'0'::bit(366)`
+  /** Per year, the first and last day of any range: rows outside them are left out by their bounds. */
+  const hull = new Map<number, { first: number; last: number }>()
   /** The ledger's stretches outside whole days, each read once with the bits of every range it serves. */
   const edges = new Map<string, { range: QueryRange; start: Date; end: Date; ranges: number }>()
   const edge = (range: QueryRange, start: Date, end: Date, bit: number) => {
@@ -398,25 +421,38 @@ const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, ranges) => {
       edge(range, range.start, range.end, 1 << i)
       return
     }
-    const masks = dayMasks(whole.first, whole.end)
-    for (const [year, mask] of masks) anyRange.set(year, orMasks(anyRange.get(year), mask))
-    inRange.push(sql`case when ${daysIn(masks)} then ${sql.lit(1 << i)} else 0 end`)
+    const days = yearDays(whole.first, whole.end)
+    for (const { year, first, last } of days) {
+      const known = hull.get(year)
+      hull.set(year, {
+        first: Math.min(known?.first ?? first, first),
+        last: Math.max(known?.last ?? last, last),
+      })
+    }
+    inRange.push(sql`case when ${hasDayIn(days)} then ${sql.lit(1 << i)} else 0 end`)
     edge(range, range.start, whole.first, 1 << i)
     edge(range, whole.end, range.end, 1 << i)
   })
   // A period and its complete days share their first edge: one scan, both bits.
   for (const { range, start, end, ranges: bits } of edges.values())
     parts.push(allowedLedgerUsers(range, start, end, bits))
-  if (anyRange.size > 0) {
-    // The filter is one AND per row, and each range's bit one more: as `where ranges <> 0` over the
-    // computed bits, PostgreSQL computed every range's AND twice per row (bench/RESULTS.md, issue 18).
+  if (hull.size > 0) {
+    // Rows are filtered by their bounds only: a row inside a year's hull with no day of any range (a gap
+    // between two ranges) gets no bit, and a user without one counts in no range. Testing the maps here
+    // too would AND each row twice (bench/RESULTS.md, issue 18).
     parts.unshift(sql`
       select user_identifier, channel, ${channelBit} as channel_bit, ${sql.join(inRange, sql` + `)} as ranges
       from channel_user_days
       where subscription_id = ${first.subscriptionId}
-        and year in (${sql.join([...anyRange.keys()].map((year) => sql.lit(year)))})
+        and year in (${sql.join([...hull.keys()].map((year) => sql.lit(year)))})
         and channel in (${channelList(first.channels)}) and ${rollupChatbot(first)}
-        and ${daysIn(anyRange)}`)
+        and case year ${sql.join(
+          [...hull].map(
+            ([year, { first, last }]) =>
+              sql`when ${sql.lit(year)} then last_day >= ${sql.lit(first)} and first_day <= ${sql.lit(last)}`,
+          ),
+          sql` `,
+        )} else false end`)
   }
   return countDistinct(db, ranges, sql.join(parts, sql` union all `))
 }

@@ -1,12 +1,15 @@
 /**
  * The rollup triggers (migration 0005) against their definition: after any mix of multi-row inserts,
  * settlements, corrections and deletions, the trigger-maintained rollups equal a recomputation from the
- * ledger (rebuildRollups), on PGlite and PostgreSQL, also under concurrent turns.
+ * ledger (rebuildRollups), on PGlite and PostgreSQL, also under concurrent turns; and the users' day maps
+ * read by their bounds (migration 0027) against the turns counted in the test.
  */
 import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openTestDatabase } from "../../test/support/database.js"
 import { entity, turn } from "../../test/support/fixtures.js"
+import { ledgerQueries, rollupQueries } from "../analytics/queries.js"
+import { CHANNELS } from "../core/channels.js"
 import { uuidV7 } from "../core/ids.js"
 import { createMeter, type Meter } from "../meter/meter.js"
 import type { Database } from "./database.js"
@@ -302,6 +305,79 @@ describe("rollup triggers", () => {
     expect(rows.rows).toEqual([
       { usage_date: "2026-06-01", tokens_used: 5, message_count: 1, denied_count: 0 },
       { usage_date: "2026-06-02", tokens_used: 7, message_count: 1, denied_count: 1 },
+    ])
+  })
+})
+
+describe("unique users from the day maps", () => {
+  it("decides a map by its first and last day, and ANDs only a map that spans the range, across a new year too", async () => {
+    const { id } = await subscription()
+    const days: Array<[string, string, string]> = [
+      // One range inside a year (whole days June 10-20, edges from the ledger on the 9th and the 21st).
+      ["gap", "website", "2026-06-01T08:00:00Z"],
+      ["gap", "website", "2026-06-30T08:00:00Z"],
+      ["mid", "website", "2026-06-01T08:00:00Z"],
+      ["mid", "website", "2026-06-15T08:00:00Z"],
+      ["mid", "website", "2026-06-30T08:00:00Z"],
+      ["first-in", "whatsapp", "2026-06-12T08:00:00Z"],
+      ["first-in", "whatsapp", "2026-06-30T08:00:00Z"],
+      ["last-in", "whatsapp", "2026-06-01T08:00:00Z"],
+      ["last-in", "whatsapp", "2026-06-18T08:00:00Z"],
+      ["at-bounds", "api", "2026-06-10T00:00:00Z"],
+      ["at-bounds", "api", "2026-06-20T23:59:59Z"],
+      ["edge-only", "api", "2026-06-09T13:00:00Z"],
+      ["edge-only", "api", "2026-06-05T13:00:00Z"],
+      ["edge-before", "api", "2026-06-09T11:00:00Z"],
+      ["edge-after", "telegram", "2026-06-21T05:00:00Z"],
+      ["edge-after-out", "telegram", "2026-06-21T07:00:00Z"],
+      // A range across the new year (whole days December 28 to January 3).
+      ["december", "website", "2026-12-20T08:00:00Z"],
+      ["january", "website", "2027-01-10T08:00:00Z"],
+      ["both-sides", "website", "2026-12-20T08:00:00Z"],
+      ["both-sides", "website", "2027-01-10T08:00:00Z"],
+      ["old-year", "messenger", "2026-03-01T08:00:00Z"],
+      ["old-year", "messenger", "2026-12-30T08:00:00Z"],
+      ["new-year", "messenger", "2027-01-02T08:00:00Z"],
+      ["new-year", "messenger", "2027-03-01T08:00:00Z"],
+    ]
+    await insertMany(
+      id,
+      days.map(([user, channel, at]) => ({ at, channel, user, tokens: 1 })),
+    )
+    const ranges = [
+      { start: "2026-06-09T12:00:00Z", end: "2026-06-21T06:00:00Z" },
+      { start: "2026-12-28T00:00:00Z", end: "2027-01-04T00:00:00Z" },
+      { start: "2026-06-10T00:00:00Z", end: "2027-01-04T00:00:00Z" },
+    ].map((r) => ({ subscriptionId: id, start: new Date(r.start), end: new Date(r.end), channels: CHANNELS }))
+    // The same counts from the turns themselves, in JavaScript.
+    const expected = ranges.map((range) => {
+      const seen = days.filter(([, , at]) => {
+        const t = Date.parse(at)
+        return t >= range.start.getTime() && t < range.end.getTime()
+      })
+      const usersOn = (channel?: string) =>
+        new Set(seen.filter(([, c]) => channel === undefined || c === channel).map(([u]) => u)).size
+      return [
+        { channel: null, users: usersOn(), people: usersOn() },
+        ...CHANNELS.map((channel) => ({ channel, users: usersOn(channel), people: usersOn(channel) })),
+      ]
+    })
+    expect(expected[0]?.[0]?.users).toBe(6) // mid, first-in, last-in, at-bounds, edge-only, edge-after
+    expect(expected[1]?.[0]?.users).toBe(2) // old-year, new-year
+    const fromMaps = await rollupQueries.uniqueUsers(database.db, ranges)
+    expect(fromMaps).toEqual(expected)
+    expect(await ledgerQueries.uniqueUsers(database.db, ranges)).toEqual(expected)
+    // Each kind of map is there: "gap" and "mid" span the first range's days (only "mid" has one inside).
+    const maps = await sql<{ user_identifier: string; year: number; first_day: number; last_day: number }>`
+      select user_identifier, year, first_day, last_day from channel_user_days
+      where subscription_id = ${id} and user_identifier in ('gap', 'mid', 'both-sides') order by 1, 2`.execute(
+      database.db,
+    )
+    expect(maps.rows).toEqual([
+      { user_identifier: "both-sides", year: 2026, first_day: 353, last_day: 353 },
+      { user_identifier: "both-sides", year: 2027, first_day: 9, last_day: 9 },
+      { user_identifier: "gap", year: 2026, first_day: 151, last_day: 180 },
+      { user_identifier: "mid", year: 2026, first_day: 151, last_day: 180 },
     ])
   })
 })
