@@ -45,7 +45,15 @@ async function snapshot(subscriptionId: string) {
     where subscription_id = ${subscriptionId} and get_bit(days, i) = 1 order by 1, 2, 3, 4`.execute(
     database.db,
   )
-  return { buckets: buckets.rows, hourly: hourly.rows, users: users.rows }
+  // Each map's stored bounds (migration 0027) against its bits, read one by one.
+  const bounds = await sql<Record<string, unknown>>`
+    select year, channel, chatbot_id, user_identifier, first_day, last_day,
+      (select min(i) from generate_series(0, 365) as i where get_bit(days, i) = 1) as first_bit,
+      (select max(i) from generate_series(0, 365) as i where get_bit(days, i) = 1) as last_bit
+    from channel_user_days where subscription_id = ${subscriptionId} order by 1, 2, 3, 4`.execute(database.db)
+  for (const row of bounds.rows)
+    expect([row.first_day, row.last_day], JSON.stringify(row)).toEqual([row.first_bit, row.last_bit])
+  return { buckets: buckets.rows, hourly: hourly.rows, users: users.rows, bounds: bounds.rows }
 }
 
 /** Asserts that the rollups equal their recomputation from the ledger, and returns them. */
@@ -249,6 +257,30 @@ describe("rollup triggers", () => {
     const emptied = await sql<{ n: number }>`select count(*)::int as n from channel_usage_buckets
       where subscription_id = ${id} and turn_count = 0`.execute(database.db)
     expect(emptied.rows[0]?.n).toBe(0)
+  })
+
+  it("erasing a user's turns of several days in one statement forgets each of those days, and keeps the map's bounds", async () => {
+    const { id } = await subscription()
+    await insertMany(id, [
+      { at: "2026-04-02T10:00:00Z", channel: "telegram", user: "erased", tokens: 1 },
+      { at: "2026-04-05T10:00:00Z", channel: "telegram", user: "erased", tokens: 2 },
+      { at: "2026-04-09T10:00:00Z", channel: "telegram", user: "erased", tokens: 3 },
+      { at: "2026-04-20T10:00:00Z", channel: "telegram", user: "erased", tokens: 4 },
+      { at: "2026-04-05T11:00:00Z", channel: "telegram", user: "kept", tokens: 5 },
+    ])
+    // The first, a middle and the last day at once: the map keeps April 9 only.
+    await sql`delete from token_usage_logs where subscription_id = ${id} and raw_tokens in (1, 2, 4)`.execute(
+      database.db,
+    )
+    const rollups = await expectConsistent(id)
+    expect(rollups.users).toEqual([
+      { day: "2026-04-05", channel: "telegram", chatbot_id: "", user_identifier: "kept" },
+      { day: "2026-04-09", channel: "telegram", chatbot_id: "", user_identifier: "erased" },
+    ])
+    expect(rollups.bounds.map((b) => [b.user_identifier, b.first_day, b.last_day])).toEqual([
+      ["erased", 98, 98],
+      ["kept", 94, 94],
+    ])
   })
 
   it("concurrent turns on one bucket are all counted", async () => {

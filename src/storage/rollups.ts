@@ -32,9 +32,11 @@ export async function rebuildRollups(db: Kysely<DB>, subscriptionId?: string): P
         group by 1, 2, 3, 4, 5`.execute(trx)
     }
     await sql`
-      insert into channel_user_days (subscription_id, year, channel, chatbot_id, user_identifier, days)
+      insert into channel_user_days
+        (subscription_id, year, channel, chatbot_id, user_identifier, days, first_day, last_day)
       select subscription_id, extract(year from created_at at time zone 'UTC'), channel,
-        coalesce(chatbot_id, ''), user_identifier, bit_or(omnimeter_day_bit(created_at))
+        coalesce(chatbot_id, ''), user_identifier, bit_or(omnimeter_day_bit(created_at)),
+        min(extract(doy from created_at at time zone 'UTC')) - 1, max(extract(doy from created_at at time zone 'UTC')) - 1
       from token_usage_logs
       where ${only("subscription_id")} and status <> 'denied' and user_identifier <> ''
       group by 1, 2, 3, 4, 5`.execute(trx)

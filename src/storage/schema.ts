@@ -1,5 +1,5 @@
 /** Row types of the tables the migrations create, for Kysely. Keep in step with ./migrations. */
-import type { ColumnType, Generated, GeneratedAlways } from "kysely"
+import type { ColumnType, Generated } from "kysely"
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>
 /** numeric columns come back as strings ("1.20"): exact, converted to hundredths by the repositories. */
@@ -118,9 +118,9 @@ export interface ChannelUserDaysTable {
   user_identifier: string
   /** bit(366): bit d is day of year d + 1, as a string of 0s and 1s. */
   days: string
-  /** The first and last set bit of `days` (0-based; -1 when none), generated from it (migration 0027). */
-  first_day: GeneratedAlways<number>
-  last_day: GeneratedAlways<number>
+  /** The first and last set bit of `days` (0-based), kept by every writer of the map (migration 0027). */
+  first_day: number
+  last_day: number
 }
 
 export interface AlertSettingsTable {

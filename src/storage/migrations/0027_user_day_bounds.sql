@@ -3,9 +3,14 @@
 -- answer's longest statement. With the bounds stored beside the map, a range decides most rows by two
 -- integer comparisons: a row whose first or last day falls in the range's days (contiguous within a year)
 -- has a day in it, one whose days all lie outside has none, and only a map that spans the whole range
--- without a day at either bound is ANDed. Generated from `days`, so every writer (the rollup upsert, the
--- users a deletion forgets, the rebuild) keeps them right without knowing of them. 0-based like the bits;
--- a map without a day (deleted at once by omnimeter_rollup_forget_users) has -1 for both.
-ALTER TABLE channel_user_days
-  ADD COLUMN first_day smallint NOT NULL GENERATED ALWAYS AS (position(B'1' IN days) - 1) STORED,
-  ADD COLUMN last_day smallint NOT NULL GENERATED ALWAYS AS (length(rtrim(days::text, '0')) - 1) STORED;
+-- without a day at either bound is ANDed. 0-based like the bits. Written by every writer of the maps: the
+-- upsert (least and greatest of the one-day bits it adds), the deletions' forget function (recomputed from
+-- the bits left) and the rebuild (src/storage/rollups.ts). Not generated columns: on PGlite, deriving the
+-- last day from the bits in every upsert (a text cast of 366 bits) cost about 25 us a row, 10% of the
+-- demo's history.
+ALTER TABLE channel_user_days ADD COLUMN first_day smallint, ADD COLUMN last_day smallint;
+UPDATE channel_user_days
+SET first_day = position(B'1' IN days) - 1, last_day = length(rtrim(days::text, '0')) - 1;
+ALTER TABLE channel_user_days ALTER COLUMN first_day SET NOT NULL, ALTER COLUMN last_day SET NOT NULL;
+\ir ../functions/rollup_add_user_days.sql
+\ir ../functions/rollup_forget_users.sql
