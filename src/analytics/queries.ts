@@ -448,8 +448,8 @@ const rollupUniqueUsers: AnalyticsQueries["uniqueUsers"] = (db, ranges) => {
         and channel in (${channelList(first.channels)}) and ${rollupChatbot(first)}
         and case year ${sql.join(
           [...hull].map(
-            ([year, { first, last }]) =>
-              sql`when ${sql.lit(year)} then last_day >= ${sql.lit(first)} and first_day <= ${sql.lit(last)}`,
+            ([year, bounds]) =>
+              sql`when ${sql.lit(year)} then last_day >= ${sql.lit(bounds.first)} and first_day <= ${sql.lit(bounds.last)}`,
           ),
           sql` `,
         )} else false end`)
