@@ -21,8 +21,8 @@ BEGIN
   )
   UPDATE channel_user_days u
   SET days = u.days & ~f.days,
-    first_day = position(B'1' IN u.days & ~f.days) - 1,
-    last_day = length(rtrim((u.days & ~f.days)::text, '0')) - 1
+    first_day = omnimeter_first_day(u.days & ~f.days),
+    last_day = omnimeter_last_day(u.days & ~f.days)
   FROM forgotten f
   WHERE u.subscription_id = f.subscription_id AND u.year = f.year
     AND u.channel = f.channel AND u.chatbot_id = f.chatbot_id AND u.user_identifier = f.user_identifier

@@ -8,9 +8,11 @@
 -- the bits left) and the rebuild (src/storage/rollups.ts). Not generated columns: on PGlite, deriving the
 -- last day from the bits in every upsert (a text cast of 366 bits) cost about 25 us a row, 10% of the
 -- demo's history.
+\ir ../functions/first_day.sql
+\ir ../functions/last_day.sql
+GRANT EXECUTE ON FUNCTION omnimeter_first_day(bit), omnimeter_last_day(bit) TO omnimeter_app;
 ALTER TABLE channel_user_days ADD COLUMN first_day smallint, ADD COLUMN last_day smallint;
-UPDATE channel_user_days
-SET first_day = position(B'1' IN days) - 1, last_day = length(rtrim(days::text, '0')) - 1;
+UPDATE channel_user_days SET first_day = omnimeter_first_day(days), last_day = omnimeter_last_day(days);
 ALTER TABLE channel_user_days ALTER COLUMN first_day SET NOT NULL, ALTER COLUMN last_day SET NOT NULL;
 \ir ../functions/rollup_add_user_days.sql
 \ir ../functions/rollup_forget_users.sql
