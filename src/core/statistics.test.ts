@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest"
+import { referenceChiSquareP, referenceNormalP } from "../../test/support/reference-statistics.js"
 import {
   chiSquarePValue,
+  meanInterval,
   normalCdf,
   proportionInterval,
   sampleRatioMismatch,
@@ -33,11 +35,19 @@ describe("distribution functions against published tables", () => {
 })
 
 describe("the two-proportion z-test", () => {
-  it("matches OpenIntro Statistics' mammogram example (500/44,425 against 505/44,405: z = -0.17, p = 0.87)", () => {
-    // OpenIntro Statistics, 3rd ed., section 6.2.3: deaths from breast cancer, mammogram group vs control.
-    const result = twoProportionZTest(505, 44_405, 500, 44_425)
-    expect(result?.statistic).toBeCloseTo(-0.17, 2)
-    expect(result?.pValue).toBeCloseTo(0.87, 2)
+  it("matches OpenIntro Statistics' mammogram example (500/44,925 against 505/44,910: z = -0.17, p = 0.87)", () => {
+    // OpenIntro Statistics, 3rd ed., section 6.2.3: deaths from breast cancer, 500 of the 44,925 women
+    // in the mammogram group against 505 of the 44,910 in the control group. The book rounds the rates to
+    // 0.01113 and 0.01124 and the pooled rate to 0.0112 before dividing, giving z = -0.17 and p = 0.87;
+    // unrounded, z = -0.164. So: z within 0.01 of the book's, p within 0.005.
+    const result = twoProportionZTest(505, 44_910, 500, 44_925)
+    expect(Math.abs((result?.statistic ?? 0) - -0.17)).toBeLessThan(0.01)
+    expect(Math.abs((result?.pValue ?? 0) - 0.87)).toBeLessThan(0.005)
+    // The unrounded z, written out: (p2 - p1) / sqrt(p(1 - p)(1/n1 + 1/n2)).
+    const pooled = 1005 / (44_910 + 44_925)
+    const z = (500 / 44_925 - 505 / 44_910) / Math.sqrt(pooled * (1 - pooled) * (1 / 44_910 + 1 / 44_925))
+    expect(result?.statistic).toBeCloseTo(z, 12)
+    expect(result?.statistic).toBeCloseTo(-0.164, 3)
   })
 
   it("a zero-variance pair answers p = 1, and an empty arm no test", () => {
@@ -50,6 +60,36 @@ describe("the two-proportion z-test", () => {
     const interval = proportionInterval(81, 263)
     expect(interval?.low).toBeCloseTo(0.2553, 3)
     expect(interval?.high).toBeCloseTo(0.3662, 3)
+  })
+})
+
+describe("the mean's t interval", () => {
+  // R's `sleep` data (Cushny and Peebles, 1905, as Student analysed it in 1908): extra hours of sleep.
+  const drug1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+  const drug2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+  it("gives R's t.test interval for the first drug of the sleep data: 0.75, -0.5297804 to 2.0297804", () => {
+    const interval = meanInterval(summarize(drug1))
+    expect(interval?.low).toBeCloseTo(-0.5297804, 6)
+    expect(interval?.high).toBeCloseTo(2.0297804, 6)
+    // At 99%, t(9) = 3.249836 (the table's 3.250): 0.75 +- 3.249836 * s / sqrt(10).
+    const s = Math.sqrt(drug1.reduce((sum, x) => sum + (x - 0.75) ** 2, 0) / 9)
+    expect(meanInterval(summarize(drug1), 0.99)?.high).toBeCloseTo(0.75 + (3.249836 * s) / Math.sqrt(10), 5)
+  })
+
+  it("has no interval below two values", () => {
+    expect(meanInterval(summarize([3]))).toBeNull()
+    expect(meanInterval(summarize([]))).toBeNull()
+  })
+
+  it("Welch's test on the sleep data gives R's t = -1.8608, df = 17.776, p = 0.07939, interval -3.3654832 to 0.2054832", () => {
+    // t.test(extra ~ group, data = sleep): group 1 minus group 2, so the control here is the second drug.
+    const result = welchTTest(summarize(drug2), summarize(drug1))
+    expect(result?.statistic).toBeCloseTo(-1.8608, 4)
+    expect(result?.degreesOfFreedom).toBeCloseTo(17.776, 3)
+    expect(result?.pValue).toBeCloseTo(0.07939, 5)
+    expect(result?.interval.low).toBeCloseTo(-3.3654832, 6)
+    expect(result?.interval.high).toBeCloseTo(0.2054832, 6)
   })
 })
 
@@ -86,6 +126,43 @@ describe("Welch's t-test", () => {
 })
 
 describe("the sample ratio mismatch check", () => {
+  it("matches OpenIntro Statistics' jury example: 205, 26, 25, 19 jurors against 72/7/12/9%, X² = 5.89 with 3 df", () => {
+    // OpenIntro Statistics, 3rd ed., section 6.3: expected counts 198, 19.25, 33 and 24.75; the book's
+    // table puts p between 0.1 and 0.2. The closed form of the chi-square's tail with 3 df gives it exactly.
+    const check = sampleRatioMismatch([205, 26, 25, 19], [72, 7, 12, 9])
+    expect(check.chiSquare).toBeCloseTo(5.89, 2)
+    expect(check.pValue).toBeGreaterThan(0.1)
+    expect(check.pValue).toBeLessThan(0.2)
+    expect(check.pValue).toBeCloseTo(referenceChiSquareP(check.chiSquare, 3), 9)
+    expect(check.mismatch).toBe(false)
+  })
+
+  it("matches Mendel's peas: 315, 108, 101, 32 against 9:3:3:1, X² = 0.47 with 3 df, p = 0.925", () => {
+    const check = sampleRatioMismatch([315, 108, 101, 32], [9, 3, 3, 1])
+    expect(check.chiSquare).toBeCloseTo(0.47, 2)
+    expect(check.pValue).toBeCloseTo(0.925, 3)
+  })
+
+  it("leaves variants of weight 0 out of the degrees of freedom", () => {
+    // 5,174 against 4,826 at 50/50 is X² = 12.11: p = 5.0e-4 with 1 df (a mismatch), 2.3e-3 with 2.
+    const check = sampleRatioMismatch([5174, 4826, 0], [1, 1, 0])
+    expect(check.chiSquare).toBeCloseTo((2 * 174 ** 2) / 5000, 9)
+    expect(check.pValue).toBeCloseTo(referenceNormalP(Math.sqrt(check.chiSquare)), 9)
+    expect(check.mismatch).toBe(true)
+    expect(sampleRatioMismatch([5000, 5000, 0], [1, 1, 0])).toEqual({
+      chiSquare: 0,
+      pValue: 1,
+      mismatch: false,
+    })
+  })
+
+  it("flags a variant of weight 0 that has people, however well the others are split", () => {
+    const check = sampleRatioMismatch([5000, 5000, 1], [1, 1, 0])
+    expect(check.pValue).toBe(0)
+    expect(check.mismatch).toBe(true)
+    expect(sampleRatioMismatch([0, 3], [1, 0]).mismatch).toBe(true)
+  })
+
   it("flags 5,200 against 4,800 at 50/50 (chi-square 16, p < 0.001) but not 5,050 against 4,950", () => {
     const skewed = sampleRatioMismatch([5200, 4800], [1, 1])
     expect(skewed.chiSquare).toBeCloseTo(16, 6)

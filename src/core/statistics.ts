@@ -144,16 +144,23 @@ export interface RatioCheck {
   mismatch: boolean
 }
 
-/** Pearson's chi-square goodness of fit of the observed counts to the weights' expected split. */
+/**
+ * Pearson's chi-square goodness of fit of the observed counts to the weights' expected split, over the
+ * variants of positive weight (degrees of freedom: their number - 1). A variant of weight 0 is promised
+ * nobody: any count there is a mismatch by itself (p = 0), whatever the others' split.
+ */
 export function sampleRatioMismatch(observed: readonly number[], weights: readonly number[]): RatioCheck {
-  const total = observed.reduce((sum, count) => sum + count, 0)
-  const weightSum = weights.reduce((sum, weight) => sum + weight, 0)
-  if (total === 0 || observed.length < 2) return { chiSquare: 0, pValue: 1, mismatch: false }
+  const weighted = observed.flatMap((count, i) => ((weights[i] ?? 0) > 0 ? [i] : []))
+  const total = weighted.reduce((sum, i) => sum + (observed[i] ?? 0), 0)
+  const weightSum = weighted.reduce((sum, i) => sum + (weights[i] ?? 0), 0)
   let chiSquare = 0
-  observed.forEach((count, i) => {
+  for (const i of weighted) {
     const expected = (total * (weights[i] ?? 0)) / weightSum
-    if (expected > 0) chiSquare += (count - expected) ** 2 / expected
-  })
-  const pValue = chiSquarePValue(chiSquare, observed.length - 1)
+    if (expected > 0) chiSquare += ((observed[i] ?? 0) - expected) ** 2 / expected
+  }
+  const unpromised = observed.some((count, i) => count > 0 && !((weights[i] ?? 0) > 0))
+  if (unpromised) return { chiSquare, pValue: 0, mismatch: true }
+  if (total === 0 || weighted.length < 2) return { chiSquare: 0, pValue: 1, mismatch: false }
+  const pValue = chiSquarePValue(chiSquare, weighted.length - 1)
   return { chiSquare, pValue, mismatch: pValue < 0.001 }
 }
