@@ -40,6 +40,31 @@ describe("experiment assignment", () => {
     for (let i = 0; i < 5000; i++) expect(assignVariant("e", `p:${i}`, [0, 3, 0])).toBe(1)
   })
 
+  it("is bryc's cyrb53: the reference values of the published algorithm", () => {
+    // github.com/bryc/code, jshash/experimental/cyrb53.js, the README's examples.
+    expect(hash53("a")).toBe(7929297801672961)
+    expect(hash53("b")).toBe(8684336938537663)
+    expect(hash53("revenge")).toBe(4051478007546757)
+    expect(hash53("revenue")).toBe(8309097637345594)
+  })
+
+  it("keeps these people in these variants: an edit that reassigns anyone fails here", () => {
+    // Golden values: a changed hash, separator, key or bucket rule would move running experiments' people.
+    const golden: [string, string, number, number, number][] = [
+      // experiment, person, hash53(experiment NUL person), variant at [1, 1], variant at [20, 30, 50]
+      ["0190a0b0-0000-7000-8000-000000000001", "p:crm-42", 987870586194286, 0, 0],
+      ["0190a0b0-0000-7000-8000-000000000001", "i:whatsapp:+15550100", 3750149004506997, 0, 1],
+      ["0190a0b0-0000-7000-8000-000000000001", "i:website:cookie-9f", 5794971710064096, 1, 2],
+      ["0190a0b0-0000-7000-8000-000000000002", "p:crm-42", 6399154776676847, 1, 2],
+      ["0190a0b0-0000-7000-8000-000000000002", "i:website:cookie-9f", 1288222961521858, 0, 0],
+    ]
+    for (const [experiment, person, hash, even, thirds] of golden) {
+      expect(hash53(`${experiment}\u0000${person}`), person).toBe(hash)
+      expect(assignVariant(experiment, person, [1, 1]), person).toBe(even)
+      expect(assignVariant(experiment, person, [20, 30, 50]), person).toBe(thirds)
+    }
+  })
+
   it("hashes to integers below 2^53", () => {
     for (const text of ["", "a", "é😀", "x".repeat(10_000)]) {
       const value = hash53(text)
