@@ -1346,22 +1346,25 @@ export interface components {
                 comparison: {
                     /** @description This variant minus the control. */
                     difference: number;
+                    /** @description The difference's interval at 1 - alpha (95% with two variants). */
                     interval: {
                         low: number;
                         high: number;
                     };
-                    /** @description z (rates) or Welch's t (means). */
+                    /** @description z (rates, cost per conversion) or Welch's t (means). */
                     statistic: number;
                     p_value: number;
                     degrees_of_freedom?: number;
                     significant: boolean;
                 } | null;
             }[];
+            /** @description Pearson's chi-square of the people per variant against the weights, over the variants of positive weight; mismatch when p < 0.001, or when a variant of weight 0 has people (p = 0). */
             sample_ratio: {
                 chi_square: number;
                 p_value: number;
                 mismatch: boolean;
             };
+            /** @description A difference is significant when p < alpha = 0.05 / (variants - 1) (Bonferroni); the differences' intervals are at 1 - alpha. */
             alpha: number;
             min_people_per_variant: number;
             verdict: {

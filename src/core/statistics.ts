@@ -81,7 +81,7 @@ export function meanInterval(sample: SampleSummary, confidence = 0.95): Interval
 export interface TestResult {
   /** Treatment minus control. */
   difference: number
-  /** The difference's 95% interval. */
+  /** The difference's interval at the confidence asked for (95% unless told). */
   interval: Interval
   statistic: number
   pValue: number
@@ -92,9 +92,15 @@ export interface TestResult {
 /**
  * Two-proportion z-test of x2/n2 against x1/n1: z = (p2 - p1) / sqrt(p(1-p)(1/n1 + 1/n2)) with the
  * pooled p = (x1 + x2) / (n1 + n2); two-sided p-value; the difference's interval uses the unpooled
- * standard error sqrt(p1(1-p1)/n1 + p2(1-p2)/n2).
+ * standard error sqrt(p1(1-p1)/n1 + p2(1-p2)/n2), at `confidence`.
  */
-export function twoProportionZTest(x1: number, n1: number, x2: number, n2: number): TestResult | null {
+export function twoProportionZTest(
+  x1: number,
+  n1: number,
+  x2: number,
+  n2: number,
+  confidence = 0.95,
+): TestResult | null {
   if (n1 === 0 || n2 === 0) return null
   const p1 = x1 / n1
   const p2 = x2 / n2
@@ -103,7 +109,7 @@ export function twoProportionZTest(x1: number, n1: number, x2: number, n2: numbe
   const difference = p2 - p1
   const z = se === 0 ? 0 : difference / se
   const unpooled = Math.sqrt((p1 * (1 - p1)) / n1 + (p2 * (1 - p2)) / n2)
-  const half = zCritical() * unpooled
+  const half = zCritical(confidence) * unpooled
   return {
     difference,
     interval: { low: difference - half, high: difference + half },
@@ -114,9 +120,14 @@ export function twoProportionZTest(x1: number, n1: number, x2: number, n2: numbe
 
 /**
  * Welch's t-test of sample 2 against sample 1: t = (m2 - m1) / sqrt(s1²/n1 + s2²/n2), with the
- * Welch-Satterthwaite degrees of freedom (s1²/n1 + s2²/n2)² / ((s1²/n1)²/(n1-1) + (s2²/n2)²/(n2-1)).
+ * Welch-Satterthwaite degrees of freedom (s1²/n1 + s2²/n2)² / ((s1²/n1)²/(n1-1) + (s2²/n2)²/(n2-1));
+ * the difference's interval at `confidence`.
  */
-export function welchTTest(control: SampleSummary, treatment: SampleSummary): TestResult | null {
+export function welchTTest(
+  control: SampleSummary,
+  treatment: SampleSummary,
+  confidence = 0.95,
+): TestResult | null {
   if (control.n < 2 || treatment.n < 2) return null
   const v1 = control.variance / control.n
   const v2 = treatment.variance / treatment.n
@@ -127,7 +138,7 @@ export function welchTTest(control: SampleSummary, treatment: SampleSummary): Te
   }
   const df = (v1 + v2) ** 2 / (v1 ** 2 / (control.n - 1) + v2 ** 2 / (treatment.n - 1))
   const t = difference / se
-  const half = tCritical(df) * se
+  const half = tCritical(df, confidence) * se
   return {
     difference,
     interval: { low: difference - half, high: difference + half },
@@ -150,7 +161,7 @@ export interface RatioCheck {
  * nobody: any count there is a mismatch by itself (p = 0), whatever the others' split.
  */
 export function sampleRatioMismatch(observed: readonly number[], weights: readonly number[]): RatioCheck {
-  const weighted = observed.flatMap((count, i) => ((weights[i] ?? 0) > 0 ? [i] : []))
+  const weighted = observed.flatMap((_, i) => ((weights[i] ?? 0) > 0 ? [i] : []))
   const total = weighted.reduce((sum, i) => sum + (observed[i] ?? 0), 0)
   const weightSum = weighted.reduce((sum, i) => sum + (weights[i] ?? 0), 0)
   let chiSquare = 0

@@ -55,7 +55,10 @@ export interface VariantResult {
   conversions: number | null
   /** The primary metric (see README "Experiments"), null when it cannot be computed. */
   metric: { value: number | null; interval: Interval | null; sampleSize: number }
-  /** Against the control; null for the control itself and when the test cannot run. */
+  /**
+   * Against the control, the difference's interval at 1 - alpha (95% with two variants); null for the
+   * control itself and when the test cannot run.
+   */
   comparison: (TestResult & { significant: boolean }) | null
 }
 
@@ -67,7 +70,10 @@ export interface ExperimentResults {
   window: { start: Date; end: Date }
   variants: VariantResult[]
   sampleRatio: RatioCheck
-  /** The p-value a difference must be below: 0.05, Bonferroni-divided by the number of comparisons. */
+  /**
+   * The p-value a difference must be below: 0.05, Bonferroni-divided by the number of comparisons; the
+   * differences' intervals are at 1 - alpha.
+   */
   alpha: number
   minPeoplePerVariant: number
   verdict: { decided: boolean; winner: string | null; text: string }
@@ -87,6 +93,15 @@ const METRIC_WORDS: Record<ExperimentMetric, string> = {
   cost_per_conversion: "cost per conversion",
   sentiment_avg: "average sentiment",
   csat_avg: "average CSAT",
+}
+
+/** What a metric needs beyond the ledger: the unavailable metric's verdict names it. */
+const METRIC_NEEDS: Record<ExperimentMetric, string> = {
+  conversion_rate: "recorded outcomes (POST /api/outcomes)",
+  tokens_per_turn: "allowed turns",
+  cost_per_conversion: "people who converted (POST /api/outcomes)",
+  sentiment_avg: "turns with a sentiment (a message or a sentiment score at consume)",
+  csat_avg: "CSAT ratings of its people's turns or sessions (POST /api/feedback)",
 }
 
 /** Whether the metric can be computed from the ledger alone (the others need recorded outcomes). */
@@ -145,14 +160,15 @@ export function costPerConversion(
   return { value: ratio, variance: Math.max(0, variance), conversions }
 }
 
-/** The z-test of two delta-method ratios: z = (R2 - R1) / sqrt(V1 + V2). */
+/** The z-test of two delta-method ratios: z = (R2 - R1) / sqrt(V1 + V2); the interval at `confidence`. */
 function ratioTest(
   control: { value: number; variance: number },
   treatment: { value: number; variance: number },
+  confidence: number,
 ): TestResult {
   const difference = treatment.value - control.value
   const se = Math.sqrt(control.variance + treatment.variance)
-  const half = zCritical() * se
+  const half = zCritical(confidence) * se
   const z = se === 0 ? 0 : difference / se
   return {
     difference,
@@ -174,6 +190,9 @@ export function experimentResults(
   const rate = metric === "conversion_rate"
   const available = metricAvailable(metric, people)
   const alpha = 0.05 / Math.max(1, experiment.variants.length - 1)
+  // The differences' intervals at 1 - alpha, so that an interval excludes 0 exactly when p < alpha: with
+  // Bonferroni's correction they widen with the number of comparisons, as the p-value's bar is lowered.
+  const confidence = 1 - alpha
 
   const samples = groups.map((group) =>
     summarize(group.map((person) => perPersonValue(metric, person)).filter((v): v is number => v !== null)),
@@ -202,17 +221,23 @@ export function experimentResults(
         value = ratio.value
         const half = zCritical() * Math.sqrt(ratio.variance)
         interval = { low: Math.max(0, ratio.value - half), high: ratio.value + half }
-        if (i > 0 && controlRatio) comparison = ratioTest(controlRatio, ratio)
+        if (i > 0 && controlRatio) comparison = ratioTest(controlRatio, ratio, confidence)
       }
     } else if (available && rate && conversions !== null) {
       value = group.length > 0 ? conversions / group.length : null
       interval = proportionInterval(conversions, group.length)
       if (i > 0)
-        comparison = twoProportionZTest(controlConversions, control.length, conversions, group.length)
+        comparison = twoProportionZTest(
+          controlConversions,
+          control.length,
+          conversions,
+          group.length,
+          confidence,
+        )
     } else if (available && !rate) {
       value = sample.n > 0 ? sample.mean : null
       interval = meanInterval(sample)
-      if (i > 0) comparison = welchTTest(samples[0] ?? summarize([]), sample)
+      if (i > 0) comparison = welchTTest(samples[0] ?? summarize([]), sample, confidence)
     }
     return {
       name: variant.name,
@@ -249,7 +274,7 @@ export function experimentResults(
     sampleRatio,
     alpha,
     minPeoplePerVariant: MIN_PEOPLE_PER_VARIANT,
-    verdict: verdictOf(metric, available, variants, sampleRatio),
+    verdict: verdictOf(metric, available, variants, sampleRatio, confidence),
   }
 }
 
@@ -258,13 +283,12 @@ function verdictOf(
   available: boolean,
   variants: VariantResult[],
   sampleRatio: RatioCheck,
+  confidence: number,
 ): ExperimentResults["verdict"] {
   const words = METRIC_WORDS[metric]
   const none = (text: string) => ({ decided: false, winner: null, text })
   if (!available)
-    return none(
-      `No verdict: the ${words} needs recorded outcomes, and this subscription has none in the window.`,
-    )
+    return none(`No verdict: the ${words} needs ${METRIC_NEEDS[metric]}, and there are none in the window.`)
   if (sampleRatio.mismatch)
     return none(
       `No verdict: the people are not split as the weights say (chi-square p = ${sampleRatio.pValue.toExponential(2)}); look for a bug in how traffic reaches the experiment before trusting any difference.`,
@@ -288,7 +312,7 @@ function verdictOf(
     return {
       decided: true,
       winner: best.name,
-      text: `${best.name} beats ${control.name} on ${words}: ${formatNumber(best.metric.value)} against ${formatNumber(control.metric.value)} (difference ${formatNumber(best.comparison.difference)}, 95% interval ${formatNumber(best.comparison.interval.low)} to ${formatNumber(best.comparison.interval.high)}, p = ${best.comparison.pValue.toPrecision(2)}).`,
+      text: `${best.name} beats ${control.name} on ${words}: ${formatNumber(best.metric.value)} against ${formatNumber(control.metric.value)} (difference ${formatNumber(best.comparison.difference)}, ${percent(confidence)} interval ${formatNumber(best.comparison.interval.low)} to ${formatNumber(best.comparison.interval.high)}, p = ${best.comparison.pValue.toPrecision(2)}).`,
     }
   if (worse.length > 0 && control)
     return {
@@ -297,6 +321,11 @@ function verdictOf(
       text: `${control.name} (the control) beats ${worse.map((variant) => variant.name).join(" and ")} on ${words}; keep the control.`,
     }
   return none(`No significant difference in ${words} between the variants yet.`)
+}
+
+/** 0.95 as "95%", 0.975 as "97.5%". */
+function percent(confidence: number): string {
+  return `${Number((confidence * 100).toFixed(2))}%`
 }
 
 function formatNumber(value: number | null): string {

@@ -81,8 +81,11 @@ export const ExperimentResultsSchema = Type.Object(
         comparison: Nullable(
           Type.Object({
             difference: Type.Number({ description: "This variant minus the control." }),
-            interval: Type.Object({ low: Type.Number(), high: Type.Number() }),
-            statistic: Type.Number({ description: "z (rates) or Welch's t (means)." }),
+            interval: Type.Object(
+              { low: Type.Number(), high: Type.Number() },
+              { description: "The difference's interval at 1 - alpha (95% with two variants)." },
+            ),
+            statistic: Type.Number({ description: "z (rates, cost per conversion) or Welch's t (means)." }),
             p_value: Type.Number(),
             degrees_of_freedom: Type.Optional(Type.Number()),
             significant: Type.Boolean(),
@@ -90,12 +93,21 @@ export const ExperimentResultsSchema = Type.Object(
         ),
       }),
     ),
-    sample_ratio: Type.Object({
-      chi_square: Type.Number(),
-      p_value: Type.Number(),
-      mismatch: Type.Boolean(),
+    sample_ratio: Type.Object(
+      {
+        chi_square: Type.Number(),
+        p_value: Type.Number(),
+        mismatch: Type.Boolean(),
+      },
+      {
+        description:
+          "Pearson's chi-square of the people per variant against the weights, over the variants of positive weight; mismatch when p < 0.001, or when a variant of weight 0 has people (p = 0).",
+      },
+    ),
+    alpha: Type.Number({
+      description:
+        "A difference is significant when p < alpha = 0.05 / (variants - 1) (Bonferroni); the differences' intervals are at 1 - alpha.",
     }),
-    alpha: Type.Number(),
     min_people_per_variant: Type.Integer(),
     verdict: Type.Object({ decided: Type.Boolean(), winner: Nullable(Type.String()), text: Type.String() }),
   },
