@@ -3,13 +3,15 @@
  * recomputed here from the people by the textbook formulas written out, with the distributions integrated
  * numerically (test/support/reference-statistics.ts), not with the code's jStat.
  */
-import { mean, sampleVariance } from "simple-statistics"
+import { mean } from "simple-statistics"
 import { describe, expect, it } from "vitest"
 import {
   referenceChiSquareP,
   referenceCritical,
+  referenceMean,
   referenceNormalP,
-  referenceStudentTP,
+  referenceRatio,
+  referenceWelch,
 } from "../../test/support/reference-statistics.js"
 import { assignVariant, type Experiment, type ExperimentMetric } from "../core/experiments.js"
 import { experimentResults, type PersonFigures } from "./results.js"
@@ -71,31 +73,6 @@ function peopleIn(
   return people
 }
 
-/** The textbook figures of a mean metric: the mean's t interval, Welch's test of b against a. */
-function welch(a: number[], b: number[], confidence = 0.95) {
-  const [m1, m2] = [mean(a), mean(b)]
-  const [v1, v2] = [sampleVariance(a) / a.length, sampleVariance(b) / b.length]
-  const se = Math.sqrt(v1 + v2)
-  const df = (v1 + v2) ** 2 / (v1 ** 2 / (a.length - 1) + v2 ** 2 / (b.length - 1))
-  const t = (m2 - m1) / se
-  const half = referenceCritical(confidence, df) * se
-  return {
-    difference: m2 - m1,
-    t,
-    df,
-    p: referenceStudentTP(t, df),
-    low: m2 - m1 - half,
-    high: m2 - m1 + half,
-  }
-}
-
-function tInterval(values: number[]) {
-  const half =
-    (referenceCritical(0.95, values.length - 1) * Math.sqrt(sampleVariance(values))) /
-    Math.sqrt(values.length)
-  return { low: mean(values) - half, high: mean(values) + half }
-}
-
 /** Tokens per turn drawn around `centre`: 1-4 turns, each centre +- 80 tokens. */
 function tokensAround(random: () => number, centre: number) {
   return () => {
@@ -124,10 +101,10 @@ describe("the results of a mean metric (tokens per turn)", () => {
       const metric = results.variants[i]?.metric
       expect(metric?.value).toBeCloseTo(mean(values), 9)
       expect(metric?.sampleSize).toBe(values.length)
-      expect(metric?.interval?.low).toBeCloseTo(tInterval(values).low, 6)
-      expect(metric?.interval?.high).toBeCloseTo(tInterval(values).high, 6)
+      expect(metric?.interval?.low).toBeCloseTo(referenceMean(values).low, 6)
+      expect(metric?.interval?.high).toBeCloseTo(referenceMean(values).high, 6)
     }
-    const expected = welch(a, b)
+    const expected = referenceWelch(a, b)
     const comparison = results.variants[1]?.comparison
     expect(results.variants[0]?.comparison).toBeNull()
     expect(comparison?.difference).toBeCloseTo(expected.difference, 9)
@@ -154,7 +131,7 @@ describe("the results of a mean metric (tokens per turn)", () => {
     const verbose = peopleIn(exp, 1, 112, tokensAround(random, 470))
     const results = experimentResults(exp, [...control, ...verbose], window)
     const perTurn = (group: PersonFigures[]) => group.map((p) => p.rawTokens / p.turns)
-    const expected = welch(perTurn(control), perTurn(verbose))
+    const expected = referenceWelch(perTurn(control), perTurn(verbose))
     expect(expected.p < 0.05 && expected.difference > 0).toBe(true)
     expect(results.variants[1]?.comparison?.significant).toBe(true)
     expect(results.verdict.decided).toBe(true)
@@ -179,7 +156,7 @@ describe("the results of a mean metric (tokens per turn)", () => {
     expect(results.verdict).toEqual({
       decided: false,
       winner: null,
-      text: "No verdict yet: every variant needs at least 100 people with a tokens per turn; the smallest has 99.",
+      text: "No verdict yet: every variant needs at least 100 people measured on tokens per turn; the smallest has 99.",
     })
   })
 
@@ -281,8 +258,8 @@ describe("the results of sentiment and CSAT", () => {
       expect(a.length).toBeLessThan(125)
       expect(results.variants.map((v) => v.metric.sampleSize)).toEqual([a.length, b.length])
       expect(results.variants[0]?.metric.value).toBeCloseTo(mean(a), 9)
-      expect(results.variants[1]?.metric.interval?.low).toBeCloseTo(tInterval(b).low, 6)
-      const expected = welch(a, b)
+      expect(results.variants[1]?.metric.interval?.low).toBeCloseTo(referenceMean(b).low, 6)
+      const expected = referenceWelch(a, b)
       expect(results.variants[1]?.comparison?.statistic).toBeCloseTo(expected.t, 9)
       expect(results.variants[1]?.comparison?.degreesOfFreedom).toBeCloseTo(expected.df, 6)
       expect(results.variants[1]?.comparison?.pValue).toBeCloseTo(expected.p, 9)
@@ -305,14 +282,12 @@ describe("the results of cost per conversion", () => {
     const cheap = peopleIn(exp, 1, 120, person(1.2))
     const results = experimentResults(exp, [...control, ...cheap], window)
 
-    // R = total cost / conversions (currency units); Var(R) = Σ(c - R x)² / (n - 1) / (n mean(x)²), the
-    // linearised form of (Var(c) - 2R Cov(c, x) + R² Var(x)) / (n mean(x)²) (Cochran, Sampling Techniques, 6.9).
     const ratio = (group: PersonFigures[]) => {
-      const c = group.map((p) => (p.costMicros ?? 0) / 1e6)
-      const x = group.map((p) => (p.converted ? 1 : 0))
-      const r = c.reduce((s, v) => s + v, 0) / x.reduce((s: number, v) => s + v, 0)
-      const residuals = c.reduce((s, v, i) => s + (v - r * (x[i] ?? 0)) ** 2, 0) / (group.length - 1)
-      return { r, variance: residuals / (group.length * mean(x) ** 2) }
+      const { ratio: r, variance } = referenceRatio(
+        group.map((p) => (p.costMicros ?? 0) / 1e6),
+        group.map((p) => (p.converted ? 1 : 0)),
+      )
+      return { r, variance }
     }
     const [a, b] = [ratio(control), ratio(cheap)]
     const z95 = referenceCritical(0.95)

@@ -296,7 +296,7 @@ function verdictOf(
   const smallest = Math.min(...variants.map((variant) => variant.metric.sampleSize))
   if (smallest < MIN_PEOPLE_PER_VARIANT)
     return none(
-      `No verdict yet: every variant needs at least ${MIN_PEOPLE_PER_VARIANT} people with a ${words}; the smallest has ${smallest}.`,
+      `No verdict yet: every variant needs at least ${MIN_PEOPLE_PER_VARIANT} people measured on ${words}; the smallest has ${smallest}.`,
     )
   const control = variants[0]
   const better = variants

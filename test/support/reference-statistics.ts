@@ -83,3 +83,52 @@ export function referenceChiSquareP(x: number, k: number): number {
   }
   return referenceNormalP(root) + 2 * density * sum
 }
+
+function mean(values: readonly number[]): number {
+  let sum = 0
+  for (const value of values) sum += value
+  return sum / values.length
+}
+
+/** The sample variance by the one-pass textbook form (Σx² - n·mean²) / (n - 1), shifted by the first value. */
+function sampleVariance(values: readonly number[]): number {
+  const shift = values[0] ?? 0
+  let sum = 0
+  let squares = 0
+  for (const value of values) {
+    sum += value - shift
+    squares += (value - shift) ** 2
+  }
+  return (squares - (sum * sum) / values.length) / (values.length - 1)
+}
+
+/** A mean with its t interval, mean ± t(n-1) s / √n. */
+export function referenceMean(values: readonly number[], confidence = 0.95) {
+  const centre = mean(values)
+  const half =
+    (referenceCritical(confidence, values.length - 1) * Math.sqrt(sampleVariance(values))) /
+    Math.sqrt(values.length)
+  return { mean: centre, low: centre - half, high: centre + half }
+}
+
+/** Welch's test of b against a, written out: t, the Welch-Satterthwaite df, two-sided p, the interval. */
+export function referenceWelch(a: readonly number[], b: readonly number[], confidence = 0.95) {
+  const [v1, v2] = [sampleVariance(a) / a.length, sampleVariance(b) / b.length]
+  const difference = mean(b) - mean(a)
+  const se = Math.sqrt(v1 + v2)
+  const df = (v1 + v2) ** 2 / (v1 ** 2 / (a.length - 1) + v2 ** 2 / (b.length - 1))
+  const t = difference / se
+  const half = referenceCritical(confidence, df) * se
+  return { difference, t, df, p: referenceStudentTP(t, df), low: difference - half, high: difference + half }
+}
+
+/**
+ * A ratio of totals R = Σc / Σx with its variance linearised (Cochran, Sampling Techniques, 3rd ed., 6.9):
+ * Var(R) = Σ(c - R x)² / (n - 1) / (n mean(x)²), the same quantity as the delta method's
+ * (Var(c) - 2R Cov(c, x) + R² Var(x)) / (n mean(x)²), reached another way.
+ */
+export function referenceRatio(c: readonly number[], x: readonly number[]) {
+  const ratio = c.reduce((sum, v) => sum + v, 0) / x.reduce((sum, v) => sum + v, 0)
+  const residuals = c.reduce((sum, v, i) => sum + (v - ratio * (x[i] ?? 0)) ** 2, 0) / (c.length - 1)
+  return { ratio, variance: residuals / (c.length * mean(x) ** 2) }
+}
