@@ -186,6 +186,7 @@ describe("journeys", () => {
       }
     }
     const transitions = new Map<string, number>()
+    const gaps = new Map<string, number[]>()
     const paths = new Map<string, number>()
     let multi = 0
     for (const list of sessions.values()) {
@@ -196,6 +197,7 @@ describe("journeys", () => {
         if (before && before.channel !== session.channel) {
           const key = `${before.channel}>${session.channel}`
           transitions.set(key, (transitions.get(key) ?? 0) + 1)
+          gaps.set(key, [...(gaps.get(key) ?? []), (session.at - before.at) / 1000])
         }
         if (path.at(-1) !== session.channel) path.push(session.channel)
       })
@@ -224,6 +226,25 @@ describe("journeys", () => {
         ]),
       ),
     ).toEqual(Object.fromEntries(transitions))
+    // The median gap by sorting: the middle one, or the mean of the two middle ones.
+    const median = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b)
+      const middle = Math.floor(sorted.length / 2)
+      return sorted.length % 2 === 1
+        ? (sorted[middle] ?? Number.NaN)
+        : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2
+    }
+    expect(body.transitions.length).toBeGreaterThan(0)
+    expect(
+      body.transitions.some((x: { count: number }) => x.count > 1 && x.count % 2 === 0),
+      "a transition with an even count, where the median is a mean of two gaps",
+    ).toBe(true)
+    for (const x of body.transitions as { from: string; to: string; median_gap_seconds: number }[])
+      expect(x.median_gap_seconds, `${x.from}>${x.to}`).toBeCloseTo(
+        median(gaps.get(`${x.from}>${x.to}`) ?? []),
+        6,
+      )
+    expect(body.top_paths).toHaveLength(Math.min(20, paths.size))
     for (const path of body.top_paths as { channels: string[]; people: number; share: number }[]) {
       expect(path.people).toBe(paths.get(path.channels.join(">")))
       expect(path.share).toBeCloseTo(path.people / sessions.size, 12)
