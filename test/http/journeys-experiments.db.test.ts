@@ -517,6 +517,112 @@ describe("experiments", () => {
     if (body.verdict.decided) expect(body.verdict.winner).toBe("short")
   })
 
+  it("a variant's message length and per-minute limits decide its people's turns, and not the control's", async () => {
+    const sub = await t.subscription({ token_limit: 100_000_000 })
+    const created = await create(sub, {
+      ...base,
+      channels: ["telegram"],
+      status: "running",
+      variants: [
+        { name: "control", weight: 1 },
+        {
+          name: "tight",
+          weight: 1,
+          overrides: { max_message_length: 100, requests_per_minute: 3, tokens_per_minute: 1000 },
+        },
+      ],
+    })
+    expect(created.statusCode, created.body).toBe(201)
+    const id = created.json().id as string
+    const personIn = (variant: number) => {
+      for (let n = 0; ; n++)
+        if (assignVariant(id, `i:telegram:limits-${n}`, [1, 1]) === variant) return `limits-${n}`
+    }
+    const [control, tight] = [personIn(0), personIn(1)]
+    const turn = async (user: string, body: Record<string, unknown> = {}) => {
+      const decision = (await consume(sub, { channel: "telegram", user_identifier: user, ...body })).json()
+      expect(decision.experiments?.[0]?.variant).toBe(user === tight ? "tight" : "control")
+      return decision
+    }
+    // Each part starts on a fresh minute: the variants share the channel's one window.
+    const nextMinute = () => clock.advance(120_000)
+
+    // A 200-character message: over the variant's 100, within Telegram's 4,096.
+    nextMinute()
+    expect(await turn(tight, { message_length: 200 })).toMatchObject({
+      allowed: false,
+      reason: "message_too_long",
+      max_message_length: 100,
+    })
+    expect((await turn(control, { message_length: 200 })).allowed).toBe(true)
+
+    // An estimate over the variant's 1,000 tokens per minute can never pass; Telegram's 60,000 let it.
+    nextMinute()
+    expect(await turn(tight, { estimated_tokens: 1500 })).toMatchObject({
+      allowed: false,
+      reason: "turn_too_large",
+      tokens_per_minute: 1000,
+    })
+    expect((await turn(control, { estimated_tokens: 1500 })).allowed).toBe(true)
+
+    // 600 + 600 tokens in a minute pass the channel's window but not the variant's 1,000.
+    nextMinute()
+    expect((await turn(tight, { estimated_tokens: 600 })).allowed).toBe(true)
+    expect(await turn(tight, { estimated_tokens: 600 })).toMatchObject({
+      allowed: false,
+      reason: "rate_limited",
+      limit: "tokens_per_minute",
+    })
+    expect((await turn(control, { estimated_tokens: 600 })).allowed).toBe(true)
+
+    // A fourth request in a minute: over the variant's 3, within Telegram's 60.
+    nextMinute()
+    for (let i = 0; i < 3; i++) expect((await turn(tight)).allowed).toBe(true)
+    expect(await turn(tight)).toMatchObject({
+      allowed: false,
+      reason: "rate_limited",
+      limit: "requests_per_minute",
+    })
+    expect((await turn(control)).allowed).toBe(true)
+  })
+
+  it("answers 404 for another tenant's experiment under one's own subscription, and changes nothing", async () => {
+    const foreign = await create(other, { ...base, channels: ["messenger"] })
+    expect(foreign.statusCode, foreign.body).toBe(201)
+    const foreignId = foreign.json().id as string
+    for (const key of [owner.key, undefined]) {
+      const under = `/api/subscriptions/${owner.id}/experiments/${foreignId}`
+      const responses = [
+        await t.request({ url: under, ...(key ? { key } : {}) }),
+        await t.request({
+          method: "PATCH",
+          url: under,
+          ...(key ? { key } : {}),
+          payload: { status: "running" },
+        }),
+        await t.request({ url: `${under}/results`, ...(key ? { key } : {}) }),
+      ]
+      for (const response of responses) {
+        expect(response.statusCode, response.body).toBe(404)
+        expect(response.json().error).toMatchObject({ code: "not_found", request_id: expect.any(String) })
+      }
+    }
+    const after = await t.request({
+      url: `/api/subscriptions/${other.id}/experiments/${foreignId}`,
+      key: other.key,
+    })
+    expect(after.json()).toMatchObject({
+      status: "draft",
+      started_at: null,
+      updated_at: foreign.json().updated_at,
+    })
+    // Nor is it running for the other tenant's turns.
+    const decision = (
+      await consume(other, { channel: "messenger", user_identifier: "m-1" }, other.key)
+    ).json()
+    expect(decision.experiments).toBeUndefined()
+  })
+
   it("never bypasses the plan: a channel outside it stays denied for the variant's people", async () => {
     const basic = await t.subscription({ plan: "basic" })
     const created = await create(basic, {
