@@ -11,6 +11,12 @@ export {
   type VerifyResult,
   verifyWebhookSignature,
 } from "./alerts/signature.js"
+export type { JourneysAnswer } from "./analytics/journeys.js"
+export type {
+  PersonRecommendation,
+  RecommendationsAnswer,
+  RecommendationsQuery,
+} from "./analytics/recommendations.js"
 export { type Config, loadConfig } from "./config.js"
 export { ALERT_TYPES, type AlertType, DEFAULT_QUOTA_THRESHOLDS } from "./core/alerts.js"
 export {
@@ -50,6 +56,17 @@ export {
   OmnimeterError,
   ValidationError,
 } from "./core/errors.js"
+export {
+  EXPERIMENT_METRICS,
+  EXPERIMENT_STATUSES,
+  type Experiment,
+  type ExperimentAssignment,
+  type ExperimentMetric,
+  type ExperimentStatus,
+  type Variant,
+  type VariantOverrides,
+} from "./core/experiments.js"
+export type { JourneyPath, TouchCount, Transition } from "./core/journeys.js"
 export { tokensOfUsage, tokensUsedBy } from "./core/llm-usage.js"
 export { type BillingPeriod, billingPeriodAt } from "./core/period.js"
 export {
@@ -60,8 +77,21 @@ export {
   type Plan,
   type PlanDefinition,
 } from "./core/plans.js"
+export {
+  type ChannelRecommendation,
+  type PersonChannelActivity,
+  RECOMMENDATION_ACTIONS,
+  type RecommendationAction,
+} from "./core/recommendations.js"
 export type { Subscription } from "./core/subscription.js"
 export type { TenantScope } from "./core/tenant.js"
+export type {
+  CreateExperimentInput,
+  LinkPersonInput,
+  UpdateExperimentInput,
+} from "./experiments/inputs.js"
+export type { ExperimentResults, VariantResult } from "./experiments/results.js"
+export { ExperimentService, type Person } from "./experiments/service.js"
 export { InProcessRateLimiter } from "./limits/in-process.js"
 export type { RateLimiter, RateLimitRequest, RateLimitResult, RateLimitState } from "./limits/rate-limiter.js"
 export type {

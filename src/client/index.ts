@@ -8,6 +8,7 @@
  * - consume always sends an `Idempotency-Key` (yours, or a fresh UUID), so a retry never charges twice;
  * - 503 and 429 are retried after their `Retry-After` when `retry` is set;
  * - every answer carries the request id (`requestId`), as do the errors (`OmnimeterApiError`).
+ * Typed methods also link people, run experiments and read journeys and recommendations (issue 15);
  * `client.api` is the raw openapi-fetch client for every other operation.
  *
  * Imports nothing from the server: no database, no Fastify.
@@ -44,6 +45,22 @@ export type AnalyticsQuery = NonNullable<
 export type ChannelAnalytics =
   paths["/api/onboarding/analytics/{subscription_id}"]["get"]["responses"][200]["content"]["application/json"]
 export type ImportReport = paths["/api/usage/import"]["post"]["responses"][200]["content"]["application/json"]
+export type Person = Schemas["Person"]
+export type LinkPersonRequest = JsonBody<"/api/subscriptions/{id}/people/{person_id}", "put">
+export type Experiment = Schemas["Experiment"]
+export type ExperimentStatus = Experiment["status"]
+export type ExperimentResults = Schemas["ExperimentResults"]
+export type CreateExperimentRequest = JsonBody<"/api/subscriptions/{id}/experiments", "post">
+export type Journeys = Schemas["Journeys"]
+/** The journeys' period and options; `format` and `table` are left out (they ask for CSV). */
+export type JourneysQuery = Omit<
+  NonNullable<paths["/api/onboarding/analytics/{subscription_id}/journeys"]["get"]["parameters"]["query"]>,
+  "format" | "table"
+>
+export type Recommendations = Schemas["Recommendations"]
+export type RecommendationsQuery = NonNullable<
+  paths["/api/onboarding/analytics/{subscription_id}/recommendations"]["get"]["parameters"]["query"]
+>
 
 /** An answer with the id of the request that produced it (the X-Request-Id header). */
 export type WithRequestId<T> = T & { readonly requestId: string }
@@ -151,6 +168,38 @@ export interface OmnimeterClient {
   analytics(subscriptionId: string, query?: AnalyticsQuery): Promise<WithRequestId<ChannelAnalytics>>
   /** Admin: imports historical turns (sent as NDJSON). */
   importUsage(lines: Iterable<ImportLine>): Promise<WithRequestId<ImportReport>>
+  /**
+   * Links a person's identifiers across channels, replacing the person's set. An identifier linked to
+   * another person throws {@link OmnimeterApiError} 409 `conflict`, and nothing changes.
+   */
+  linkPerson(
+    subscriptionId: string,
+    personId: string,
+    input: LinkPersonRequest,
+  ): Promise<WithRequestId<Person>>
+  /** A person's linked identifiers. */
+  person(subscriptionId: string, personId: string): Promise<WithRequestId<Person>>
+  /** Creates an experiment on channels (a draft unless `status: "running"`); the first variant is the control. */
+  createExperiment(subscriptionId: string, input: CreateExperimentRequest): Promise<WithRequestId<Experiment>>
+  /** The subscription's experiments, newest first. */
+  experiments(subscriptionId: string): Promise<WithRequestId<{ experiments: Experiment[] }>>
+  /** One experiment. */
+  experiment(subscriptionId: string, experimentId: string): Promise<WithRequestId<Experiment>>
+  /** Starts (`running`) or stops (`stopped`) an experiment; any other change throws 409 `conflict`. */
+  updateExperimentStatus(
+    subscriptionId: string,
+    experimentId: string,
+    status: ExperimentStatus,
+  ): Promise<WithRequestId<Experiment>>
+  /** An experiment's per-variant figures, intervals, tests against the control and verdict. */
+  experimentResults(subscriptionId: string, experimentId: string): Promise<WithRequestId<ExperimentResults>>
+  /** How people moved between channels over a period (default: the last 30 days). */
+  journeys(subscriptionId: string, query?: JourneysQuery): Promise<WithRequestId<Journeys>>
+  /** The channels ranked with what to do about each, and, with `user_identifier` or `person_id`, one person's preferred channel. */
+  recommendations(
+    subscriptionId: string,
+    query?: RecommendationsQuery,
+  ): Promise<WithRequestId<Recommendations>>
 }
 
 /**
@@ -240,6 +289,70 @@ export function createOmnimeterClient(options: ClientOptions): OmnimeterClient {
           body: text,
           bodySerializer: (body: string) => body,
           headers: { "Content-Type": "application/x-ndjson" },
+        }),
+      )
+    },
+    async linkPerson(subscriptionId, personId, input) {
+      return answer(
+        await api.PUT("/api/subscriptions/{id}/people/{person_id}", {
+          params: { path: { id: subscriptionId, person_id: personId } },
+          body: input,
+        }),
+      )
+    },
+    async person(subscriptionId, personId) {
+      return answer(
+        await api.GET("/api/subscriptions/{id}/people/{person_id}", {
+          params: { path: { id: subscriptionId, person_id: personId } },
+        }),
+      )
+    },
+    async createExperiment(subscriptionId, input) {
+      return answer(
+        await api.POST("/api/subscriptions/{id}/experiments", {
+          params: { path: { id: subscriptionId } },
+          body: input,
+        }),
+      )
+    },
+    async experiments(subscriptionId) {
+      return answer(
+        await api.GET("/api/subscriptions/{id}/experiments", { params: { path: { id: subscriptionId } } }),
+      )
+    },
+    async experiment(subscriptionId, experimentId) {
+      return answer(
+        await api.GET("/api/subscriptions/{id}/experiments/{experiment_id}", {
+          params: { path: { id: subscriptionId, experiment_id: experimentId } },
+        }),
+      )
+    },
+    async updateExperimentStatus(subscriptionId, experimentId, status) {
+      return answer(
+        await api.PATCH("/api/subscriptions/{id}/experiments/{experiment_id}", {
+          params: { path: { id: subscriptionId, experiment_id: experimentId } },
+          body: { status },
+        }),
+      )
+    },
+    async experimentResults(subscriptionId, experimentId) {
+      return answer(
+        await api.GET("/api/subscriptions/{id}/experiments/{experiment_id}/results", {
+          params: { path: { id: subscriptionId, experiment_id: experimentId } },
+        }),
+      )
+    },
+    async journeys(subscriptionId, query = {}) {
+      return answer(
+        await api.GET("/api/onboarding/analytics/{subscription_id}/journeys", {
+          params: { path: { subscription_id: subscriptionId }, query },
+        }),
+      )
+    },
+    async recommendations(subscriptionId, query = {}) {
+      return answer(
+        await api.GET("/api/onboarding/analytics/{subscription_id}/recommendations", {
+          params: { path: { subscription_id: subscriptionId }, query },
         }),
       )
     },

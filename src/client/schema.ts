@@ -762,7 +762,7 @@ export interface paths {
         };
         /**
          * Which channel to steer traffic to or away from, and one person's preferred channel
-         * @description Read from the outcomes answer (sessions, converted sessions, last-touch value and cost). A session is as in the journeys answer. `from`, `to`, `tz`, `channels` as in the other analytics.
+         * @description Read from the outcomes answer (sessions, converted sessions, last-touch value and cost). Two session definitions: a channel's `sessions` and `converted_sessions` (so its `conversion_rate`, the test against the rest and the session threshold of gather_evidence) count distinct `session_id`s of the period's allowed turns on it, as the outcomes answer does: turns without a session_id are in no session, and a converted session is one an outcome of the period names by its session_id. `person.channels[].sessions` (and so the preferred channel) are the journeys answer's sessions: a person's turns on a channel sharing a session_id, or, without one, less than 30 minutes apart. `from`, `to`, `tz`, `channels` as in the other analytics.
          */
         get: operations["getRecommendations"];
         put?: never;
@@ -1467,7 +1467,9 @@ export interface components {
                  * @enum {string}
                  */
                 action: "steer_to" | "steer_away" | "keep" | "gather_evidence";
+                /** @description Distinct session_ids of the period's allowed turns on the channel (as in the outcomes answer); turns without a session_id are in none. */
                 sessions: number;
+                /** @description Of those sessions, the ones an outcome of the period names by its session_id. */
                 converted_sessions: number;
                 /** @description Billed tokens of allowed turns. */
                 tokens_used: number;
@@ -1516,6 +1518,7 @@ export interface components {
                      * @enum {string}
                      */
                     channel: "website" | "whatsapp" | "messenger" | "instagram" | "telegram" | "api";
+                    /** @description The journeys answer's sessions: turns sharing a session_id, or, without one, less than 30 minutes apart. */
                     sessions: number;
                     turns: number;
                     tokens_used: number;

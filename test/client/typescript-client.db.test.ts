@@ -166,3 +166,97 @@ describe("the TypeScript client against a real server", () => {
     expect(new Set(keys).size).toBe(1)
   })
 })
+
+describe("the TypeScript client on people, experiments, journeys and recommendations", () => {
+  const visitors = Array.from({ length: 12 }, (_, i) => `exp-visitor-${i}`)
+
+  it("links a person across channels and reads them back", async () => {
+    const linked = await client.linkPerson(subscriptionId, "ada", {
+      identifiers: [
+        { channel: "website", user_identifier: "ada-web" },
+        { channel: "whatsapp", user_identifier: "ada-wa" },
+      ],
+    })
+    expect(linked.requestId).not.toBe("")
+    const read = await client.person(subscriptionId, "ada")
+    expect(read.identifiers.map((i) => `${i.channel}:${i.user_identifier}`).sort()).toEqual([
+      "website:ada-web",
+      "whatsapp:ada-wa",
+    ])
+  })
+
+  it("throws linking an identifier another person holds as a 409 OmnimeterApiError, and links nothing", async () => {
+    const taken = await client
+      .linkPerson(subscriptionId, "grace", {
+        identifiers: [{ channel: "whatsapp", user_identifier: "ada-wa" }],
+      })
+      .catch((error: unknown) => error)
+    expect(taken).toBeInstanceOf(OmnimeterApiError)
+    expect(taken).toMatchObject({ status: 409, code: "conflict", field: "identifiers" })
+    expect((taken as OmnimeterApiError).message).toContain('"ada"')
+    expect((taken as OmnimeterApiError).requestId).not.toBe("")
+    await expect(client.person(subscriptionId, "grace")).rejects.toMatchObject({
+      status: 404,
+      code: "not_found",
+    })
+  })
+
+  it("creates, lists, starts, reads and stops an experiment, its results counting the turns' variants", async () => {
+    const created = await client.createExperiment(subscriptionId, {
+      name: "shorter replies",
+      channels: ["whatsapp"],
+      primary_metric: "tokens_per_turn",
+      variants: [
+        { name: "control", weight: 1 },
+        { name: "short", weight: 1, overrides: { max_message_length: 500 }, label: "short-prompt" },
+      ],
+    })
+    expect(created.status).toBe("draft")
+    expect(created.variants[1]?.overrides).toEqual({ max_message_length: 500 })
+    expect((await client.experiments(subscriptionId)).experiments.map((e) => e.id)).toContain(created.id)
+    const started = await client.updateExperimentStatus(subscriptionId, created.id, "running")
+    expect(started.status).toBe("running")
+    expect((await client.experiment(subscriptionId, created.id)).started_at).not.toBeNull()
+
+    // What each turn's decision said, counted per variant: the results must count the same people.
+    const peoplePerVariant = new Map<string, number>()
+    for (const [i, visitor] of visitors.entries()) {
+      const decision = await client.consume({
+        ...turn,
+        estimated_tokens: 100 + 10 * i,
+        user_identifier: visitor,
+      })
+      expect(decision.allowed).toBe(true)
+      const variant = decision.allowed ? decision.experiments?.[0]?.variant : undefined
+      expect(variant).toBeDefined()
+      peoplePerVariant.set(String(variant), (peoplePerVariant.get(String(variant)) ?? 0) + 1)
+    }
+    const results = await client.experimentResults(subscriptionId, created.id)
+    expect(results.experiment_id).toBe(created.id)
+    expect(Object.fromEntries(results.variants.map((v) => [v.name, v.people]))).toEqual({
+      control: peoplePerVariant.get("control") ?? 0,
+      short: peoplePerVariant.get("short") ?? 0,
+    })
+    expect(results.verdict.text).not.toBe("")
+
+    const stopped = await client.updateExperimentStatus(subscriptionId, created.id, "stopped")
+    expect(stopped.status).toBe("stopped")
+    await expect(client.updateExperimentStatus(subscriptionId, created.id, "running")).rejects.toMatchObject({
+      status: 409,
+      code: "conflict",
+    })
+  })
+
+  it("reads the journeys and the recommendations, with a linked person's preferred channel", async () => {
+    await client.consume({ ...turn, channel: "website", user_identifier: "ada-web" })
+    await client.consume({ ...turn, user_identifier: "ada-wa" })
+    const journeys = await client.journeys(subscriptionId, { fresh: true })
+    // Ada is one person on two channels; every visitor is a person of their own on one.
+    expect(journeys.people).toBe(visitors.length + 1)
+    expect(journeys.cross_channel_share).toBeCloseTo(1 / (visitors.length + 1), 12)
+    const recommendations = await client.recommendations(subscriptionId, { person_id: "ada" })
+    expect(recommendations.person?.person_id).toBe("ada")
+    expect(recommendations.person?.channels.map((c) => c.channel).sort()).toEqual(["website", "whatsapp"])
+    expect(recommendations.channels.map((c) => c.channel)).toContain("whatsapp")
+  })
+})

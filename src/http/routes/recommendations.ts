@@ -58,8 +58,13 @@ export const RecommendationsSchema = Type.Object(
           RECOMMENDATION_ACTIONS,
           `steer_to / steer_away: the channel's session conversion rate is significantly higher / lower than the other channels' pooled rate (two-proportion z-test, p < 0.05); keep: not significantly different; gather_evidence: fewer than ${MIN_SESSIONS} sessions on it or on the other channels, or no outcome recorded.`,
         ),
-        sessions: Type.Integer(),
-        converted_sessions: Type.Integer(),
+        sessions: Type.Integer({
+          description:
+            "Distinct session_ids of the period's allowed turns on the channel (as in the outcomes answer); turns without a session_id are in none.",
+        }),
+        converted_sessions: Type.Integer({
+          description: "Of those sessions, the ones an outcome of the period names by its session_id.",
+        }),
         tokens_used: Type.Integer({ description: "Billed tokens of allowed turns." }),
         conversions: Type.Number({ description: "Conversions credited to the channel (last touch)." }),
         value: Type.Number({ description: "Value credited to the channel, in `currency`." }),
@@ -97,7 +102,10 @@ export const RecommendationsSchema = Type.Object(
         channels: Type.Array(
           Type.Object({
             channel: ChannelSchema,
-            sessions: Type.Integer(),
+            sessions: Type.Integer({
+              description:
+                "The journeys answer's sessions: turns sharing a session_id, or, without one, less than 30 minutes apart.",
+            }),
             turns: Type.Integer(),
             tokens_used: Type.Integer(),
             conversions: Type.Integer({
@@ -127,7 +135,7 @@ export const recommendationRoutes: RouteModule = (app, { recommendations, keys }
         tags: ["analytics"],
         summary: "Which channel to steer traffic to or away from, and one person's preferred channel",
         description:
-          "Read from the outcomes answer (sessions, converted sessions, last-touch value and cost). A session is as in the journeys answer. `from`, `to`, `tz`, `channels` as in the other analytics.",
+          "Read from the outcomes answer (sessions, converted sessions, last-touch value and cost). Two session definitions: a channel's `sessions` and `converted_sessions` (so its `conversion_rate`, the test against the rest and the session threshold of gather_evidence) count distinct `session_id`s of the period's allowed turns on it, as the outcomes answer does: turns without a session_id are in no session, and a converted session is one an outcome of the period names by its session_id. `person.channels[].sessions` (and so the preferred channel) are the journeys answer's sessions: a person's turns on a channel sharing a session_id, or, without one, less than 30 minutes apart. `from`, `to`, `tz`, `channels` as in the other analytics.",
         security: bearerSecurity,
         params: AnalyticsParams,
         querystring: RecommendationsQuerySchema,

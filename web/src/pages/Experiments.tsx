@@ -12,6 +12,7 @@ import { formatDecimal, formatInteger, formatLocalTime } from "../format.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, ErrorMessage, useAsync } from "../ui/async.tsx"
 import { DownloadCsv } from "../ui/DownloadCsv.tsx"
+import { ScrollableTable } from "../ui/ScrollableTable.tsx"
 
 const METRICS = {
   conversion_rate: "Conversion rate",
@@ -33,13 +34,15 @@ function IntervalChart({ results }: { results: ExperimentResultsBody }) {
   const min = Math.min(...lows)
   const max = Math.max(...highs)
   const span = max - min || 1
-  const width = 320
-  const left = 80
+  // The names' column fits the longest name (7 units a character of the 12 px names), up to 160 units.
+  const left = Math.min(160, 10 + 7 * Math.max(...rows.map((v) => v.name.length)))
+  const width = left + 250
   const x = (n: number) => left + ((n - min) / span) * (width - left - 10)
+  const axisY = rows.length * 28 + 4
   return (
     <svg
       className="interval-chart"
-      viewBox={`0 0 ${width} ${rows.length * 28 + 10}`}
+      viewBox={`0 0 ${width} ${axisY + 18}`}
       role="img"
       aria-label="95% intervals of the primary metric per variant"
     >
@@ -48,7 +51,7 @@ function IntervalChart({ results }: { results: ExperimentResultsBody }) {
         const low = v.metric.interval?.low ?? 0
         const high = v.metric.interval?.high ?? 0
         return (
-          <g key={v.name}>
+          <g key={v.name} className="interval">
             <text x={0} y={y + 4} fontSize="12">
               {v.name}
             </text>
@@ -66,6 +69,16 @@ function IntervalChart({ results }: { results: ExperimentResultsBody }) {
           </g>
         )
       })}
+      {/* The scale's two ends, so a position reads as a number. */}
+      <g className="axis" fontSize="11">
+        <line x1={x(min)} x2={x(max)} y1={axisY} y2={axisY} stroke="currentColor" strokeOpacity={0.3} />
+        <text x={x(min)} y={axisY + 14} data-value={min}>
+          {value(min)}
+        </text>
+        <text x={x(max)} y={axisY + 14} textAnchor="end" data-value={max}>
+          {value(max)}
+        </text>
+      </g>
     </svg>
   )
 }
@@ -94,7 +107,7 @@ function Results({ experiment }: { experiment: ExperimentBody }) {
             path={`/api/subscriptions/${encodeURIComponent(subscription.id)}/experiments/${experiment.id}/results`}
             label="Download results CSV"
           />
-          <div className="table-scroll">
+          <ScrollableTable columns={9}>
             <table data-testid="variants">
               <thead>
                 <tr>
@@ -137,7 +150,7 @@ function Results({ experiment }: { experiment: ExperimentBody }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </ScrollableTable>
           <p className="muted small">
             A verdict needs {results.min_people_per_variant} people per variant and p below {results.alpha}.
           </p>
@@ -145,6 +158,18 @@ function Results({ experiment }: { experiment: ExperimentBody }) {
       )}
     </AsyncView>
   )
+}
+
+/** A variant's overrides in words, e.g. "priority 7, max message length 500"; none: the channel's settings. */
+function overridesText(overrides: ExperimentBody["variants"][number]["overrides"]): string {
+  // The schema's snake_case mapping is not seen through by the type: read it as the record it is.
+  const given: Partial<Record<OverrideKey, unknown>> =
+    typeof overrides === "object" && overrides !== null ? overrides : {}
+  const set = OVERRIDES.flatMap(({ key, label }) => {
+    const value = given[key]
+    return typeof value === "number" ? [`${label.toLowerCase()} ${formatDecimal(value)}`] : []
+  })
+  return set.length === 0 ? "the channel's settings" : set.join(", ")
 }
 
 function ExperimentCard({ experiment, onChange }: { experiment: ExperimentBody; onChange: () => void }) {
@@ -180,6 +205,13 @@ function ExperimentCard({ experiment, onChange }: { experiment: ExperimentBody; 
         · {METRICS[experiment.primary_metric]}
         {experiment.started_at ? ` · started ${formatLocalTime(experiment.started_at)}` : ""}
       </p>
+      <ul className="variant-list muted small" data-testid="variant-overrides">
+        {experiment.variants.map((variant) => (
+          <li key={variant.name} data-variant={variant.name}>
+            {variant.name} ({formatDecimal(variant.weight)}): {overridesText(variant.overrides)}
+          </li>
+        ))}
+      </ul>
       {experiment.status === "draft" ? (
         <button type="button" onClick={() => setStatus("running")}>
           Start
@@ -196,11 +228,43 @@ function ExperimentCard({ experiment, onChange }: { experiment: ExperimentBody; 
   )
 }
 
+/** The channel settings a variant may override, as the API names them, with the form's words. */
+const OVERRIDES = [
+  { key: "token_multiplier", label: "Multiplier", hint: "0.01-10" },
+  { key: "max_message_length", label: "Max message length", hint: "characters" },
+  { key: "requests_per_minute", label: "Requests per minute", hint: "0 blocks" },
+  { key: "tokens_per_minute", label: "Tokens per minute", hint: "0 blocks" },
+  { key: "priority", label: "Priority", hint: "1-10" },
+] as const
+type OverrideKey = (typeof OVERRIDES)[number]["key"]
+
 interface VariantDraft {
   name: string
   weight: string
-  multiplier: string
   label: string
+  /** Empty: the channel's own setting. */
+  overrides: Record<OverrideKey, string>
+}
+
+const noOverrides = (): Record<OverrideKey, string> => ({
+  token_multiplier: "",
+  max_message_length: "",
+  requests_per_minute: "",
+  tokens_per_minute: "",
+  priority: "",
+})
+
+/** The overrides typed in, as numbers (a non-number goes as sent, for the API to name it). */
+function overridesOf(draft: VariantDraft): Partial<Record<OverrideKey, number>> | undefined {
+  const given = OVERRIDES.filter(({ key }) => draft.overrides[key].trim() !== "")
+  if (given.length === 0) return undefined
+  return Object.fromEntries(given.map(({ key }) => [key, Number(draft.overrides[key])]))
+}
+
+/** The variant and override an API error names (`variants.1.overrides.priority`), if any. */
+function blamed(field: string | undefined): { variant: number; key: string | undefined } | undefined {
+  const match = /^variants\.(\d+)(?:\.overrides\.(\w+))?/.exec(field ?? "")
+  return match ? { variant: Number(match[1]), key: match[2] } : undefined
 }
 
 function CreateForm({ onCreated }: { onCreated: () => void }) {
@@ -209,13 +273,24 @@ function CreateForm({ onCreated }: { onCreated: () => void }) {
   const [channels, setChannels] = useState<string[]>([])
   const [metric, setMetric] = useState<keyof typeof METRICS>("conversion_rate")
   const [variants, setVariants] = useState<VariantDraft[]>([
-    { name: "control", weight: "1", multiplier: "", label: "" },
-    { name: "treatment", weight: "1", multiplier: "", label: "" },
+    { name: "control", weight: "1", label: "", overrides: noOverrides() },
+    { name: "treatment", weight: "1", label: "", overrides: noOverrides() },
   ])
+  const [open, setOpen] = useState<boolean[]>([false, false])
   const [error, setError] = useState<{ message: string; field?: string } | null>(null)
   const [busy, setBusy] = useState(false)
   const update = (i: number, patch: Partial<VariantDraft>) =>
     setVariants((list) => list.map((v, j) => (i === j ? { ...v, ...patch } : v)))
+  const updateOverride = (i: number, key: OverrideKey, text: string) =>
+    setVariants((list) =>
+      list.map((v, j) => (i === j ? { ...v, overrides: { ...v.overrides, [key]: text } } : v)),
+    )
+  const fail = (failure: { message: string; field?: string }) => {
+    setError(failure)
+    const where = blamed(failure.field)
+    // The overrides the API blames are shown, so the field it names is in sight.
+    if (where?.key) setOpen((list) => list.map((isOpen, j) => isOpen || j === where.variant))
+  }
   const submit = async (event: React.FormEvent) => {
     event.preventDefault()
     setBusy(true)
@@ -227,25 +302,29 @@ function CreateForm({ onCreated }: { onCreated: () => void }) {
           name,
           channels,
           primary_metric: metric,
-          variants: variants.map((v) => ({
-            name: v.name,
-            weight: Number(v.weight),
-            ...(v.multiplier ? { overrides: { token_multiplier: Number(v.multiplier) } } : {}),
-            ...(v.label ? { label: v.label } : {}),
-          })),
+          variants: variants.map((v) => {
+            const overrides = overridesOf(v)
+            return {
+              name: v.name,
+              weight: Number(v.weight),
+              ...(overrides ? { overrides } : {}),
+              ...(v.label ? { label: v.label } : {}),
+            }
+          }),
         },
       )
       if (answer.status === 201) {
         setName("")
         onCreated()
-      } else setError(answer.body.error ?? { message: `The server answered ${answer.status}.` })
+      } else fail(answer.body.error ?? { message: `The server answered ${answer.status}.` })
     } catch (e) {
-      if (e instanceof ApiError) setError({ message: e.message, ...(e.field ? { field: e.field } : {}) })
+      if (e instanceof ApiError) fail({ message: e.message, ...(e.field ? { field: e.field } : {}) })
       else throw e
     } finally {
       setBusy(false)
     }
   }
+  const where = blamed(error?.field)
   return (
     <section className="panel">
       <h2>New experiment</h2>
@@ -280,47 +359,78 @@ function CreateForm({ onCreated }: { onCreated: () => void }) {
             ))}
           </select>
         </label>
-        {variants.map((v, i) => (
-          <div className="variant-row" key={i.toString()}>
-            <label>
-              Variant{" "}
-              <input
-                aria-label={`variant ${i + 1} name`}
-                value={v.name}
-                onChange={(e) => update(i, { name: e.target.value })}
-              />
-            </label>
-            <label>
-              Weight{" "}
-              <input
-                aria-label={`variant ${i + 1} weight`}
-                inputMode="decimal"
-                value={v.weight}
-                onChange={(e) => update(i, { weight: e.target.value })}
-              />
-            </label>
-            <label>
-              Multiplier{" "}
-              <input
-                aria-label={`variant ${i + 1} multiplier`}
-                inputMode="decimal"
-                placeholder="channel's"
-                value={v.multiplier}
-                onChange={(e) => update(i, { multiplier: e.target.value })}
-              />
-            </label>
-            <label>
-              Label{" "}
-              <input
-                aria-label={`variant ${i + 1} label`}
-                value={v.label}
-                onChange={(e) => update(i, { label: e.target.value })}
-              />
-            </label>
-          </div>
-        ))}
+        {variants.map((v, i) => {
+          const set = OVERRIDES.filter(({ key }) => v.overrides[key].trim() !== "").length
+          return (
+            <div className="variant" key={i.toString()}>
+              <div className="variant-row">
+                <label>
+                  Variant{" "}
+                  <input
+                    aria-label={`variant ${i + 1} name`}
+                    value={v.name}
+                    onChange={(e) => update(i, { name: e.target.value })}
+                  />
+                </label>
+                <label>
+                  Weight{" "}
+                  <input
+                    aria-label={`variant ${i + 1} weight`}
+                    inputMode="decimal"
+                    value={v.weight}
+                    onChange={(e) => update(i, { weight: e.target.value })}
+                  />
+                </label>
+                <label>
+                  Label{" "}
+                  <input
+                    aria-label={`variant ${i + 1} label`}
+                    placeholder="prompt, model…"
+                    value={v.label}
+                    onChange={(e) => update(i, { label: e.target.value })}
+                  />
+                </label>
+              </div>
+              <details
+                className="variant-overrides"
+                open={open[i] ?? false}
+                onToggle={(e) => {
+                  const isOpen = e.currentTarget.open
+                  setOpen((list) => list.map((was, j) => (j === i ? isOpen : was)))
+                }}
+              >
+                <summary>
+                  Overrides of variant {i + 1}
+                  <span className="muted small">
+                    {" "}
+                    ({set === 0 ? "the channel's settings" : `${set} set`})
+                  </span>
+                </summary>
+                <div className="variant-row">
+                  {OVERRIDES.map(({ key, label, hint }) => {
+                    const invalid = where?.variant === i && where.key === key
+                    return (
+                      <label key={key}>
+                        {label}{" "}
+                        <input
+                          aria-label={`variant ${i + 1} ${label.toLowerCase()}`}
+                          aria-invalid={invalid || undefined}
+                          aria-describedby={invalid ? "experiment-form-error" : undefined}
+                          inputMode={key === "token_multiplier" ? "decimal" : "numeric"}
+                          placeholder={`channel's (${hint})`}
+                          value={v.overrides[key]}
+                          onChange={(e) => updateOverride(i, key, e.target.value)}
+                        />
+                      </label>
+                    )
+                  })}
+                </div>
+              </details>
+            </div>
+          )
+        })}
         {error ? (
-          <p className="field-error" role="alert">
+          <p className="field-error" role="alert" id="experiment-form-error">
             {error.message}
           </p>
         ) : null}

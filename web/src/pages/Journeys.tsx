@@ -11,6 +11,7 @@ import { useLocation } from "../router.ts"
 import { useWorkspace } from "../session.ts"
 import { AsyncView, Empty, useAsync } from "../ui/async.tsx"
 import { DownloadCsv } from "../ui/DownloadCsv.tsx"
+import { ScrollableTable } from "../ui/ScrollableTable.tsx"
 
 const percent = (share: number | null) =>
   share === null ? "–" : formatPercent(Math.round(share * 1000) / 10)
@@ -21,7 +22,13 @@ export function TransitionFlow({ transitions }: { transitions: Transition[] }) {
   const sources = [...new Set(transitions.map((t) => t.from))]
   const targets = [...new Set(transitions.map((t) => t.to))]
   const total = transitions.reduce((sum, t) => sum + t.count, 0)
-  const width = 360
+  // Room for the longest channel name beside its column (7.5 units a character of the 13 px labels), so a
+  // name like "Instagram Direct" is never cut at the chart's edge; the bands get the 120 units between.
+  const nodeWidth = 10
+  const labelRoom = 8 + 7.5 * Math.max(0, ...[...sources, ...targets].map((name) => label(name).length))
+  const x0 = labelRoom
+  const x1 = x0 + nodeWidth + 120
+  const width = x1 + nodeWidth + labelRoom
   const height = Math.max(160, 36 * Math.max(sources.length, targets.length) + 24)
   const usable = height - 12 * (Math.max(sources.length, targets.length) + 1)
   const scale = total > 0 ? usable / total : 0
@@ -37,9 +44,6 @@ export function TransitionFlow({ transitions }: { transitions: Transition[] }) {
   }
   const left = stack(sources, "from")
   const right = stack(targets, "to")
-  const nodeWidth = 10
-  const x0 = 96
-  const x1 = width - 96
   return (
     <svg
       className="flow"
@@ -161,7 +165,7 @@ function JourneysView({ data }: { data: JourneysBody }) {
         ) : (
           <>
             <TransitionFlow transitions={data.transitions} />
-            <div className="table-scroll">
+            <ScrollableTable columns={4} testId="transitions-scroll">
               <table data-testid="transitions">
                 <thead>
                   <tr>
@@ -186,7 +190,7 @@ function JourneysView({ data }: { data: JourneysBody }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </ScrollableTable>
           </>
         )}
       </section>
@@ -195,7 +199,7 @@ function JourneysView({ data }: { data: JourneysBody }) {
           <h2>Top paths</h2>
           <DownloadCsv path={path} query={{ ...period, table: "top_paths" }} />
         </div>
-        <div className="table-scroll">
+        <ScrollableTable columns={4} testId="top-paths-scroll">
           <table data-testid="top-paths">
             <thead>
               <tr>
@@ -225,7 +229,7 @@ function JourneysView({ data }: { data: JourneysBody }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </ScrollableTable>
       </section>
       {data.converted_people !== null ? (
         <section className="panel figures">
