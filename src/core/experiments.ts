@@ -106,11 +106,15 @@ export function withVariantOverrides(
   overrides: ChannelOverrides | undefined,
   variant: VariantOverrides,
 ): ChannelOverrides {
-  const merged: ChannelOverrides = { ...overrides }
-  for (const [key, value] of Object.entries(variant) as [keyof VariantOverrides, number | undefined][]) {
-    if (value !== undefined) merged[key] = value
+  // On every turn of a running experiment: a variant without overrides copies nothing.
+  let merged: ChannelOverrides | undefined
+  for (const key in variant) {
+    const value = variant[key as keyof VariantOverrides]
+    if (value === undefined) continue
+    merged ??= { ...overrides }
+    merged[key as keyof VariantOverrides] = value
   }
-  return merged
+  return merged ?? overrides ?? {}
 }
 
 /** Whether a rate metric (people who converted / people) or a mean of per-person values. */

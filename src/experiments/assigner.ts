@@ -7,12 +7,13 @@
  * core/experiments.ts, never a stored draw); (3) a start or stop through this instance applies to the next
  * turn (`invalidate`), through another instance within `ttlMs`, the context cache's bound.
  *
- * - Which subscriptions have a running experiment at all is read once per `ttlMs` for the whole deployment
- *   (one short query, refreshed ahead like the rest): a subscription outside that set has none, and its
- *   turns ask nothing more. Only a subscription in it has its running experiments read, once per `ttlMs`,
- *   and kept with the subscription id. Before (issue 18), every subscription was read once per `ttlMs`: on
- *   a load spread over many subscriptions, each coming back later than the TTL, that was one more query on
- *   nearly every turn's path.
+ * - The running experiments are read once per `ttlMs` for the whole deployment: one short query of their
+ *   ids, subscriptions and last changes (refreshed ahead like the rest), then the rows of the ones this
+ *   instance has not seen, or that changed, by id. A subscription without one asks nothing more; nor does a
+ *   subscription with one. Before, each subscription with a running experiment had its experiments read
+ *   once per `ttlMs`: with a TTL of 1 s and 100 such subscriptions, 100 reads a second, which cost the
+ *   PostgreSQL consume path about 10% of its CPU per decision (bench/RESULTS.md); before issue 18, every
+ *   subscription was read so.
  * - A turn is assigned by its person: the person its (channel, user_identifier) is linked to, else the
  *   identifier itself. While an experiment runs, the subscription's links are read into memory at once (up
  *   to `maxPeople` of them) and kept `linksTtlMs` (default 60 s; a link changed through this instance
@@ -34,8 +35,27 @@ import {
   type VariantOverrides,
 } from "../core/experiments.js"
 import type { Database } from "../storage/database.js"
-import { listExperiments, subscriptionsWithRunningExperiments } from "../storage/experiments.js"
+import { experimentsById, runningExperimentVersions } from "../storage/experiments.js"
 import { findPersonOf } from "../storage/people.js"
+
+/** A running experiment as turns need it: its weights, and each variant's assignment, made once. */
+interface Prepared {
+  experiment: Experiment
+  weights: number[]
+  /** Per variant, what a turn on a channel with no other experiment gets: shared by those turns, so frozen. */
+  alone: { overrides: VariantOverrides; assignment: ExperimentAssignment }[]
+}
+
+function prepare(experiment: Experiment): Prepared {
+  return {
+    experiment,
+    weights: experiment.variants.map((variant) => variant.weight),
+    alone: experiment.variants.map((variant) => ({
+      overrides: Object.freeze({ ...variant.overrides }),
+      assignment: Object.freeze({ id: experiment.id, variant: variant.name, label: variant.label }),
+    })),
+  }
+}
 
 export interface TurnAssignment {
   /** The variants' overrides, to put on top of the channel's. */
@@ -66,9 +86,10 @@ export interface ExperimentAssignerOptions {
  * const overrides = assigned ? withVariantOverrides(channelOverrides, assigned.overrides) : channelOverrides
  */
 export class ExperimentAssigner {
-  private readonly running = new Map<string, Timed<Experiment[]>>()
-  /** The subscriptions with a running experiment, deployment-wide. */
-  private withRunning: Timed<Set<string>> | undefined
+  /** The running experiments of every subscription that has one, deployment-wide, by channel. */
+  private running: Timed<Map<string, Map<Channel, Prepared[]>>> | undefined
+  /** Every running experiment read so far, by id, to read only the new or changed ones. */
+  private readonly seen = new Map<string, Prepared>()
   private readonly people = new Map<string, Timed<string | null>>()
   /** All links of a subscription, or null when there are too many to hold. */
   private readonly links = new Map<string, Timed<Map<string, string> | null>>()
@@ -91,26 +112,21 @@ export class ExperimentAssigner {
     userIdentifier: string | undefined,
   ): Promise<TurnAssignment | undefined> {
     if (userIdentifier === undefined) return undefined
-    const experiments = (await this.runningExperiments(subscriptionId)).filter((experiment) =>
-      experiment.channels.includes(channel),
-    )
-    if (experiments.length === 0) return undefined
+    const experiments = (await this.runningExperiments(subscriptionId))?.get(channel)
+    if (experiments === undefined) return undefined
     const person = personKey(
       await this.personOf(subscriptionId, channel, userIdentifier),
       channel,
       userIdentifier,
     )
     const assigned: TurnAssignment = { overrides: {}, experiments: [] }
-    for (const experiment of experiments) {
-      const index = assignVariant(
-        experiment.id,
-        person,
-        experiment.variants.map((variant) => variant.weight),
-      )
-      const variant = experiment.variants[index]
+    for (const { experiment, weights, alone } of experiments) {
+      const variant = alone[assignVariant(experiment.id, person, weights)]
       if (!variant) continue
-      Object.assign(assigned.overrides, variant.overrides)
-      assigned.experiments.push({ id: experiment.id, variant: variant.name, label: variant.label })
+      // The one experiment of the channel (the service allows no second): its variant's overrides as they are.
+      if (experiments.length === 1) assigned.overrides = variant.overrides
+      else Object.assign(assigned.overrides, variant.overrides)
+      assigned.experiments.push(variant.assignment)
     }
     return assigned
   }
@@ -118,8 +134,7 @@ export class ExperimentAssigner {
   /** Forgets the subscription's experiments and links: the next turn reads them afresh. */
   invalidate(subscriptionId: string): void {
     this.generation += 1
-    this.withRunning = undefined
-    this.running.delete(subscriptionId)
+    this.running = undefined
     this.links.delete(subscriptionId)
     const prefix = `${subscriptionId}\u0000`
     for (const key of this.people.keys()) if (key.startsWith(prefix)) this.people.delete(key)
@@ -150,16 +165,12 @@ export class ExperimentAssigner {
     await Promise.all(this.refreshes)
   }
 
-  private async runningExperiments(subscriptionId: string): Promise<Experiment[]> {
-    const subscriptions = await this.cached(
-      () => this.withRunning,
-      () => this.readWithRunning(),
+  private async runningExperiments(subscriptionId: string): Promise<Map<Channel, Prepared[]> | undefined> {
+    const running = await this.cached(
+      () => this.running,
+      () => this.readRunning(),
     )
-    if (!subscriptions.has(subscriptionId)) return []
-    return this.cached(
-      () => this.running.get(subscriptionId),
-      () => this.readRunning(subscriptionId),
-    )
+    return running.get(subscriptionId)
   }
 
   /**
@@ -182,19 +193,36 @@ export class ExperimentAssigner {
     return read()
   }
 
-  private async readWithRunning(): Promise<Set<string>> {
+  private async readRunning(): Promise<Map<string, Map<Channel, Prepared[]>>> {
     const generation = this.generation
-    const value = await subscriptionsWithRunningExperiments(this.database.db)
+    const versions = await runningExperimentVersions(this.database.db)
+    const unseen = versions.filter(
+      (version) => this.seen.get(version.id)?.experiment.updatedAt.getTime() !== version.updatedAt.getTime(),
+    )
+    for (const experiment of await experimentsById(
+      this.database.db,
+      unseen.map((version) => version.id),
+    ))
+      this.seen.set(experiment.id, prepare(experiment))
+    const running = new Set(versions.map((version) => version.id))
+    for (const id of this.seen.keys()) if (!running.has(id)) this.seen.delete(id)
+    // Newest first, as the service lists them.
+    const newestFirst = [...this.seen.values()].sort(
+      (a, b) =>
+        b.experiment.createdAt.getTime() - a.experiment.createdAt.getTime() ||
+        (a.experiment.id < b.experiment.id ? 1 : a.experiment.id > b.experiment.id ? -1 : 0),
+    )
+    const value = new Map<string, Map<Channel, Prepared[]>>()
+    for (const prepared of newestFirst) {
+      // One that stopped between the two reads is in `seen` as it was read: only running ones count.
+      if (prepared.experiment.status !== "running") continue
+      const channels = value.get(prepared.experiment.subscriptionId) ?? new Map<Channel, Prepared[]>()
+      for (const channel of prepared.experiment.channels)
+        channels.set(channel, [...(channels.get(channel) ?? []), prepared])
+      value.set(prepared.experiment.subscriptionId, channels)
+    }
     if (generation === this.generation && this.options.ttlMs > 0)
-      this.withRunning = { value, expires: this.options.now() + this.options.ttlMs }
-    return value
-  }
-
-  private async readRunning(subscriptionId: string): Promise<Experiment[]> {
-    const generation = this.generation
-    const value = await listExperiments(this.database.db, subscriptionId, { running: true })
-    if (generation === this.generation && this.options.ttlMs > 0)
-      this.running.set(subscriptionId, { value, expires: this.options.now() + this.options.ttlMs })
+      this.running = { value, expires: this.options.now() + this.options.ttlMs }
     return value
   }
 

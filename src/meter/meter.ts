@@ -332,7 +332,9 @@ export class Meter {
       context,
       withVariantOverrides(context.overrides, assigned.overrides),
     )
-    return { ...decision, experiments: assigned.experiments }
+    // The decision is this turn's own object: given its experiments, not copied.
+    decision.experiments = assigned.experiments
+    return decision
   }
 
   private async decide(

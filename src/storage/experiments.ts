@@ -98,15 +98,26 @@ export async function listExperiments(
   return (await query.execute()).map(toExperiment)
 }
 
-/** The subscriptions that have a running experiment, across tenants (the assigner's deployment-wide read). */
-export async function subscriptionsWithRunningExperiments(db: Kysely<DB>): Promise<Set<string>> {
+/**
+ * The running experiments' ids, subscriptions and last changes, across tenants: the assigner's one
+ * deployment-wide read per cache TTL, small whatever the number of experiments' variants.
+ */
+export async function runningExperimentVersions(
+  db: Kysely<DB>,
+): Promise<{ id: string; subscriptionId: string; updatedAt: Date }[]> {
   const rows = await db
     .selectFrom("experiments")
-    .select("subscription_id")
-    .distinct()
+    .select(["id", "subscription_id", "updated_at"])
     .where("status", "=", "running")
     .execute()
-  return new Set(rows.map((row) => row.subscription_id))
+  return rows.map((row) => ({ id: row.id, subscriptionId: row.subscription_id, updatedAt: row.updated_at }))
+}
+
+/** The experiments of these ids, across tenants (the assigner reads the ones it has not seen). */
+export async function experimentsById(db: Kysely<DB>, ids: readonly string[]): Promise<Experiment[]> {
+  if (ids.length === 0) return []
+  const rows = await db.selectFrom("experiments").selectAll().where("id", "in", ids).execute()
+  return rows.map(toExperiment)
 }
 
 /** Moves the experiment to `status`, stamping when it started or stopped. */
