@@ -319,7 +319,9 @@ describe("a download on every other table, holding the rows the page shows", () 
   it("the journeys' top paths", async () => {
     await visit("/journeys")
     await page.locator('[data-testid="top-paths"]').waitFor()
-    const file = await downloadFrom(page.locator('[data-testid="top-paths"]').locator("xpath=../.."))
+    const file = await downloadFrom(
+      page.locator('[data-testid="top-paths"]').locator("xpath=ancestor::section[1]"),
+    )
     expect(file.filename).toMatch(/^journeys-top_paths-/)
     const people = await read('[data-testid="top-paths"] tbody td:nth-child(2)')
     expect(people.length).toBeGreaterThan(0)
