@@ -5,7 +5,7 @@
  */
 import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openTestDatabase } from "../../test/support/database.js"
+import { insertSubscription, openTestDatabase } from "../../test/support/database.js"
 import { CHANNELS } from "../core/channels.js"
 import { ManualClock } from "../core/clock.js"
 import { assembleJourneys, journeysFromAggregates } from "../core/journeys.js"
@@ -20,13 +20,7 @@ beforeAll(async () => {
 })
 afterAll(async () => database?.close())
 
-async function subscription(name: string): Promise<string> {
-  const row = await sql<{ id: string }>`
-    insert into subscriptions (entity_id, entity_type, plan, token_limit, timezone, period_anchor)
-    values (${`${name}-${process.pid}-${Math.random()}`}, 'org', 'enterprise', 1000000000, 'UTC', '2026-03-01T00:00:00Z')
-    returning id`.execute(database.db)
-  return row.rows[0]?.id ?? ""
-}
+const subscription = (name: string) => insertSubscription(database, name)
 
 describe("the journeys statement", () => {
   const start = new Date("2026-03-01T00:00:00Z")

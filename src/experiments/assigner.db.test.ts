@@ -4,9 +4,8 @@
  * turn; a start or stop through the instance applies to the next turn, through another within the TTL.
  */
 import type { KyselyPlugin, QueryResult, RootOperationNode, UnknownRow } from "kysely"
-import { sql } from "kysely"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openTestDatabase } from "../../test/support/database.js"
+import { insertSubscription, openTestDatabase } from "../../test/support/database.js"
 import { ManualClock } from "../core/clock.js"
 import type { Database } from "../storage/database.js"
 import { ExperimentAssigner } from "./assigner.js"
@@ -34,13 +33,7 @@ class ReadCounter implements KyselyPlugin {
   }
 }
 
-async function subscription(name: string): Promise<string> {
-  const row = await sql<{ id: string }>`
-    insert into subscriptions (entity_id, entity_type, plan, token_limit, timezone, period_anchor)
-    values (${`${name}-${process.pid}-${Math.random()}`}, 'org', 'enterprise', 1000000000, 'UTC', '2026-03-01T00:00:00Z')
-    returning id`.execute(database.db)
-  return row.rows[0]?.id ?? ""
-}
+const subscription = (name: string) => insertSubscription(database, name)
 
 describe("the experiment assigner", () => {
   it("reads the running experiments once a TTL for the whole deployment, not once per subscription", async () => {

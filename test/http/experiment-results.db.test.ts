@@ -6,6 +6,7 @@
  * (src/experiments/service.ts, experimentPeople) is what these tests check end to end.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { components } from "../../src/client/schema.js"
 import { ManualClock } from "../../src/core/clock.js"
 import { assignVariant } from "../../src/core/experiments.js"
 import { startTestApp, type TestApp } from "../support/http.js"
@@ -19,34 +20,8 @@ import {
 } from "../support/reference-statistics.js"
 
 type Sub = Awaited<ReturnType<TestApp["subscription"]>>
-interface Interval {
-  low: number
-  high: number
-}
-interface VariantBody {
-  name: string
-  people: number
-  turns: number
-  raw_tokens: number
-  cost_micros: number | null
-  conversions: number | null
-  metric: { value: number | null; interval: Interval | null; sample_size: number }
-  comparison: {
-    difference: number
-    interval: Interval
-    statistic: number
-    p_value: number
-    degrees_of_freedom?: number
-    significant: boolean
-  } | null
-}
-interface ResultsBody {
-  metric_available: boolean
-  variants: VariantBody[]
-  sample_ratio: { chi_square: number; p_value: number; mismatch: boolean }
-  alpha: number
-  verdict: { decided: boolean; winner: string | null; text: string }
-}
+/** The results body as the OpenAPI document declares it (src/client/schema.ts, generated from it). */
+type ResultsBody = components["schemas"]["ExperimentResults"]
 
 const clock = new ManualClock(Date.parse("2026-04-01T08:00:00Z"))
 let t: TestApp

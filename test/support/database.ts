@@ -158,3 +158,15 @@ export async function openTestDatabase(options: TestDatabaseOptions = {}): Promi
     },
   }
 }
+
+/**
+ * A new enterprise subscription row (UTC, anchored 2026-03-01, a limit nobody reaches), for tests of one
+ * part below the services: its id. `name` makes its entity id readable; a random suffix keeps it unique.
+ */
+export async function insertSubscription(database: Database, name: string): Promise<string> {
+  const row = await sql<{ id: string }>`
+    insert into subscriptions (entity_id, entity_type, plan, token_limit, timezone, period_anchor)
+    values (${`${name}-${process.pid}-${Math.random()}`}, 'org', 'enterprise', 1000000000, 'UTC', '2026-03-01T00:00:00Z')
+    returning id`.execute(database.db)
+  return row.rows[0]?.id ?? ""
+}
