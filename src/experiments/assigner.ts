@@ -11,9 +11,9 @@
  *   ids, subscriptions and last changes (refreshed ahead like the rest), then the rows of the ones this
  *   instance has not seen, or that changed, by id. A subscription without one asks nothing more; nor does a
  *   subscription with one. Before, each subscription with a running experiment had its experiments read
- *   once per `ttlMs`: with a TTL of 1 s and 100 such subscriptions, 100 reads a second, which cost the
- *   PostgreSQL consume path about 10% of its CPU per decision (bench/RESULTS.md); before issue 18, every
- *   subscription was read so.
+ *   once per `ttlMs`: with a TTL of 1 s and 100 such subscriptions, 100 reads a second, about half of what
+ *   a running experiment cost the PostgreSQL consume path per decision (bench/RESULTS.md, issue 15's last
+ *   pass); before issue 18, every subscription was read so.
  * - A turn is assigned by its person: the person its (channel, user_identifier) is linked to, else the
  *   identifier itself. While an experiment runs, the subscription's links are read into memory at once (up
  *   to `maxPeople` of them) and kept `linksTtlMs` (default 60 s; a link changed through this instance
