@@ -88,4 +88,35 @@ describe("the experiment assigner", () => {
     expect((await assigner.assign(subscriptions[4] ?? "", "website", "u-1"))?.experiments).toHaveLength(1)
     expect((counter.reads.get("experiments") ?? 0) - before).toBe(1)
   })
+
+  it("lets the turns that arrive together after a start share one read of the experiments and the links", async () => {
+    const counter = new ReadCounter()
+    const assigner = new ExperimentAssigner(
+      { ...database, db: database.db.withPlugin(counter) },
+      { ttlMs: 1000, now: () => clock.now() },
+    )
+    const service = new ExperimentService({ database, clock, invalidate: (id) => assigner.invalidate(id) })
+    const id = await subscription("assign-burst")
+    const started = await service.create(id, {
+      name: "shorter answers",
+      channels: ["website"],
+      variants: [
+        { name: "control", weight: 1 },
+        { name: "short", weight: 1, overrides: { tokenMultiplier: 0.5 } },
+      ],
+      primaryMetric: "tokens_per_turn",
+      status: "running",
+    })
+    // 64 turns in flight at once, as a busy instance has them right after the start.
+    const burst = await Promise.all(
+      Array.from({ length: 64 }, (_, person) => assigner.assign(id, "website", `u-${person}`)),
+    )
+    expect(burst.every((assigned) => assigned?.experiments[0]?.id === started.id)).toBe(true)
+    // The running experiments' versions and their rows once, the subscription's links once.
+    expect(counter.reads.get("experiments")).toBe(2)
+    expect(counter.reads.get("person_identifiers")).toBe(1)
+    // A stop through this instance: the next turn does not join a read begun before it, and sees none.
+    await service.update(id, started.id, { status: "stopped" })
+    expect(await assigner.assign(id, "website", "u-1")).toBeUndefined()
+  })
 })

@@ -88,6 +88,15 @@ export interface ExperimentAssignerOptions {
 export class ExperimentAssigner {
   /** The running experiments of every subscription that has one, deployment-wide, by channel. */
   private running: Timed<Map<string, Map<Channel, Prepared[]>>> | undefined
+  /** The read of the running experiments under way, shared by the turns that wait for it. */
+  private runningRead:
+    | { generation: number; read: Promise<Map<string, Map<Channel, Prepared[]>>> }
+    | undefined
+  /** The reads of subscriptions' links under way, likewise. */
+  private readonly linkReads = new Map<
+    string,
+    { generation: number; read: Promise<Map<string, string> | null> }
+  >()
   /** Every running experiment read so far, by id, to read only the new or changed ones. */
   private readonly seen = new Map<string, Prepared>()
   private readonly people = new Map<string, Timed<string | null>>()
@@ -143,6 +152,16 @@ export class ExperimentAssigner {
   private async allLinks(subscriptionId: string): Promise<Map<string, string> | null> {
     const cached = this.links.get(subscriptionId)
     if (cached && cached.expires > this.options.now()) return cached.value
+    const pending = this.linkReads.get(subscriptionId)
+    if (pending && pending.generation === this.generation) return pending.read
+    const read: Promise<Map<string, string> | null> = this.readLinks(subscriptionId).finally(() => {
+      if (this.linkReads.get(subscriptionId)?.read === read) this.linkReads.delete(subscriptionId)
+    })
+    this.linkReads.set(subscriptionId, { generation: this.generation, read })
+    return read
+  }
+
+  private async readLinks(subscriptionId: string): Promise<Map<string, string> | null> {
     const generation = this.generation
     const rows = await this.database.db
       .selectFrom("person_identifiers")
@@ -168,7 +187,7 @@ export class ExperimentAssigner {
   private async runningExperiments(subscriptionId: string): Promise<Map<Channel, Prepared[]> | undefined> {
     const running = await this.cached(
       () => this.running,
-      () => this.readRunning(),
+      () => this.readRunningOnce(),
     )
     return running.get(subscriptionId)
   }
@@ -191,6 +210,20 @@ export class ExperimentAssigner {
       return cached.value
     }
     return read()
+  }
+
+  /**
+   * The turns that miss the cache together (after a start or stop through this instance, every turn in
+   * flight does) share one read; a turn after an invalidation never joins a read begun before it.
+   */
+  private readRunningOnce(): Promise<Map<string, Map<Channel, Prepared[]>>> {
+    const pending = this.runningRead
+    if (pending && pending.generation === this.generation) return pending.read
+    const read: Promise<Map<string, Map<Channel, Prepared[]>>> = this.readRunning().finally(() => {
+      if (this.runningRead?.read === read) this.runningRead = undefined
+    })
+    this.runningRead = { generation: this.generation, read }
+    return read
   }
 
   private async readRunning(): Promise<Map<string, Map<Channel, Prepared[]>>> {
