@@ -20,6 +20,8 @@
  *   applies at once): a turn then asks no query. A subscription with more links falls back to one cached
  *   lookup per identifier. A turn without a user_identifier is in no experiment: there is nobody to keep
  *   the variant sticky for.
+ * - Reads are single-flight: the turns that miss the cache together (after a start or stop through this
+ *   instance, every turn in flight) share one read; a turn after an invalidation never joins an older one.
  * - The running experiments are refreshed ahead, like the subscription contexts (meter/context-cache.ts):
  *   a turn served from an entry past half its TTL starts the next read in the background, so a busy
  *   subscription is never read on a turn's path; an entry still answers only until its own expiry.
