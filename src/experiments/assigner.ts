@@ -90,15 +90,8 @@ export interface ExperimentAssignerOptions {
 export class ExperimentAssigner {
   /** The running experiments of every subscription that has one, deployment-wide, by channel. */
   private running: Timed<Map<string, Map<Channel, Prepared[]>>> | undefined
-  /** The read of the running experiments under way, shared by the turns that wait for it. */
-  private runningRead:
-    | { generation: number; read: Promise<Map<string, Map<Channel, Prepared[]>>> }
-    | undefined
-  /** The reads of subscriptions' links under way, likewise. */
-  private readonly linkReads = new Map<
-    string,
-    { generation: number; read: Promise<Map<string, string> | null> }
-  >()
+  /** The reads under way (the running experiments, each subscription's links), shared by the turns that wait. */
+  private readonly pending = new Map<string, { generation: number; read: Promise<unknown> }>()
   /** Every running experiment read so far, by id, to read only the new or changed ones. */
   private readonly seen = new Map<string, Prepared>()
   private readonly people = new Map<string, Timed<string | null>>()
@@ -154,13 +147,7 @@ export class ExperimentAssigner {
   private async allLinks(subscriptionId: string): Promise<Map<string, string> | null> {
     const cached = this.links.get(subscriptionId)
     if (cached && cached.expires > this.options.now()) return cached.value
-    const pending = this.linkReads.get(subscriptionId)
-    if (pending && pending.generation === this.generation) return pending.read
-    const read: Promise<Map<string, string> | null> = this.readLinks(subscriptionId).finally(() => {
-      if (this.linkReads.get(subscriptionId)?.read === read) this.linkReads.delete(subscriptionId)
-    })
-    this.linkReads.set(subscriptionId, { generation: this.generation, read })
-    return read
+    return this.shared(`links\u0000${subscriptionId}`, () => this.readLinks(subscriptionId))
   }
 
   private async readLinks(subscriptionId: string): Promise<Map<string, string> | null> {
@@ -189,7 +176,7 @@ export class ExperimentAssigner {
   private async runningExperiments(subscriptionId: string): Promise<Map<Channel, Prepared[]> | undefined> {
     const running = await this.cached(
       () => this.running,
-      () => this.readRunningOnce(),
+      () => this.shared("running", () => this.readRunning()),
     )
     return running.get(subscriptionId)
   }
@@ -215,17 +202,18 @@ export class ExperimentAssigner {
   }
 
   /**
-   * The turns that miss the cache together (after a start or stop through this instance, every turn in
-   * flight does) share one read; a turn after an invalidation never joins a read begun before it.
+   * One read of `key` at a time: the turns that miss the cache together (after a start or stop through this
+   * instance, every turn in flight does) share it; a turn after an invalidation never joins a read begun
+   * before it.
    */
-  private readRunningOnce(): Promise<Map<string, Map<Channel, Prepared[]>>> {
-    const pending = this.runningRead
-    if (pending && pending.generation === this.generation) return pending.read
-    const read: Promise<Map<string, Map<Channel, Prepared[]>>> = this.readRunning().finally(() => {
-      if (this.runningRead?.read === read) this.runningRead = undefined
+  private shared<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const pending = this.pending.get(key)
+    if (pending && pending.generation === this.generation) return pending.read as Promise<T>
+    const started: Promise<T> = read().finally(() => {
+      if (this.pending.get(key)?.read === started) this.pending.delete(key)
     })
-    this.runningRead = { generation: this.generation, read }
-    return read
+    this.pending.set(key, { generation: this.generation, read: started })
+    return started
   }
 
   private async readRunning(): Promise<Map<string, Map<Channel, Prepared[]>>> {
@@ -252,8 +240,11 @@ export class ExperimentAssigner {
       // One that stopped between the two reads is in `seen` as it was read: only running ones count.
       if (prepared.experiment.status !== "running") continue
       const channels = value.get(prepared.experiment.subscriptionId) ?? new Map<Channel, Prepared[]>()
-      for (const channel of prepared.experiment.channels)
-        channels.set(channel, [...(channels.get(channel) ?? []), prepared])
+      for (const channel of prepared.experiment.channels) {
+        const list = channels.get(channel)
+        if (list) list.push(prepared)
+        else channels.set(channel, [prepared])
+      }
       value.set(prepared.experiment.subscriptionId, channels)
     }
     if (generation === this.generation && this.options.ttlMs > 0)
